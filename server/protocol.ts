@@ -2,7 +2,7 @@
 // Inline completion uses the standard LSP 3.18 `textDocument/inlineCompletion`; what LSP has no method for
 // lives under `latent/`.
 
-import type { Range } from 'vscode-languageserver-protocol';
+import type { Diagnostic, Range } from 'vscode-languageserver-protocol';
 
 /** Engine settings, sent as `initializationOptions.engine` and in `workspace/didChangeConfiguration`. */
 export type EngineSettings =
@@ -65,6 +65,8 @@ export interface RefactorParams {
   range: Range;
   /** The user's instruction for `edit`. */
   instruction?: string;
+  /** For `fix`: the editor's diagnostics touching `range`, from every extension (the server sees only its own). */
+  diagnostics?: Diagnostic[];
 }
 export interface RefactorResult {
   kind: RefactorKind;

@@ -1,0 +1,68 @@
+// Starts the LSP server (server/main) as a node process over IPC, as in lsp-sample. One twist: the client's own
+// inline-completion feature is swapped for a static one that only announces the capability, because
+// inlineCompletions.ts registers the provider itself at activation (see DESIGN.md, "A lesson from the real
+// VS Code"); two providers would ask the server twice per keystroke.
+
+import * as fs from 'node:fs';
+import * as vscode from 'vscode';
+import {
+  LanguageClient,
+  TransportKind,
+  type DynamicFeature,
+  type LanguageClientOptions,
+  type ServerOptions,
+  type StaticFeature,
+} from 'vscode-languageclient/node';
+import type { LatentSettings } from '../server/protocol';
+
+/** Documents the server serves: files and unsaved buffers, every language (the user's switches gate completions). */
+export const DOCUMENT_SELECTOR: { scheme: string }[] = [{ scheme: 'file' }, { scheme: 'untitled' }];
+
+export function createLanguageClient(
+  context: vscode.ExtensionContext,
+  settings: LatentSettings,
+  outputChannel: vscode.LogOutputChannel,
+): LanguageClient {
+  const module = serverModule(context);
+  // The bundled engine entry, for a server that starts `latent serve` itself when none is running.
+  const engineModule = [context.asAbsolutePath('dist/engine.js'), context.asAbsolutePath('bin/latent.js')].find(
+    (p) => fs.existsSync(p),
+  );
+  const env = { ...process.env, ...(engineModule ? { LATENT_ENGINE_MAIN: engineModule } : {}) };
+  const serverOptions: ServerOptions = {
+    run: { module, transport: TransportKind.ipc, options: { env } },
+    debug: { module, transport: TransportKind.ipc, options: { env, execArgv: ['--nolazy', '--inspect=6019'] } },
+  };
+  const clientOptions: LanguageClientOptions = {
+    documentSelector: DOCUMENT_SELECTOR,
+    initializationOptions: settings,
+    outputChannel,
+    // The server reports engine trouble through latent/status; a crash loop should not stack up popups.
+    revealOutputChannelOn: 4 /* RevealOutputChannelOn.Never */,
+  };
+  return new ForwardingLanguageClient('latent', 'Latent Coder', serverOptions, clientOptions);
+}
+
+/** The server entry: the esbuild bundle in a packaged extension, the tsc output in a development checkout. */
+export function serverModule(context: vscode.ExtensionContext): string {
+  const bundled = context.asAbsolutePath('dist/server.js');
+  return fs.existsSync(bundled) ? bundled : context.asAbsolutePath('out/server/main.js');
+}
+
+class ForwardingLanguageClient extends LanguageClient {
+  override registerFeature(feature: StaticFeature | DynamicFeature<unknown>): void {
+    const method = (feature as Partial<DynamicFeature<unknown>>).registrationType?.method;
+    super.registerFeature(method === 'textDocument/inlineCompletion' ? inlineCompletionCapability : feature);
+  }
+}
+
+/** Tells the server the client does inline completion (statically), without registering a second provider. */
+const inlineCompletionCapability: StaticFeature = {
+  fillClientCapabilities(capabilities) {
+    capabilities.textDocument ??= {};
+    capabilities.textDocument.inlineCompletion = { dynamicRegistration: false };
+  },
+  initialize() {},
+  getState: () => ({ kind: 'static' }),
+  clear() {},
+};
