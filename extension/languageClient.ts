@@ -45,8 +45,10 @@ export function createLanguageClient(
 
 /** The server entry: the esbuild bundle in a packaged extension, the tsc output in a development checkout. */
 export function serverModule(context: vscode.ExtensionContext): string {
-  const bundled = context.asAbsolutePath('dist/server.js');
-  return fs.existsSync(bundled) ? bundled : context.asAbsolutePath('out/server/main.js');
+  const candidates = ['dist/server.js', 'out/server/main.js'].map((p) => context.asAbsolutePath(p));
+  const found = candidates.find((p) => fs.existsSync(p));
+  if (!found) throw new Error(`the LSP server is missing from the extension (looked for ${candidates.join(', ')})`);
+  return found;
 }
 
 class ForwardingLanguageClient extends LanguageClient {

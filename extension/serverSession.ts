@@ -33,7 +33,14 @@ export class ServerSession implements vscode.Disposable {
   /** Starts the server; the promise settles when it answered `initialize` (or failed). */
   start(settings: LatentSettings): Promise<LanguageClient> {
     if (this.readyClient) return this.readyClient;
-    const client = createLanguageClient(this.context, settings, this.log);
+    let client: LanguageClient;
+    try {
+      client = createLanguageClient(this.context, settings, this.log);
+    } catch (error) {
+      this.log.error(`server failed to start: ${error instanceof Error ? error.message : String(error)}`);
+      this.setState('failed');
+      return Promise.reject(error);
+    }
     this.client = client;
     client.onNotification(StatusNotification, (status: StatusParams) => this.statusEmitter.fire(status));
     client.onNotification(ChatDeltaNotification, (params: ChatDeltaParams) => {
