@@ -84,6 +84,28 @@ export class LatentPool {
     }
   }
 
+  /**
+   * The pool's invariants, in one place: every page's reference count equals the references its holders report
+   * (`held`: page -> count, from every tree and sequence), free pages are held by no one and listed once, and
+   * the pages in use fit the budget.
+   */
+  checkInvariants(held: Map<number, number>): void {
+    const free = new Set(this.free);
+    if (free.size !== this.free.length) throw new Error('latent pool: a page is on the free list twice');
+    let inUse = 0;
+    for (let id = 0; id < this.storage.length; id++) {
+      const refs = this.refs[id];
+      const want = held.get(id) ?? 0;
+      if (refs !== want) throw new Error(`latent pool: page ${id} has ${refs} references but its holders account for ${want}`);
+      if (refs > 0 && free.has(id)) throw new Error(`latent pool: page ${id} is in use and free`);
+      if (refs === 0 && !free.has(id)) throw new Error(`latent pool: page ${id} leaked (no references, not free)`);
+      if (refs > 0) inUse++;
+    }
+    for (const id of held.keys()) if (id >= this.storage.length) throw new Error(`latent pool: unknown page ${id} is held`);
+    if (inUse !== this.inUse) throw new Error(`latent pool: ${inUse} pages in use, counted ${this.inUse}`);
+    if (this.storage.length > this.capacityPages) throw new Error('latent pool: more pages than the budget allows');
+  }
+
   private row(slot: number, layer: number): number {
     return layer * PAGE_TOKENS + slot;
   }
