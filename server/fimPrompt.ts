@@ -96,7 +96,7 @@ function windowFor(text: string, offset: number, tree: Tree | undefined, tokens:
   let suffixChars = Math.min(suffixAvailable, Math.floor(windowChars * suffixShare));
   const prefixChars = Math.min(prefixAvailable, windowChars - suffixChars);
   suffixChars = Math.min(suffixAvailable, windowChars - prefixChars);
-  const prefixStart = prefixCut(text, tree, offset - prefixChars);
+  const prefixStart = prefixCut(text, tree, offset - prefixChars, offset);
   const suffixEnd = suffixCut(text, tree, offset + suffixChars, offset);
   return { prefixStart: Math.min(prefixStart, offset), suffixEnd: Math.max(suffixEnd, offset) };
 }
