@@ -108,6 +108,18 @@ export class EngineClient {
     return { text, finishReason, usage };
   }
 
+  /** What GET /health answers (our engine says which model it serves), or undefined when it does not answer. */
+  async health(signal?: AbortSignal): Promise<{ model?: string } | undefined> {
+    try {
+      const res = await request(`${new URL(this.baseUrl).origin}/health`, { method: 'GET', headers: this.headers(), signal, dispatcher: this.dispatcher });
+      const text = await res.body.text();
+      if (res.statusCode >= 300) return undefined;
+      try { return JSON.parse(text) as { model?: string }; } catch { return {}; }
+    } catch {
+      return undefined;
+    }
+  }
+
   /** True when the engine answers GET /health (or, for servers without it, /models) with 2xx. */
   async healthy(signal?: AbortSignal): Promise<boolean> {
     for (const path of ['/health', '/models']) {
@@ -123,11 +135,15 @@ export class EngineClient {
     return false;
   }
 
+  /** The model's context length in tokens, once /models has told it (vLLM and our engine say `max_model_len`). */
+  contextLength: number | undefined;
+
   private model(signal?: AbortSignal): Promise<string> {
     this.modelName ??= this.getJson('/models', signal).then((json) => {
-      const id = (json as { data?: { id?: string }[] }).data?.[0]?.id;
-      if (!id) throw new EngineError('bad-response', `${this.baseUrl}/models lists no model`);
-      return id;
+      const first = (json as { data?: { id?: string; max_model_len?: number }[] }).data?.[0];
+      if (!first?.id) throw new EngineError('bad-response', `${this.baseUrl}/models lists no model`);
+      if (typeof first.max_model_len === 'number') this.contextLength = first.max_model_len;
+      return first.id;
     });
     this.modelName.catch(() => { this.modelName = undefined; });
     return this.modelName;

@@ -12,6 +12,7 @@ export class EngineConnection {
   private attached: EngineClient | undefined;
   private local: LocalEngine | undefined;
   private readonly pending = new Set<AbortController>();
+  private lastClient: EngineClient | undefined;
   private settingsKey = '';
 
   constructor(private readonly onState: (state: EngineState, message?: string) => void) {}
@@ -58,6 +59,7 @@ export class EngineConnection {
     this.pending.add(controller);
     try {
       const client = await this.client();
+      this.lastClient = client;
       if (controller.signal.aborted) throw controller.signal.reason;
       return await work(client, controller.signal);
     } catch (e) {
@@ -70,6 +72,11 @@ export class EngineConnection {
       cancel?.removeEventListener('abort', onCancel);
       this.pending.delete(controller);
     }
+  }
+
+  /** The current engine's context length in tokens, when known. */
+  contextLength(): number | undefined {
+    return this.lastClient?.contextLength;
   }
 
   dispose(): void {

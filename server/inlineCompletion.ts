@@ -131,11 +131,15 @@ export class InlineCompletionProvider {
     const text = syntax.doc.getText();
     const tree = syntax.currentTree;
     const cursorLine = syntax.doc.positionAt(offset).line;
+    // Leave the model room to answer: a prompt near its context length would be refused.
+    const contextLength = this.engine.contextLength();
+    let maxPromptTokens = settings?.maxPromptTokens ?? DEFAULT_BUDGET.maxPromptTokens;
+    if (contextLength) maxPromptTokens = Math.min(maxPromptTokens, Math.floor((contextLength - MULTI_LINE_MAX_TOKENS) * 0.75));
     const prompt = buildFimPrompt({
       uri, text, offset, tree,
       lineComment: languageInfo(syntax.doc.languageId).lineComment,
       snippets: gatherSnippets(this.store, uri, cursorLine),
-      budget: { ...DEFAULT_BUDGET, maxPromptTokens: settings?.maxPromptTokens ?? DEFAULT_BUDGET.maxPromptTokens },
+      budget: { ...DEFAULT_BUDGET, maxPromptTokens },
     });
     return {
       prompt,

@@ -17,11 +17,20 @@ export interface LocalEngineEvents {
   lost(reason: string): void;
 }
 
-/** Where records, locks and keys live: $LATENT_CACHE_DIR, else the XDG cache directory. */
+/** Where records, locks and the key live: the user's cache directory, as `latent serve` computes it. */
 export function latentCacheDir(): string {
-  return process.env.LATENT_CACHE_DIR
-    ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'latent-coder');
+  let base = process.env.XDG_CACHE_HOME;
+  if (!base && process.platform === 'darwin') base = path.join(os.homedir(), 'Library', 'Caches');
+  if (!base && process.platform === 'win32') base = process.env.LOCALAPPDATA ?? path.join(os.homedir(), 'AppData', 'Local');
+  return path.join(base ?? path.join(os.homedir(), '.cache'), 'latent-coder');
 }
+
+/**
+ * The port `latent serve` listens on by default; a daemon started by hand is looked for there, and a new one
+ * started there when it is free. $LATENT_ENGINE_PORT overrides it; 0 turns it off (tests that must not meet a
+ * daemon someone else started).
+ */
+export const DEFAULT_ENGINE_PORT = process.env.LATENT_ENGINE_PORT !== undefined ? Number(process.env.LATENT_ENGINE_PORT) : 5283;
 
 /** The `latent` launcher that starts engines: $LATENT_BIN, else bin/latent.js of this repository or package. */
 export function latentBin(): string {
@@ -79,7 +88,7 @@ export class LocalEngine {
     fs.mkdirSync(path.dirname(this.recordPath()), { recursive: true, mode: 0o700 });
     for (;;) {
       if (this.disposed) throw new Error('the local engine was stopped');
-      const running = await this.attachToRecord();
+      const running = (await this.attachToRecord()) ?? (DEFAULT_ENGINE_PORT > 0 ? await this.attachToDefaultPort() : undefined);
       if (running) return running;
       if (this.tryLock()) {
         try {
@@ -108,6 +117,16 @@ export class LocalEngine {
     return client;
   }
 
+  /** A daemon on the default port, started by hand with the default key, serving this model folder. */
+  private async attachToDefaultPort(): Promise<EngineClient | undefined> {
+    const client = new EngineClient({ url: `http://127.0.0.1:${DEFAULT_ENGINE_PORT}`, apiKey: readKey(defaultKeyFile()) });
+    const health = await client.health(AbortSignal.timeout(2_000));
+    if (health?.model !== path.basename(path.resolve(this.model))) return undefined;
+    this.client = client;
+    this.events.state('ready', `attached to the engine on port ${DEFAULT_ENGINE_PORT}`);
+    return client;
+  }
+
   private tryLock(): boolean {
     try {
       fs.writeFileSync(this.lockPath(), String(process.pid), { flag: 'wx' });
@@ -122,7 +141,7 @@ export class LocalEngine {
 
   private async start(): Promise<EngineClient> {
     const keyFile = ensureKeyFile();
-    const port = await freePort();
+    const port = DEFAULT_ENGINE_PORT > 0 && (await portIsFree(DEFAULT_ENGINE_PORT)) ? DEFAULT_ENGINE_PORT : await freePort();
     const args = [latentBin(), 'serve', '--model', this.model, '--host', '127.0.0.1', '--port', String(port), '--api-key-file', keyFile];
     if (this.backend) args.push('--backend', this.backend);
     this.events.state('starting', `starting latent serve for ${this.model} on port ${port}`);
@@ -173,8 +192,12 @@ export class LocalEngine {
   }
 }
 
+function defaultKeyFile(): string {
+  return path.join(latentCacheDir(), 'api-key');
+}
+
 function ensureKeyFile(): string {
-  const keyFile = path.join(latentCacheDir(), 'api-key');
+  const keyFile = defaultKeyFile();
   if (!fs.existsSync(keyFile)) {
     fs.mkdirSync(path.dirname(keyFile), { recursive: true, mode: 0o700 });
     try {
@@ -190,6 +213,14 @@ function readKey(keyFile: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
 }
 
 function freePort(): Promise<number> {

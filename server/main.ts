@@ -18,9 +18,9 @@ export function runLanguageServer(transport: Transport): LatentLanguageServer {
   return server;
 }
 
-/** `latent lsp [--stdio | --node-ipc]`: the CLI's entry. */
-export function lspCommand(argv: string[]): void {
-  runLanguageServer(argv.includes('--stdio') || !process.send ? 'stdio' : 'ipc');
+/** `latent lsp [--stdio | --node-ipc]`: the CLI's entry (returns at once; the connection keeps the process up). */
+export async function lspCommand(args: string[]): Promise<void> {
+  runLanguageServer(args.includes('--stdio') || !process.send ? 'stdio' : 'ipc');
 }
 
-if (require.main === module) lspCommand(process.argv.slice(2));
+if (require.main === module) void lspCommand(process.argv.slice(2));
