@@ -1,6 +1,6 @@
 // Bundles what the .vsix ships, with esbuild: the extension (dist/extension.js), the LSP server (dist/server.js),
-// the engine CLI (dist/engine.js), the chat webview script (media/dist/chat.js), and the tree-sitter WASM files
-// the server parses with (dist/*.wasm, beside the bundle where web-tree-sitter looks by default).
+// the engine CLI (dist/engine.js, the `latent` launcher the server starts `latent serve` with), the chat webview
+// script (media/dist/chat.js), and the tree-sitter WASM files the server parses with.
 // Usage: node extension/bundle.mjs [--production]   (production: minified, no source maps)
 import * as esbuild from 'esbuild';
 import * as fs from 'node:fs';
@@ -19,7 +19,8 @@ const node = {
   logLevel: 'warning',
   absWorkingDir: root,
   // Native add-ons cannot be bundled; a backend that needs one loads it at run time or falls back.
-  external: ['vscode', 'webgpu'],
+  // The grammar packages' package.json are found at run time (require.resolve), copied below.
+  external: ['vscode', 'webgpu', '@vscode/tree-sitter-wasm/package.json', 'tree-sitter-c/package.json'],
 };
 const exists = (p) => fs.existsSync(path.join(root, p));
 const builds = [
@@ -53,8 +54,24 @@ if (exists('engine/cli/main.ts')) {
 }
 await Promise.all(builds);
 
-fs.mkdirSync(path.join(root, 'dist'), { recursive: true });
-const wasm = [path.join(root, 'node_modules/web-tree-sitter/tree-sitter.wasm')];
-const grammars = path.join(root, 'node_modules/@vscode/tree-sitter-wasm/wasm');
-for (const name of fs.readdirSync(grammars)) if (/^tree-sitter-.*\.wasm$/.test(name)) wasm.push(path.join(grammars, name));
-for (const file of wasm) fs.copyFileSync(file, path.join(root, 'dist', path.basename(file)));
+// The server finds its grammars with require.resolve('<package>/package.json'); from dist/server.js that looks in
+// dist/node_modules, so the grammar packages' package.json and .wasm files (data, no code) are copied there.
+// web-tree-sitter's own runtime (tree-sitter.wasm) is looked for beside the bundle.
+const copy = (from, to) => {
+  fs.mkdirSync(path.dirname(path.join(root, to)), { recursive: true });
+  fs.copyFileSync(path.join(root, from), path.join(root, to));
+};
+fs.rmSync(path.join(root, 'dist', 'node_modules'), { recursive: true, force: true });
+copy('node_modules/web-tree-sitter/tree-sitter.wasm', 'dist/tree-sitter.wasm');
+const grammarPackages = [
+  ['@vscode/tree-sitter-wasm', 'wasm'],
+  ['tree-sitter-c', '.'],
+];
+for (const [name, wasmDir] of grammarPackages) {
+  const from = path.join('node_modules', name);
+  if (!exists(path.join(from, 'package.json'))) continue;
+  copy(path.join(from, 'package.json'), path.join('dist', from, 'package.json'));
+  for (const file of fs.readdirSync(path.join(root, from, wasmDir))) {
+    if (file.endsWith('.wasm')) copy(path.join(from, wasmDir, file), path.join('dist', from, wasmDir, file));
+  }
+}

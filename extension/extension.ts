@@ -4,7 +4,6 @@
 import * as vscode from 'vscode';
 import { ApiKeyStore } from './apiKey';
 import { CHAT_VIEW_ID, ChatViewProvider } from './chatView';
-import { LatentCodeActions } from './codeActions';
 import { InlineCompletionForwarder } from './inlineCompletions';
 import { DOCUMENT_SELECTOR } from './languageClient';
 import { LoadingProgress } from './loadingProgress';
@@ -14,6 +13,7 @@ import { ServerSession } from './serverSession';
 import { isLanguageEnabled, readSettings, SECTION, toggledLanguages, type ExtensionSettings } from './settings';
 import { LatentStatusBar } from './statusBar';
 import { showStatusMenu } from './statusMenu';
+import { reportVisibleRanges } from './visibleRanges';
 
 let session: ServerSession | undefined;
 
@@ -55,9 +55,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     // Registered now, before the server is up: VS Code asks only providers that exist when the user types.
     vscode.languages.registerInlineCompletionItemProvider(DOCUMENT_SELECTOR, forwarder),
     vscode.window.registerWebviewViewProvider(CHAT_VIEW_ID, chat, { webviewOptions: { retainContextWhenHidden: true } }),
-    vscode.languages.registerCodeActionsProvider(DOCUMENT_SELECTOR, new LatentCodeActions(), {
-      providedCodeActionKinds: LatentCodeActions.kinds,
-    }),
+    // The lightbulb's refactors come from the server (codeActionProvider); their command is latent.refactor.
+    reportVisibleRanges(server),
     ...registerRefactorCommands(server, proposals, chat),
     server.onDidChangeState((state) => {
       statusBar.update({ client: state });

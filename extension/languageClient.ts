@@ -24,11 +24,10 @@ export function createLanguageClient(
   outputChannel: vscode.LogOutputChannel,
 ): LanguageClient {
   const module = serverModule(context);
-  // The bundled engine entry, for a server that starts `latent serve` itself when none is running.
-  const engineModule = [context.asAbsolutePath('dist/engine.js'), context.asAbsolutePath('bin/latent.js')].find(
-    (p) => fs.existsSync(p),
-  );
-  const env = { ...process.env, ...(engineModule ? { LATENT_ENGINE_MAIN: engineModule } : {}) };
+  // In the .vsix the `latent` launcher the server starts `latent serve` with is the bundled dist/engine.js
+  // (server/localEngine.ts reads LATENT_BIN); a development checkout uses bin/latent.js, the server's default.
+  const bundledEngine = context.asAbsolutePath('dist/engine.js');
+  const env = { ...process.env, ...(fs.existsSync(bundledEngine) && !process.env.LATENT_BIN ? { LATENT_BIN: bundledEngine } : {}) };
   const serverOptions: ServerOptions = {
     run: { module, transport: TransportKind.ipc, options: { env } },
     debug: { module, transport: TransportKind.ipc, options: { env, execArgv: ['--nolazy', '--inspect=6019'] } },

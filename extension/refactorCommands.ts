@@ -4,6 +4,7 @@
 
 import { randomUUID } from 'node:crypto';
 import * as vscode from 'vscode';
+import type { Diagnostic as ProtocolDiagnostic, Range as ProtocolRange } from 'vscode-languageclient/node';
 import { RefactorRequestMethod, type RefactorKind, type RefactorParams } from '../server/protocol';
 import type { ChatViewProvider } from './chatView';
 import { errorText } from './chatView';
@@ -19,22 +20,52 @@ export const REFACTORS: { command: string; kind: RefactorKind; title: string }[]
   { command: 'latent.editWithInstruction', kind: 'edit', title: 'Edit with instruction' },
 ];
 
-/** Arguments a code action passes; from the palette or a menu there are none and the active editor is used. */
+/** What a refactor runs on; from the palette or a menu there is none and the active editor is used. */
 export interface RefactorTarget {
   uri: vscode.Uri;
   range: vscode.Range;
+  /** The diagnostics a code action was offered for (already in LSP form). */
+  diagnostics?: ProtocolDiagnostic[];
 }
 
+/** The command of the server's code actions (server/codeActions.ts); its arguments are RefactorCommandArgs, in LSP form. */
+export const SERVER_REFACTOR_COMMAND = 'latent.refactor';
+
 export function registerRefactorCommands(session: ServerSession, proposals: ProposedChanges, chat: ChatViewProvider): vscode.Disposable[] {
-  return REFACTORS.map(({ command, kind, title }) =>
-    vscode.commands.registerCommand(command, async (target?: RefactorTarget) => {
-      try {
-        await runRefactor(kind, title, target, session, proposals, chat);
-      } catch (error) {
-        void vscode.window.showErrorMessage(`Latent Coder: ${title} failed: ${errorText(error)}`);
+  const run = async (kind: RefactorKind, title: string, target: RefactorTarget | undefined) => {
+    try {
+      await runRefactor(kind, title, target, session, proposals, chat);
+    } catch (error) {
+      void vscode.window.showErrorMessage(`Latent Coder: ${title} failed: ${errorText(error)}`);
+    }
+  };
+  return [
+    ...REFACTORS.map(({ command, kind, title }) => vscode.commands.registerCommand(command, () => run(kind, title, undefined))),
+    vscode.commands.registerCommand(SERVER_REFACTOR_COMMAND, async (args: unknown) => {
+      const client = await session.ready();
+      const target = codeActionTarget(args, client.protocol2CodeConverter);
+      const refactor = REFACTORS.find((r) => r.kind === target?.kind);
+      if (!target || !refactor) {
+        void vscode.window.showErrorMessage('Latent Coder: the code action carried malformed arguments.');
+        return;
       }
+      await run(refactor.kind, refactor.title, target.target);
     }),
-  );
+  ];
+}
+
+/** Checks and converts a server code action's arguments. */
+function codeActionTarget(
+  args: unknown,
+  p2c: { asUri(value: string): vscode.Uri; asRange(value: ProtocolRange): vscode.Range },
+): { kind: RefactorKind; target: RefactorTarget } | undefined {
+  if (typeof args !== 'object' || args === null) return undefined;
+  const a = args as Record<string, unknown>;
+  const kind = REFACTORS.find((r) => r.kind === a.kind)?.kind;
+  const range = a.range as ProtocolRange | undefined;
+  if (!kind || typeof a.uri !== 'string' || !Number.isInteger(range?.start?.line) || !Number.isInteger(range?.end?.line)) return undefined;
+  const diagnostics = Array.isArray(a.diagnostics) ? (a.diagnostics as ProtocolDiagnostic[]) : undefined;
+  return { kind, target: { uri: p2c.asUri(a.uri), range: p2c.asRange(range!), ...(diagnostics ? { diagnostics } : {}) } };
 }
 
 async function runRefactor(
@@ -65,15 +96,16 @@ async function runRefactor(
   }
   const client = await session.ready();
   const c2p = client.code2ProtocolConverter;
-  const diagnostics = kind === 'fix' ? diagnosticsNear(document, selection) : [];
+  const diagnostics = kind === 'fix' && !target?.diagnostics ? diagnosticsNear(document, selection) : [];
   const range = kind === 'fix' && selection.isEmpty && diagnostics.length ? diagnostics[0].range : selection;
+  const protocolDiagnostics = target?.diagnostics ?? (diagnostics.length ? await c2p.asDiagnostics(diagnostics) : undefined);
   const params: RefactorParams = {
     chatId: randomUUID(),
     kind,
     uri: c2p.asUri(document.uri),
     range: c2p.asRange(range),
     ...(instruction ? { instruction: instruction.trim() } : {}),
-    ...(diagnostics.length ? { diagnostics: await c2p.asDiagnostics(diagnostics) } : {}),
+    ...(protocolDiagnostics?.length ? { diagnostics: protocolDiagnostics } : {}),
   };
 
   if (kind === 'explain') {
