@@ -62,6 +62,8 @@ export async function startCodeServer(options: CodeServerOptions): Promise<CodeS
     XDG_CONFIG_HOME: path.join(runDir, 'xdg-config'),
     XDG_DATA_HOME: path.join(runDir, 'xdg-data'),
     XDG_CACHE_HOME: path.join(runDir, 'xdg-cache'),
+    // The server's local engine: not the machine's shared default port (a developer's own daemon), a free one.
+    LATENT_ENGINE_PORT: '0',
   };
   const common = ['--user-data-dir', userDir, '--extensions-dir', extensionsDir];
   const install = spawnSync(CODE_SERVER, [...common, '--install-extension', options.vsix, '--force'], {

@@ -9,12 +9,13 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { chromium, type BrowserContext, type FrameLocator, type Page } from 'playwright-core';
+import { engineMissing, makeTestModel } from '../server/engineFixture';
 import { CHROMIUM, missingPrerequisite, REPO_ROOT, startCodeServer, type CodeServer } from './codeServer';
 
 const VSIX = process.env.LATENT_E2E_VSIX ?? path.join(REPO_ROOT, 'latent-coder.vsix');
 const ARTIFACTS = path.join(REPO_ROOT, 'test-artifacts', 'e2e');
-/** The model the engine loads: LATENT_E2E_MODEL, else the engine's embedded default. */
-const MODEL_FOLDER = process.env.LATENT_E2E_MODEL ?? '';
+/** The model the engine loads: LATENT_E2E_MODEL, else a small random model made with `latent init-random`. */
+const MODEL_FOLDER = process.env.LATENT_E2E_MODEL;
 const EDITOR = '[id="workbench.parts.editor"] .monaco-editor .view-lines';
 const SAMPLE = `// A small file for the end-to-end test.
 export function add(a: number, b: number): number {
@@ -34,6 +35,7 @@ describe('Latent Coder in a real VS Code (code-server)', function () {
   let page: Page;
   let workspace: string;
   let browserDir: string;
+  let modelRoot: string;
   let consoleLog: string[] = [];
   /** Whether the .vsix carries the LSP server (file names in a zip's directory are stored as plain bytes). */
   let serverBundled = false;
@@ -46,10 +48,13 @@ describe('Latent Coder in a real VS Code (code-server)', function () {
     fs.mkdirSync(ARTIFACTS, { recursive: true });
     workspace = fs.mkdtempSync(path.join(os.tmpdir(), 'latent-e2e-ws-'));
     fs.writeFileSync(path.join(workspace, 'sample.ts'), SAMPLE);
+    modelRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'latent-e2e-model-'));
+    let model = MODEL_FOLDER;
+    if (model === undefined && serverBundled && !(await engineMissing())) model = await makeTestModel(modelRoot, 'tiny-coder');
     server = await startCodeServer({
       vsix: VSIX,
       workspace,
-      settings: { 'latent.engine.modelFolder': MODEL_FOLDER, 'latent.maxTokens': 24 },
+      settings: { 'latent.engine.modelFolder': model ?? '', 'latent.maxTokens': 16 },
     });
     browserDir = fs.mkdtempSync(path.join(os.tmpdir(), 'latent-e2e-chromium-'));
     context = await chromium.launchPersistentContext(browserDir, {
@@ -79,7 +84,7 @@ describe('Latent Coder in a real VS Code (code-server)', function () {
       copyLogs(server.runDir);
       fs.rmSync(server.runDir, { recursive: true, force: true });
     }
-    for (const dir of [browserDir, workspace]) if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    for (const dir of [browserDir, workspace, modelRoot]) if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
   it('activates: the status bar item shows', async () => {
