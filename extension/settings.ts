@@ -22,6 +22,7 @@ export type SettingReader = (key: string) => unknown;
 export const DEFAULTS = {
   maxTokens: 128,
   debounceMs: 75,
+  maxPromptTokens: 2048,
   languages: { '*': true, plaintext: false, markdown: false, scminput: false } as Record<string, boolean>,
 };
 
@@ -35,8 +36,9 @@ export function readSettings(read: SettingReader, apiKey?: string): ExtensionSet
   const engine = readEngine(read, apiKey, problems);
   const maxTokens = readInteger(read, 'maxTokens', DEFAULTS.maxTokens, 1, 4096, problems);
   const debounceMs = readInteger(read, 'debounceMs', DEFAULTS.debounceMs, 0, 2000, problems);
+  const maxPromptTokens = readInteger(read, 'maxPromptTokens', DEFAULTS.maxPromptTokens, 256, 131072, problems);
   const disabledLanguages = Object.keys(languages).filter((id) => id !== '*' && !languages[id]).sort();
-  return { enabled, languages, server: { engine, maxTokens, debounceMs, disabledLanguages }, problems };
+  return { enabled, languages, server: { engine, maxTokens, debounceMs, maxPromptTokens, disabledLanguages }, problems };
 }
 
 /** Whether inline completions are on for a language under these settings. */
@@ -60,7 +62,14 @@ function readEngine(read: SettingReader, apiKey: string | undefined, problems: s
     const checked = typeof url === 'string' ? checkUrl(url) : undefined;
     if (checked) {
       const model = readString(read, 'engine.remoteModel', problems);
-      return { url: checked, ...(apiKey ? { apiKey } : {}), ...(model ? { model } : {}) };
+      const fim = read('engine.fim') ?? 'suffix';
+      if (fim !== 'suffix' && fim !== 'prompt') problems.push(`latent.engine.fim must be "suffix" or "prompt", not ${show(fim)}; using suffix.`);
+      return {
+        url: checked,
+        ...(apiKey ? { apiKey } : {}),
+        ...(model ? { model } : {}),
+        ...(fim === 'prompt' ? { fim: 'prompt' as const } : {}),
+      };
     }
     problems.push(`latent.engine.url must be an http(s) URL when latent.engine.mode is "remote", not ${show(url)}; using the local engine.`);
   }

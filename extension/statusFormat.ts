@@ -88,6 +88,8 @@ export function formatMetrics(status: StatusParams | undefined): { short: string
     short.push(shown);
     long.push(`Last completion: ${shown}`);
   }
+  const prepare = finite(status?.lastPrepareMs, 0);
+  if (prepare !== undefined) long.push(`Prompt built in ${Math.round(prepare)} ms`);
   const share = finite(status?.cachedShare, 0, 1);
   if (share !== undefined) {
     const shown = `${Math.round(share * 100)}%`;

@@ -9,6 +9,7 @@ describe('extension settings', () => {
     assert.deepEqual(s.server.engine, { model: '' });
     assert.equal(s.server.maxTokens, 128);
     assert.equal(s.server.debounceMs, 75);
+    assert.equal(s.server.maxPromptTokens, 2048);
     assert.equal(s.enabled, true);
     assert.deepEqual(s.server.disabledLanguages, ['markdown', 'plaintext', 'scminput']);
     assert.deepEqual(s.problems, []);
@@ -26,6 +27,11 @@ describe('extension settings', () => {
     );
     assert.deepEqual(s.server.engine, { url: 'http://gpu-box:8000/v1', apiKey: 'sk-123', model: 'deepseek-coder' });
     assert.deepEqual(s.problems, []);
+    const vllm = readSettings(reader({ 'engine.mode': 'remote', 'engine.url': 'https://vllm.lan/v1', 'engine.fim': 'prompt' }));
+    assert.deepEqual(vllm.server.engine, { url: 'https://vllm.lan/v1', fim: 'prompt' });
+    const bad = readSettings(reader({ 'engine.mode': 'remote', 'engine.url': 'https://vllm.lan/v1', 'engine.fim': 'middle' }));
+    assert.deepEqual(bad.server.engine, { url: 'https://vllm.lan/v1' });
+    assert.match(bad.problems[0], /latent\.engine\.fim/);
   });
 
   it('refuses remote URLs that are not http(s) or carry credentials, and says so', () => {
