@@ -19,6 +19,9 @@ const node = {
   logLevel: 'warning',
   absWorkingDir: root,
   // Native add-ons cannot be bundled; a backend that needs one loads it at run time or falls back.
+  // ESM dependencies (web-tree-sitter) find their files from import.meta.url, which a CommonJS bundle lacks.
+  define: { 'import.meta.url': '__importMetaUrl' },
+  banner: { js: "const __importMetaUrl = require('url').pathToFileURL(__filename).href;" },
   // The grammar packages' package.json are found at run time (require.resolve), copied below.
   external: ['vscode', 'webgpu', '@vscode/tree-sitter-wasm/package.json', 'tree-sitter-c/package.json'],
 };

@@ -2,7 +2,7 @@
 // the server's latent/status reports and latent/chatDelta pieces routed to whoever waits for them.
 
 import * as vscode from 'vscode';
-import type { LanguageClient } from 'vscode-languageclient/node';
+import { State, type LanguageClient } from 'vscode-languageclient/node';
 import {
   ChatDeltaNotification,
   StatusNotification,
@@ -47,6 +47,12 @@ export class ServerSession implements vscode.Disposable {
       if (typeof params?.chatId === 'string' && typeof params.delta === 'string') {
         this.deltaListeners.get(params.chatId)?.(params.delta);
       }
+    });
+    // After the first start: the client restarts a crashed server by itself, and gives up after a few crashes.
+    client.onDidChangeState(({ newState }) => {
+      if (this.client !== client || this.state === 'starting') return;
+      if (newState === State.Running) this.setState('running');
+      else if (newState === State.Stopped) this.setState('stopped');
     });
     this.setState('starting');
     const started = Date.now();
