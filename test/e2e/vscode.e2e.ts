@@ -149,6 +149,23 @@ describe('Latent Coder in a real VS Code (code-server)', function () {
     assert.match((await chat.locator('.turn.user').last().textContent()) ?? '', /sample\.ts:1-5/);
   });
 
+  it('stops a streaming answer with the stop button', async function () {
+    if (cannotComplete) this.skip();
+    await runCommand(page, 'Latent: Open Chat');
+    const chat = chatFrame(page);
+    await chat.locator('#input').fill('Explain the whole file in detail.');
+    await chat.locator('#input').press('Enter');
+    const answer = chat.locator('.turn.assistant.streaming .body');
+    await answer.waitFor({ timeout: 30_000 });
+    // Stop once the first words are there, so the answer was really streaming.
+    await waitForAsync(async () => ((await answer.textContent()) ?? '').trim().length > 0, 120_000);
+    await chat.locator('#stop').click();
+    await chat.locator('#stop[hidden]').waitFor({ state: 'attached', timeout: 15_000 });
+    await shot(page, 'chat-stopped');
+    assert.match((await chat.locator('.note').last().textContent()) ?? '', /stopped/);
+    assert.equal(await chat.locator('.turn.assistant.incomplete').count() > 0, true);
+  });
+
   it('shows a refactor as a diff; accepting changes the file', async function () {
     if (cannotComplete) this.skip();
     await openFile(page, 'sample.ts');
@@ -209,6 +226,14 @@ function copyLogs(runDir: string): void {
     }
   };
   walk(runDir);
+}
+
+async function waitForAsync(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }
 
 async function waitFor(check: () => boolean, timeoutMs: number): Promise<void> {
