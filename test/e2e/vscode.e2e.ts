@@ -151,8 +151,11 @@ describe('Latent Coder in a real VS Code (code-server)', function () {
 
   it('stops a streaming answer with the stop button', async function () {
     if (cannotComplete) this.skip();
+    // A fresh conversation: the tiny test model's context (2048 tokens) has no room for the previous answer.
+    await runCommand(page, 'Latent: Clear Chat History');
     await runCommand(page, 'Latent: Open Chat');
     const chat = chatFrame(page);
+    await waitForAsync(async () => (await chat.locator('.turn').count()) === 0, 10_000);
     await chat.locator('#input').fill('Explain the whole file in detail.');
     await chat.locator('#input').press('Enter');
     const answer = chat.locator('.turn.assistant.streaming .body');
@@ -185,6 +188,19 @@ describe('Latent Coder in a real VS Code (code-server)', function () {
     await page.keyboard.press('Control+S');
     await waitFor(() => fs.readFileSync(path.join(workspace, 'sample.ts'), 'utf8') !== before, 10_000);
     await shot(page, 'refactor-accepted');
+  });
+
+  it('keeps the chat history of the workspace across a reload', async function () {
+    if (cannotComplete) this.skip();
+    await page.reload({ waitUntil: 'domcontentloaded' });
+    await page.waitForSelector('.monaco-workbench', { timeout: 90_000 });
+    await runCommand(page, 'Latent: Open Chat');
+    const chat = chatFrame(page);
+    await chat.locator('.turn.user').first().waitFor({ timeout: 30_000 });
+    await shot(page, 'chat-history-after-reload');
+    const questions = await chat.locator('.turn.user .body').allTextContents();
+    assert.deepEqual(questions, ['Explain the whole file in detail.']);
+    assert.equal(await chat.locator('.turn.assistant.incomplete').count(), 1, 'the stopped answer is kept, marked incomplete');
   });
 });
 
