@@ -194,6 +194,8 @@ describe('Latent Coder in a real VS Code (code-server)', function () {
     if (cannotComplete) this.skip();
     await page.reload({ waitUntil: 'domcontentloaded' });
     await page.waitForSelector('.monaco-workbench', { timeout: 90_000 });
+    // The palette lists the extension's commands once the extension host has registered it.
+    await page.locator('.statusbar-item', { hasText: 'Latent' }).first().waitFor({ timeout: 60_000 });
     await runCommand(page, 'Latent: Open Chat');
     const chat = chatFrame(page);
     await chat.locator('.turn.user').first().waitFor({ timeout: 30_000 });
@@ -217,7 +219,8 @@ async function runCommand(page: Page, title: string): Promise<void> {
   await page.keyboard.press('F1');
   await page.waitForSelector('.quick-input-widget input', { timeout: 15_000 });
   await page.keyboard.type(title);
-  await page.locator('.quick-input-list .monaco-list-row', { hasText: title.replace(/^.*?: /, '') }).first().waitFor({ timeout: 20_000 });
+  // Enter runs the focused row: wait until the filter has put this command there (VS Code has its own "Open Chat").
+  await page.locator('.quick-input-list .monaco-list-row.focused', { hasText: title }).first().waitFor({ timeout: 20_000 });
   await page.keyboard.press('Enter');
 }
 
