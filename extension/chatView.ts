@@ -11,15 +11,16 @@ import {
   type ChatResult,
 } from '../server/protocol';
 import { ChatContextTracker } from './chatContext';
-import { ChatHistory } from './chatHistory';
+import { ChatHistory, trimHistory } from './chatHistory';
 import { chatHtml } from './chatHtml';
 import { parseWebviewMessage, type ChatTurn, type HostMessage, type WebviewMessage } from './chatMessages';
 import type { ProposedChanges } from './proposedChange';
 import type { ServerSession } from './serverSession';
 
 export const CHAT_VIEW_ID = 'latent.chatView';
-/** How many earlier turns go with a question. */
+/** How much of the conversation goes with a question (the server fits it to the model's context). */
 const TURNS_SENT = 20;
+const CHARS_SENT = 24_000;
 
 type Answer = Pick<ChatResult, 'text' | 'finishReason'>;
 
@@ -140,10 +141,10 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
   private async askQuestion(text: string): Promise<void> {
     const { context, labels } = this.chips.take();
     const question: ChatTurn = { role: 'user', content: text, ...(labels.length ? { chips: labels } : {}) };
-    const earlier: ChatMessage[] = this.history
-      .turns()
-      .slice(-TURNS_SENT)
-      .map((t) => ({ role: t.role, content: t.content }));
+    const earlier: ChatMessage[] = trimHistory(this.history.turns(), TURNS_SENT, CHARS_SENT).map((t) => ({
+      role: t.role,
+      content: t.content,
+    }));
     await this.stream(question, async (chatId, token) => {
       const client = await this.session.ready();
       const params: ChatParams = { chatId, messages: [...earlier, { role: 'user', content: text }], context };
