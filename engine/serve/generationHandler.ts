@@ -1,0 +1,121 @@
+// One generation request from admission to its last byte: queue for a place in the batch, generate each of its
+// `n` choices, answer whole or as a stream, and stop the work as soon as the client goes away.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { GenerationResult } from '../api';
+import { HttpError, sendError, sendJson } from './httpError';
+import { AnswerShape, type Kind, usageOf } from './openaiShapes';
+import type { SamplingFields } from './requestValidation';
+import type { Scheduler } from './scheduler';
+import type { ServeMetrics } from './serveMetrics';
+import { SseStream } from './sseStream';
+import { StreamedText } from './streamedText';
+
+export interface GenerationJob {
+  kind: Kind;
+  route: string;
+  modelId: string;
+  prompt: number[];
+  maxTokens: number;
+  priority: number;
+  fields: SamplingFields;
+  /** When the request arrived, for time-to-first-token. */
+  arrivedAt: number;
+}
+
+export async function handleGeneration(
+  req: IncomingMessage, res: ServerResponse, job: GenerationJob, scheduler: Scheduler, metrics: ServeMetrics,
+): Promise<void> {
+  const { fields } = job;
+  scheduler.admit(fields.n);
+
+  // The client closing its connection before the answer ends is a cancel.
+  const abort = new AbortController();
+  const onClose = (): void => {
+    if (!res.writableFinished) abort.abort(new Error('client disconnected'));
+  };
+  res.on('close', onClose);
+
+  const shape = new AnswerShape(job.kind, job.modelId);
+  const stream = fields.stream ? new SseStream(res) : undefined;
+  let firstTokenSeen = false;
+  const noteToken = (): void => {
+    if (!firstTokenSeen) {
+      firstTokenSeen = true;
+      metrics.observeFirstToken(job.route, (performance.now() - job.arrivedAt) / 1000);
+    }
+  };
+
+  if (stream) {
+    stream.open();
+    if (job.kind === 'chat') for (let i = 0; i < fields.n; i++) stream.send(shape.roleChunk(i));
+  }
+
+  const choices = Array.from({ length: fields.n }, async (_, index): Promise<GenerationResult> => {
+    const shown = new StreamedText(fields.stop);
+    const result = await scheduler.generate({
+      prompt: job.prompt,
+      maxTokens: job.maxTokens,
+      sampling: {
+        temperature: fields.temperature,
+        topP: fields.topP,
+        topK: fields.topK,
+        // Choices of one request differ; the same seed still repeats the same answer.
+        seed: fields.seed === undefined ? undefined : fields.seed + index,
+      },
+      stop: fields.stop,
+      signal: abort.signal,
+    }, job.priority, (delta) => {
+      noteToken();
+      if (!stream) return;
+      const text = shown.push(delta.text);
+      if (text) stream.send(shape.textChunk(index, text));
+    });
+    if (stream && result.finishReason !== 'cancelled') {
+      const rest = shown.finish(result.text);
+      if (rest) stream.send(shape.textChunk(index, rest));
+      stream.send(shape.finishChunk(index, result.finishReason));
+    }
+    return result;
+  });
+
+  let results: GenerationResult[];
+  try {
+    results = await Promise.all(choices);
+  } catch (e) {
+    abort.abort(e);
+    await Promise.allSettled(choices);
+    if (abort.signal.aborted && !res.writableFinished && (res.destroyed || req.destroyed)) {
+      metrics.countCancelled();
+      return;
+    }
+    throw e;
+  } finally {
+    res.off('close', onClose);
+  }
+
+  const completionTokens = results.reduce((sum, r) => sum + r.tokens.length, 0);
+  const cachedTokens = results[0].cachedTokens;
+  metrics.countGeneration(results[0].promptTokens, cachedTokens, completionTokens);
+  if (results.some((r) => r.finishReason === 'cancelled')) metrics.countCancelled();
+  if (res.destroyed) return;
+
+  const usage = usageOf(results[0].promptTokens, cachedTokens, completionTokens);
+  if (stream) {
+    if (fields.includeUsage) stream.send(shape.usageChunk(usage));
+    stream.close();
+  } else {
+    sendJson(res, 200, shape.whole(results.map((r) => ({ text: r.text, finishReason: r.finishReason })), usage));
+  }
+  metrics.observeLatency(job.route, (performance.now() - job.arrivedAt) / 1000);
+}
+
+/** After the stream has started, an error can only be told as an event. */
+export function reportStreamError(res: ServerResponse, error: HttpError): void {
+  if (res.headersSent) {
+    const stream = new SseStream(res);
+    stream.send(error.toBody());
+    stream.close();
+  } else {
+    sendError(res, error);
+  }
+}

@@ -1,0 +1,78 @@
+// `latent serve` command-line options, with the limits that keep one bad or greedy client from hurting others.
+import { parseArgs } from 'node:util';
+
+/** "LATE" on a phone keypad; the LSP server looks here first for a running daemon. */
+export const DEFAULT_PORT = 5283;
+
+export interface ServeOptions {
+  modelDir: string;
+  host: string;
+  port: number;
+  backend: string;
+  apiKeyFile?: string;
+  /** Host names accepted besides loopback names and the bound address (for a GPU box served on the LAN). */
+  allowedHosts: string[];
+  maxBodyBytes: number;
+  /** Upper bound on `max_tokens` of one request. */
+  maxTokensLimit: number;
+  /** Sequences decoded together in one step. */
+  maxBatch: number;
+  /** Requests waiting beyond the running batch; more are refused with 429. */
+  maxQueue: number;
+  /** Choices one request may ask for (`n`). */
+  maxChoices: number;
+}
+
+export const USAGE = `usage: latent serve --model DIR [--host 127.0.0.1] [--port ${DEFAULT_PORT}] [--backend cpu]
+  [--api-key-file FILE] [--allow-host NAME]... [--max-body-bytes N] [--max-tokens-limit N]
+  [--max-batch N] [--max-queue N] [--max-choices N]`;
+
+export class UsageError extends Error {}
+
+function positiveInt(name: string, raw: string | undefined, fallback: number, min = 1): number {
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min) throw new UsageError(`--${name} must be an integer >= ${min}, got '${raw}'`);
+  return value;
+}
+
+export function parseServeOptions(argv: string[]): ServeOptions {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        model: { type: 'string' },
+        host: { type: 'string' },
+        port: { type: 'string' },
+        backend: { type: 'string' },
+        'api-key-file': { type: 'string' },
+        'allow-host': { type: 'string', multiple: true },
+        'max-body-bytes': { type: 'string' },
+        'max-tokens-limit': { type: 'string' },
+        'max-batch': { type: 'string' },
+        'max-queue': { type: 'string' },
+        'max-choices': { type: 'string' },
+      },
+    });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const v = parsed.values;
+  if (!v.model) throw new UsageError('--model DIR is required');
+  return {
+    modelDir: v.model,
+    host: v.host ?? '127.0.0.1',
+    port: positiveInt('port', v.port, DEFAULT_PORT, 0),
+    backend: v.backend ?? 'cpu',
+    apiKeyFile: v['api-key-file'],
+    allowedHosts: v['allow-host'] ?? [],
+    maxBodyBytes: positiveInt('max-body-bytes', v['max-body-bytes'], 4 * 1024 * 1024),
+    maxTokensLimit: positiveInt('max-tokens-limit', v['max-tokens-limit'], 4096),
+    maxBatch: positiveInt('max-batch', v['max-batch'], 8),
+    maxQueue: positiveInt('max-queue', v['max-queue'], 64, 0),
+    maxChoices: positiveInt('max-choices', v['max-choices'], 8),
+  };
+}
