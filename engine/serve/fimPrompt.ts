@@ -1,36 +1,18 @@
 // Fill-in-the-middle prompts, laid out prefix-suffix-middle (PSM, the order DeepSeek-Coder-V2 is trained on):
 //   [bos] <fim-begin> prefix <fim-hole> suffix <fim-end>
-// The three markers are read from the model's tokenizer (its added tokens), never hard-coded as ids.
+// The three markers' ids come from the model folder's tokenizer (engine/tokenizer), never hard-coded.
 import { HttpError } from './httpError';
 
 export interface FimTokens {
-  /** DeepSeek's <｜fim▁begin｜>; <|fim_prefix|> / <fim_prefix> in other families. */
+  /** <｜fim▁begin｜> */
   begin: number;
-  /** DeepSeek's <｜fim▁hole｜>; <|fim_suffix|> elsewhere. */
+  /** <｜fim▁hole｜> */
   hole: number;
-  /** DeepSeek's <｜fim▁end｜>; <|fim_middle|> elsewhere. */
+  /** <｜fim▁end｜> */
   end: number;
 }
 
-const MARKER_PATTERNS: Record<keyof FimTokens, RegExp> = {
-  begin: /fim[▁_ -]?(begin|prefix)/i,
-  hole: /fim[▁_ -]?(hole|suffix)/i,
-  end: /fim[▁_ -]?(end|middle)/i,
-};
-
-/** Finds the FIM markers among the tokenizer's added tokens; undefined when the model has none. */
-export function findFimTokens(addedTokens: ReadonlyMap<string, number>): FimTokens | undefined {
-  const found: Partial<FimTokens> = {};
-  for (const [content, id] of addedTokens) {
-    for (const role of Object.keys(MARKER_PATTERNS) as (keyof FimTokens)[]) {
-      if (found[role] === undefined && MARKER_PATTERNS[role].test(content)) found[role] = id;
-    }
-  }
-  return found.begin !== undefined && found.hole !== undefined && found.end !== undefined
-    ? (found as FimTokens) : undefined;
-}
-
-/** Prefix and suffix are encoded apart and spliced, so that no text can forge a marker. */
+/** Prefix and suffix are encoded apart and the marker ids spliced between them, exactly as the model was trained. */
 export function fimPromptTokens(
   fim: FimTokens | undefined, bos: number | undefined, prefix: number[], suffix: number[],
 ): number[] {

@@ -8,7 +8,6 @@ import type { SamplingFields } from './requestValidation';
 import type { Scheduler } from './scheduler';
 import type { ServeMetrics } from './serveMetrics';
 import { SseStream } from './sseStream';
-import { StreamedText } from './streamedText';
 
 export interface GenerationJob {
   kind: Kind;
@@ -51,7 +50,6 @@ export async function handleGeneration(
   }
 
   const choices = Array.from({ length: fields.n }, async (_, index): Promise<GenerationResult> => {
-    const shown = new StreamedText(fields.stop);
     const result = await scheduler.generate({
       prompt: job.prompt,
       maxTokens: job.maxTokens,
@@ -65,16 +63,12 @@ export async function handleGeneration(
       stop: fields.stop,
       signal: abort.signal,
     }, job.priority, (delta) => {
-      noteToken();
-      if (!stream) return;
-      const text = shown.push(delta.text);
-      if (text) stream.send(shape.textChunk(index, text));
+      // A delta without a token is text the engine held back (a possible stop string) released at the end.
+      if (delta.token !== null) noteToken();
+      // The engine never releases text of a stop string, so deltas can go out as they come.
+      if (stream && delta.text) stream.send(shape.textChunk(index, delta.text));
     });
-    if (stream && result.finishReason !== 'cancelled') {
-      const rest = shown.finish(result.text);
-      if (rest) stream.send(shape.textChunk(index, rest));
-      stream.send(shape.finishChunk(index, result.finishReason));
-    }
+    if (stream && result.finishReason !== 'cancelled') stream.send(shape.finishChunk(index, result.finishReason));
     return result;
   });
 

@@ -6,6 +6,7 @@ export interface MetricsSources {
   queueDepth(): number;
   runningSequences(): number;
   poolPagesInUse(): number;
+  cacheTokensInUse(): number;
 }
 
 /** Routes we label by name; anything else counts as "other", so a scanner cannot blow up the label set. */
@@ -58,6 +59,10 @@ export class ServeMetrics {
     new Gauge({
       name: 'latent_pool_pages_in_use', help: 'Latent cache pages held (by running requests or the prefix cache)',
       registers: [this.registry], collect() { this.set(sources.poolPagesInUse()); },
+    });
+    new Gauge({
+      name: 'latent_cache_tokens_in_use', help: 'Tokens whose latents the running sequences hold',
+      registers: [this.registry], collect() { this.set(sources.cacheTokensInUse()); },
     });
   }
 

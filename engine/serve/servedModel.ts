@@ -21,4 +21,6 @@ export interface ServedModel {
   runner: GenerationRunner;
   /** Latent cache pages held now, for /metrics and leak checks. */
   poolPagesInUse(): number;
+  /** Tokens whose latents running sequences hold now. */
+  cacheTokensInUse(): number;
 }
