@@ -1,6 +1,7 @@
 // The `latent` command line: one entry per command. Any failure is one line on stderr and exit code 2.
 import { generateCommand } from './generate';
 import { logitsCommand } from './logits';
+import { serveCommand } from '../serve';
 import { UsageError } from './usage';
 
 type Command = (args: string[]) => Promise<void>;
@@ -8,6 +9,7 @@ type Command = (args: string[]) => Promise<void>;
 const COMMANDS: Record<string, { run: Command; summary: string }> = {
   logits: { run: logitsCommand, summary: 'logits --model DIR --tokens 0,5,7 [--positions all|last|N]' },
   generate: { run: generateCommand, summary: 'generate --model DIR (--tokens 0,5,7 | --prompt TEXT) --max-tokens N [--temperature T] [--top-p P] [--top-k K] [--seed S] [--stop TEXT]' },
+  serve: { run: serveCommand, summary: 'serve --model DIR [--host 127.0.0.1] [--port 5283] [--api-key-file FILE] (OpenAI-compatible HTTP)' },
 };
 
 function usage(): string {

@@ -30,9 +30,6 @@ export class ChatTemplate {
         add_generation_prompt: true,
         bos_token: this.tokens.bosToken ?? '',
         eos_token: this.tokens.eosToken ?? '',
-        raise_exception: (message: string) => {
-          throw new Error(message);
-        },
       });
     } catch (e) {
       // Templates reject conversations they cannot express (e.g. roles that do not alternate): the client's fault.

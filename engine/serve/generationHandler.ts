@@ -25,7 +25,12 @@ export async function handleGeneration(
   req: IncomingMessage, res: ServerResponse, job: GenerationJob, scheduler: Scheduler, metrics: ServeMetrics,
 ): Promise<void> {
   const { fields } = job;
-  scheduler.admit(fields.n);
+  try {
+    scheduler.admit(fields.n);
+  } catch (e) {
+    metrics.countRejected((e as HttpError).code === 'shutting_down' ? 'shutting_down' : 'queue_full');
+    throw e;
+  }
 
   // The client closing its connection before the answer ends is a cancel.
   const abort = new AbortController();

@@ -19,7 +19,8 @@ const ROUTES: Record<string, Partial<Record<string, Handler>>> = {
 export function createServeServer(ctx: GenerationContext, guard: AccessGuard): http.Server {
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
-    res.on('finish', () => ctx.metrics.countRequest(path, res.statusCode));
+    // 'close' rather than 'finish': a stream whose client went away counts too.
+    res.on('close', () => ctx.metrics.countRequest(path, res.statusCode));
     // A body the server refused is not read to its end: close the connection instead.
     res.on('finish', () => {
       if (res.statusCode === 413) req.destroy();

@@ -4,7 +4,7 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
-import { call, makeModelFolder, makeTempDir, ServeProcess, startServe } from './serveFixture';
+import { call, makeModelFolder, makeTempDir, metricValue, ServeProcess, startServe } from './serveFixture';
 
 /** A raw request, for headers fetch will not let us forge (Host). */
 function rawRequest(url: string, headers: Record<string, string>, path = '/health'): Promise<{ status: number; body: string }> {
@@ -164,8 +164,14 @@ describe('latent serve: bad requests and access', function () {
     const res = await call(serve, 'GET', '/metrics');
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type') ?? '', /^text\/plain/);
-    assert.match(res.text, /latent_http_requests_total\{route="\/v1\/completions",status="400"\} \d+/);
-    assert.match(res.text, /latent_http_requests_total\{route="\/v1\/completions",status="429"\} 1/);
-    assert.match(res.text, /latent_http_requests_total\{route="\/health",status="403"\} \d+/);
+    const count = (route: string, status: string): number => metricValue(res.text, 'latent_http_requests_total', { route, status });
+    assert.equal(count('/v1/completions', '400'), 14);
+    assert.equal(count('/v1/completions', '413'), 1);
+    assert.ok(count('/v1/completions', '429') >= 1);
+    assert.equal(metricValue(res.text, 'latent_requests_rejected_total', { reason: 'queue_full' }), count('/v1/completions', '429'));
+    assert.equal(count('/health', '403'), 2);
+    assert.equal(count('other', '404'), 1);
+    // The stream whose client hung up is counted too.
+    assert.equal(count('/v1/completions', '200'), 2);
   });
 });
