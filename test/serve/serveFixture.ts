@@ -66,25 +66,42 @@ export async function makeModelFolder(root: string, specials: boolean): Promise<
 
 export interface ServeProcess {
   url: string;
+  /** The bearer key ('' when the server chose it). */
   key: string;
   child: ChildProcess;
   output(): string;
   stop(): Promise<void>;
 }
 
-/** Starts `latent serve` on a free loopback port and waits until it listens. */
-export async function startServe(model: string, extraArgs: string[] = [], keyDir?: string): Promise<ServeProcess> {
-  const dir = keyDir ?? makeTempDir('latent-serve-key-');
-  const keyFile = path.join(dir, 'api-key');
+/** Starts `latent serve` on a free loopback port with its own key file, and waits until it listens. */
+export async function startServe(model: string, extraArgs: string[] = []): Promise<ServeProcess> {
+  const keyDir = makeTempDir('latent-serve-key-');
+  const keyFile = path.join(keyDir, 'api-key');
   const key = `test-key-${Math.random().toString(36).slice(2)}-0123456789`;
   fs.writeFileSync(keyFile, key, { mode: 0o600 });
-  const child = spawn(process.execPath, [LATENT_BIN, 'serve', '--model', model, '--port', '0',
-    '--api-key-file', keyFile, ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
+  try {
+    const serve = await startServeWith(model, ['--api-key-file', keyFile, ...extraArgs], process.env, key);
+    const stop = serve.stop;
+    serve.stop = () => stop().finally(() => fs.rmSync(keyDir, { recursive: true, force: true }));
+    return serve;
+  } catch (e) {
+    fs.rmSync(keyDir, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+/** Starts `latent serve` with exactly these arguments and environment; rejects with its output if it exits. */
+export async function startServeWith(model: string, args: string[], env: NodeJS.ProcessEnv, key = ''): Promise<ServeProcess> {
+  const child = spawn(process.execPath, [LATENT_BIN, 'serve', '--model', model, '--port', '0', ...args],
+    { stdio: ['ignore', 'pipe', 'pipe'], env });
   let output = '';
   child.stdout!.on('data', (d) => { output += d; });
   child.stderr!.on('data', (d) => { output += d; });
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`latent serve did not start:\n${output}`)), 60_000);
+    const timer = setTimeout(() => {
+      child.kill('SIGTERM');
+      reject(new Error(`latent serve did not start:\n${output}`));
+    }, 60_000);
     const onData = (): void => {
       const m = /listening on (http:\/\/\S+)/.exec(output);
       if (m) {
