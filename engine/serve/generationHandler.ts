@@ -73,7 +73,9 @@ export async function handleGeneration(
       // The engine never releases text of a stop string, so deltas can go out as they come.
       if (stream && delta.text) stream.send(shape.textChunk(index, delta.text));
     });
-    if (stream && result.finishReason !== 'cancelled') stream.send(shape.finishChunk(index, result.finishReason));
+    if (stream && result.finishReason !== 'cancelled' && result.finishReason !== 'error') {
+      stream.send(shape.finishChunk(index, result.finishReason));
+    }
     return result;
   });
 
@@ -92,6 +94,12 @@ export async function handleGeneration(
     res.off('close', onClose);
   }
 
+  const failed = results.find((r) => r.finishReason === 'error');
+  if (failed) {
+    // The engine could not go on (its latent pool is full of running requests): busy, come back shortly.
+    throw new HttpError(503, `The engine could not finish this request: ${failed.error ?? 'unknown error'}`,
+      'server_error', null, 'engine_busy', { 'Retry-After': '1' });
+  }
   const completionTokens = results.reduce((sum, r) => sum + r.tokens.length, 0);
   const cachedTokens = results[0].cachedTokens;
   metrics.countGeneration(results[0].promptTokens, cachedTokens, completionTokens);

@@ -71,6 +71,7 @@ async function healthRoute(_req: http.IncomingMessage, res: http.ServerResponse,
     queue_depth: ctx.scheduler.queueDepth,
     running: ctx.scheduler.runningSequences,
     pool_pages_in_use: ctx.model.poolPagesInUse(),
+    pool_pages_pinned: ctx.model.poolPagesPinned(),
     cache_tokens_in_use: ctx.model.cacheTokensInUse(),
   });
 }

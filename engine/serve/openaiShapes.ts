@@ -74,8 +74,8 @@ export class AnswerShape {
 }
 
 function openAiFinish(reason: FinishReason): string | null {
-  // 'cancelled' only reaches a client that is still there when the server itself stopped the work.
-  return reason === 'cancelled' ? 'stop' : reason;
+  // 'cancelled' and 'error' never reach a client as a finish reason (the client is gone, or gets an error).
+  return reason === 'length' ? 'length' : 'stop';
 }
 
 export function usageOf(promptTokens: number, cachedTokens: number, completionTokens: number): Usage {

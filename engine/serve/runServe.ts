@@ -18,6 +18,7 @@ export async function runServe(argv: string[]): Promise<{ url: string; close: ()
     queueDepth: () => scheduler.queueDepth,
     runningSequences: () => scheduler.runningSequences,
     poolPagesInUse: () => model.poolPagesInUse(),
+    poolPagesPinned: () => model.poolPagesPinned(),
     cacheTokensInUse: () => model.cacheTokensInUse(),
   });
   const server = createServeServer({ model, scheduler, metrics, options },

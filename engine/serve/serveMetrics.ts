@@ -6,6 +6,7 @@ export interface MetricsSources {
   queueDepth(): number;
   runningSequences(): number;
   poolPagesInUse(): number;
+  poolPagesPinned(): number;
   cacheTokensInUse(): number;
 }
 
@@ -59,6 +60,10 @@ export class ServeMetrics {
     new Gauge({
       name: 'latent_pool_pages_in_use', help: 'Latent cache pages held (by running requests or the prefix cache)',
       registers: [this.registry], collect() { this.set(sources.poolPagesInUse()); },
+    });
+    new Gauge({
+      name: 'latent_pool_pages_pinned', help: 'Latent cache pages held by running requests (not evictable)',
+      registers: [this.registry], collect() { this.set(sources.poolPagesPinned()); },
     });
     new Gauge({
       name: 'latent_cache_tokens_in_use', help: 'Tokens whose latents the running sequences hold',

@@ -21,11 +21,15 @@ export interface ServeOptions {
   maxQueue: number;
   /** Choices one request may ask for (`n`). */
   maxChoices: number;
+  /** Storage of cached latents: fp32, fp16, int8, int4. */
+  cacheFormat: string;
+  /** Memory the latent pool may use. */
+  cacheBudgetMiB: number;
 }
 
 export const USAGE = `usage: latent serve --model DIR [--host 127.0.0.1] [--port ${DEFAULT_PORT}] [--backend cpu]
   [--api-key-file FILE] [--allow-host NAME]... [--max-body-bytes N] [--max-tokens-limit N]
-  [--max-batch N] [--max-queue N] [--max-choices N]`;
+  [--max-batch N] [--max-queue N] [--max-choices N] [--cache-format fp32|fp16|int8|int4] [--cache-budget-mib N]`;
 
 export class UsageError extends Error {}
 
@@ -55,6 +59,8 @@ export function parseServeOptions(argv: string[]): ServeOptions {
         'max-batch': { type: 'string' },
         'max-queue': { type: 'string' },
         'max-choices': { type: 'string' },
+        'cache-format': { type: 'string' },
+        'cache-budget-mib': { type: 'string' },
       },
     });
   } catch (e) {
@@ -74,5 +80,7 @@ export function parseServeOptions(argv: string[]): ServeOptions {
     maxBatch: positiveInt('max-batch', v['max-batch'], 8),
     maxQueue: positiveInt('max-queue', v['max-queue'], 64, 0),
     maxChoices: positiveInt('max-choices', v['max-choices'], 8),
+    cacheFormat: v['cache-format'] ?? 'fp32',
+    cacheBudgetMiB: positiveInt('cache-budget-mib', v['cache-budget-mib'], 1024),
   };
 }

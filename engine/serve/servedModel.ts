@@ -21,6 +21,8 @@ export interface ServedModel {
   runner: GenerationRunner;
   /** Latent cache pages held now, for /metrics and leak checks. */
   poolPagesInUse(): number;
+  /** Pages held by running requests; 0 when idle, or pages leaked. */
+  poolPagesPinned(): number;
   /** Tokens whose latents running sequences hold now. */
   cacheTokensInUse(): number;
 }

@@ -121,7 +121,9 @@ async function main(): Promise<void> {
       ttft_p99_ms: +percentile(ttfts, 99).toFixed(1),
       serial_ttft_p50_ms: +percentile(serial.outcomes.map((o) => o.ttftMs).filter((t): t is number => t !== null)
         .sort((a, b) => a - b), 50).toFixed(1),
-      pages_leaked: health.pool_pages_in_use,
+      // Pages still pinned with nothing running; what the pool keeps beyond that is the evictable prefix cache.
+      pages_leaked: health.pool_pages_pinned,
+      pool_pages_cached: health.pool_pages_in_use,
       still_running: health.running + health.queue_depth,
     };
     console.log(`serve-load: ${result.requests} requests from ${clients} clients (${result.cancelled} hung up), ` +

@@ -3,7 +3,7 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import OpenAI from 'openai';
-import { call, latentGenerate, makeModelFolder, makeTempDir, ServeProcess, sseEvents, startServe } from './serveFixture';
+import { call, latentGenerate, makeModelFolder, makeTempDir, metricValue, ServeProcess, sseEvents, startServe } from './serveFixture';
 
 describe('latent serve: completions and chat', function () {
   this.timeout(180_000);
@@ -42,6 +42,19 @@ describe('latent serve: completions and chat', function () {
     assert.equal(chunks.filter((c) => c.choices.length).map((c) => c.choices[0].text).join(''), expected.text);
     assert.equal(chunks.at(-1).usage.completion_tokens, expected.tokens.length);
     assert.ok(chunks.every((c) => c.object === 'text_completion' && c.id === chunks[0].id));
+  });
+
+  it('reports prompt tokens reused from the latent cache in usage.prompt_tokens_details.cached_tokens', async () => {
+    const prompt = 'export function parseConfig(text: string): Config {\n  const lines = text.split("\\n");\n  for (const line of lines) {\n';
+    const first = await call(serve, 'POST', '/v1/completions', { prompt, max_tokens: 6, temperature: 0 });
+    const second = await call(serve, 'POST', '/v1/completions', { prompt, max_tokens: 6, temperature: 0 });
+    assert.equal(first.status, 200, first.text);
+    assert.ok(first.json.usage.prompt_tokens > 32, `prompt of ${first.json.usage.prompt_tokens} tokens`);
+    assert.ok(second.json.usage.prompt_tokens_details.cached_tokens > 0, JSON.stringify(second.json.usage));
+    assert.ok(second.json.usage.prompt_tokens_details.cached_tokens < second.json.usage.prompt_tokens);
+    assert.equal(second.json.choices[0].text, first.json.choices[0].text);
+    const metrics = (await call(serve, 'GET', '/metrics')).text;
+    assert.ok(metricValue(metrics, 'latent_cached_prompt_tokens_total') >= second.json.usage.prompt_tokens_details.cached_tokens);
   });
 
   it('takes a prompt of token ids', async () => {
