@@ -1,7 +1,8 @@
 // The scheduler: which generation runs next. At most `maxBatch` sequences run at once (the runner decodes them
-// together); the rest wait in a bounded queue ordered by priority (inline completions before chat), then by
-// arrival. A full queue is refused at once with 429 so that clients back off instead of piling up; a waiting
-// request whose client went away leaves the queue without ever costing a step.
+// together); the rest wait in a bounded queue ordered by priority (inline completions, then completions, then
+// chat), then by arrival. One place in the batch is kept for inline completions, so that a keystroke's
+// completion never waits behind long chats. A full queue is refused at once with 429 so that clients back off
+// instead of piling up; a waiting request whose client went away leaves the queue without costing a step.
 import type { GenerationDelta, GenerationRequest, GenerationResult } from '../api';
 import { HttpError } from './httpError';
 
@@ -20,19 +21,23 @@ export const PRIORITY = { inline: 0, completion: 1, chat: 2 } as const;
 
 interface Waiting {
   priority: number;
-  arrival: number;
   start: () => void;
 }
 
 export class Scheduler {
   private readonly waiting: Waiting[] = [];
   private running = 0;
-  private arrivals = 0;
+  /** Running sequences that are not inline completions. */
+  private runningOthers = 0;
   private draining = false;
   /** Seconds one sequence takes, smoothed, to tell refused clients when to come back. */
   private secondsPerSequence = 1;
+  /** Places only inline completions may take (none when the batch has a single place). */
+  private readonly reservedForInline: number;
 
-  constructor(private readonly runner: GenerationRunner, private readonly limits: SchedulerLimits) {}
+  constructor(private readonly runner: GenerationRunner, private readonly limits: SchedulerLimits) {
+    this.reservedForInline = limits.maxBatch > 1 ? 1 : 0;
+  }
 
   get queueDepth(): number {
     return this.waiting.length;
@@ -73,24 +78,34 @@ export class Scheduler {
       return await this.runner.run(request, onDelta);
     } finally {
       this.running--;
+      if (priority > PRIORITY.inline) this.runningOthers--;
       this.secondsPerSequence = 0.8 * this.secondsPerSequence + 0.2 * ((Date.now() - started) / 1000);
       this.startNext();
     }
   }
 
+  private mayStart(priority: number): boolean {
+    if (this.running >= this.limits.maxBatch) return false;
+    return priority <= PRIORITY.inline || this.runningOthers < this.limits.maxBatch - this.reservedForInline;
+  }
+
+  private take(priority: number): void {
+    this.running++;
+    if (priority > PRIORITY.inline) this.runningOthers++;
+  }
+
   private place(priority: number, signal: AbortSignal | undefined): Promise<void> {
     signal?.throwIfAborted();
-    if (this.running < this.limits.maxBatch && this.waiting.length === 0) {
-      this.running++;
+    if (this.mayStart(priority) && !this.waiting.some((w) => w.priority <= priority)) {
+      this.take(priority);
       return Promise.resolve();
     }
     return new Promise<void>((resolve, reject) => {
       const entry: Waiting = {
         priority,
-        arrival: this.arrivals++,
         start: () => {
           signal?.removeEventListener('abort', onAbort);
-          this.running++;
+          this.take(priority);
           resolve();
         },
       };
@@ -100,14 +115,23 @@ export class Scheduler {
         reject(signal!.reason);
       };
       signal?.addEventListener('abort', onAbort, { once: true });
-      // Sorted insert: priority, then arrival (the queue is short; a heap would not pay off).
+      // Sorted insert: by priority, then arrival (the queue is short; a heap would not pay off).
       let at = this.waiting.findIndex((w) => w.priority > priority);
       if (at < 0) at = this.waiting.length;
       this.waiting.splice(at, 0, entry);
     });
   }
 
+  /** Starts waiting requests in queue order while places allow (a chat may wait while an inline one starts). */
   private startNext(): void {
-    while (this.running < this.limits.maxBatch && this.waiting.length > 0) this.waiting.shift()!.start();
+    for (let i = 0; i < this.waiting.length && this.running < this.limits.maxBatch;) {
+      const entry = this.waiting[i];
+      if (this.mayStart(entry.priority)) {
+        this.waiting.splice(i, 1);
+        entry.start();
+      } else {
+        i++;
+      }
+    }
   }
 }

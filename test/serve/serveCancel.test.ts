@@ -40,7 +40,7 @@ describe('latent serve: cancellation', function () {
 
   before(async () => {
     root = makeTempDir('latent-serve-cancel-');
-    serve = await startServe(await makeModelFolder(root, false), ['--max-batch', '1', '--max-queue', '4', '--max-tokens-limit', '4000']);
+    serve = await startServe(await makeModelFolder(root, false), ['--max-batch', '2', '--max-queue', '4', '--max-tokens-limit', '4000']);
   });
 
   after(async () => {
@@ -53,6 +53,7 @@ describe('latent serve: cancellation', function () {
     const stream = await openStream(serve, { prompt: 'for i in range(', max_tokens: 4000, temperature: 0 }, 3);
     const busy = await call(serve, 'GET', '/health');
     assert.equal(busy.json.running, 1);
+    assert.equal(metricValue(await metrics(), 'latent_running_sequences'), 1);
     assert.ok(busy.json.cache_tokens_in_use > 0, JSON.stringify(busy.json));
     assert.ok(busy.json.pool_pages_pinned > 0, JSON.stringify(busy.json));
     stream.controller.abort();
@@ -67,6 +68,22 @@ describe('latent serve: cancellation', function () {
     // And nothing more is computed afterwards.
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(metricValue(await metrics(), 'latent_generated_tokens_total'), metricValue(after, 'latent_generated_tokens_total'));
+  });
+
+  it('stops the work of a non-streamed request whose client gives up', async () => {
+    const before = await metrics();
+    const controller = new AbortController();
+    const pending = fetch(serve.url + '/v1/completions', {
+      method: 'POST', signal: controller.signal,
+      headers: { Authorization: `Bearer ${serve.key}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ prompt: 'def main():', max_tokens: 4000, temperature: 0 }),
+    }).catch((e: Error) => e);
+    await waitFor('it runs', async () => (await call(serve, 'GET', '/health')).json.running, (n) => n === 1);
+    controller.abort();
+    assert.ok((await pending) instanceof Error);
+    const after = await waitFor('it stops', metrics, (m) => metricValue(m, 'latent_running_sequences') === 0);
+    assert.equal(metricValue(after, 'latent_requests_cancelled_total') - metricValue(before, 'latent_requests_cancelled_total'), 1);
+    assert.equal(metricValue(after, 'latent_pool_pages_pinned'), 0);
   });
 
   it('drops a queued request whose client disconnects before it ran', async () => {
@@ -85,17 +102,36 @@ describe('latent serve: cancellation', function () {
     await waitFor('all work stops', async () => (await call(serve, 'GET', '/health')).json, (h) => h.running === 0 && h.pool_pages_pinned === 0);
   });
 
-  it('serves inline completions (suffix or priority) before waiting chat and plain completions', async () => {
+  it('starts waiting requests by priority, then arrival', async () => {
     const holder = await openStream(serve, { prompt: 'x', max_tokens: 4000, temperature: 0 }, 2);
     const order: string[] = [];
     const send = (name: string, body: object) => call(serve, 'POST', '/v1/completions', { max_tokens: 2, temperature: 0, ...body })
       .then((r) => { assert.equal(r.status, 200, r.text); order.push(name); });
-    const plain = send('plain', { prompt: 'a' });
-    await waitFor('queued', async () => (await call(serve, 'GET', '/health')).json.queue_depth, (d) => d === 1);
-    const urgent = send('inline', { prompt: 'b', priority: 0 });
-    await waitFor('queued', async () => (await call(serve, 'GET', '/health')).json.queue_depth, (d) => d === 2);
+    const queueDepth = async () => (await call(serve, 'GET', '/health')).json.queue_depth;
+    const late = send('chat-priority', { prompt: 'a', priority: 2 });
+    await waitFor('queued', queueDepth, (d) => d === 1);
+    const early = send('completion-priority', { prompt: 'b', priority: 1 });
+    await waitFor('queued', queueDepth, (d) => d === 2);
     holder.controller.abort();
-    await Promise.all([plain, urgent]);
-    assert.deepEqual(order, ['inline', 'plain']);
+    await Promise.all([late, early]);
+    assert.deepEqual(order, ['completion-priority', 'chat-priority']);
+  });
+
+  it('keeps a place in the batch for inline completions', async () => {
+    // --max-batch 2: one place for anything, one kept for inline completions.
+    const holder = await openStream(serve, { prompt: 'x', max_tokens: 4000, temperature: 0 }, 2);
+    const queueDepth = async () => (await call(serve, 'GET', '/health')).json.queue_depth;
+    let chatDone = false;
+    const chat = call(serve, 'POST', '/v1/completions', { prompt: 'a', max_tokens: 2, priority: 2 }).then((r) => {
+      chatDone = true;
+      return r;
+    });
+    await waitFor('the chat-priority request waits despite a free place', queueDepth, (d) => d === 1);
+    const inline = await call(serve, 'POST', '/v1/completions', { prompt: 'b', max_tokens: 2, priority: 0 });
+    assert.equal(inline.status, 200, inline.text);
+    assert.equal(chatDone, false);
+    assert.equal(await queueDepth(), 1);
+    holder.controller.abort();
+    assert.equal((await chat).status, 200);
   });
 });
