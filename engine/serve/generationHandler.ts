@@ -1,8 +1,8 @@
 // One generation request from admission to its last byte: queue for a place in the batch, generate each of its
 // `n` choices, answer whole or as a stream, and stop the work as soon as the client goes away.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import type { GenerationResult } from '../api';
-import { HttpError, sendError, sendJson } from './httpError';
+import { HttpError, invalidField, sendError, sendJson } from './httpError';
 import { AnswerShape, type Kind, usageOf } from './openaiShapes';
 import type { SamplingFields } from './requestValidation';
 import type { Scheduler } from './scheduler';
@@ -22,7 +22,7 @@ export interface GenerationJob {
 }
 
 export async function handleGeneration(
-  req: IncomingMessage, res: ServerResponse, job: GenerationJob, scheduler: Scheduler, metrics: ServeMetrics,
+  res: ServerResponse, job: GenerationJob, scheduler: Scheduler, metrics: ServeMetrics,
 ): Promise<void> {
   const { fields } = job;
   try {
@@ -83,12 +83,16 @@ export async function handleGeneration(
   try {
     results = await Promise.all(choices);
   } catch (e) {
+    const clientGone = abort.signal.aborted;
+    // One choice failed: stop its siblings too.
     abort.abort(e);
     await Promise.allSettled(choices);
-    if (abort.signal.aborted && !res.writableFinished && (res.destroyed || req.destroyed)) {
+    if (clientGone) {
       metrics.countCancelled();
       return;
     }
+    // The engine refuses prompts it cannot take (e.g. empty) with RangeError: the request's fault.
+    if (e instanceof RangeError) throw invalidField('prompt', e.message);
     throw e;
   } finally {
     res.off('close', onClose);

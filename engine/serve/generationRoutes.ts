@@ -40,7 +40,7 @@ export async function completionsRoute(req: IncomingMessage, res: ServerResponse
   }
   const priority = body.priority ?? (body.suffix !== undefined ? PRIORITY.inline : PRIORITY.completion);
   const maxTokens = fitToContext(body, prompt.length, body.maxTokens ?? DEFAULT_COMPLETION_TOKENS, model, 'prompt');
-  await handleGeneration(req, res, {
+  await handleGeneration(res, {
     kind: 'completion', route: '/v1/completions', modelId: model.id, prompt, maxTokens, priority, fields: body,
     arrivedAt,
   }, ctx.scheduler, ctx.metrics);
@@ -55,7 +55,7 @@ export async function chatCompletionsRoute(req: IncomingMessage, res: ServerResp
   const prompt = model.encode(model.chatTemplate.render(body.messages));
   const room = Math.min(ctx.options.maxTokensLimit, model.contextLength - prompt.length);
   const maxTokens = fitToContext(body, prompt.length, body.maxTokens ?? Math.max(1, room), model, 'messages');
-  await handleGeneration(req, res, {
+  await handleGeneration(res, {
     kind: 'chat', route: '/v1/chat/completions', modelId: model.id, prompt, maxTokens,
     priority: body.priority ?? PRIORITY.chat, fields: body, arrivedAt,
   }, ctx.scheduler, ctx.metrics);
