@@ -57,6 +57,20 @@ describe('latent serve: completions and chat', function () {
     assert.ok(metricValue(metrics, 'latent_cached_prompt_tokens_total') >= second.json.usage.prompt_tokens_details.cached_tokens);
   });
 
+  it('ends at a stop string, never streaming any part of it, as latent generate does', async () => {
+    const prompt = 'while (true) {\n';
+    const free = await latentGenerate(model, { text: prompt }, 16);
+    assert.ok(free.text.length >= 6, `need a longer text than ${JSON.stringify(free.text)}`);
+    const stop = free.text.slice(3, 6);
+    const expected = await latentGenerate(model, { text: prompt }, 16, ['--stop', stop]);
+    const streamed = await call(serve, 'POST', '/v1/completions', { prompt, max_tokens: 16, temperature: 0, stop, stream: true });
+    const chunks = sseEvents(streamed.text).slice(0, -1);
+    const pieces: string[] = chunks.map((c) => c.choices[0].text);
+    assert.equal(pieces.join(''), expected.text);
+    assert.ok(!pieces.join('').includes(stop));
+    assert.equal(chunks.at(-1).choices[0].finish_reason, 'stop');
+  });
+
   it('takes a prompt of token ids', async () => {
     const tokens = [100000, 1310, 2228, 6070];
     const expected = await latentGenerate(model, { tokens }, 6);
