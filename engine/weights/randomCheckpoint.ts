@@ -1,0 +1,249 @@
+// A model folder with random weights for any DeepSeek-V2 config, for tests and benchmarks of real shapes.
+// Weights are drawn and written a chunk at a time, so even DeepSeek-V2-Lite (15.7B parameters) is written in a
+// few MiB of memory. Every chunk has its own PRNG stream keyed by (seed, tensor name, chunk index): the values
+// depend only on the seed, never on the dtype's rounding, the sharding or the order of writing.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { DeepseekV2Config, parseConfig } from '../model/config';
+import { checkpointLayout, TensorSpec } from '../model/checkpointLayout';
+import { configToJson } from './configJson';
+import { encodeBf16, encodeF16 } from './halfPrecision';
+import { ModelFolderError } from './modelFolder';
+import { DType, DTYPE_BYTES, SafetensorsWriter } from './safetensors';
+import { hashString, NormalStream, seedWords } from './seededNormal';
+import { readTokenizerFacts, TokenizerFacts } from './tokenizerFiles';
+
+export type CheckpointDType = 'f32' | 'f16' | 'bf16';
+export const CHECKPOINT_DTYPES: readonly CheckpointDType[] = ['f32', 'f16', 'bf16'];
+const FILE_DTYPE: Record<CheckpointDType, DType> = { f32: 'F32', f16: 'F16', bf16: 'BF16' };
+const TORCH_DTYPE: Record<CheckpointDType, string> = { f32: 'float32', f16: 'float16', bf16: 'bfloat16' };
+
+/** Shards are cut at this size unless told otherwise (Hugging Face's convention of decimal units). */
+export const DEFAULT_SHARD_BYTES = 2e9;
+/** Elements drawn per PRNG stream: part of the seed's meaning, so never change it. */
+export const CHUNK_ELEMENTS = 1 << 20;
+
+export interface RandomCheckpointOptions {
+  seed?: number;
+  dtype?: CheckpointDType;
+  /** Cut the weights into shards of at most this many bytes (a larger tensor gets a shard of its own). */
+  shardBytes?: number;
+  /** A folder whose tokenizer.json (and tokenizer_config.json) are copied in; vocab_size is raised to cover it. */
+  tokenizerDir?: string;
+  /** Names the config in error messages (e.g. the file it came from). */
+  configSource?: string;
+  /** Called after every chunk written. */
+  onProgress?: (p: { writtenBytes: number; totalBytes: number }) => void;
+}
+
+export interface RandomCheckpointSummary {
+  dir: string;
+  /** Files written, relative to `dir`. */
+  files: string[];
+  tensors: number;
+  parameters: number;
+  /** Bytes of tensor data. */
+  bytes: number;
+  vocabSize: number;
+  /** What was changed in the config to fit the tokenizer, and what was copied. */
+  notes: string[];
+}
+
+export class RandomCheckpointError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RandomCheckpointError';
+  }
+}
+
+/** N(mean, std²) per tensor, as the shared fixtures draw them (fixtures/README.md, "Weights"). */
+export function initDistribution(spec: TensorSpec): { mean: number; std: number } {
+  if (spec.kind === 'embedding') return { mean: 0, std: 1 };
+  if (spec.kind === 'norm') return { mean: 1, std: 0.1 };
+  const fanIn = spec.shape[1];
+  if (/\.(q_proj|q_b_proj)\.weight$/.test(spec.name)) return { mean: 0, std: 1.5 / Math.sqrt(fanIn) };
+  // The router and lm_head get a wider spread so that routing and the next-token distribution are not flat.
+  if (spec.name === 'lm_head.weight' || /\.mlp\.gate\.weight$/.test(spec.name)) return { mean: 0, std: 2 / Math.sqrt(fanIn) };
+  return { mean: 0, std: 1 / Math.sqrt(fanIn) };
+}
+
+interface Shard {
+  file: string;
+  specs: TensorSpec[];
+  bytes: number;
+}
+
+/** Consecutive tensors of the layout packed into shards of at most `shardBytes` (one file if all fit). */
+function planShards(layout: TensorSpec[], elementBytes: number, shardBytes: number): Shard[] {
+  const groups: Shard[] = [];
+  let current: Shard | null = null;
+  for (const spec of layout) {
+    const bytes = numel(spec) * elementBytes;
+    if (!current || (current.bytes > 0 && current.bytes + bytes > shardBytes)) {
+      current = { file: '', specs: [], bytes: 0 };
+      groups.push(current);
+    }
+    current.specs.push(spec);
+    current.bytes += bytes;
+  }
+  const n = String(groups.length).padStart(5, '0');
+  groups.forEach((g, i) => (g.file = groups.length === 1 ? 'model.safetensors' : `model-${String(i + 1).padStart(5, '0')}-of-${n}.safetensors`));
+  return groups;
+}
+
+function numel(spec: TensorSpec): number {
+  return spec.shape.reduce((a, b) => a * b, 1);
+}
+
+/** The config as a config.json object, validated (`source` names it in errors). */
+function normaliseConfig(config: DeepseekV2Config | Record<string, unknown>, source: string): { json: Record<string, unknown>; parsed: DeepseekV2Config } {
+  if ('hiddenSize' in config) {
+    const json = configToJson(config as DeepseekV2Config);
+    return { json, parsed: parseConfig(json, source) };
+  }
+  const json = { ...(config as Record<string, unknown>) };
+  return { json, parsed: parseConfig(json, source) };
+}
+
+/** Raises vocab_size to cover the tokenizer and points bos/eos_token_id at its special tokens. */
+function fitToTokenizer(json: Record<string, unknown>, parsed: DeepseekV2Config, tok: TokenizerFacts, tokenizerDir: string): string[] {
+  const notes: string[] = [`copied ${tok.files.join(' and ')} from ${tokenizerDir}`];
+  if (parsed.vocabSize < tok.idCount) {
+    notes.push(`raised vocab_size from ${parsed.vocabSize} to ${tok.idCount} to cover the tokenizer's ids`);
+    json.vocab_size = tok.idCount;
+  } else {
+    notes.push(`vocab_size ${parsed.vocabSize} already covers the tokenizer's ${tok.idCount} ids`);
+  }
+  for (const [key, id] of [['bos_token_id', tok.bosTokenId], ['eos_token_id', tok.eosTokenId]] as const) {
+    if (id !== null && json[key] !== id) {
+      notes.push(`set ${key} to ${id} (was ${JSON.stringify(json[key] ?? null)}) to match tokenizer_config.json`);
+      json[key] = id;
+    }
+  }
+  return notes;
+}
+
+/** Refuses a folder that already has files (so that no stale shard is mixed in); creates a missing one. */
+function prepareOutDir(outDir: string): boolean {
+  if (fs.existsSync(outDir)) {
+    if (!fs.statSync(outDir).isDirectory()) throw new RandomCheckpointError(`${outDir}: exists and is not a folder`);
+    if (fs.readdirSync(outDir).length > 0) throw new RandomCheckpointError(`${outDir}: exists and is not empty (write a random checkpoint to a new folder)`);
+    return false;
+  }
+  fs.mkdirSync(outDir, { recursive: true });
+  return true;
+}
+
+function checkFreeSpace(outDir: string, needed: number): void {
+  let free: number;
+  try {
+    const s = fs.statfsSync(outDir);
+    free = s.bavail * s.bsize;
+  } catch {
+    return; // unknown: let the writes find out
+  }
+  if (needed > free) throw new RandomCheckpointError(`${outDir}: needs ${(needed / 2 ** 30).toFixed(2)} GiB but only ${(free / 2 ** 30).toFixed(2)} GiB are free`);
+}
+
+/**
+ * Writes config.json (last, so that an interrupted run never looks like a model), the weights (one
+ * model.safetensors, or shards and model.safetensors.index.json) and, if asked, the tokenizer files.
+ * `config` is a config.json object or a parsed config.
+ */
+export function writeRandomCheckpoint(config: DeepseekV2Config | Record<string, unknown>, outDir: string, options: RandomCheckpointOptions = {}): RandomCheckpointSummary {
+  const seed = options.seed ?? 0;
+  const dtype = options.dtype ?? 'f32';
+  const shardBytes = options.shardBytes ?? DEFAULT_SHARD_BYTES;
+  if (!CHECKPOINT_DTYPES.includes(dtype)) throw new RandomCheckpointError(`dtype must be one of ${CHECKPOINT_DTYPES.join(', ')} (got ${JSON.stringify(dtype)})`);
+  if (!(shardBytes > 0)) throw new RandomCheckpointError(`shard size must be positive (got ${shardBytes})`);
+  const [seedLo, seedHi] = seedWords(seed);
+
+  const source = options.configSource ?? 'config';
+  const { json, parsed: original } = normaliseConfig(config, source);
+  const tokenizer = options.tokenizerDir ? readTokenizerFacts(options.tokenizerDir) : null;
+  const notes = tokenizer ? fitToTokenizer(json, original, tokenizer, options.tokenizerDir!) : [];
+  json.torch_dtype = TORCH_DTYPE[dtype];
+  const parsed = parseConfig(json, source);
+
+  const fileDtype = FILE_DTYPE[dtype];
+  const elementBytes = DTYPE_BYTES[fileDtype];
+  const layout = checkpointLayout(parsed);
+  const shards = planShards(layout, elementBytes, shardBytes);
+  const totalBytes = shards.reduce((a, s) => a + s.bytes, 0);
+
+  const createdDir = prepareOutDir(outDir);
+  const written: string[] = [];
+  try {
+    checkFreeSpace(outDir, totalBytes);
+    const chunk = new Float32Array(CHUNK_ELEMENTS);
+    const half = new Uint16Array(CHUNK_ELEMENTS);
+    let writtenBytes = 0;
+    for (const shard of shards) {
+      const file = path.join(outDir, shard.file);
+      written.push(shard.file);
+      const writer = new SafetensorsWriter(
+        file,
+        shard.specs.map((s) => ({ name: s.name, dtype: fileDtype, shape: s.shape })),
+      );
+      try {
+        const byName = new Map(shard.specs.map((s) => [s.name, s]));
+        for (const name of writer.names) {
+          const spec = byName.get(name)!;
+          const { mean, std } = initDistribution(spec);
+          const count = numel(spec);
+          const nameHash = hashString(name);
+          for (let start = 0, k = 0; start < count; start += CHUNK_ELEMENTS, k++) {
+            const n = Math.min(CHUNK_ELEMENTS, count - start);
+            const values = chunk.subarray(0, n);
+            new NormalStream([seedLo, seedHi, nameHash, k]).fill(values, mean, std);
+            let bytes: Uint8Array;
+            if (fileDtype === 'F32') {
+              bytes = new Uint8Array(values.buffer, 0, n * 4);
+            } else {
+              const out = half.subarray(0, n);
+              if (fileDtype === 'F16') encodeF16(values, out);
+              else encodeBf16(values, out);
+              bytes = new Uint8Array(out.buffer, 0, n * 2);
+            }
+            writer.append(name, bytes);
+            writtenBytes += bytes.byteLength;
+            options.onProgress?.({ writtenBytes, totalBytes });
+          }
+        }
+        writer.close();
+      } catch (e) {
+        writer.abort();
+        throw e;
+      }
+    }
+    if (shards.length > 1) {
+      const weightMap: Record<string, string> = {};
+      for (const shard of shards) for (const s of shard.specs) weightMap[s.name] = shard.file;
+      const sorted = Object.fromEntries(Object.keys(weightMap).sort().map((k) => [k, weightMap[k]]));
+      written.push('model.safetensors.index.json');
+      fs.writeFileSync(path.join(outDir, 'model.safetensors.index.json'), JSON.stringify({ metadata: { total_size: totalBytes }, weight_map: sorted }, null, 2) + '\n');
+    }
+    if (tokenizer) {
+      for (const f of tokenizer.files) {
+        written.push(f);
+        fs.copyFileSync(path.join(options.tokenizerDir!, f), path.join(outDir, f));
+      }
+    }
+    written.push('config.json');
+    fs.writeFileSync(path.join(outDir, 'config.json'), JSON.stringify(json, null, 2) + '\n');
+  } catch (e) {
+    for (const f of written) fs.rmSync(path.join(outDir, f), { force: true });
+    if (createdDir) fs.rmSync(outDir, { recursive: true, force: true });
+    if (e instanceof RandomCheckpointError || e instanceof ModelFolderError) throw e;
+    throw new RandomCheckpointError(`${outDir}: writing the checkpoint failed (${(e as Error).message})`);
+  }
+  return {
+    dir: outDir,
+    files: written,
+    tensors: layout.length,
+    parameters: layout.reduce((a, s) => a + numel(s), 0),
+    bytes: totalBytes,
+    vocabSize: parsed.vocabSize,
+    notes,
+  };
+}
