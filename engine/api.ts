@@ -25,9 +25,9 @@ export interface GenerationRequest {
 
 export type FinishReason = 'stop' | 'length' | 'cancelled';
 
-/** One step of a streamed generation: the new token and the text it completes (may be '' mid-character). */
+/** One step of a streamed generation: the new token (null for text released at the end) and the text it completes (may be "" mid-character). */
 export interface GenerationDelta {
-  token: number;
+  token: number | null;
   text: string;
 }
 
