@@ -227,6 +227,7 @@ export function writeRandomCheckpoint(config: DeepseekV2Config | Record<string, 
       for (const f of tokenizer.files) {
         written.push(f);
         fs.copyFileSync(path.join(options.tokenizerDir!, f), path.join(outDir, f));
+        fs.chmodSync(path.join(outDir, f), 0o644); // a copy from a read-only source stays ours to change
       }
     }
     written.push('config.json');
