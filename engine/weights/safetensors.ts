@@ -40,6 +40,7 @@ export class SafetensorsFile {
       throw new SafetensorsError(path, `cannot open (${(e as NodeJS.ErrnoException).code ?? e})`);
     }
     try {
+      if (!fs.fstatSync(fd).isFile()) throw new SafetensorsError(path, 'not a regular file');
       const { tensors, metadata } = readHeader(path, fd);
       return new SafetensorsFile(path, fd, tensors, metadata);
     } catch (e) {
