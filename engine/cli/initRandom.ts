@@ -59,7 +59,7 @@ export async function initRandomCommand(args: string[]): Promise<void> {
   const config = readConfigFile(configFile);
 
   let lastShown = -1;
-  const summary = writeRandomCheckpoint(config, outDir, {
+  const summary = await writeRandomCheckpoint(config, outDir, {
     seed,
     dtype,
     shardBytes,

@@ -3,15 +3,19 @@
 // few MiB of memory. Every chunk has its own PRNG stream keyed by (seed, tensor name, chunk index): the values
 // depend only on the seed, never on the dtype's rounding, the sharding or the order of writing.
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { DeepseekV2Config, parseConfig } from '../model/config';
 import { checkpointLayout, TensorSpec } from '../model/checkpointLayout';
 import { configToJson } from './configJson';
-import { encodeBf16, encodeF16 } from './halfPrecision';
+import { ChunkJob, CHUNK_ELEMENTS } from './randomChunk';
+import { ChunkSource, inlineChunkSource, workerChunkSource } from './chunkWorkers';
 import { ModelFolderError } from './modelFolder';
 import { DType, DTYPE_BYTES, SafetensorsWriter } from './safetensors';
-import { hashString, NormalStream, seedWords } from './seededNormal';
+import { hashString, seedWords } from './seededNormal';
 import { readTokenizerFacts, TokenizerFacts } from './tokenizerFiles';
+
+export { CHUNK_ELEMENTS } from './randomChunk';
 
 export type CheckpointDType = 'f32' | 'f16' | 'bf16';
 export const CHECKPOINT_DTYPES: readonly CheckpointDType[] = ['f32', 'f16', 'bf16'];
@@ -20,8 +24,8 @@ const TORCH_DTYPE: Record<CheckpointDType, string> = { f32: 'float32', f16: 'flo
 
 /** Shards are cut at this size unless told otherwise (Hugging Face's convention of decimal units). */
 export const DEFAULT_SHARD_BYTES = 2e9;
-/** Elements drawn per PRNG stream: part of the seed's meaning, so never change it. */
-export const CHUNK_ELEMENTS = 1 << 20;
+/** Below this size a checkpoint is drawn on the calling thread (starting workers would cost more). */
+const PARALLEL_ABOVE_BYTES = 64 * 2 ** 20;
 
 export interface RandomCheckpointOptions {
   seed?: number;
@@ -30,6 +34,11 @@ export interface RandomCheckpointOptions {
   shardBytes?: number;
   /** A folder whose tokenizer.json (and tokenizer_config.json) are copied in; vocab_size is raised to cover it. */
   tokenizerDir?: string;
+  /**
+   * Threads drawing random values; the values do not depend on it. Default: the machine's cores (up to 16) for
+   * checkpoints over 64 MiB, else the calling thread alone.
+   */
+  threads?: number;
   /** Names the config in error messages (e.g. the file it came from). */
   configSource?: string;
   /** Called after every chunk written. */
@@ -91,6 +100,18 @@ function planShards(layout: TensorSpec[], elementBytes: number, shardBytes: numb
   return groups;
 }
 
+/** Every chunk of `specs`, in order, as a job for drawChunk. */
+function* chunkJobs(specs: TensorSpec[], seed: [number, number], dtype: DType): Generator<{ name: string; job: ChunkJob }> {
+  for (const spec of specs) {
+    const { mean, std } = initDistribution(spec);
+    const count = numel(spec);
+    const nameHash = hashString(spec.name);
+    for (let start = 0, k = 0; start < count; start += CHUNK_ELEMENTS, k++) {
+      yield { name: spec.name, job: { key: [...seed, nameHash, k], count: Math.min(CHUNK_ELEMENTS, count - start), mean, std, dtype } };
+    }
+  }
+}
+
 function numel(spec: TensorSpec): number {
   return spec.shape.reduce((a, b) => a * b, 1);
 }
@@ -150,7 +171,11 @@ function checkFreeSpace(outDir: string, needed: number): void {
  * model.safetensors, or shards and model.safetensors.index.json) and, if asked, the tokenizer files.
  * `config` is a config.json object or a parsed config.
  */
-export function writeRandomCheckpoint(config: DeepseekV2Config | Record<string, unknown>, outDir: string, options: RandomCheckpointOptions = {}): RandomCheckpointSummary {
+export async function writeRandomCheckpoint(
+  config: DeepseekV2Config | Record<string, unknown>,
+  outDir: string,
+  options: RandomCheckpointOptions = {},
+): Promise<RandomCheckpointSummary> {
   const seed = options.seed ?? 0;
   const dtype = options.dtype ?? 'f32';
   const shardBytes = options.shardBytes ?? DEFAULT_SHARD_BYTES;
@@ -158,12 +183,12 @@ export function writeRandomCheckpoint(config: DeepseekV2Config | Record<string, 
   if (!(shardBytes > 0)) throw new RandomCheckpointError(`shard size must be positive (got ${shardBytes})`);
   const [seedLo, seedHi] = seedWords(seed);
 
-  const source = options.configSource ?? 'config';
-  const { json, parsed: original } = normaliseConfig(config, source);
+  const configSource = options.configSource ?? 'config';
+  const { json, parsed: original } = normaliseConfig(config, configSource);
   const tokenizer = options.tokenizerDir ? readTokenizerFacts(options.tokenizerDir) : null;
   const notes = tokenizer ? fitToTokenizer(json, original, tokenizer, options.tokenizerDir!) : [];
   json.torch_dtype = TORCH_DTYPE[dtype];
-  const parsed = parseConfig(json, source);
+  const parsed = parseConfig(json, configSource);
 
   const fileDtype = FILE_DTYPE[dtype];
   const elementBytes = DTYPE_BYTES[fileDtype];
@@ -171,44 +196,42 @@ export function writeRandomCheckpoint(config: DeepseekV2Config | Record<string, 
   const shards = planShards(layout, elementBytes, shardBytes);
   const totalBytes = shards.reduce((a, s) => a + s.bytes, 0);
 
+  const threads = options.threads ?? Math.min(os.availableParallelism(), 16);
+  if (!Number.isInteger(threads) || threads < 1) throw new RandomCheckpointError(`threads must be a positive integer (got ${threads})`);
+
   const createdDir = prepareOutDir(outDir);
   const written: string[] = [];
+  let source: ChunkSource | null = null;
   try {
     checkFreeSpace(outDir, totalBytes);
-    const chunk = new Float32Array(CHUNK_ELEMENTS);
-    const half = new Uint16Array(CHUNK_ELEMENTS);
+    const useWorkers = threads > 1 && (options.threads !== undefined || totalBytes >= PARALLEL_ABOVE_BYTES);
+    source = useWorkers ? workerChunkSource(threads) : inlineChunkSource();
     let writtenBytes = 0;
     for (const shard of shards) {
       const file = path.join(outDir, shard.file);
       written.push(shard.file);
+      const specs = SafetensorsWriter.dataOrder(shard.specs);
       const writer = new SafetensorsWriter(
         file,
-        shard.specs.map((s) => ({ name: s.name, dtype: fileDtype, shape: s.shape })),
+        specs.map((s) => ({ name: s.name, dtype: fileDtype, shape: s.shape })),
       );
       try {
-        const byName = new Map(shard.specs.map((s) => [s.name, s]));
-        for (const name of writer.names) {
-          const spec = byName.get(name)!;
-          const { mean, std } = initDistribution(spec);
-          const count = numel(spec);
-          const nameHash = hashString(name);
-          for (let start = 0, k = 0; start < count; start += CHUNK_ELEMENTS, k++) {
-            const n = Math.min(CHUNK_ELEMENTS, count - start);
-            const values = chunk.subarray(0, n);
-            new NormalStream([seedLo, seedHi, nameHash, k]).fill(values, mean, std);
-            let bytes: Uint8Array;
-            if (fileDtype === 'F32') {
-              bytes = new Uint8Array(values.buffer, 0, n * 4);
-            } else {
-              const out = half.subarray(0, n);
-              if (fileDtype === 'F16') encodeF16(values, out);
-              else encodeBf16(values, out);
-              bytes = new Uint8Array(out.buffer, 0, n * 2);
-            }
-            writer.append(name, bytes);
-            writtenBytes += bytes.byteLength;
-            options.onProgress?.({ writtenBytes, totalBytes });
+        // Chunks are drawn ahead (in parallel with workers) and written strictly in file order.
+        const inFlight: { name: string; bytes: Promise<Uint8Array> }[] = [];
+        const ahead = source.parallel ? 2 * threads : 1;
+        const jobs = chunkJobs(specs, [seedLo, seedHi], fileDtype);
+        for (let next = jobs.next(); !next.done || inFlight.length > 0; ) {
+          while (!next.done && inFlight.length < ahead) {
+            const bytes = source.draw(next.value.job);
+            bytes.catch(() => {}); // a failure is rethrown where the chunk is awaited, not as an unhandled rejection
+            inFlight.push({ name: next.value.name, bytes });
+            next = jobs.next();
           }
+          const { name, bytes } = inFlight.shift()!;
+          const data = await bytes;
+          writer.append(name, data);
+          writtenBytes += data.byteLength;
+          options.onProgress?.({ writtenBytes, totalBytes });
         }
         writer.close();
       } catch (e) {
@@ -233,11 +256,14 @@ export function writeRandomCheckpoint(config: DeepseekV2Config | Record<string, 
     written.push('config.json');
     fs.writeFileSync(path.join(outDir, 'config.json'), JSON.stringify(json, null, 2) + '\n');
   } catch (e) {
+    await source?.close();
+    source = null;
     for (const f of written) fs.rmSync(path.join(outDir, f), { force: true });
     if (createdDir) fs.rmSync(outDir, { recursive: true, force: true });
     if (e instanceof RandomCheckpointError || e instanceof ModelFolderError) throw e;
     throw new RandomCheckpointError(`${outDir}: writing the checkpoint failed (${(e as Error).message})`);
   }
+  await source.close();
   return {
     dir: outDir,
     files: written,

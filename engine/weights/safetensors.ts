@@ -139,8 +139,13 @@ export class SafetensorsWriter {
   private partial = 0;
   private closed = false;
 
+  /** The order in which tensors' data lie in the file (and are written): by name, as Hugging Face writes them. */
+  static dataOrder<T extends { name: string }>(specs: T[]): T[] {
+    return [...specs].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
   constructor(readonly path: string, specs: { name: string; dtype: DType; shape: number[] }[]) {
-    const sorted = [...specs].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const sorted = SafetensorsWriter.dataOrder(specs);
     const header: Record<string, unknown> = { __metadata__: { format: 'pt' } };
     let offset = 0;
     const infos: TensorInfo[] = [];

@@ -27,11 +27,11 @@ describe('malformed model folders', function () {
   const scratch = new ScratchDirs();
   let single: string;
   let sharded: string;
-  before(() => {
+  before(async () => {
     single = scratch.fresh('single');
     sharded = scratch.fresh('sharded');
-    writeRandomCheckpoint(fixtureConfig('full'), single, { seed: 1 });
-    writeRandomCheckpoint(fixtureConfig('full'), sharded, { seed: 1, shardBytes: 300_000 });
+    await writeRandomCheckpoint(fixtureConfig('full'), single, { seed: 1 });
+    await writeRandomCheckpoint(fixtureConfig('full'), sharded, { seed: 1, shardBytes: 300_000 });
   });
   after(() => scratch.removeAll());
 
@@ -42,25 +42,25 @@ describe('malformed model folders', function () {
     return { dir, file: path.join(dir, 'model.safetensors') };
   }
 
-  it('the unbroken checkpoints load', () => {
+  it('the unbroken checkpoints load', async () => {
     load(single);
     load(sharded);
   });
 
   describe('safetensors', () => {
-    it('a truncated file names the tensor cut short', () => {
+    it('a truncated file names the tensor cut short', async () => {
       const { dir, file } = brokenCopy('truncated');
       fs.truncateSync(file, fs.statSync(file).size - 100);
       assertNamedError(() => load(dir), file, '"model.norm.weight"', /truncated/);
     });
 
-    it('a file shorter than its header length', () => {
+    it('a file shorter than its header length', async () => {
       const { dir, file } = brokenCopy('short');
       fs.truncateSync(file, 4);
       assertNamedError(() => load(dir), file, /too short/);
     });
 
-    it('a header length past the end of the file', () => {
+    it('a header length past the end of the file', async () => {
       const { dir, file } = brokenCopy('header-length');
       const fd = fs.openSync(file, 'r+');
       const len = Buffer.alloc(8);
@@ -70,7 +70,7 @@ describe('malformed model folders', function () {
       assertNamedError(() => load(dir), file, /header length 1099511627776 B does not fit/);
     });
 
-    it('a header that is not valid JSON', () => {
+    it('a header that is not valid JSON', async () => {
       const { dir, file } = brokenCopy('bad-json');
       const fd = fs.openSync(file, 'r+');
       fs.writeSync(fd, Buffer.from('x'), 0, 1, 8);
@@ -78,7 +78,7 @@ describe('malformed model folders', function () {
       assertNamedError(() => load(dir), file, /header is not valid JSON/);
     });
 
-    it('a header that is not a JSON object', () => {
+    it('a header that is not a JSON object', async () => {
       const { dir, file } = brokenCopy('array');
       const json = Buffer.from('[1,2]   ');
       const len = Buffer.alloc(8);
@@ -88,20 +88,20 @@ describe('malformed model folders', function () {
     });
 
     for (const dtype of ['F64', 'I8', 'F8_E4M3', 7]) {
-      it(`an unsupported dtype (${dtype})`, () => {
+      it(`an unsupported dtype (${dtype})`, async () => {
         const { dir, file } = brokenCopy(`dtype-${dtype}`);
         editHeader(file, (h) => (h['lm_head.weight'].dtype = dtype));
         assertNamedError(() => load(dir), file, '"lm_head.weight"', `dtype ${JSON.stringify(dtype)} is not supported`);
       });
     }
 
-    it('a shape that disagrees with its data_offsets', () => {
+    it('a shape that disagrees with its data_offsets', async () => {
       const { dir, file } = brokenCopy('shape-offsets');
       editHeader(file, (h) => (h['model.layers.1.mlp.gate.weight'].shape = [16, 63]));
       assertNamedError(() => load(dir), file, '"model.layers.1.mlp.gate.weight"', /data_offsets span 4096 B but F32 \[16,63\] needs 4032 B/);
     });
 
-    it('malformed data_offsets', () => {
+    it('malformed data_offsets', async () => {
       for (const offsets of [[-4, 252], [256, 0], 'all', [0]]) {
         const { dir, file } = brokenCopy('offsets');
         editHeader(file, (h) => (h['model.norm.weight'].data_offsets = offsets));
@@ -109,45 +109,45 @@ describe('malformed model folders', function () {
       }
     });
 
-    it('a malformed shape', () => {
+    it('a malformed shape', async () => {
       const { dir, file } = brokenCopy('bad-shape');
       editHeader(file, (h) => (h['model.norm.weight'].shape = [64.5]));
       assertNamedError(() => load(dir), file, '"model.norm.weight"', /bad shape/);
     });
 
-    it('overlapping tensors name both', () => {
+    it('overlapping tensors name both', async () => {
       const { dir, file } = brokenCopy('overlap');
       editHeader(file, (h) => (h['model.layers.0.post_attention_layernorm.weight'].data_offsets = [...h['model.layers.0.input_layernorm.weight'].data_offsets]));
       assertNamedError(() => load(dir), file, '"model.layers.0.input_layernorm.weight"', '"model.layers.0.post_attention_layernorm.weight"', /overlap/);
     });
 
-    it('a tensor stored transposed (its shape disagrees with config.json)', () => {
+    it('a tensor stored transposed (its shape disagrees with config.json)', async () => {
       const { dir, file } = brokenCopy('transposed');
       editHeader(file, (h) => (h['lm_head.weight'].shape = [64, 600]));
       assertNamedError(() => load(dir), file, '"lm_head.weight"', /shape \[64,600\], but config\.json implies \[600,64\]/);
     });
 
-    it('a config.json whose shapes disagree with the weights', () => {
+    it('a config.json whose shapes disagree with the weights', async () => {
       const { dir, file } = brokenCopy('config-shape');
       const config = { ...fixtureConfig('full'), kv_lora_rank: 16 };
       fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config));
       assertNamedError(() => load(dir), file, '"model.layers.0.self_attn.kv_a_proj_with_mqa.weight"', /config\.json implies \[32,64\]/);
     });
 
-    it('a missing tensor', () => {
+    it('a missing tensor', async () => {
       const { dir, file } = brokenCopy('missing-tensor');
       editHeader(file, (h) => delete h['model.layers.2.mlp.experts.7.up_proj.weight']);
       assertNamedError(() => load(dir), file, '"model.layers.2.mlp.experts.7.up_proj.weight"', /missing/);
     });
 
-    it('a folder where model.safetensors should be', () => {
+    it('a folder where model.safetensors should be', async () => {
       const { dir, file } = brokenCopy('directory');
       fs.rmSync(file);
       fs.mkdirSync(file);
       assertNamedError(() => load(dir), file, /not a regular file/);
     });
 
-    it('no safetensors at all', () => {
+    it('no safetensors at all', async () => {
       const dir = scratch.fresh('empty');
       fs.mkdirSync(dir);
       fs.copyFileSync(path.join(single, 'config.json'), path.join(dir, 'config.json'));
@@ -163,14 +163,14 @@ describe('malformed model folders', function () {
     }
     const index = (dir: string) => path.join(dir, 'model.safetensors.index.json');
 
-    it('a missing shard', () => {
+    it('a missing shard', async () => {
       const dir = brokenShards('missing-shard');
       const shard = path.join(dir, 'model-00002-of-00004.safetensors');
       fs.rmSync(shard);
       assertNamedError(() => load(dir), shard, /missing/);
     });
 
-    it('a tensor missing from the index names the index', () => {
+    it('a tensor missing from the index names the index', async () => {
       const dir = brokenShards('missing-entry');
       const parsed = JSON.parse(fs.readFileSync(index(dir), 'utf8'));
       delete parsed.weight_map['model.layers.1.self_attn.o_proj.weight'];
@@ -178,7 +178,7 @@ describe('malformed model folders', function () {
       assertNamedError(() => load(dir), index(dir), '"model.layers.1.self_attn.o_proj.weight"');
     });
 
-    it('an index pointing a tensor at the wrong shard names the shard and tensor', () => {
+    it('an index pointing a tensor at the wrong shard names the shard and tensor', async () => {
       const dir = brokenShards('wrong-shard');
       const parsed = JSON.parse(fs.readFileSync(index(dir), 'utf8'));
       const name = 'model.norm.weight';
@@ -188,7 +188,7 @@ describe('malformed model folders', function () {
       assertNamedError(() => load(dir), path.join(dir, wrong), `"${name}"`, /missing/);
     });
 
-    it('an index that is not valid JSON, or has no weight_map, or escapes the folder', () => {
+    it('an index that is not valid JSON, or has no weight_map, or escapes the folder', async () => {
       for (const [text, pattern] of [
         ['{"weight_map": ', /not valid JSON/],
         ['{"metadata": {}}', /no "weight_map"/],
@@ -200,7 +200,7 @@ describe('malformed model folders', function () {
       }
     });
 
-    it('a truncated shard names the shard and tensor', () => {
+    it('a truncated shard names the shard and tensor', async () => {
       const dir = brokenShards('truncated-shard');
       const shard = path.join(dir, 'model-00004-of-00004.safetensors');
       fs.truncateSync(shard, fs.statSync(shard).size - 1);
@@ -275,19 +275,19 @@ describe('malformed model folders', function () {
       rejects('attention_bias', (c) => (c.attention_bias = true), 'attention_bias');
     });
 
-    it('config.json that is not valid JSON', () => {
+    it('config.json that is not valid JSON', async () => {
       const { dir, file } = configDir('not-json', () => {});
       fs.writeFileSync(file, '{"vocab_size": 600,');
       assertNamedError(() => readConfig(dir), file, /not valid JSON/);
     });
 
-    it('config.json that is not an object', () => {
+    it('config.json that is not an object', async () => {
       const { dir, file } = configDir('array', () => {});
       fs.writeFileSync(file, '[]');
       assertNamedError(() => readConfig(dir), file, /expected a JSON object/);
     });
 
-    it('a folder without config.json', () => {
+    it('a folder without config.json', async () => {
       const dir = scratch.fresh('no-config');
       fs.mkdirSync(dir);
       assertNamedError(() => readConfig(dir), path.join(dir, 'config.json'), /missing/);

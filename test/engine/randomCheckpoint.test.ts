@@ -47,9 +47,9 @@ describe('random checkpoints', function () {
 
   for (const [label, config] of CONFIGS) {
     for (const dtype of ['f32', 'f16', 'bf16'] as CheckpointDType[]) {
-      it(`${label}, ${dtype}: loads and gives finite, non-degenerate logits`, () => {
+      it(`${label}, ${dtype}: loads and gives finite, non-degenerate logits`, async () => {
         const dir = scratch.fresh(`${dtype}`);
-        const summary = writeRandomCheckpoint(config(), dir, { seed: 7, dtype });
+        const summary = await writeRandomCheckpoint(config(), dir, { seed: 7, dtype });
         assert.deepEqual(summary.files, ['model.safetensors', 'config.json']);
         const file = SafetensorsFile.open(path.join(dir, 'model.safetensors'));
         try {
@@ -73,16 +73,16 @@ describe('random checkpoints', function () {
     // A vocabulary large enough that the embedding spans two PRNG chunks.
     const config = { ...fixtureConfig('full'), vocab_size: Math.ceil((CHUNK_ELEMENTS * 1.1) / 64) };
     let f32: Map<string, Tensor>;
-    before(() => {
+    before(async () => {
       const dir = scratch.fresh('f32-reference');
-      writeRandomCheckpoint(config, dir, { seed: 11, dtype: 'f32' });
+      await writeRandomCheckpoint(config, dir, { seed: 11, dtype: 'f32' });
       f32 = loadAll(dir);
     });
 
     for (const [dtype, format] of [['f16', F16], ['bf16', BF16]] as const) {
-      it(`${dtype}`, () => {
+      it(`${dtype}`, async () => {
         const dir = scratch.fresh(dtype);
-        writeRandomCheckpoint(config, dir, { seed: 11, dtype });
+        await writeRandomCheckpoint(config, dir, { seed: 11, dtype });
         const half = loadAll(dir);
         assert.equal(half.size, f32.size);
         for (const [name, t] of half) {
@@ -100,11 +100,11 @@ describe('random checkpoints', function () {
   describe('sharding', () => {
     const config = fixtureConfig('full');
     for (const dtype of ['f32', 'bf16'] as CheckpointDType[]) {
-      it(`${dtype}: shards and index load, and give the unsharded logits bit for bit`, () => {
+      it(`${dtype}: shards and index load, and give the unsharded logits bit for bit`, async () => {
         const whole = scratch.fresh('whole');
         const sharded = scratch.fresh('sharded');
-        writeRandomCheckpoint(config, whole, { seed: 3, dtype });
-        const summary = writeRandomCheckpoint(config, sharded, { seed: 3, dtype, shardBytes: 150_000 });
+        await writeRandomCheckpoint(config, whole, { seed: 3, dtype });
+        const summary = await writeRandomCheckpoint(config, sharded, { seed: 3, dtype, shardBytes: 150_000 });
         const shards = summary.files.filter((f) => f.endsWith('.safetensors'));
         assert.ok(shards.length >= 3, `${shards.length} shards`);
         shards.forEach((f, i) => assert.equal(f, `model-${String(i + 1).padStart(5, '0')}-of-${String(shards.length).padStart(5, '0')}.safetensors`));
@@ -138,12 +138,12 @@ describe('random checkpoints', function () {
     }
   });
 
-  it('is deterministic in the seed', () => {
+  it('is deterministic in the seed', async () => {
     const config = fixtureConfig('lite');
     const [a, b, c] = ['a', 'b', 'c'].map((l) => scratch.fresh(l));
-    writeRandomCheckpoint(config, a, { seed: 42 });
-    writeRandomCheckpoint(config, b, { seed: 42 });
-    writeRandomCheckpoint(config, c, { seed: 43 });
+    await writeRandomCheckpoint(config, a, { seed: 42 });
+    await writeRandomCheckpoint(config, b, { seed: 42 });
+    await writeRandomCheckpoint(config, c, { seed: 43 });
     const bytes = (d: string) => fs.readFileSync(path.join(d, 'model.safetensors'));
     assert.ok(bytes(a).equals(bytes(b)), 'same seed, same bytes');
     const ea = loadAll(a).get('model.embed_tokens.weight')!.data;
@@ -153,10 +153,24 @@ describe('random checkpoints', function () {
     assert.ok(same < ea.length / 1000, `${same} of ${ea.length} equal across seeds`);
   });
 
-  it('draws each tensor from its fixture-README distribution', () => {
+  it('gives the same bytes drawn by worker threads as on the calling thread', async () => {
+    const config = fixtureConfig('full');
+    const [one, three] = ['one', 'three'].map((l) => scratch.fresh(l));
+    await writeRandomCheckpoint(config, one, { seed: 8, dtype: 'f16', shardBytes: 300_000, threads: 1 });
+    const summary = await writeRandomCheckpoint(config, three, { seed: 8, dtype: 'f16', shardBytes: 300_000, threads: 3 });
+    for (const f of summary.files) assert.ok(fs.readFileSync(path.join(one, f)).equals(fs.readFileSync(path.join(three, f))), f);
+  });
+
+  it('refuses a checkpoint larger than the free disk space before writing anything', async () => {
+    const dir = scratch.fresh('huge');
+    await assert.rejects(() => writeRandomCheckpoint({ ...fixtureConfig('lite'), vocab_size: 2 ** 40 }, dir), /huge: needs \d+\.\d+ GiB but only \d+\.\d+ GiB are free/);
+    assert.ok(!fs.existsSync(dir));
+  });
+
+  it('draws each tensor from its fixture-README distribution', async () => {
     const dir = scratch.fresh('stats');
     const config = fixtureConfig('full');
-    writeRandomCheckpoint(config, dir, { seed: 5 });
+    await writeRandomCheckpoint(config, dir, { seed: 5 });
     const w = loadAll(dir);
     const check = (name: string, mean: number, std: number) => {
       const s = stats(w.get(name)!.data as Float32Array);
@@ -180,19 +194,19 @@ describe('random checkpoints', function () {
     assert.ok(Math.abs(router.std - 0.25) < 0.025, `router std ${router.std}`);
   });
 
-  it('writes a parsed config back as an equivalent config.json', () => {
+  it('writes a parsed config back as an equivalent config.json', async () => {
     const parsed = parseConfig(fixtureConfig('full'));
     const dir = scratch.fresh('parsed');
-    writeRandomCheckpoint(parsed, dir, { seed: 1 });
+    await writeRandomCheckpoint(parsed, dir, { seed: 1 });
     assert.deepEqual(readConfig(dir), parsed);
   });
 
   describe('with a tokenizer', () => {
     const tokenizerDir = path.join(TOKENIZERS_DIR, 'deepseek-llm');
 
-    it('copies the tokenizer, raises vocab_size to cover it and takes bos/eos from it', () => {
+    it('copies the tokenizer, raises vocab_size to cover it and takes bos/eos from it', async () => {
       const dir = scratch.fresh('tok');
-      const summary = writeRandomCheckpoint(fixtureConfig('lite'), dir, { seed: 1, dtype: 'bf16', tokenizerDir });
+      const summary = await writeRandomCheckpoint(fixtureConfig('lite'), dir, { seed: 1, dtype: 'bf16', tokenizerDir });
       for (const f of ['tokenizer.json', 'tokenizer_config.json']) assert.ok(fs.readFileSync(path.join(dir, f)).equals(fs.readFileSync(path.join(tokenizerDir, f))), f);
       const config = readConfig(dir);
       assert.equal(config.vocabSize, 100015);
@@ -204,31 +218,31 @@ describe('random checkpoints', function () {
       assert.ok(logits.every(Number.isFinite));
     });
 
-    it('keeps a vocab_size that already covers the tokenizer, and says so', () => {
+    it('keeps a vocab_size that already covers the tokenizer, and says so', async () => {
       const dir = scratch.fresh('tok-big');
-      const summary = writeRandomCheckpoint({ ...fixtureConfig('lite'), vocab_size: 102400, bos_token_id: 100000, eos_token_id: 100001, num_hidden_layers: 1 }, dir, { dtype: 'bf16', tokenizerDir });
+      const summary = await writeRandomCheckpoint({ ...fixtureConfig('lite'), vocab_size: 102400, bos_token_id: 100000, eos_token_id: 100001, num_hidden_layers: 1 }, dir, { dtype: 'bf16', tokenizerDir });
       assert.equal(readConfig(dir).vocabSize, 102400);
       assert.deepEqual(summary.notes.slice(1), ['vocab_size 102400 already covers the tokenizer\'s 100015 ids']);
     });
 
-    it('refuses a folder without tokenizer.json before writing anything', () => {
+    it('refuses a folder without tokenizer.json before writing anything', async () => {
       const dir = scratch.fresh('no-tok');
-      assert.throws(() => writeRandomCheckpoint(fixtureConfig('lite'), dir, { tokenizerDir: path.dirname(dir) }), /tokenizer\.json: missing/);
+      await assert.rejects(() => writeRandomCheckpoint(fixtureConfig('lite'), dir, { tokenizerDir: path.dirname(dir) }), /tokenizer\.json: missing/);
       assert.ok(!fs.existsSync(dir));
     });
   });
 
-  it('refuses a folder that is not empty, and leaves it alone', () => {
+  it('refuses a folder that is not empty, and leaves it alone', async () => {
     const dir = scratch.fresh('busy');
     fs.mkdirSync(dir);
     fs.writeFileSync(path.join(dir, 'notes.txt'), 'mine');
-    assert.throws(() => writeRandomCheckpoint(fixtureConfig('lite'), dir), /busy: exists and is not empty/);
+    await assert.rejects(() => writeRandomCheckpoint(fixtureConfig('lite'), dir), /busy: exists and is not empty/);
     assert.deepEqual(fs.readdirSync(dir), ['notes.txt']);
   });
 
-  it('rejects a malformed config with the key named', () => {
+  it('rejects a malformed config with the key named', async () => {
     const dir = scratch.fresh('bad');
-    assert.throws(() => writeRandomCheckpoint({ ...fixtureConfig('lite'), kv_lora_rank: 'big' }, dir, { configSource: 'my.json' }), /my\.json: "kv_lora_rank" must be an integer/);
+    await assert.rejects(() => writeRandomCheckpoint({ ...fixtureConfig('lite'), kv_lora_rank: 'big' }, dir, { configSource: 'my.json' }), /my\.json: "kv_lora_rank" must be an integer/);
     assert.ok(!fs.existsSync(dir));
   });
 });
