@@ -1,16 +1,16 @@
 // A model folder with random weights for any DeepSeek-V2 config, for tests and benchmarks of real shapes.
-// Weights are drawn and written a chunk at a time, so even DeepSeek-V2-Lite (15.7B parameters) is written in a
-// few MiB of memory. Every chunk has its own PRNG stream keyed by (seed, tensor name, chunk index): the values
-// depend only on the seed, never on the dtype's rounding, the sharding or the order of writing.
+// Weights are drawn (by worker threads for large models) and written a chunk at a time, so even DeepSeek-V2-Lite
+// (15.7B parameters) is written in a few MiB per thread. Every chunk has its own PRNG stream keyed by (seed,
+// tensor name, chunk index): the values depend only on the seed, never on the dtype, the sharding or the threads.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { DeepseekV2Config, parseConfig } from '../model/config';
 import { checkpointLayout, TensorSpec } from '../model/checkpointLayout';
-import { configToJson } from './configJson';
-import { ChunkJob, CHUNK_ELEMENTS } from './randomChunk';
 import { ChunkSource, inlineChunkSource, workerChunkSource } from './chunkWorkers';
+import { configToJson } from './configJson';
 import { ModelFolderError } from './modelFolder';
+import { CHUNK_ELEMENTS, ChunkJob } from './randomChunk';
 import { DType, DTYPE_BYTES, SafetensorsWriter } from './safetensors';
 import { hashString, seedWords } from './seededNormal';
 import { readTokenizerFacts, TokenizerFacts } from './tokenizerFiles';
