@@ -13,6 +13,7 @@ export class Sequence {
   readonly generated: number[] = [];
   text = '';
   finishReason: FinishReason | null = null;
+  error: string | undefined;
   private readonly sampler: Sampler;
   private readonly decoder: StreamingDecoder | null;
   private readonly stop: StopMatcher;
@@ -20,19 +21,20 @@ export class Sequence {
   constructor(
     readonly request: GenerationRequest,
     readonly cache: LatentCache,
-    /** Prompt tokens already in the cache. */
+    /** Prompt tokens whose latents came from the cache. */
     readonly cachedTokens: number,
+    /** The prompt tokens still to compute (at least the last one). */
+    pending: number[],
     tokenizer: ModelTokenizer | null,
     private readonly eos: number | null,
     private readonly onDelta?: (d: GenerationDelta) => void,
+    /** Called once when the sequence ends, however it ends (the engine releases the cache there). */
+    private readonly onFinish?: (s: Sequence) => void,
   ) {
-    if (request.prompt.length === 0) throw new RangeError('the prompt is empty');
-    if (cachedTokens >= request.prompt.length) throw new RangeError('at least one prompt token must be computed');
-    this.pending = request.prompt.slice(cachedTokens);
+    this.pending = pending;
     this.sampler = new Sampler(request.sampling);
     this.decoder = tokenizer ? new StreamingDecoder(tokenizer) : null;
     this.stop = new StopMatcher(request.stop ?? []);
-    if (request.maxTokens <= 0) this.finishReason = 'length';
   }
 
   get done(): boolean {
@@ -55,8 +57,9 @@ export class Sequence {
   }
 
   /** Ends the generation (also used by the caller when its client went away). */
-  finish(reason: FinishReason): void {
+  finish(reason: FinishReason, error?: string): void {
     if (this.done) return;
+    this.error = error;
     if (this.decoder && reason !== 'cancelled') {
       const tail = this.stop.push(this.decoder.flush()) + this.stop.flush();
       if (tail) {
@@ -66,6 +69,12 @@ export class Sequence {
     }
     this.finishReason = reason;
     this.pending = [];
+    this.onFinish?.(this);
+  }
+
+  /** Every token whose latents were computed or reused: the prompt, then the generated tokens fed back. */
+  get fedTokens(): number[] {
+    return [...this.request.prompt, ...this.generated];
   }
 
   result(): GenerationResult {
@@ -75,6 +84,7 @@ export class Sequence {
       finishReason: this.finishReason ?? 'length',
       promptTokens: this.request.prompt.length,
       cachedTokens: this.cachedTokens,
+      ...(this.error ? { error: this.error } : {}),
     };
   }
 }
