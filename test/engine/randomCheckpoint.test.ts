@@ -161,6 +161,23 @@ describe('random checkpoints', function () {
     for (const f of summary.files) assert.ok(fs.readFileSync(path.join(one, f)).equals(fs.readFileSync(path.join(three, f))), f);
   });
 
+  it('reports progress up to the total size', async () => {
+    const seen: number[] = [];
+    const totals = new Set<number>();
+    const summary = await writeRandomCheckpoint({ ...fixtureConfig('lite'), vocab_size: 40_000 }, scratch.fresh('progress'), {
+      dtype: 'bf16',
+      shardBytes: 2_000_000,
+      onProgress: ({ writtenBytes, totalBytes }) => {
+        totals.add(totalBytes);
+        seen.push(writtenBytes);
+      },
+    });
+    assert.ok(seen.length > 2, `${seen.length} reports`);
+    assert.ok(seen.every((b, i) => i === 0 || b > seen[i - 1]), 'increasing');
+    assert.equal(seen[seen.length - 1], summary.bytes);
+    assert.deepEqual([...totals], [summary.bytes]);
+  });
+
   it('refuses a checkpoint larger than the free disk space before writing anything', async () => {
     const dir = scratch.fresh('huge');
     await assert.rejects(() => writeRandomCheckpoint({ ...fixtureConfig('lite'), vocab_size: 2 ** 40 }, dir), /huge: needs \d+\.\d+ GiB but only \d+\.\d+ GiB are free/);
