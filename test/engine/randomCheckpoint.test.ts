@@ -3,7 +3,9 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { CpuBackend } from '../../engine/backend/cpu/cpuBackend';
 import { parseConfig } from '../../engine/model/config';
+import { DeepseekV2Model } from '../../engine/model/deepseekV2';
 import { checkpointLayout } from '../../engine/model/checkpointLayout';
 import { loadWeights, readConfig } from '../../engine/weights/modelFolder';
 import { CHUNK_ELEMENTS, CheckpointDType, writeRandomCheckpoint } from '../../engine/weights/randomCheckpoint';
@@ -96,6 +98,21 @@ describe('random checkpoints', function () {
       });
     }
   });
+
+  for (const dtype of ['f16', 'bf16'] as CheckpointDType[]) {
+    it(`${dtype} weights kept in their file dtype give the logits of the same values widened to f32`, async () => {
+      const dir = scratch.fresh(`${dtype}-kernel`);
+      await writeRandomCheckpoint(fixtureConfig('full'), dir, { seed: 21, dtype });
+      const config = readConfig(dir);
+      const half = loadWeights(dir, config);
+      const widened = new Map([...half].map(([name, t]) => [name, { ...t, dtype: 'F32' as const, data: toF32(t) }]));
+      const a = allLogits(new DeepseekV2Model(config, half, new CpuBackend()), TOKENS);
+      const b = allLogits(new DeepseekV2Model(config, widened, new CpuBackend()), TOKENS);
+      let worst = 0;
+      for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
+      assert.ok(worst <= 1e-5, `max |diff| ${worst}`);
+    });
+  }
 
   describe('sharding', () => {
     const config = fixtureConfig('full');
