@@ -26,6 +26,15 @@ export function f32BitsToF16(x: number): number {
   return sign | h;
 }
 
+const oneFloat = new Float32Array(1);
+const oneFloatBits = new Uint32Array(oneFloat.buffer);
+
+/** float16 bits of a number (rounded to float32 first, then to float16). */
+export function f32ToF16(value: number): number {
+  oneFloat[0] = value;
+  return f32BitsToF16(oneFloatBits[0]);
+}
+
 /** bfloat16 bits of the float32 whose bits are `x`: the top 16 bits, rounded. */
 export function f32BitsToBf16(x: number): number {
   if ((x & 0x7f800000) === 0x7f800000 && (x & 0x7fffff) !== 0) return (x >>> 16) | 0x40; // NaN stays a (quiet) NaN

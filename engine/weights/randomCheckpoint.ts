@@ -10,9 +10,10 @@ import { checkpointLayout, TensorSpec } from '../model/checkpointLayout';
 import { ChunkSource, inlineChunkSource, workerChunkSource } from './chunkWorkers';
 import { configToJson } from './configJson';
 import { ModelFolderError } from './modelFolder';
-import { CHUNK_ELEMENTS, ChunkJob } from './randomChunk';
+import { CHUNK_ELEMENTS, ChunkJob, drawChunk } from './randomChunk';
 import { DType, DTYPE_BYTES, SafetensorsWriter } from './safetensors';
 import { hashString, seedWords } from './seededNormal';
+import { allocateTensor, Tensor } from './tensor';
 import { readTokenizerFacts, TokenizerFacts } from './tokenizerFiles';
 
 export { CHUNK_ELEMENTS } from './randomChunk';
@@ -273,4 +274,30 @@ export async function writeRandomCheckpoint(
     vocabSize: parsed.vocabSize,
     notes,
   };
+}
+
+/**
+ * The same random weights as `writeRandomCheckpoint(config, dir, { seed, dtype })` would write, drawn straight into
+ * memory (for benchmarks that need a model of real shapes without a multi-gigabyte file).
+ */
+export function randomWeights(config: DeepseekV2Config, options: { seed?: number; dtype?: CheckpointDType } = {}): Map<string, Tensor> {
+  const dtype = ({ f32: 'F32', f16: 'F16', bf16: 'BF16' } as const)[options.dtype ?? 'f16'];
+  const seed = seedWords(options.seed ?? 0);
+  const scratch = new Float32Array(CHUNK_ELEMENTS);
+  const weights = new Map<string, Tensor>();
+  let tensor: { tensor: Tensor; bytes: Uint8Array } | undefined;
+  let offset = 0;
+  const specs = checkpointLayout(config);
+  const shapes = new Map(specs.map((s) => [s.name, s.shape]));
+  for (const { name, job } of chunkJobs(specs, seed, dtype)) {
+    if (tensor?.tensor.name !== name) {
+      tensor = allocateTensor(name, dtype, shapes.get(name)!);
+      weights.set(name, tensor.tensor);
+      offset = 0;
+    }
+    const bytes = drawChunk(job, scratch);
+    tensor.bytes.set(bytes, offset);
+    offset += bytes.byteLength;
+  }
+  return weights;
 }

@@ -3,12 +3,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CpuBackend } from '../../engine/backend/cpu/cpuBackend';
-import { checkpointLayout } from '../../engine/model/checkpointLayout';
 import { DeepseekV2Config, parseConfig } from '../../engine/model/config';
 import { DeepseekV2Model } from '../../engine/model/deepseekV2';
 import { ModelTokenizer } from '../../engine/tokenizer/modelTokenizer';
-import { f32ToF16 } from '../../engine/cache/latentFormat';
-import { allocateTensor, Tensor } from '../../engine/weights/tensor';
+import { randomWeights } from '../../engine/weights/randomCheckpoint';
 import { TOKENIZERS_DIR } from '../sharedDir';
 
 /** DeepSeek-V2-Lite's config.json (YaRN factor 40 over 4,096), with the layer count chosen by the bench. */
@@ -47,48 +45,9 @@ export function v2LiteConfig(numLayers: number): DeepseekV2Config {
   }, 'DeepSeek-V2-Lite config');
 }
 
-/** A seeded PRNG (mulberry32) for weight values. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/**
- * Random F16 weights of every tensor: uniform with the fixtures' standard deviations (norms near 1, linears
- * 1/sqrt(fan_in), embeddings 1), drawn from a table of 4,096 values so that a 2 GB model fills in seconds.
- */
+/** Random F16 weights of every tensor, exactly as `latent init-random --seed SEED --dtype f16` writes them. */
 export function randomModel(config: DeepseekV2Config, seed = 1): DeepseekV2Model {
-  const next = rng(seed);
-  const unit = Uint16Array.from({ length: 4096 }, () => f32ToF16((next() * 2 - 1) * Math.sqrt(3)));
-  const weights = new Map<string, Tensor>();
-  for (const spec of checkpointLayout(config)) {
-    const { tensor } = allocateTensor(spec.name, spec.kind === 'norm' ? 'F32' : 'F16', spec.shape);
-    if (spec.kind === 'norm') {
-      (tensor.data as Float32Array).fill(1);
-    } else {
-      const std = spec.kind === 'embedding' ? 1 : 1 / Math.sqrt(spec.shape[1]);
-      const scaled = unit.map((h) => f32ToF16(f16Value(h) * std));
-      const data = tensor.data as Uint16Array;
-      let state = (seed * 2654435761 + weights.size * 40503) >>> 0;
-      for (let i = 0; i < data.length; i++) {
-        state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-        data[i] = scaled[state >>> 20];
-      }
-    }
-    weights.set(spec.name, tensor);
-  }
-  return new DeepseekV2Model(config, weights, new CpuBackend());
-}
-
-function f16Value(h: number): number {
-  const exp = (h >> 10) & 0x1f, frac = h & 0x3ff, sign = h & 0x8000 ? -1 : 1;
-  return exp === 0 ? sign * frac * 2 ** -24 : sign * (1 + frac / 1024) * 2 ** (exp - 15);
+  return new DeepseekV2Model(config, randomWeights(config, { seed, dtype: 'f16' }), new CpuBackend());
 }
 
 /** A real TypeScript source file from node_modules (the same text the llama.cpp speed anchor used). */
