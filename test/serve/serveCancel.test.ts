@@ -40,7 +40,7 @@ describe('latent serve: cancellation', function () {
 
   before(async () => {
     root = makeTempDir('latent-serve-cancel-');
-    serve = await startServe(await makeModelFolder(root, false), ['--max-batch', '2', '--max-queue', '4', '--max-tokens-limit', '4000']);
+    serve = await startServe(await makeModelFolder(root, false), ['--max-batch', '2', '--max-queue', '4', '--max-tokens-limit', '2000']);
   });
 
   after(async () => {
@@ -50,7 +50,7 @@ describe('latent serve: cancellation', function () {
 
   it('stops the work of a client that disconnects mid-stream and frees its cache', async () => {
     const before = await metrics();
-    const stream = await openStream(serve, { prompt: 'for i in range(', max_tokens: 4000, temperature: 0 }, 3);
+    const stream = await openStream(serve, { prompt: 'for i in range(', max_tokens: 2000, temperature: 0 }, 3);
     const busy = await call(serve, 'GET', '/health');
     assert.equal(busy.json.running, 1);
     assert.equal(metricValue(await metrics(), 'latent_running_sequences'), 1);
@@ -64,7 +64,7 @@ describe('latent serve: cancellation', function () {
     assert.equal(metricValue(after, 'latent_pool_pages_pinned'), 0);
     assert.equal(metricValue(after, 'latent_cache_tokens_in_use'), 0);
     const generated = metricValue(after, 'latent_generated_tokens_total') - metricValue(before, 'latent_generated_tokens_total');
-    assert.ok(generated > 0 && generated < 4000, `generated ${generated} tokens of 4000`);
+    assert.ok(generated > 0 && generated < 2000, `generated ${generated} tokens of 2000`);
     // And nothing more is computed afterwards.
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(metricValue(await metrics(), 'latent_generated_tokens_total'), metricValue(after, 'latent_generated_tokens_total'));
@@ -76,7 +76,7 @@ describe('latent serve: cancellation', function () {
     const pending = fetch(serve.url + '/v1/completions', {
       method: 'POST', signal: controller.signal,
       headers: { Authorization: `Bearer ${serve.key}`, 'Content-Type': 'application/json' },
-      body: JSON.stringify({ prompt: 'def main():', max_tokens: 4000, temperature: 0 }),
+      body: JSON.stringify({ prompt: 'def main():', max_tokens: 2000, temperature: 0 }),
     }).catch((e: Error) => e);
     await waitFor('it runs', async () => (await call(serve, 'GET', '/health')).json.running, (n) => n === 1);
     controller.abort();
@@ -87,7 +87,7 @@ describe('latent serve: cancellation', function () {
   });
 
   it('drops a queued request whose client disconnects before it ran', async () => {
-    const holder = await openStream(serve, { prompt: 'while True:', max_tokens: 4000, temperature: 0 }, 2);
+    const holder = await openStream(serve, { prompt: 'while True:', max_tokens: 2000, temperature: 0 }, 2);
     const waiting = new AbortController();
     const queued = fetch(serve.url + '/v1/completions', {
       method: 'POST', signal: waiting.signal,
@@ -103,7 +103,7 @@ describe('latent serve: cancellation', function () {
   });
 
   it('starts waiting requests by priority, then arrival', async () => {
-    const holder = await openStream(serve, { prompt: 'x', max_tokens: 4000, temperature: 0 }, 2);
+    const holder = await openStream(serve, { prompt: 'x', max_tokens: 2000, temperature: 0 }, 2);
     const order: string[] = [];
     const send = (name: string, body: object) => call(serve, 'POST', '/v1/completions', { max_tokens: 2, temperature: 0, ...body })
       .then((r) => { assert.equal(r.status, 200, r.text); order.push(name); });
@@ -119,7 +119,7 @@ describe('latent serve: cancellation', function () {
 
   it('keeps a place in the batch for inline completions', async () => {
     // --max-batch 2: one place for anything, one kept for inline completions.
-    const holder = await openStream(serve, { prompt: 'x', max_tokens: 4000, temperature: 0 }, 2);
+    const holder = await openStream(serve, { prompt: 'x', max_tokens: 2000, temperature: 0 }, 2);
     const queueDepth = async () => (await call(serve, 'GET', '/health')).json.queue_depth;
     let chatDone = false;
     const chat = call(serve, 'POST', '/v1/completions', { prompt: 'a', max_tokens: 2, priority: 2 }).then((r) => {

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { TOKENIZERS_DIR } from '../sharedDir';
+import { FIXTURES_DIR, TOKENIZERS_DIR } from '../sharedDir';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
 export const LATENT_BIN = path.join(REPO_ROOT, 'bin', 'latent.js');
@@ -60,7 +60,9 @@ export async function makeModelFolder(root: string, specials: boolean): Promise<
   const tokenizerDir = specials ? writeTokenizerWithSpecials(path.join(root, 'tokenizer'))
     : path.join(TOKENIZERS_DIR, 'deepseek-llm');
   const model = path.join(root, specials ? 'tiny-coder' : 'tiny-plain');
-  await latent(['init-random', '--out', model, '--tokenizer', tokenizerDir, '--seed', '7']);
+  // The lite fixture's shapes; init-random widens the vocabulary to the tokenizer's and takes its bos/eos.
+  await latent(['init-random', '--config', path.join(FIXTURES_DIR, 'lite', 'config.json'), '--out', model,
+    '--tokenizer', tokenizerDir, '--seed', '7']);
   return model;
 }
 
