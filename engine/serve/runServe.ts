@@ -25,16 +25,18 @@ export async function runServe(argv: string[]): Promise<{ url: string; close: ()
     new AccessGuard(apiKey.key, options.host, options.allowedHosts));
 
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    const onError = (e: NodeJS.ErrnoException): void => reject(e.code === 'EADDRINUSE'
+      ? new Error(`serve: ${options.host}:${options.port} is in use (another latent serve?); pick --port`) : e);
+    server.once('error', onError);
     server.listen(options.port, options.host, () => {
-      server.off('error', reject);
+      server.off('error', onError);
       resolve();
     });
   });
   const { port } = server.address() as AddressInfo;
   const host = options.host.includes(':') ? `[${options.host}]` : options.host;
   const url = `http://${host}:${port}`;
-  // Clients (and tests) read these two lines to find the server and its key.
+  // Clients (and tests) read these lines to find the server and its key.
   console.log(`latent serve: model ${model.id} (context ${model.contextLength} tokens, backend ${options.backend})`);
   console.log(`latent serve: API key from ${apiKey.origin}`);
   console.log(`latent serve: listening on ${url}`);

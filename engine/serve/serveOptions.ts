@@ -31,12 +31,21 @@ export const USAGE = `usage: latent serve --model DIR [--host 127.0.0.1] [--port
   [--api-key-file FILE] [--allow-host NAME]... [--max-body-bytes N] [--max-tokens-limit N]
   [--max-batch N] [--max-queue N] [--max-choices N] [--cache-format fp32|fp16|int8|int4] [--cache-budget-mib N]`;
 
-export class UsageError extends Error {}
+/** A bad command line; the message starts with the command's name, as the other `latent` commands' do. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(`serve: ${message}`);
+    this.name = 'UsageError';
+  }
+}
 
-function positiveInt(name: string, raw: string | undefined, fallback: number, min = 1): number {
+function positiveInt(name: string, raw: string | undefined, fallback: number, min = 1,
+  max = Number.MAX_SAFE_INTEGER): number {
   if (raw === undefined) return fallback;
   const value = Number(raw);
-  if (!Number.isInteger(value) || value < min) throw new UsageError(`--${name} must be an integer >= ${min}, got '${raw}'`);
+  if (raw.trim() === '' || !Number.isInteger(value) || value < min || value > max) {
+    throw new UsageError(`--${name} must be an integer from ${min} to ${max}, got '${raw}'`);
+  }
   return value;
 }
 
@@ -71,7 +80,7 @@ export function parseServeOptions(argv: string[]): ServeOptions {
   return {
     modelDir: v.model,
     host: v.host ?? '127.0.0.1',
-    port: positiveInt('port', v.port, DEFAULT_PORT, 0),
+    port: positiveInt('port', v.port, DEFAULT_PORT, 0, 65535),
     backend: v.backend ?? 'cpu',
     apiKeyFile: v['api-key-file'],
     allowedHosts: v['allow-host'] ?? [],
