@@ -24,7 +24,12 @@ export function defaultApiKeyFile(): string {
 }
 
 function readKeyFile(file: string): string {
-  const key = fs.readFileSync(file, 'utf8').trim();
+  let key: string;
+  try {
+    key = fs.readFileSync(file, 'utf8').trim();
+  } catch (e) {
+    throw new Error(`cannot read the API key file ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
   if (key.length < 16) throw new Error(`API key file ${file} must hold a key of at least 16 characters`);
   return key;
 }

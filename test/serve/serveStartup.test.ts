@@ -1,11 +1,22 @@
-// Where `latent serve` takes its bearer key from: LATENT_API_KEY, else a key it generates into a 0600 file in the
-// user's cache directory and names at start; a key file other users can read is refused.
+// Starting `latent serve`: its bearer key comes from LATENT_API_KEY, else a key it generates into a 0600 file in
+// the user's cache directory and names at start; a key file other users can read is refused; a bad command line
+// or a taken port is one clear line and exit code 2.
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { call, makeModelFolder, makeTempDir, ServeProcess, startServeWith } from './serveFixture';
+import { execFile } from 'node:child_process';
+import { call, LATENT_BIN, makeModelFolder, makeTempDir, ServeProcess, startServe, startServeWith } from './serveFixture';
 
-describe('latent serve: API key', function () {
+/** Runs `latent serve` expecting it to fail; resolves with its exit code and stderr. */
+function failingServe(args: string[]): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [LATENT_BIN, 'serve', ...args], { timeout: 60_000 }, (error, _stdout, stderr) => {
+      resolve({ code: error ? (error as { code?: number }).code ?? null : 0, stderr });
+    });
+  });
+}
+
+describe('latent serve: start-up and API key', function () {
   this.timeout(180_000);
   let root: string;
   let model: string;
@@ -62,5 +73,27 @@ describe('latent serve: API key', function () {
     fs.mkdirSync(path.join(cache, 'latent-coder'));
     fs.writeFileSync(path.join(cache, 'latent-coder', 'api-key'), 'shared-key-0123456789abcdef', { mode: 0o644 });
     await assert.rejects(startServeWith(model, [], envWithCache(cache)), /readable by other users/);
+  });
+
+  it('answers a bad command line with one clear line and exit code 2', async () => {
+    const unknown = await failingServe(['--model', model, '--bogus']);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /^latent: serve: Unknown option '--bogus'/);
+    const badPort = await failingServe(['--model', model, '--port', '70000']);
+    assert.equal(badPort.code, 2);
+    assert.match(badPort.stderr, /--port must be an integer from 0 to 65535/);
+  });
+
+  it('says clearly when its key file is missing or its port is taken', async () => {
+    serve = await startServe(model);
+    const port = new URL(serve.url).port;
+    const missingKey = await failingServe(['--model', model, '--api-key-file', path.join(root, 'no-such-key')]);
+    assert.equal(missingKey.code, 2);
+    assert.match(missingKey.stderr, /cannot read the API key file .*no-such-key \(ENOENT\)/);
+    const keyFile = path.join(root, 'key');
+    fs.writeFileSync(keyFile, 'another-key-0123456789abcdef', { mode: 0o600 });
+    const taken = await failingServe(['--model', model, '--port', port, '--api-key-file', keyFile]);
+    assert.equal(taken.code, 2);
+    assert.match(taken.stderr, /is in use/);
   });
 });
