@@ -36,6 +36,8 @@ export class BatchedRunner implements GenerationRunner {
   private async loop(): Promise<void> {
     this.looping = true;
     try {
+      // Requests that arrived together start together.
+      await new Promise((resolve) => setImmediate(resolve));
       while (this.running.length > 0) {
         try {
           this.engine.step(this.running.map((r) => r.sequence));

@@ -1,5 +1,6 @@
 // A client that goes away mid-stream stops its generation within a step and gives its cache back; one that goes
-// away while queued leaves the queue. /metrics and /health show it.
+// away while queued leaves the queue; waiting requests start by priority, with a place kept for inline
+// completions; a pool full of running requests answers 503. /metrics and /health show it.
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { call, makeModelFolder, makeTempDir, metricValue, ServeProcess, startServe } from './serveFixture';
@@ -32,7 +33,7 @@ async function openStream(serve: ServeProcess, body: object, chunks: number) {
   return { controller, reader, text };
 }
 
-describe('latent serve: cancellation', function () {
+describe('latent serve: cancellation, priorities and the latent pool', function () {
   this.timeout(180_000);
   let root: string;
   let serve: ServeProcess;
@@ -40,7 +41,8 @@ describe('latent serve: cancellation', function () {
 
   before(async () => {
     root = makeTempDir('latent-serve-cancel-');
-    serve = await startServe(await makeModelFolder(root, false), ['--max-batch', '2', '--max-queue', '4', '--max-tokens-limit', '2000']);
+    serve = await startServe(await makeModelFolder(root, false), ['--max-batch', '2', '--max-queue', '4', '--max-tokens-limit', '2000',
+      '--cache-budget-mib', '1']);
   });
 
   after(async () => {
@@ -133,5 +135,25 @@ describe('latent serve: cancellation', function () {
     assert.equal(await queueDepth(), 1);
     holder.controller.abort();
     assert.equal((await chat).status, 200);
+  });
+
+  it('answers 503 with Retry-After when the latent pool is full of running requests, and frees it', async () => {
+    // --cache-budget-mib 1 holds about 2,100 tokens of this model; two prompts of 1,200 tokens cannot both run.
+    const prompt = (seed: number) => Array.from({ length: 1200 }, (_, i) => 1000 + ((i * 7919 + seed) % 90000));
+    const [first, second] = await Promise.all([
+      call(serve, 'POST', '/v1/completions', { prompt: prompt(1), max_tokens: 40, temperature: 0, priority: 0 }),
+      call(serve, 'POST', '/v1/completions', { prompt: prompt(2), max_tokens: 40, temperature: 0, priority: 0 }),
+    ]);
+    const statuses = [first.status, second.status].sort();
+    assert.deepEqual(statuses, [200, 503], `${first.text}\n${second.text}`);
+    const refused = first.status === 503 ? first : second;
+    assert.equal(refused.json.error.code, 'engine_busy');
+    assert.match(refused.json.error.message, /latent pool full/);
+    assert.match(refused.headers.get('retry-after') ?? '', /^\d+$/);
+    await waitFor('no page stays pinned', async () => (await call(serve, 'GET', '/health')).json,
+      (h) => h.running === 0 && h.pool_pages_pinned === 0);
+    // The pool is usable again: the refused prompt now runs (evicting the other's cached pages).
+    const retried = await call(serve, 'POST', '/v1/completions', { prompt: prompt(2), max_tokens: 2, temperature: 0 });
+    assert.equal(retried.status, 200, retried.text);
   });
 });
