@@ -4,6 +4,11 @@ import type { Tensor } from '../weights/tensor';
 
 export interface Backend {
   readonly name: string;
+  /**
+   * Takes a weight into the memory the backend computes from (device memory for a GPU, kernel-visible memory
+   * for the CPU), once, at load; the model uses the returned tensor from then on. May return `w` itself.
+   */
+  adoptWeight(w: Tensor): Tensor;
   /** out[n, rows] = x[n, cols] · Wᵀ for a weight W of shape [rows, cols] (any stored dtype). */
   matmul(out: Float32Array, x: Float32Array, n: number, w: Tensor): void;
   /** Releases threads and device memory. */

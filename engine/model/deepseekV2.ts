@@ -53,7 +53,7 @@ export class DeepseekV2Model {
     const get = (name: string): Tensor => {
       const t = weights.get(name);
       if (!t) throw new Error(`model weights: "${name}" is missing`);
-      return t;
+      return backend.adoptWeight(t);
     };
     const mlpAt = (p: string): MlpWeights => ({ gate: get(`${p}.gate_proj.weight`), up: get(`${p}.up_proj.weight`), down: get(`${p}.down_proj.weight`) });
     this.rope = new Rope(c);

@@ -1,14 +1,86 @@
-// The CPU backend: exact fp32 arithmetic (accumulated in double), the oracle for every other backend.
+// The CPU backend. Two forms:
+// - `new CpuBackend()`: the reference, plain TypeScript kernels accumulating in double on one thread, the
+//   oracle for every other backend;
+// - `await CpuBackend.create({ threads })`: the fast one, WebAssembly SIMD kernels (f32 accumulation, f16/bf16
+//   decoded in-register) over weights kept in WASM shared memory, rows split across persistent worker threads.
+// Weights reach the fast kernels by being allocated in the backend's arena (`allocateWeight`, for loaders) or
+// adopted into it (`adoptWeight`, a copy); any other tensor takes the reference kernel.
+import { availableParallelism } from 'node:os';
 import type { Backend } from '../backend';
+import type { DType } from '../../weights/safetensors';
 import type { Tensor } from '../../weights/tensor';
+import * as C from './controlBlock';
+import { kernelModule } from './kernelModule';
+import { KernelThreads, MatmulJob } from './kernelThreads';
 import { matmulRows } from './matmulKernel';
+import { SCRATCH_BYTES, WeightArena } from './weightArena';
+
+export interface CpuBackendOptions {
+  /** Threads doing kernel work, the calling thread included (default: the machine's logical cores). */
+  threads?: number;
+}
+
+const OPS: Record<DType, MatmulJob['op']> = { F32: C.OP_MATMUL_F32, F16: C.OP_MATMUL_F16, BF16: C.OP_MATMUL_BF16 };
+/** Bytes of W per row block: the block is reused by every token block, so it should stay in L2. */
+const ROW_BLOCK_BYTES = 256 << 10;
 
 export class CpuBackend implements Backend {
-  readonly name = 'cpu';
+  readonly name: string;
+  readonly threads: number;
 
-  matmul(out: Float32Array, x: Float32Array, n: number, w: Tensor): void {
-    matmulRows(out, x, n, w, 0, w.shape[0]);
+  constructor(private readonly fast?: { arena: WeightArena; pool: KernelThreads }) {
+    this.threads = fast ? fast.pool.threads : 1;
+    this.name = fast ? `cpu-wasm-${this.threads}t` : 'cpu-reference';
   }
 
-  dispose(): void {}
+  static async create(options: CpuBackendOptions = {}): Promise<CpuBackend> {
+    const threads = options.threads ?? availableParallelism();
+    const arena = new WeightArena();
+    const pool = await KernelThreads.start(threads, await kernelModule(), arena);
+    return new CpuBackend({ arena, pool });
+  }
+
+  /** A zeroed weight tensor in the kernels' memory, for a loader to fill through `bytes`. */
+  allocateWeight(name: string, dtype: DType, shape: number[]): { tensor: Tensor; bytes: Uint8Array } {
+    if (!this.fast) throw new Error('cpu backend: the reference backend has no weight arena (use CpuBackend.create)');
+    return this.fast.arena.allocate(name, dtype, shape);
+  }
+
+  adoptWeight(w: Tensor): Tensor {
+    if (!this.fast || this.fast.arena.locate(w) || w.shape.length !== 2) return w;
+    const { tensor, bytes } = this.fast.arena.allocate(w.name, w.dtype, w.shape);
+    bytes.set(new Uint8Array(w.data.buffer, w.data.byteOffset, w.data.byteLength));
+    return tensor;
+  }
+
+  matmul(out: Float32Array, x: Float32Array, n: number, w: Tensor): void {
+    const [rows, cols] = w.shape;
+    const at = this.fast?.arena.locate(w);
+    if (!this.fast || !at || cols % 8 !== 0) {
+      matmulRows(out, x, n, w, 0, rows);
+      return;
+    }
+    const memory = this.fast.arena.banks[at.bank].memory;
+    const wBytes = w.dtype === 'F32' ? 4 : 2;
+    const rowBlock = Math.max(4, Math.floor(ROW_BLOCK_BYTES / (cols * wBytes) / 4) * 4);
+    // Activations go through the bank's scratch, a chunk of tokens at a time.
+    const perToken = (cols + rows) * 4;
+    if (perToken > SCRATCH_BYTES) {
+      matmulRows(out, x, n, w, 0, rows);
+      return;
+    }
+    const chunk = Math.floor(SCRATCH_BYTES / perToken);
+    for (let t0 = 0; t0 < n; t0 += chunk) {
+      const m = Math.min(chunk, n - t0);
+      const scratch = new Float32Array(memory.buffer, 0, m * (cols + rows));
+      scratch.set(x.subarray(t0 * cols, (t0 + m) * cols));
+      const outAt = m * cols * 4;
+      this.fast.pool.runMatmul({ op: OPS[w.dtype], bank: at.bank, x: 0, w: at.offset, out: outAt, n: m, rows, cols, rowBlock });
+      out.set(scratch.subarray(m * cols, m * (cols + rows)), t0 * rows);
+    }
+  }
+
+  dispose(): void {
+    this.fast?.pool.dispose();
+  }
 }

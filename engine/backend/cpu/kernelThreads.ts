@@ -1,0 +1,132 @@
+// The kernel threads: the main thread plus (threads - 1) persistent workers over shared memory. `run` is
+// synchronous: it publishes a job, does the main thread's share, and blocks until the workers are done, so the
+// model's code stays an ordinary sequence of calls.
+import * as path from 'node:path';
+import { MessageChannel, Worker } from 'node:worker_threads';
+import * as C from './controlBlock';
+import { instantiateKernels, KernelExports, WasmModule } from './wasmKernels';
+import type { WeightArena } from './weightArena';
+
+/** A kernel call, split by the pool into per-thread row ranges. */
+export interface MatmulJob {
+  op: typeof C.OP_MATMUL_F32 | typeof C.OP_MATMUL_F16 | typeof C.OP_MATMUL_BF16;
+  bank: number;
+  x: number;
+  w: number;
+  out: number;
+  n: number;
+  rows: number;
+  cols: number;
+  rowBlock: number;
+}
+
+/** A stuck worker (it crashed, or was killed) must not hang the process forever. */
+const WORKER_TIMEOUT_MS = 300_000;
+
+export class KernelThreads {
+  private readonly control = new Int32Array(new SharedArrayBuffer(C.CONTROL_INTS * 4));
+  private readonly workers: Worker[] = [];
+  private readonly bankPorts: import('node:worker_threads').MessagePort[] = [];
+  private readonly mainKernels: KernelExports[] = [];
+  private disposed = false;
+
+  private constructor(readonly threads: number, private readonly module: WasmModule, private readonly arena: WeightArena) {}
+
+  static async start(threads: number, module: WasmModule, arena: WeightArena): Promise<KernelThreads> {
+    if (!Number.isInteger(threads) || threads < 1 || threads > C.MAX_THREADS) throw new RangeError(`threads must be an integer in 1..${C.MAX_THREADS}, not ${threads}`);
+    const pool = new KernelThreads(threads, module, arena);
+    arena.anyBank();
+    for (const bank of arena.banks) pool.mainKernels.push(instantiateKernels(module, bank.memory));
+    const ready: Promise<void>[] = [];
+    for (let t = 1; t < threads; t++) {
+      const { port1, port2 } = new MessageChannel();
+      const worker = new Worker(path.join(__dirname, 'kernelWorker.js'), {
+        workerData: { module, control: pool.control.buffer, banks: port2, memories: arena.banks.map((b) => b.memory), thread: t },
+        transferList: [port2],
+      });
+      pool.workers.push(worker);
+      pool.bankPorts.push(port1);
+      ready.push(new Promise((resolve, reject) => {
+        // Unreferenced once running: idle kernel threads must not keep the process alive.
+        worker.once('online', () => {
+          worker.unref();
+          resolve();
+        });
+        worker.once('error', reject);
+      }));
+    }
+    Atomics.store(pool.control, C.BANKS, arena.banks.length);
+    arena.onNewBank = (bank) => pool.addBank(bank);
+    await Promise.all(ready);
+    return pool;
+  }
+
+  private addBank(bank: number): void {
+    const memory = this.arena.banks[bank].memory;
+    this.mainKernels.push(instantiateKernels(this.module, memory));
+    for (const port of this.bankPorts) port.postMessage({ memory });
+    Atomics.store(this.control, C.BANKS, this.arena.banks.length);
+  }
+
+  /** Runs one matmul over rows [0, job.rows), split across the threads; returns when all are done. */
+  runMatmul(job: MatmulJob): void {
+    if (this.disposed) throw new Error('cpu backend: used after dispose()');
+    const c = this.control;
+    const split = splitRows(job.rows, this.threads, job.n === 1 ? 4 : 2);
+    if (this.threads > 1) {
+      c[C.OP] = job.op;
+      c[C.BANK] = job.bank;
+      c[C.X] = job.x;
+      c[C.W] = job.w;
+      c[C.OUT] = job.out;
+      c[C.N] = job.n;
+      c[C.ROWS] = job.rows;
+      c[C.COLS] = job.cols;
+      c[C.ROW_BLOCK] = job.rowBlock;
+      for (let t = 0; t < this.threads; t++) {
+        c[C.RANGES + 2 * t] = split[t];
+        c[C.RANGES + 2 * t + 1] = split[t + 1];
+      }
+      Atomics.store(c, C.DONE, 0);
+      Atomics.add(c, C.SEQ, 1);
+      Atomics.notify(c, C.SEQ);
+    }
+    if (split[1] > split[0]) {
+      this.mainKernels[job.bank][C.MATMUL_EXPORTS[job.op]](job.x, job.w, job.out, job.n, job.rows, job.cols, split[0], split[1], job.rowBlock);
+    }
+    if (this.threads > 1) this.awaitWorkers();
+  }
+
+  private awaitWorkers(): void {
+    const c = this.control;
+    const want = this.threads - 1;
+    let done = Atomics.load(c, C.DONE);
+    for (let i = 0; i < C.SPIN_ITERATIONS && done < want; i++) done = Atomics.load(c, C.DONE);
+    while (done < want) {
+      if (Atomics.wait(c, C.DONE, done, WORKER_TIMEOUT_MS) === 'timed-out') {
+        throw new Error(`cpu backend: a kernel worker did not finish within ${WORKER_TIMEOUT_MS / 1000} s`);
+      }
+      done = Atomics.load(c, C.DONE);
+    }
+    if (Atomics.exchange(c, C.FAILED, 0) !== 0) throw new Error('cpu backend: a kernel failed in a worker thread (see stderr)');
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.control[C.OP] = C.OP_STOP;
+    Atomics.add(this.control, C.SEQ, 1);
+    Atomics.notify(this.control, C.SEQ);
+    for (const port of this.bankPorts) port.close();
+    for (const worker of this.workers) void worker.terminate();
+    this.arena.onNewBank = undefined;
+  }
+}
+
+/** Row boundaries per thread: equal shares, each a multiple of `tile` rows (the kernel's register tile). */
+function splitRows(rows: number, threads: number, tile: number): number[] {
+  const bounds = [0];
+  for (let t = 1; t < threads; t++) bounds.push(Math.min(rows, Math.round((rows * t) / threads / tile) * tile));
+  bounds.push(rows);
+  return bounds;
+}

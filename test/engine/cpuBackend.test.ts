@@ -1,0 +1,117 @@
+// The fast CPU backend (WASM SIMD kernels, worker threads) against the reference backend: the matmul on random
+// inputs for every dtype and awkward shapes, every f16/bf16 bit pattern decoded exactly, and the fixtures'
+// logits and greedy continuations through the whole model.
+import * as assert from 'node:assert/strict';
+import { ContiguousLatentCache } from '../../engine/cache/latentCache';
+import { CpuBackend } from '../../engine/backend/cpu/cpuBackend';
+import { matmulRows } from '../../engine/backend/cpu/matmulKernel';
+import type { DType } from '../../engine/weights/safetensors';
+import { allocateTensor, Tensor } from '../../engine/weights/tensor';
+import { argmax, FIXTURE_NAMES, loadExpected, loadFixtureModel, maxAbsDiff } from './fixtureModel';
+
+/** A deterministic PRNG (mulberry32), uniform in [-1, 1). */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
+  };
+}
+
+/** Float32 to the nearest-even f16 / bf16 bits, via a scratch conversion. */
+function toHalfBits(v: number, dtype: DType): number {
+  const f = new Float32Array([v]);
+  const u = new Uint32Array(f.buffer)[0];
+  if (dtype === 'BF16') return (u + 0x7fff + ((u >> 16) & 1)) >>> 16;
+  // Good enough for test data in the normal range of f16: round the mantissa, rebias the exponent.
+  const sign = (u >>> 16) & 0x8000;
+  const exp = ((u >>> 23) & 0xff) - 127 + 15;
+  if (exp <= 0) return sign;
+  const mant = (u & 0x7fffff) + 0x1000;
+  return sign | ((exp << 10) + (mant >>> 13));
+}
+
+function randomTensor(dtype: DType, rows: number, cols: number, seed: number): Tensor {
+  const { tensor } = allocateTensor('w', dtype, [rows, cols]);
+  const rand = prng(seed);
+  if (dtype === 'F32') for (let i = 0; i < rows * cols; i++) tensor.data[i] = rand();
+  else for (let i = 0; i < rows * cols; i++) tensor.data[i] = toHalfBits(rand(), dtype);
+  return tensor;
+}
+
+describe('CPU backend: WASM kernels and worker threads', function () {
+  const backends: CpuBackend[] = [];
+  before(async () => {
+    backends.push(await CpuBackend.create({ threads: 1 }), await CpuBackend.create({ threads: 2 }));
+  });
+  after(() => backends.forEach((b) => b.dispose()));
+
+  for (const dtype of ['F32', 'F16', 'BF16'] as DType[]) {
+    it(`${dtype} matmul equals the reference within f32 rounding, for any n and row count, 1 and 2 threads`, () => {
+      for (const [n, rows, cols] of [[1, 37, 64], [3, 64, 128], [5, 130, 256], [17, 9, 40], [1, 1, 8], [64, 100, 512]]) {
+        const ref = randomTensor(dtype, rows, cols, rows * 31 + cols);
+        const x = Float32Array.from({ length: n * cols }, prng(n * 7 + cols));
+        const want = new Float32Array(n * rows);
+        matmulRows(want, x, n, ref, 0, rows);
+        for (const backend of backends) {
+          const w = backend.adoptWeight(ref);
+          assert.notEqual(w, ref, 'adopted into the arena');
+          const got = new Float32Array(n * rows).fill(NaN);
+          backend.matmul(got, x, n, w);
+          // f32 accumulation of `cols` products of magnitude <= 1.
+          const diff = maxAbsDiff(got, want);
+          assert.ok(diff <= cols * 2 ** -22, `${backend.name} n=${n} rows=${rows} cols=${cols}: max |diff| ${diff}`);
+        }
+      }
+    });
+  }
+
+  for (const dtype of ['F16', 'BF16'] as DType[]) {
+    it(`${dtype}: every one of the 65,536 bit patterns is decoded exactly`, () => {
+      // W holds all patterns as [8192, 8]; x is the 8x8 identity, so out[c, r] = W[r, c] (0·inf is NaN in both).
+      const { tensor } = allocateTensor('all', dtype, [8192, 8]);
+      for (let i = 0; i < 65536; i++) tensor.data[i] = i;
+      const x = new Float32Array(64);
+      for (let c = 0; c < 8; c++) x[c * 8 + c] = 1;
+      const want = new Float32Array(8 * 8192);
+      matmulRows(want, x, 8, tensor, 0, 8192);
+      for (const backend of backends) {
+        const got = new Float32Array(8 * 8192);
+        backend.matmul(got, x, 8, backend.adoptWeight(tensor));
+        for (let i = 0; i < got.length; i++) {
+          const same = got[i] === want[i] || (Number.isNaN(got[i]) && Number.isNaN(want[i]));
+          if (!same) assert.fail(`${backend.name}: output ${i} is ${got[i]}, expected ${want[i]}`);
+        }
+      }
+    });
+  }
+
+  for (const name of FIXTURE_NAMES) {
+    it(`fixture ${name}: logits within 1e-4 and the greedy continuation, on 2 threads`, () => {
+      const model = loadFixtureModel(name, backends[1]);
+      const V = model.config.vocabSize;
+      const newCache = () => new ContiguousLatentCache(model.config.numLayers, model.config.kvLoraRank, model.config.qkRopeHeadDim);
+      for (const kase of loadExpected(name).cases) {
+        const [logits] = model.forward([{ cache: newCache(), tokens: kase.input_ids, logits: 'all' }]);
+        kase.logits_positions.forEach((pos, r) => {
+          const diff = maxAbsDiff(logits.subarray(pos * V, (pos + 1) * V), kase.logits[r]);
+          assert.ok(diff <= 1e-4, `${kase.name} position ${pos}: max |diff| ${diff}`);
+        });
+        const cache = newCache();
+        let [last] = model.forward([{ cache, tokens: kase.input_ids, logits: 'last' }]);
+        const out: number[] = [];
+        for (let step = 0; step < kase.greedy.max_new_tokens; step++) {
+          out.push(argmax(last));
+          if (step === kase.greedy.max_new_tokens - 1) break;
+          [last] = model.forward([{ cache, tokens: [out[step]], logits: 'last' }], { attentionPath: 'absorbed' });
+        }
+        assert.deepEqual(out, kase.greedy.new_tokens, kase.name);
+        const diff = maxAbsDiff(last, kase.greedy.last_step_logits);
+        assert.ok(diff <= 1e-4, `${kase.name} last step logits: max |diff| ${diff}`);
+      }
+    });
+  }
+});
