@@ -18,6 +18,8 @@ import { SCRATCH_BYTES, WeightArena } from './weightArena';
 export interface CpuBackendOptions {
   /** Threads doing kernel work, the calling thread included (default: the machine's logical cores). */
   threads?: number;
+  /** Compute over the weights of another fast CPU backend (e.g. to compare thread counts on one copy). */
+  shareWeightsWith?: CpuBackend;
 }
 
 const OPS: Record<DType, MatmulJob['op']> = { F32: C.OP_MATMUL_F32, F16: C.OP_MATMUL_F16, BF16: C.OP_MATMUL_BF16 };
@@ -35,7 +37,7 @@ export class CpuBackend implements Backend {
 
   static async create(options: CpuBackendOptions = {}): Promise<CpuBackend> {
     const threads = options.threads ?? availableParallelism();
-    const arena = new WeightArena();
+    const arena = options.shareWeightsWith?.fast?.arena ?? new WeightArena();
     const pool = await KernelThreads.start(threads, await kernelModule(), arena);
     return new CpuBackend({ arena, pool });
   }

@@ -33,7 +33,7 @@ export class KernelThreads {
   private constructor(readonly threads: number, private readonly module: WasmModule, private readonly arena: WeightArena) {}
 
   static async start(threads: number, module: WasmModule, arena: WeightArena): Promise<KernelThreads> {
-    if (!Number.isInteger(threads) || threads < 1 || threads > C.MAX_THREADS) throw new RangeError(`threads must be an integer in 1..${C.MAX_THREADS}, not ${threads}`);
+    if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw new RangeError(`threads must be an integer in 1..256, not ${threads}`);
     const pool = new KernelThreads(threads, module, arena);
     arena.anyBank();
     for (const bank of arena.banks) pool.mainKernels.push(instantiateKernels(module, bank.memory));
@@ -56,10 +56,12 @@ export class KernelThreads {
       }));
     }
     Atomics.store(pool.control, C.BANKS, arena.banks.length);
-    arena.onNewBank = (bank) => pool.addBank(bank);
+    arena.bankListeners.add(pool.bankListener);
     await Promise.all(ready);
     return pool;
   }
+
+  private readonly bankListener = (bank: number) => this.addBank(bank);
 
   private addBank(bank: number): void {
     const memory = this.arena.banks[bank].memory;
@@ -68,41 +70,51 @@ export class KernelThreads {
     Atomics.store(this.control, C.BANKS, this.arena.banks.length);
   }
 
-  /** Runs one matmul over rows [0, job.rows), split across the threads; returns when all are done. */
+  /** Runs one matmul over rows [0, job.rows), its row chunks shared by the threads; returns when all are done. */
   runMatmul(job: MatmulJob): void {
     if (this.disposed) throw new Error('cpu backend: used after dispose()');
+    const kernel = this.mainKernels[job.bank][C.MATMUL_EXPORTS[job.op]];
+    if (this.threads === 1) {
+      kernel(job.x, job.w, job.out, job.n, job.rows, job.cols, 0, job.rows, job.rowBlock);
+      return;
+    }
     const c = this.control;
-    const split = splitRows(job.rows, this.threads, job.n === 1 ? 4 : 2);
-    if (this.threads > 1) {
-      c[C.OP] = job.op;
-      c[C.BANK] = job.bank;
-      c[C.X] = job.x;
-      c[C.W] = job.w;
-      c[C.OUT] = job.out;
-      c[C.N] = job.n;
-      c[C.ROWS] = job.rows;
-      c[C.COLS] = job.cols;
-      c[C.ROW_BLOCK] = job.rowBlock;
-      for (let t = 0; t < this.threads; t++) {
-        c[C.RANGES + 2 * t] = split[t];
-        c[C.RANGES + 2 * t + 1] = split[t + 1];
-      }
-      Atomics.store(c, C.DONE, 0);
-      Atomics.add(c, C.SEQ, 1);
-      Atomics.notify(c, C.SEQ);
+    // Chunks of whole register tiles (4 rows for decode), about 4 per thread.
+    const tile = 4;
+    const chunkRows = Math.max(tile, Math.ceil(job.rows / (this.threads * 4) / tile) * tile);
+    const chunks = Math.ceil(job.rows / chunkRows);
+    const first = Atomics.load(c, C.NEXT);
+    const end = first + chunks;
+    Atomics.add(c, C.SEQ, 1); // odd: writing
+    c[C.OP] = job.op;
+    c[C.BANK] = job.bank;
+    c[C.X] = job.x;
+    c[C.W] = job.w;
+    c[C.OUT] = job.out;
+    c[C.N] = job.n;
+    c[C.ROWS] = job.rows;
+    c[C.COLS] = job.cols;
+    c[C.ROW_BLOCK] = job.rowBlock;
+    c[C.FIRST] = first;
+    c[C.CHUNKS] = chunks;
+    c[C.CHUNK_ROWS] = chunkRows;
+    Atomics.store(c, C.DONE, 0);
+    Atomics.add(c, C.SEQ, 1); // even: published
+    Atomics.notify(c, C.SEQ);
+    for (let chunk = C.claimChunk(c, end); chunk >= 0; chunk = C.claimChunk(c, end)) {
+      const r0 = (chunk - first) * chunkRows;
+      kernel(job.x, job.w, job.out, job.n, job.rows, job.cols, r0, Math.min(job.rows, r0 + chunkRows), job.rowBlock);
+      Atomics.add(c, C.DONE, 1);
     }
-    if (split[1] > split[0]) {
-      this.mainKernels[job.bank][C.MATMUL_EXPORTS[job.op]](job.x, job.w, job.out, job.n, job.rows, job.cols, split[0], split[1], job.rowBlock);
-    }
-    if (this.threads > 1) this.awaitWorkers();
+    this.awaitChunks(chunks);
   }
 
-  private awaitWorkers(): void {
+  /** Waits until every chunk of the job is finished (the last ones may still be running in workers). */
+  private awaitChunks(chunks: number): void {
     const c = this.control;
-    const want = this.threads - 1;
     let done = Atomics.load(c, C.DONE);
-    for (let i = 0; i < C.SPIN_ITERATIONS && done < want; i++) done = Atomics.load(c, C.DONE);
-    while (done < want) {
+    for (let i = 0; i < C.SPIN_ITERATIONS && done < chunks; i++) done = Atomics.load(c, C.DONE);
+    while (done < chunks) {
       if (Atomics.wait(c, C.DONE, done, WORKER_TIMEOUT_MS) === 'timed-out') {
         throw new Error(`cpu backend: a kernel worker did not finish within ${WORKER_TIMEOUT_MS / 1000} s`);
       }
@@ -114,19 +126,12 @@ export class KernelThreads {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    Atomics.add(this.control, C.SEQ, 1);
     this.control[C.OP] = C.OP_STOP;
     Atomics.add(this.control, C.SEQ, 1);
     Atomics.notify(this.control, C.SEQ);
     for (const port of this.bankPorts) port.close();
     for (const worker of this.workers) void worker.terminate();
-    this.arena.onNewBank = undefined;
+    this.arena.bankListeners.delete(this.bankListener);
   }
-}
-
-/** Row boundaries per thread: equal shares, each a multiple of `tile` rows (the kernel's register tile). */
-function splitRows(rows: number, threads: number, tile: number): number[] {
-  const bounds = [0];
-  for (let t = 1; t < threads; t++) bounds.push(Math.min(rows, Math.round((rows * t) / threads / tile) * tile));
-  bounds.push(rows);
-  return bounds;
 }

@@ -27,8 +27,8 @@ export interface WeightLocation {
 export class WeightArena {
   readonly banks: Bank[] = [];
   private readonly where = new WeakMap<object, WeightLocation>();
-  /** Called when a bank is added (the thread pool instantiates the kernels on it). */
-  onNewBank: ((bank: number) => void) | undefined;
+  /** Called when a bank is added (each thread pool over this arena instantiates the kernels on it). */
+  readonly bankListeners = new Set<(bank: number) => void>();
 
   /** A zeroed tensor in a bank; `bytes` views its storage, for a loader to fill. */
   allocate(name: string, dtype: DType, shape: number[]): { tensor: Tensor; bytes: Uint8Array } {
@@ -58,7 +58,7 @@ export class WeightArena {
     const memory = new wasm.Memory({ initial: SCRATCH_BYTES / PAGE, maximum: MAX_PAGES, shared: true });
     this.banks.push({ memory, used: SCRATCH_BYTES });
     const index = this.banks.length - 1;
-    this.onNewBank?.(index);
+    for (const listener of this.bankListeners) listener(index);
     return index;
   }
 

@@ -1,0 +1,273 @@
+// Benchmark: prefill and decode tokens/s of the CPU backend on random weights of the DeepSeek-V2-Lite layer
+// shape, as ratios measured in one run: 2 threads vs 1, f16 vs f32 weights, the WASM kernels vs the reference
+// TypeScript kernels, and decode's weight bandwidth vs this machine's memcpy bandwidth (the roofline: decode
+// must read every weight it uses once per token).
+//
+//   npm run bench:cpu-forward [-- --quick]
+//
+// The vocabulary is reduced (a real lm_head of 102,400 rows would dominate a model of a few layers); layer 0 is
+// dense (intermediate 10944) and the rest are MoE (64 routed experts of 1408, top-6, plus 2 shared), as in
+// DeepSeek-V2-Lite. Prints medians; the last line is one JSON object.
+import { Backend } from '../../engine/backend/backend';
+import { CpuBackend } from '../../engine/backend/cpu/cpuBackend';
+import { ContiguousLatentCache } from '../../engine/cache/latentCache';
+import { checkpointLayout } from '../../engine/model/checkpointLayout';
+import { DeepseekV2Config, parseConfig } from '../../engine/model/config';
+import { DeepseekV2Model } from '../../engine/model/deepseekV2';
+import type { DType } from '../../engine/weights/safetensors';
+import type { Tensor } from '../../engine/weights/tensor';
+
+const quick = process.argv.includes('--quick');
+const LAYERS = quick ? 2 : 3;
+const VOCAB = 4096;
+const PREFILL_TOKENS = quick ? 64 : 128;
+const PREFILL_RUNS = quick ? 3 : 3;
+const DECODE_STEPS = quick ? 8 : 16;
+const REFERENCE_DECODE_STEPS = 2;
+
+const LITE_SHAPE = {
+  model_type: 'deepseek_v2',
+  vocab_size: VOCAB,
+  hidden_size: 2048,
+  num_hidden_layers: LAYERS,
+  num_attention_heads: 16,
+  num_key_value_heads: 16,
+  q_lora_rank: null,
+  kv_lora_rank: 512,
+  qk_rope_head_dim: 64,
+  qk_nope_head_dim: 128,
+  v_head_dim: 128,
+  intermediate_size: 10944,
+  moe_intermediate_size: 1408,
+  n_routed_experts: 64,
+  n_shared_experts: 2,
+  num_experts_per_tok: 6,
+  topk_method: 'greedy',
+  n_group: 1,
+  topk_group: 1,
+  norm_topk_prob: false,
+  routed_scaling_factor: 1.0,
+  first_k_dense_replace: 1,
+  moe_layer_freq: 1,
+  rms_norm_eps: 1e-6,
+  rope_theta: 10000,
+  rope_scaling: {
+    type: 'yarn', factor: 40, original_max_position_embeddings: 4096, beta_fast: 32, beta_slow: 1, mscale: 0.707, mscale_all_dim: 0.707,
+  },
+  max_position_embeddings: 163840,
+  tie_word_embeddings: false,
+};
+
+/** mulberry32: a small seeded PRNG, uniform in [-1, 1). */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
+  };
+}
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+/** float32 -> f16 or bf16 bits (truncating; random data needs no rounding). */
+function halfBits(v: number, dtype: DType): number {
+  f32[0] = v;
+  const u = u32[0];
+  if (dtype === 'BF16') return u >>> 16;
+  const sign = (u >>> 16) & 0x8000;
+  const exp = (u >>> 23) & 0xff;
+  if (exp < 103) return sign;
+  if (exp < 113) return sign | Math.round(Math.abs(v) * 2 ** 24);
+  return sign | ((exp - 112) << 10) | ((u >>> 13) & 0x3ff);
+}
+
+/** Random weights straight into the backend's arena: linear layers ~ U(-1,1)/sqrt(in), norms 1. */
+function randomWeights(c: DeepseekV2Config, backend: CpuBackend, dtype: DType, seed: number): Map<string, Tensor> {
+  const rand = prng(seed);
+  const weights = new Map<string, Tensor>();
+  for (const spec of checkpointLayout(c)) {
+    const { tensor } = backend.allocateWeight(spec.name, dtype, spec.shape);
+    const d = tensor.data;
+    const scale = spec.kind === 'linear' ? 1 / Math.sqrt(spec.shape[1]) : spec.kind === 'embedding' ? 1 : 0;
+    for (let i = 0; i < d.length; i++) {
+      const v = spec.kind === 'norm' ? 1 : rand() * scale;
+      d[i] = dtype === 'F32' ? v : halfBits(v, dtype);
+    }
+    weights.set(spec.name, tensor);
+  }
+  return weights;
+}
+
+/** Counts what a forward asks of the backend: weight bytes read by matmuls, and time inside them. */
+class MeteredBackend implements Backend {
+  readonly name: string;
+  weightBytes = 0;
+  matmulMs = 0;
+  constructor(private readonly inner: Backend) {
+    this.name = inner.name;
+  }
+  adoptWeight(w: Tensor): Tensor {
+    return this.inner.adoptWeight(w);
+  }
+  matmul(out: Float32Array, x: Float32Array, n: number, w: Tensor): void {
+    const t0 = performance.now();
+    this.inner.matmul(out, x, n, w);
+    this.matmulMs += performance.now() - t0;
+    this.weightBytes += w.data.byteLength;
+  }
+  dispose(): void {}
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+function tokens(count: number, seed: number): number[] {
+  const rand = prng(seed);
+  return Array.from({ length: count }, () => Math.floor(((rand() + 1) / 2) * VOCAB));
+}
+
+interface Measurement {
+  prefillTokPerS: number | null;
+  decodeTokPerS: number;
+  decodeMsPerToken: number;
+  /** Weight bytes read per decoded token (matmul weights and the absorbed W_UK/W_UV), over the step's time. */
+  decodeWeightGBps: number;
+  decodeMatmulShare: number;
+  prefillMatmulShare: number | null;
+}
+
+function measure(c: DeepseekV2Config, weights: Map<string, Tensor>, backend: Backend, opts: { prefill: boolean; decodeSteps: number }): Measurement {
+  const metered = new MeteredBackend(backend);
+  const model = new DeepseekV2Model(c, weights, metered);
+  const newCache = () => new ContiguousLatentCache(c.numLayers, c.kvLoraRank, c.qkRopeHeadDim);
+  const prompt = tokens(PREFILL_TOKENS, 7);
+
+  let prefillTokPerS: number | null = null;
+  let prefillMatmulShare: number | null = null;
+  if (opts.prefill) {
+    const times: number[] = [];
+    const shares: number[] = [];
+    for (let r = 0; r < PREFILL_RUNS; r++) {
+      metered.matmulMs = 0;
+      const t0 = performance.now();
+      model.forward([{ cache: newCache(), tokens: prompt, logits: 'last' }]);
+      const ms = performance.now() - t0;
+      times.push(ms);
+      shares.push(metered.matmulMs / ms);
+    }
+    prefillTokPerS = PREFILL_TOKENS / (median(times) / 1000);
+    prefillMatmulShare = median(shares);
+  }
+
+  // Decode after a short prompt, so that attention over the context is part of each step.
+  const cache = newCache();
+  model.forward([{ cache, tokens: prompt, logits: 'last' }]);
+  const times: number[] = [];
+  const shares: number[] = [];
+  let next = 1;
+  let weightBytes = 0;
+  for (let s = 0; s < opts.decodeSteps; s++) {
+    metered.matmulMs = 0;
+    metered.weightBytes = 0;
+    const t0 = performance.now();
+    const [logits] = model.forward([{ cache, tokens: [next], logits: 'last' }]);
+    const ms = performance.now() - t0;
+    times.push(ms);
+    shares.push(metered.matmulMs / ms);
+    weightBytes = metered.weightBytes;
+    next = logits.indexOf(Math.max(...logits));
+  }
+  const absorbedBytes = c.numLayers * c.numHeads * (c.qkNopeHeadDim + c.vHeadDim) * c.kvLoraRank * 4;
+  const ms = median(times);
+  return {
+    prefillTokPerS,
+    decodeTokPerS: 1000 / ms,
+    decodeMsPerToken: ms,
+    decodeWeightGBps: (weightBytes + absorbedBytes) / (ms / 1000) / 1e9,
+    decodeMatmulShare: median(shares),
+    prefillMatmulShare,
+  };
+}
+
+/** Bytes copied per second by one thread's memcpy (TypedArray.set) of 256 MiB. */
+function memcpyGBps(): number {
+  const a = new Uint8Array(256 << 20).fill(1);
+  const b = new Uint8Array(256 << 20);
+  const times: number[] = [];
+  for (let r = 0; r < 5; r++) {
+    const t0 = performance.now();
+    b.set(a);
+    times.push(performance.now() - t0);
+  }
+  return a.byteLength / (median(times) / 1000) / 1e9;
+}
+
+const round = (x: number, digits = 2) => Math.round(x * 10 ** digits) / 10 ** digits;
+
+async function main(): Promise<void> {
+  const c = parseConfig(LITE_SHAPE, 'DeepSeek-V2-Lite shape (bench)');
+  const started = performance.now();
+  const log = (line: string) => console.log(`[${((performance.now() - started) / 1000).toFixed(1)}s] ${line}`);
+  log(`DeepSeek-V2-Lite layer shape, ${LAYERS} layers (1 dense + ${LAYERS - 1} MoE), vocab ${VOCAB} (reduced from 102400), prefill ${PREFILL_TOKENS} tokens, ${DECODE_STEPS} decode steps${quick ? ' (--quick)' : ''}`);
+  const copy = memcpyGBps();
+  log(`memcpy: ${copy.toFixed(1)} GB/s (one thread)`);
+
+  const two = await CpuBackend.create({ threads: 2 });
+  const one = await CpuBackend.create({ threads: 1, shareWeightsWith: two });
+  const f16 = randomWeights(c, two, 'F16', 1);
+  log('f16 weights generated');
+  const results: Record<string, Measurement> = {};
+  const run = (name: string, w: Map<string, Tensor>, b: Backend, prefill = true, steps = DECODE_STEPS) => {
+    const m = measure(c, w, b, { prefill, decodeSteps: steps });
+    results[name] = m;
+    const pre = m.prefillTokPerS === null ? '' : `prefill ${m.prefillTokPerS.toFixed(1)} tok/s (matmul ${(100 * m.prefillMatmulShare!).toFixed(0)}%), `;
+    log(`${name}: ${pre}decode ${m.decodeTokPerS.toFixed(2)} tok/s = ${m.decodeMsPerToken.toFixed(1)} ms/token, ${m.decodeWeightGBps.toFixed(1)} GB/s of weights (matmul ${(100 * m.decodeMatmulShare).toFixed(0)}%)`);
+  };
+  run('wasm-f16-2t', f16, two);
+  run('wasm-f16-1t', f16, one);
+  const reference = new CpuBackend();
+  run('reference-f16-1t', f16, reference, false, REFERENCE_DECODE_STEPS);
+  f16.clear();
+
+  const f32 = randomWeights(c, two, 'F32', 1);
+  log('f32 weights generated');
+  run('wasm-f32-2t', f32, two);
+  one.dispose();
+  two.dispose();
+
+  const r = (a: number, b: number) => round(a / b);
+  const ratios = {
+    prefill2tVs1t: r(results['wasm-f16-2t'].prefillTokPerS!, results['wasm-f16-1t'].prefillTokPerS!),
+    decode2tVs1t: r(results['wasm-f16-2t'].decodeTokPerS, results['wasm-f16-1t'].decodeTokPerS),
+    prefillF16VsF32: r(results['wasm-f16-2t'].prefillTokPerS!, results['wasm-f32-2t'].prefillTokPerS!),
+    decodeF16VsF32: r(results['wasm-f16-2t'].decodeTokPerS, results['wasm-f32-2t'].decodeTokPerS),
+    decodeWasmVsReference1t: r(results['wasm-f16-1t'].decodeTokPerS, results['reference-f16-1t'].decodeTokPerS),
+    decodeF16BandwidthVsMemcpy: r(results['wasm-f16-2t'].decodeWeightGBps, copy),
+    decodeF32BandwidthVsMemcpy: r(results['wasm-f32-2t'].decodeWeightGBps, copy),
+  };
+  for (const [k, v] of Object.entries(ratios)) log(`${k}: ${v}`);
+  const summary = {
+    bench: 'cpu-forward',
+    quick,
+    shape: 'DeepSeek-V2-Lite',
+    layers: LAYERS,
+    vocab: VOCAB,
+    prefillTokens: PREFILL_TOKENS,
+    decodeContext: PREFILL_TOKENS,
+    memcpyGBps: round(copy),
+    results: Object.fromEntries(Object.entries(results).map(([k, m]) => [k, Object.fromEntries(Object.entries(m).map(([f, v]) => [f, v === null ? null : round(v, 3)]))])),
+    ratios,
+    seconds: round((performance.now() - started) / 1000, 1),
+  };
+  console.log(JSON.stringify(summary));
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
