@@ -8,6 +8,7 @@
 // The vocabulary is reduced (a real lm_head of 102,400 rows would dominate a model of a few layers); layer 0 is
 // dense (intermediate 10944) and the rest are MoE (64 routed experts of 1408, top-6, plus 2 shared), as in
 // DeepSeek-V2-Lite. Prints medians; the last line is one JSON object.
+import { availableParallelism, loadavg } from 'node:os';
 import { Backend } from '../../engine/backend/backend';
 import { CpuBackend } from '../../engine/backend/cpu/cpuBackend';
 import { ContiguousLatentCache } from '../../engine/cache/latentCache';
@@ -84,17 +85,37 @@ function halfBits(v: number, dtype: DType): number {
   return sign | ((exp - 112) << 10) | ((u >>> 13) & 0x3ff);
 }
 
-/** Random weights straight into the backend's arena: linear layers ~ U(-1,1)/sqrt(in), norms 1. */
+/**
+ * Random weights straight into the backend's arena: linear layers ~ U(-1,1)/sqrt(in), embeddings ~ U(-1,1),
+ * norms 1. Filling ~10^9 numbers one PRNG call at a time would take longer than the benchmark, so each tensor
+ * is tiled from a pool of 2^20 random numbers (per scale), starting at a random offset per 64K-run.
+ */
 function randomWeights(c: DeepseekV2Config, backend: CpuBackend, dtype: DType, seed: number): Map<string, Tensor> {
   const rand = prng(seed);
+  const POOL = 1 << 20;
+  const RUN = 1 << 16;
+  const pools = new Map<number, Float32Array | Uint16Array>();
+  const poolFor = (scale: number) => {
+    let pool = pools.get(scale);
+    if (!pool) {
+      pool = dtype === 'F32' ? new Float32Array(POOL + RUN) : new Uint16Array(POOL + RUN);
+      for (let i = 0; i < pool.length; i++) pool[i] = dtype === 'F32' ? rand() * scale : halfBits(rand() * scale, dtype);
+      pools.set(scale, pool);
+    }
+    return pool;
+  };
   const weights = new Map<string, Tensor>();
   for (const spec of checkpointLayout(c)) {
     const { tensor } = backend.allocateWeight(spec.name, dtype, spec.shape);
     const d = tensor.data;
-    const scale = spec.kind === 'linear' ? 1 / Math.sqrt(spec.shape[1]) : spec.kind === 'embedding' ? 1 : 0;
-    for (let i = 0; i < d.length; i++) {
-      const v = spec.kind === 'norm' ? 1 : rand() * scale;
-      d[i] = dtype === 'F32' ? v : halfBits(v, dtype);
+    if (spec.kind === 'norm') {
+      d.fill(dtype === 'F32' ? 1 : halfBits(1, dtype));
+    } else {
+      const pool = poolFor(spec.kind === 'linear' ? 1 / Math.sqrt(spec.shape[1]) : 1);
+      for (let i = 0; i < d.length; i += RUN) {
+        const start = Math.floor(((rand() + 1) / 2) * POOL);
+        d.set(pool.subarray(start, start + Math.min(RUN, d.length - i)) as never, i);
+      }
     }
     weights.set(spec.name, tensor);
   }
@@ -137,61 +158,74 @@ interface Measurement {
   decodeMsPerToken: number;
   /** Weight bytes read per decoded token (matmul weights and the absorbed W_UK/W_UV), over the step's time. */
   decodeWeightGBps: number;
+  /** Share of the time spent inside backend.matmul. */
   decodeMatmulShare: number;
   prefillMatmulShare: number | null;
 }
 
-function measure(c: DeepseekV2Config, weights: Map<string, Tensor>, backend: Backend, opts: { prefill: boolean; decodeSteps: number }): Measurement {
-  const metered = new MeteredBackend(backend);
-  const model = new DeepseekV2Model(c, weights, metered);
-  const newCache = () => new ContiguousLatentCache(c.numLayers, c.kvLoraRank, c.qkRopeHeadDim);
-  const prompt = tokens(PREFILL_TOKENS, 7);
+/** One configuration under test: a model over some weights on some backend, with its own decode cache. */
+class Contender {
+  readonly metered: MeteredBackend;
+  readonly model: DeepseekV2Model;
+  readonly cache: ContiguousLatentCache;
+  readonly prefillMs: number[] = [];
+  readonly prefillShares: number[] = [];
+  readonly decodeMs: number[] = [];
+  readonly decodeShares: number[] = [];
+  decodeWeightBytes = 0;
+  private next = 1;
 
-  let prefillTokPerS: number | null = null;
-  let prefillMatmulShare: number | null = null;
-  if (opts.prefill) {
-    const times: number[] = [];
-    const shares: number[] = [];
-    for (let r = 0; r < PREFILL_RUNS; r++) {
-      metered.matmulMs = 0;
-      const t0 = performance.now();
-      model.forward([{ cache: newCache(), tokens: prompt, logits: 'last' }]);
-      const ms = performance.now() - t0;
-      times.push(ms);
-      shares.push(metered.matmulMs / ms);
-    }
-    prefillTokPerS = PREFILL_TOKENS / (median(times) / 1000);
-    prefillMatmulShare = median(shares);
+  constructor(readonly name: string, private readonly c: DeepseekV2Config, weights: Map<string, Tensor>, backend: Backend, readonly prefills: boolean, readonly decodeSteps: number) {
+    this.metered = new MeteredBackend(backend);
+    this.model = new DeepseekV2Model(c, weights, this.metered);
+    this.cache = this.newCache();
   }
 
-  // Decode after a short prompt, so that attention over the context is part of each step.
-  const cache = newCache();
-  model.forward([{ cache, tokens: prompt, logits: 'last' }]);
-  const times: number[] = [];
-  const shares: number[] = [];
-  let next = 1;
-  let weightBytes = 0;
-  for (let s = 0; s < opts.decodeSteps; s++) {
-    metered.matmulMs = 0;
-    metered.weightBytes = 0;
+  newCache(): ContiguousLatentCache {
+    return new ContiguousLatentCache(this.c.numLayers, this.c.kvLoraRank, this.c.qkRopeHeadDim);
+  }
+
+  /** Times one forward; returns [ms, share of it inside matmul]. */
+  timed(run: () => Float32Array[]): [number, Float32Array] {
+    this.metered.matmulMs = 0;
+    this.metered.weightBytes = 0;
     const t0 = performance.now();
-    const [logits] = model.forward([{ cache, tokens: [next], logits: 'last' }]);
-    const ms = performance.now() - t0;
-    times.push(ms);
-    shares.push(metered.matmulMs / ms);
-    weightBytes = metered.weightBytes;
-    next = logits.indexOf(Math.max(...logits));
+    const [logits] = run();
+    return [performance.now() - t0, logits];
   }
-  const absorbedBytes = c.numLayers * c.numHeads * (c.qkNopeHeadDim + c.vHeadDim) * c.kvLoraRank * 4;
-  const ms = median(times);
-  return {
-    prefillTokPerS,
-    decodeTokPerS: 1000 / ms,
-    decodeMsPerToken: ms,
-    decodeWeightGBps: (weightBytes + absorbedBytes) / (ms / 1000) / 1e9,
-    decodeMatmulShare: median(shares),
-    prefillMatmulShare,
-  };
+
+  prefill(prompt: number[]): void {
+    const [ms] = this.timed(() => this.model.forward([{ cache: this.newCache(), tokens: prompt, logits: 'last' }]));
+    this.prefillMs.push(ms);
+    this.prefillShares.push(this.metered.matmulMs / ms);
+  }
+
+  /** The decode cache starts from the prompt (so attention over a context is part of every step). */
+  startDecode(prompt: number[]): void {
+    this.model.forward([{ cache: this.cache, tokens: prompt, logits: 'none' }]);
+  }
+
+  decodeStep(): void {
+    const [ms, logits] = this.timed(() => this.model.forward([{ cache: this.cache, tokens: [this.next], logits: 'last' }]));
+    this.decodeMs.push(ms);
+    this.decodeShares.push(this.metered.matmulMs / ms);
+    this.decodeWeightBytes = this.metered.weightBytes;
+    this.next = logits.indexOf(Math.max(...logits));
+  }
+
+  result(): Measurement {
+    const c = this.c;
+    const absorbedBytes = c.numLayers * c.numHeads * (c.qkNopeHeadDim + c.vHeadDim) * c.kvLoraRank * 4;
+    const ms = median(this.decodeMs);
+    return {
+      prefillTokPerS: this.prefillMs.length ? PREFILL_TOKENS / (median(this.prefillMs) / 1000) : null,
+      decodeTokPerS: 1000 / ms,
+      decodeMsPerToken: ms,
+      decodeWeightGBps: (this.decodeWeightBytes + absorbedBytes) / (ms / 1000) / 1e9,
+      decodeMatmulShare: median(this.decodeShares),
+      prefillMatmulShare: this.prefillShares.length ? median(this.prefillShares) : null,
+    };
+  }
 }
 
 /** Bytes copied per second by one thread's memcpy (TypedArray.set) of 256 MiB. */
@@ -214,6 +248,7 @@ async function main(): Promise<void> {
   const started = performance.now();
   const log = (line: string) => console.log(`[${((performance.now() - started) / 1000).toFixed(1)}s] ${line}`);
   log(`DeepSeek-V2-Lite layer shape, ${LAYERS} layers (1 dense + ${LAYERS - 1} MoE), vocab ${VOCAB} (reduced from 102400), prefill ${PREFILL_TOKENS} tokens, ${DECODE_STEPS} decode steps${quick ? ' (--quick)' : ''}`);
+  const loadBefore = loadavg()[0];
   const copy = memcpyGBps();
   log(`memcpy: ${copy.toFixed(1)} GB/s (one thread)`);
 
@@ -221,24 +256,31 @@ async function main(): Promise<void> {
   const one = await CpuBackend.create({ threads: 1, shareWeightsWith: two });
   const f16 = randomWeights(c, two, 'F16', 1);
   log('f16 weights generated');
-  const results: Record<string, Measurement> = {};
-  const run = (name: string, w: Map<string, Tensor>, b: Backend, prefill = true, steps = DECODE_STEPS) => {
-    const m = measure(c, w, b, { prefill, decodeSteps: steps });
-    results[name] = m;
-    const pre = m.prefillTokPerS === null ? '' : `prefill ${m.prefillTokPerS.toFixed(1)} tok/s (matmul ${(100 * m.prefillMatmulShare!).toFixed(0)}%), `;
-    log(`${name}: ${pre}decode ${m.decodeTokPerS.toFixed(2)} tok/s = ${m.decodeMsPerToken.toFixed(1)} ms/token, ${m.decodeWeightGBps.toFixed(1)} GB/s of weights (matmul ${(100 * m.decodeMatmulShare).toFixed(0)}%)`);
-  };
-  run('wasm-f16-2t', f16, two);
-  run('wasm-f16-1t', f16, one);
-  const reference = new CpuBackend();
-  run('reference-f16-1t', f16, reference, false, REFERENCE_DECODE_STEPS);
-  f16.clear();
-
+  const bf16 = randomWeights(c, two, 'BF16', 1);
+  log('bf16 weights generated');
   const f32 = randomWeights(c, two, 'F32', 1);
   log('f32 weights generated');
-  run('wasm-f32-2t', f32, two);
+  const contenders = [
+    new Contender('wasm-f16-2t', c, f16, two, true, DECODE_STEPS),
+    new Contender('wasm-f16-1t', c, f16, one, true, DECODE_STEPS),
+    new Contender('wasm-bf16-2t', c, bf16, two, true, DECODE_STEPS),
+    new Contender('wasm-f32-2t', c, f32, two, true, DECODE_STEPS),
+    new Contender('reference-f16-1t', c, f16, new CpuBackend(), false, REFERENCE_DECODE_STEPS),
+  ];
+  // Round-robin, so that the load of a shared machine weighs on every configuration alike.
+  const prompt = tokens(PREFILL_TOKENS, 7);
+  for (let r = 0; r < PREFILL_RUNS; r++) for (const k of contenders) if (k.prefills) k.prefill(prompt);
+  log('prefill measured');
+  for (const k of contenders) k.startDecode(prompt);
+  for (let s = 0; s < DECODE_STEPS; s++) for (const k of contenders) if (s < k.decodeSteps) k.decodeStep();
   one.dispose();
   two.dispose();
+  const results: Record<string, Measurement> = {};
+  for (const k of contenders) {
+    const m = (results[k.name] = k.result());
+    const pre = m.prefillTokPerS === null ? '' : `prefill ${m.prefillTokPerS.toFixed(1)} tok/s (matmul ${(100 * m.prefillMatmulShare!).toFixed(0)}%), `;
+    log(`${k.name}: ${pre}decode ${m.decodeTokPerS.toFixed(2)} tok/s = ${m.decodeMsPerToken.toFixed(1)} ms/token, ${m.decodeWeightGBps.toFixed(1)} GB/s of weights (matmul ${(100 * m.decodeMatmulShare).toFixed(0)}%)`);
+  }
 
   const r = (a: number, b: number) => round(a / b);
   const ratios = {
@@ -246,8 +288,11 @@ async function main(): Promise<void> {
     decode2tVs1t: r(results['wasm-f16-2t'].decodeTokPerS, results['wasm-f16-1t'].decodeTokPerS),
     prefillF16VsF32: r(results['wasm-f16-2t'].prefillTokPerS!, results['wasm-f32-2t'].prefillTokPerS!),
     decodeF16VsF32: r(results['wasm-f16-2t'].decodeTokPerS, results['wasm-f32-2t'].decodeTokPerS),
+    prefillBf16VsF32: r(results['wasm-bf16-2t'].prefillTokPerS!, results['wasm-f32-2t'].prefillTokPerS!),
+    decodeBf16VsF32: r(results['wasm-bf16-2t'].decodeTokPerS, results['wasm-f32-2t'].decodeTokPerS),
     decodeWasmVsReference1t: r(results['wasm-f16-1t'].decodeTokPerS, results['reference-f16-1t'].decodeTokPerS),
     decodeF16BandwidthVsMemcpy: r(results['wasm-f16-2t'].decodeWeightGBps, copy),
+    decodeBf16BandwidthVsMemcpy: r(results['wasm-bf16-2t'].decodeWeightGBps, copy),
     decodeF32BandwidthVsMemcpy: r(results['wasm-f32-2t'].decodeWeightGBps, copy),
   };
   for (const [k, v] of Object.entries(ratios)) log(`${k}: ${v}`);
@@ -260,6 +305,9 @@ async function main(): Promise<void> {
     prefillTokens: PREFILL_TOKENS,
     decodeContext: PREFILL_TOKENS,
     memcpyGBps: round(copy),
+    // Other processes competing for the cores skew every figure (ratios less so: the runs are interleaved).
+    loadAverage1m: { before: round(loadBefore), after: round(loadavg()[0]) },
+    cores: availableParallelism(),
     results: Object.fromEntries(Object.entries(results).map(([k, m]) => [k, Object.fromEntries(Object.entries(m).map(([f, v]) => [f, v === null ? null : round(v, 3)]))])),
     ratios,
     seconds: round((performance.now() - started) / 1000, 1),
