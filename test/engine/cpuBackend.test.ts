@@ -1,8 +1,8 @@
 // The fast CPU backend (WASM SIMD kernels, worker threads) against the reference backend: the matmul on random
-// inputs for every dtype and awkward shapes, every f16/bf16 bit pattern decoded exactly, and the fixtures'
-// logits and greedy continuations through the whole model.
+// inputs for every dtype and awkward shapes, every f16/bf16 bit pattern decoded exactly, the latent attention,
+// and through the whole model the fixtures' logits, greedy continuations and naive/absorbed agreement.
 import * as assert from 'node:assert/strict';
-import { ContiguousLatentCache } from '../../engine/cache/latentCache';
+import { ContiguousLatentCache, LatentChunk } from '../../engine/cache/latentCache';
 import { CpuBackend } from '../../engine/backend/cpu/cpuBackend';
 import { matmulRows } from '../../engine/backend/cpu/matmulKernel';
 import type { DType } from '../../engine/weights/safetensors';
@@ -89,7 +89,43 @@ describe('CPU backend: WASM kernels and worker threads', function () {
     });
   }
 
+  it('latent attention equals the reference: several chunks, causal limits, 1 and 2 threads', () => {
+    const reference = new CpuBackend();
+    const [r, dr, length, rows] = [64, 16, 150, 12];
+    const rand = prng(5);
+    const chunks: LatentChunk[] = [];
+    for (let start = 0; start < length; start += 40) {
+      const count = Math.min(40, length - start);
+      chunks.push({ start, count, cKv: Float32Array.from({ length: count * r }, rand), kPe: Float32Array.from({ length: count * dr }, rand) });
+    }
+    const qLat = Float32Array.from({ length: rows * r }, rand);
+    const qPe = Float32Array.from({ length: rows * dr }, rand);
+    const visible = Int32Array.from({ length: rows }, (_, i) => (i === 0 ? 1 : length - (i % 5) * 13));
+    const attend = (b: CpuBackend) => {
+      const out = new Float32Array(rows * r).fill(NaN);
+      b.attendLatent({ out, qLat, qPe, rows, visible, latents: chunks, kvLoraRank: r, ropeDim: dr, scale: 0.3 });
+      return out;
+    };
+    const want = attend(reference);
+    for (const backend of backends) {
+      const diff = maxAbsDiff(attend(backend), want);
+      assert.ok(diff <= 1e-5, `${backend.name}: max |diff| ${diff}`);
+    }
+  });
+
   for (const name of FIXTURE_NAMES) {
+    it(`fixture ${name}: absorbed and naive attention agree within 1e-5, on 2 threads`, () => {
+      const model = loadFixtureModel(name, backends[1]);
+      const newCache = () => new ContiguousLatentCache(model.config.numLayers, model.config.kvLoraRank, model.config.qkRopeHeadDim);
+      for (const kase of loadExpected(name).cases) {
+        const tokens = kase.input_ids.slice(0, 64);
+        const [naive] = model.forward([{ cache: newCache(), tokens, logits: 'all' }], { attentionPath: 'naive' });
+        const [absorbed] = model.forward([{ cache: newCache(), tokens, logits: 'all' }], { attentionPath: 'absorbed' });
+        const diff = maxAbsDiff(naive, absorbed);
+        assert.ok(diff <= 1e-5, `${kase.name}: max |diff| ${diff}`);
+      }
+    });
+
     it(`fixture ${name}: logits within 1e-4 and the greedy continuation, on 2 threads`, () => {
       const model = loadFixtureModel(name, backends[1]);
       const V = model.config.vocabSize;

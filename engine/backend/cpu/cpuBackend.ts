@@ -6,12 +6,13 @@
 // Weights reach the fast kernels by being allocated in the backend's arena (`allocateWeight`, for loaders) or
 // adopted into it (`adoptWeight`, a copy); any other tensor takes the reference kernel.
 import { availableParallelism } from 'node:os';
-import type { Backend } from '../backend';
+import type { Backend, LatentAttention } from '../backend';
 import type { DType } from '../../weights/safetensors';
 import type { Tensor } from '../../weights/tensor';
 import * as C from './controlBlock';
 import { kernelModule } from './kernelModule';
 import { KernelThreads, MatmulJob } from './kernelThreads';
+import { attendLatentReference, attendLatentWasm, latentScratchBytes } from './latentAttention';
 import { matmulRows } from './matmulKernel';
 import { SCRATCH_BYTES, WeightArena } from './weightArena';
 
@@ -77,9 +78,19 @@ export class CpuBackend implements Backend {
       const scratch = new Float32Array(memory.buffer, 0, m * (cols + rows));
       scratch.set(x.subarray(t0 * cols, (t0 + m) * cols));
       const outAt = m * cols * 4;
-      this.fast.pool.runMatmul({ op: OPS[w.dtype], bank: at.bank, x: 0, w: at.offset, out: outAt, n: m, rows, cols, rowBlock });
+      this.fast.pool.runMatmul({ op: OPS[w.dtype], bank: at.bank, x: 0, w: at.offset, out: outAt, n: m, rows, cols, rowBlock, split: rows });
       out.set(scratch.subarray(m * cols, m * (cols + rows)), t0 * rows);
     }
+  }
+
+  attendLatent(a: LatentAttention): void {
+    const length = a.latents.reduce((n, ch) => n + ch.count, 0);
+    if (!this.fast || a.kvLoraRank % 8 !== 0 || a.ropeDim % 8 !== 0 || latentScratchBytes(a, length) > SCRATCH_BYTES) {
+      attendLatentReference(a);
+      return;
+    }
+    const bank = this.fast.arena.anyBank();
+    attendLatentWasm(a, length, this.fast.pool, bank, this.fast.arena.banks[bank].memory);
   }
 
   dispose(): void {

@@ -9,7 +9,8 @@ import type { WeightArena } from './weightArena';
 
 /** A kernel call, split by the pool into per-thread row ranges. */
 export interface MatmulJob {
-  op: typeof C.OP_MATMUL_F32 | typeof C.OP_MATMUL_F16 | typeof C.OP_MATMUL_BF16;
+  /** OP_MATMUL_*: out = x·Wᵀ, threads split W's rows; OP_MATMUL_NN_F32: out = x·W, threads split W's columns. */
+  op: typeof C.OP_MATMUL_F32 | typeof C.OP_MATMUL_F16 | typeof C.OP_MATMUL_BF16 | typeof C.OP_MATMUL_NN_F32;
   bank: number;
   x: number;
   w: number;
@@ -18,6 +19,8 @@ export interface MatmulJob {
   rows: number;
   cols: number;
   rowBlock: number;
+  /** The extent split across threads: `rows` for x·Wᵀ, W's column count for x·W. */
+  split: number;
 }
 
 /** A stuck worker (it crashed, or was killed) must not hang the process forever. */
@@ -70,19 +73,19 @@ export class KernelThreads {
     Atomics.store(this.control, C.BANKS, this.arena.banks.length);
   }
 
-  /** Runs one matmul over rows [0, job.rows), its row chunks shared by the threads; returns when all are done. */
+  /** Runs one kernel call over [0, job.split), its chunks shared by the threads; returns when all are done. */
   runMatmul(job: MatmulJob): void {
     if (this.disposed) throw new Error('cpu backend: used after dispose()');
     const kernel = this.mainKernels[job.bank][C.MATMUL_EXPORTS[job.op]];
     if (this.threads === 1) {
-      kernel(job.x, job.w, job.out, job.n, job.rows, job.cols, 0, job.rows, job.rowBlock);
+      kernel(job.x, job.w, job.out, job.n, job.rows, job.cols, 0, job.split, job.rowBlock);
       return;
     }
     const c = this.control;
-    // Chunks of whole register tiles (4 rows for decode), about 4 per thread.
-    const tile = 4;
-    const chunkRows = Math.max(tile, Math.ceil(job.rows / (this.threads * 4) / tile) * tile);
-    const chunks = Math.ceil(job.rows / chunkRows);
+    // Chunks of whole register tiles (4 rows of W; 8 columns for NN), about 4 per thread.
+    const tile = job.op === C.OP_MATMUL_NN_F32 ? 8 : 4;
+    const chunkRows = Math.max(tile, Math.ceil(job.split / (this.threads * 4) / tile) * tile);
+    const chunks = Math.ceil(job.split / chunkRows);
     const first = Atomics.load(c, C.NEXT);
     const end = first + chunks;
     Atomics.add(c, C.SEQ, 1); // odd: writing
@@ -98,12 +101,13 @@ export class KernelThreads {
     c[C.FIRST] = first;
     c[C.CHUNKS] = chunks;
     c[C.CHUNK_ROWS] = chunkRows;
+    c[C.SPLIT] = job.split;
     Atomics.store(c, C.DONE, 0);
     Atomics.add(c, C.SEQ, 1); // even: published
     Atomics.notify(c, C.SEQ);
     for (let chunk = C.claimChunk(c, end); chunk >= 0; chunk = C.claimChunk(c, end)) {
       const r0 = (chunk - first) * chunkRows;
-      kernel(job.x, job.w, job.out, job.n, job.rows, job.cols, r0, Math.min(job.rows, r0 + chunkRows), job.rowBlock);
+      kernel(job.x, job.w, job.out, job.n, job.rows, job.cols, r0, Math.min(job.split, r0 + chunkRows), job.rowBlock);
       Atomics.add(c, C.DONE, 1);
     }
     this.awaitChunks(chunks);

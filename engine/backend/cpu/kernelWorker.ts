@@ -33,13 +33,14 @@ function runJob(seq: number): void {
   const first = control[C.FIRST];
   const end = first + control[C.CHUNKS];
   const chunkRows = control[C.CHUNK_ROWS];
+  const split = control[C.SPLIT];
   if (Atomics.load(control, C.SEQ) !== seq) return;
   ensureBanks(banks);
   const kernel = kernels[bank][C.MATMUL_EXPORTS[op]];
   for (let chunk = C.claimChunk(control, end); chunk >= 0; chunk = C.claimChunk(control, end)) {
     const r0 = (chunk - first) * chunkRows;
     try {
-      kernel(x, w, out, n, rows, cols, r0, Math.min(rows, r0 + chunkRows), rowBlock);
+      kernel(x, w, out, n, rows, cols, r0, Math.min(split, r0 + chunkRows), rowBlock);
     } catch (e) {
       Atomics.store(control, C.FAILED, 1);
       console.error(`kernel worker ${data.thread}: ${(e as Error).message}`);

@@ -157,6 +157,72 @@ function matmulFunction(dtype: KernelDType): string {
   )`;
 }
 
+/**
+ * The weighted row sum, for attention's P·V with V stored by rows (MLA's latent rows):
+ *   matmul_nn_f32(p, w, out, n, k, m, c0, c1, unused)
+ *   out[t, c] = Σ_s p[t, s] · W[s, c]   for t in [0, n), c in [c0, c1)
+ * p: f32 [n, k]; W: f32 [k, m]; out: f32 [n, m]; m, c0 and c1 multiples of 8. Tiles of 4 rows of p × 8 columns
+ * (each W vector used by 4 rows); threads split the columns.
+ */
+function nnTile(tokens: number): string {
+  const locals = ['(local $s i32)', '(local $wp i32)', '(local $ps i32)', '(local $end i32)', '(local $w0 v128)', '(local $w1 v128)', '(local $pv v128)'];
+  for (let t = 0; t < tokens; t++) locals.push(`(local $a${t} v128)`, `(local $b${t} v128)`, `(local $pp${t} i32)`);
+  const bases: string[] = [];
+  for (let t = 0; t < tokens; t++) bases.push(`(local.set $pp${t} (i32.add (local.get $p) (i32.mul (i32.shl (local.get $k) (i32.const 2)) (i32.const ${t}))))`);
+  const body: string[] = [];
+  for (let t = 0; t < tokens; t++) {
+    body.push(`(local.set $pv (f32x4.splat (f32.load (i32.add (local.get $pp${t}) (local.get $ps)))))`);
+    body.push(`(local.set $a${t} (f32x4.add (local.get $a${t}) (f32x4.mul (local.get $pv) (local.get $w0))))`);
+    body.push(`(local.set $b${t} (f32x4.add (local.get $b${t}) (f32x4.mul (local.get $pv) (local.get $w1))))`);
+  }
+  const stores: string[] = [];
+  for (let t = 0; t < tokens; t++) {
+    const at = `(i32.add (local.get $out) (i32.mul (i32.shl (local.get $m) (i32.const 2)) (i32.const ${t})))`;
+    stores.push(`(v128.store ${at} (local.get $a${t})) (v128.store offset=16 ${at} (local.get $b${t}))`);
+  }
+  return `
+  (func $nn_tile_${tokens} (param $p i32) (param $w i32) (param $out i32) (param $k i32) (param $m i32)
+    ${locals.join(' ')}
+    ${bases.join(' ')}
+    (local.set $wp (local.get $w))
+    (local.set $end (i32.shl (local.get $k) (i32.const 2)))
+    (block $done
+      (loop $step
+        (br_if $done (i32.ge_u (local.get $ps) (local.get $end)))
+        (local.set $w0 (v128.load (local.get $wp)))
+        (local.set $w1 (v128.load offset=16 (local.get $wp)))
+        ${body.join('\n        ')}
+        (local.set $ps (i32.add (local.get $ps) (i32.const 4)))
+        (local.set $wp (i32.add (local.get $wp) (i32.shl (local.get $m) (i32.const 2))))
+        (br $step)))
+    ${stores.join('\n    ')})`;
+}
+
+function matmulNnFunction(): string {
+  const sweep = (tokens: number) => `
+        (block $swept
+          (loop $next
+            (br_if $swept (i32.gt_u (i32.add (local.get $t) (i32.const ${tokens})) (local.get $n)))
+            (call $nn_tile_${tokens}
+              (i32.add (local.get $p) (i32.shl (i32.mul (local.get $t) (local.get $k)) (i32.const 2)))
+              (i32.add (local.get $w) (i32.shl (local.get $c) (i32.const 2)))
+              (i32.add (local.get $out) (i32.shl (i32.add (i32.mul (local.get $t) (local.get $m)) (local.get $c)) (i32.const 2)))
+              (local.get $k) (local.get $m))
+            (local.set $t (i32.add (local.get $t) (i32.const ${tokens})))
+            (br $next)))`;
+  return `
+  (func (export "matmul_nn_f32") (param $p i32) (param $w i32) (param $out i32) (param $n i32) (param $k i32) (param $m i32) (param $c0 i32) (param $c1 i32) (param $unused i32)
+    (local $c i32) (local $t i32)
+    (local.set $c (local.get $c0))
+    (block $colsDone
+      (loop $cols
+        (br_if $colsDone (i32.ge_u (local.get $c) (local.get $c1)))
+        (local.set $t (i32.const 0))${sweep(4)}${sweep(1)}
+        (local.set $c (i32.add (local.get $c) (i32.const 8)))
+        (br $cols)))
+  )`;
+}
+
 /** The whole kernel module: imports its (shared) memory as env.memory. */
 export function matmulWat(): string {
   const parts: string[] = [
@@ -171,6 +237,7 @@ export function matmulWat(): string {
     for (const tb of [4, 3, 2, 1]) for (const rows of TILES[tb]) parts.push(tile(dtype, tb, rows));
     parts.push(matmulFunction(dtype));
   }
+  parts.push(nnTile(4), nnTile(1), matmulNnFunction());
   parts.push(')');
   return parts.join('\n');
 }

@@ -21,6 +21,8 @@ export interface KernelExports {
   matmul_f32: MatmulExport;
   matmul_f16: MatmulExport;
   matmul_bf16: MatmulExport;
+  /** matmul_nn_f32(p, w, out, n, k, m, c0, c1, unused): out = p · W for W stored [k, m] (see matmulWat.ts). */
+  matmul_nn_f32: MatmulExport;
 }
 
 export function instantiateKernels(module: WasmModule, memory: WasmMemory): KernelExports {
