@@ -21,10 +21,15 @@ import type { Tensor } from '../../engine/weights/tensor';
 const quick = process.argv.includes('--quick');
 const LAYERS = quick ? 2 : 3;
 const VOCAB = 4096;
-const PREFILL_TOKENS = quick ? 64 : 128;
-const PREFILL_RUNS = quick ? 3 : 3;
-const DECODE_STEPS = quick ? 8 : 16;
+const PREFILL_TOKENS = quick ? 32 : 128;
+const PREFILL_RUNS = quick ? 2 : 3;
+const DECODE_STEPS = quick ? 5 : 12;
 const REFERENCE_DECODE_STEPS = 2;
+/** Decode is also timed over a long context of random latents (as after a long prompt; no prefill needed). */
+const LONG_CONTEXT = quick ? 1024 : 4096;
+const LONG_DECODE_STEPS = quick ? 2 : 4;
+/** f32 weights double the memory and the set-up time; only the full run compares them. */
+const WITH_F32 = !quick;
 
 const LITE_SHAPE = {
   model_type: 'deepseek_v2',
@@ -167,6 +172,11 @@ interface Measurement {
   /** Share of the time spent inside backend.matmul. */
   decodeMatmulShare: number;
   prefillMatmulShare: number | null;
+  /** Decode at LONG_CONTEXT tokens of context, and the share of its time in attendLatent. */
+  longDecodeTokPerS: number;
+  longDecodeAttentionShare: number;
+  /** Cores actually used while timed (process CPU time / wall time): below the thread count on a busy machine. */
+  coresUsed: number;
 }
 
 /** One configuration under test: a model over some weights on some backend, with its own decode cache. */
@@ -178,7 +188,10 @@ class Contender {
   readonly prefillShares: number[] = [];
   readonly decodeMs: number[] = [];
   readonly decodeShares: number[] = [];
+  readonly longDecodeMs: number[] = [];
+  readonly longAttentionShares: number[] = [];
   decodeWeightBytes = 0;
+  private longCache: ContiguousLatentCache | undefined;
   private next = 1;
 
   constructor(readonly name: string, private readonly c: DeepseekV2Config, weights: Map<string, Tensor>, backend: Backend, readonly prefills: boolean, readonly decodeSteps: number) {
@@ -191,13 +204,22 @@ class Contender {
     return new ContiguousLatentCache(this.c.numLayers, this.c.kvLoraRank, this.c.qkRopeHeadDim);
   }
 
-  /** Times one forward; returns [ms, share of it inside matmul]. */
+  /** CPU time of the process (all threads) over wall time, summed over timed forwards. */
+  cpuMs = 0;
+  wallMs = 0;
+
+  /** Times one forward; returns [ms, logits]. */
   timed(run: () => Float32Array[]): [number, Float32Array] {
     this.metered.matmulMs = 0;
     this.metered.weightBytes = 0;
+    const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     const [logits] = run();
-    return [performance.now() - t0, logits];
+    const ms = performance.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
+    this.cpuMs += (cpu.user + cpu.system) / 1000;
+    this.wallMs += ms;
+    return [ms, logits];
   }
 
   prefill(prompt: number[]): void {
@@ -211,12 +233,47 @@ class Contender {
     this.model.forward([{ cache: this.cache, tokens: prompt, logits: 'none' }]);
   }
 
+  startDecodeFrom(source: ContiguousLatentCache): void {
+    this.cache.grow(source.length);
+    for (let l = 0; l < this.c.numLayers; l++) {
+      for (const ch of source.chunks(l, source.length)) {
+        for (let t = 0; t < ch.count; t++) {
+          const cKv = ch.cKv.subarray(t * this.c.kvLoraRank, (t + 1) * this.c.kvLoraRank);
+          this.cache.write(l, ch.start + t, cKv, ch.kPe.subarray(t * this.c.qkRopeHeadDim, (t + 1) * this.c.qkRopeHeadDim));
+        }
+      }
+    }
+  }
+
   decodeStep(): void {
     const [ms, logits] = this.timed(() => this.model.forward([{ cache: this.cache, tokens: [this.next], logits: 'last' }]));
     this.decodeMs.push(ms);
     this.decodeShares.push(this.metered.matmulMs / ms);
     this.decodeWeightBytes = this.metered.weightBytes;
     this.next = logits.indexOf(Math.max(...logits));
+  }
+
+  /** A cache holding LONG_CONTEXT tokens of random latents in every layer. */
+  startLongDecode(): void {
+    const c = this.c;
+    const cache = (this.longCache = this.newCache());
+    cache.grow(LONG_CONTEXT);
+    const rand = prng(11);
+    const cKv = Float32Array.from({ length: c.kvLoraRank }, rand);
+    const kPe = Float32Array.from({ length: c.qkRopeHeadDim }, rand);
+    for (let l = 0; l < c.numLayers; l++) {
+      for (let t = 0; t < LONG_CONTEXT; t++) {
+        cKv[t % c.kvLoraRank] = rand();
+        cache.write(l, t, cKv, kPe);
+      }
+    }
+  }
+
+  longDecodeStep(): void {
+    this.metered.attentionMs = 0;
+    const [ms] = this.timed(() => this.model.forward([{ cache: this.longCache!, tokens: [this.next], logits: 'last' }]));
+    this.longDecodeMs.push(ms);
+    this.longAttentionShares.push(this.metered.attentionMs / ms);
   }
 
   result(): Measurement {
@@ -228,6 +285,9 @@ class Contender {
       decodeWeightGBps: this.decodeWeightBytes / (ms / 1000) / 1e9,
       decodeMatmulShare: median(this.decodeShares),
       prefillMatmulShare: this.prefillShares.length ? median(this.prefillShares) : null,
+      longDecodeTokPerS: 1000 / median(this.longDecodeMs),
+      longDecodeAttentionShare: median(this.longAttentionShares),
+      coresUsed: this.cpuMs / this.wallMs,
     };
   }
 }
@@ -262,42 +322,52 @@ async function main(): Promise<void> {
   log('f16 weights generated');
   const bf16 = randomWeights(c, two, 'BF16', 1);
   log('bf16 weights generated');
-  const f32 = randomWeights(c, two, 'F32', 1);
-  log('f32 weights generated');
+  const f32 = WITH_F32 ? randomWeights(c, two, 'F32', 1) : undefined;
+  if (f32) log('f32 weights generated');
   const contenders = [
     new Contender('wasm-f16-2t', c, f16, two, true, DECODE_STEPS),
     new Contender('wasm-f16-1t', c, f16, one, true, DECODE_STEPS),
     new Contender('wasm-bf16-2t', c, bf16, two, true, DECODE_STEPS),
-    new Contender('wasm-f32-2t', c, f32, two, true, DECODE_STEPS),
-    new Contender('reference-f16-1t', c, f16, new CpuBackend(), false, REFERENCE_DECODE_STEPS),
+    ...(f32 ? [new Contender('wasm-f32-2t', c, f32, two, true, DECODE_STEPS)] : []),
   ];
+  const reference = new Contender('reference-f16-1t', c, f16, new CpuBackend(), false, REFERENCE_DECODE_STEPS);
   // Round-robin, so that the load of a shared machine weighs on every configuration alike.
   const prompt = tokens(PREFILL_TOKENS, 7);
   for (let r = 0; r < PREFILL_RUNS; r++) for (const k of contenders) if (k.prefills) k.prefill(prompt);
   log('prefill measured');
   for (const k of contenders) k.startDecode(prompt);
+  // The reference is too slow to prefill; it decodes from a copy of the same weights' WASM-computed cache.
+  reference.startDecodeFrom(contenders[1].cache);
+  contenders.push(reference);
   for (let s = 0; s < DECODE_STEPS; s++) for (const k of contenders) if (s < k.decodeSteps) k.decodeStep();
+  log('decode measured');
+  for (const k of contenders) k.startLongDecode();
+  for (let s = 0; s < LONG_DECODE_STEPS; s++) for (const k of contenders) if (s < k.decodeSteps) k.longDecodeStep();
   one.dispose();
   two.dispose();
   const results: Record<string, Measurement> = {};
   for (const k of contenders) {
     const m = (results[k.name] = k.result());
     const pre = m.prefillTokPerS === null ? '' : `prefill ${m.prefillTokPerS.toFixed(1)} tok/s (matmul ${(100 * m.prefillMatmulShare!).toFixed(0)}%), `;
-    log(`${k.name}: ${pre}decode ${m.decodeTokPerS.toFixed(2)} tok/s = ${m.decodeMsPerToken.toFixed(1)} ms/token, ${m.decodeWeightGBps.toFixed(1)} GB/s of weights (matmul ${(100 * m.decodeMatmulShare).toFixed(0)}%)`);
+    log(`${k.name}: ${pre}decode ${m.decodeTokPerS.toFixed(2)} tok/s = ${m.decodeMsPerToken.toFixed(1)} ms/token, ${m.decodeWeightGBps.toFixed(1)} GB/s of weights (matmul ${(100 * m.decodeMatmulShare).toFixed(0)}%); at ${LONG_CONTEXT} tokens of context ${m.longDecodeTokPerS.toFixed(2)} tok/s (attention ${(100 * m.longDecodeAttentionShare).toFixed(0)}%); ${m.coresUsed.toFixed(2)} cores used`);
   }
 
-  const r = (a: number, b: number) => round(a / b);
+  const r = (a: number | null | undefined, b: number | null | undefined) => (a && b ? round(a / b) : null);
   const ratios = {
-    prefill2tVs1t: r(results['wasm-f16-2t'].prefillTokPerS!, results['wasm-f16-1t'].prefillTokPerS!),
+    prefill2tVs1t: r(results['wasm-f16-2t'].prefillTokPerS, results['wasm-f16-1t'].prefillTokPerS),
     decode2tVs1t: r(results['wasm-f16-2t'].decodeTokPerS, results['wasm-f16-1t'].decodeTokPerS),
-    prefillF16VsF32: r(results['wasm-f16-2t'].prefillTokPerS!, results['wasm-f32-2t'].prefillTokPerS!),
-    decodeF16VsF32: r(results['wasm-f16-2t'].decodeTokPerS, results['wasm-f32-2t'].decodeTokPerS),
-    prefillBf16VsF32: r(results['wasm-bf16-2t'].prefillTokPerS!, results['wasm-f32-2t'].prefillTokPerS!),
-    decodeBf16VsF32: r(results['wasm-bf16-2t'].decodeTokPerS, results['wasm-f32-2t'].decodeTokPerS),
+    prefillF16VsBf16: r(results['wasm-f16-2t'].prefillTokPerS, results['wasm-bf16-2t'].prefillTokPerS),
+    decodeF16VsBf16: r(results['wasm-f16-2t'].decodeTokPerS, results['wasm-bf16-2t'].decodeTokPerS),
+    prefillF16VsF32: r(results['wasm-f16-2t'].prefillTokPerS, results['wasm-f32-2t']?.prefillTokPerS),
+    decodeF16VsF32: r(results['wasm-f16-2t'].decodeTokPerS, results['wasm-f32-2t']?.decodeTokPerS),
+    prefillBf16VsF32: r(results['wasm-bf16-2t'].prefillTokPerS, results['wasm-f32-2t']?.prefillTokPerS),
+    decodeBf16VsF32: r(results['wasm-bf16-2t'].decodeTokPerS, results['wasm-f32-2t']?.decodeTokPerS),
     decodeWasmVsReference1t: r(results['wasm-f16-1t'].decodeTokPerS, results['reference-f16-1t'].decodeTokPerS),
+    longDecodeWasmVsReference: r(results['wasm-f16-1t'].longDecodeTokPerS, results['reference-f16-1t'].longDecodeTokPerS),
+    longDecode2tVs1t: r(results['wasm-f16-2t'].longDecodeTokPerS, results['wasm-f16-1t'].longDecodeTokPerS),
     decodeF16BandwidthVsMemcpy: r(results['wasm-f16-2t'].decodeWeightGBps, copy),
     decodeBf16BandwidthVsMemcpy: r(results['wasm-bf16-2t'].decodeWeightGBps, copy),
-    decodeF32BandwidthVsMemcpy: r(results['wasm-f32-2t'].decodeWeightGBps, copy),
+    decodeF32BandwidthVsMemcpy: r(results['wasm-f32-2t']?.decodeWeightGBps, copy),
   };
   for (const [k, v] of Object.entries(ratios)) log(`${k}: ${v}`);
   const summary = {
@@ -308,6 +378,7 @@ async function main(): Promise<void> {
     vocab: VOCAB,
     prefillTokens: PREFILL_TOKENS,
     decodeContext: PREFILL_TOKENS,
+    longDecodeContext: LONG_CONTEXT,
     memcpyGBps: round(copy),
     // Other processes competing for the cores skew every figure (ratios less so: the runs are interleaved).
     loadAverage1m: { before: round(loadBefore), after: round(loadavg()[0]) },
