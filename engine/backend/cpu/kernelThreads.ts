@@ -23,6 +23,9 @@ export interface MatmulJob {
   split: number;
 }
 
+/** Below this many multiply-adds a job runs on the calling thread alone: waking workers would cost more. */
+const MIN_PARALLEL_MACS = 1 << 16;
+
 /** A stuck worker (it crashed, or was killed) must not hang the process forever. */
 const WORKER_TIMEOUT_MS = 300_000;
 
@@ -77,7 +80,7 @@ export class KernelThreads {
   runMatmul(job: MatmulJob): void {
     if (this.disposed) throw new Error('cpu backend: used after dispose()');
     const kernel = this.mainKernels[job.bank][C.MATMUL_EXPORTS[job.op]];
-    if (this.threads === 1) {
+    if (this.threads === 1 || job.n * job.rows * job.cols < MIN_PARALLEL_MACS) {
       kernel(job.x, job.w, job.out, job.n, job.rows, job.cols, 0, job.split, job.rowBlock);
       return;
     }
