@@ -45,7 +45,8 @@ function randomTensor(dtype: DType, rows: number, cols: number, seed: number): T
 describe('CPU backend: WASM kernels and worker threads', function () {
   const backends: CpuBackend[] = [];
   before(async () => {
-    backends.push(await CpuBackend.create({ threads: 1 }), await CpuBackend.create({ threads: 2 }));
+    // Every job of the 2-thread backend is split, however small, so the tiny fixtures exercise the workers too.
+    backends.push(await CpuBackend.create({ threads: 1 }), await CpuBackend.create({ threads: 2, minParallelWork: 0 }));
   });
   after(() => backends.forEach((b) => b.dispose()));
 

@@ -19,6 +19,8 @@ import { SCRATCH_BYTES, WeightArena } from './weightArena';
 export interface CpuBackendOptions {
   /** Threads doing kernel work, the calling thread included (default: the machine's logical cores). */
   threads?: number;
+  /** Jobs smaller than this many multiply-adds run on the calling thread alone (default 65,536). */
+  minParallelWork?: number;
   /** Compute over the weights of another fast CPU backend (e.g. to compare thread counts on one copy). */
   shareWeightsWith?: CpuBackend;
 }
@@ -39,7 +41,7 @@ export class CpuBackend implements Backend {
   static async create(options: CpuBackendOptions = {}): Promise<CpuBackend> {
     const threads = options.threads ?? availableParallelism();
     const arena = options.shareWeightsWith?.fast?.arena ?? new WeightArena();
-    const pool = await KernelThreads.start(threads, await kernelModule(), arena);
+    const pool = await KernelThreads.start(threads, await kernelModule(), arena, options.minParallelWork);
     return new CpuBackend({ arena, pool });
   }
 

@@ -24,7 +24,7 @@ export interface MatmulJob {
 }
 
 /** Below this many multiply-adds a job runs on the calling thread alone: waking workers would cost more. */
-const MIN_PARALLEL_MACS = 1 << 16;
+export const MIN_PARALLEL_MACS = 1 << 16;
 
 /** A stuck worker (it crashed, or was killed) must not hang the process forever. */
 const WORKER_TIMEOUT_MS = 300_000;
@@ -36,11 +36,11 @@ export class KernelThreads {
   private readonly mainKernels: KernelExports[] = [];
   private disposed = false;
 
-  private constructor(readonly threads: number, private readonly module: WasmModule, private readonly arena: WeightArena) {}
+  private constructor(readonly threads: number, private readonly module: WasmModule, private readonly arena: WeightArena, private readonly minParallelMacs: number) {}
 
-  static async start(threads: number, module: WasmModule, arena: WeightArena): Promise<KernelThreads> {
+  static async start(threads: number, module: WasmModule, arena: WeightArena, minParallelMacs = MIN_PARALLEL_MACS): Promise<KernelThreads> {
     if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw new RangeError(`threads must be an integer in 1..256, not ${threads}`);
-    const pool = new KernelThreads(threads, module, arena);
+    const pool = new KernelThreads(threads, module, arena, minParallelMacs);
     arena.anyBank();
     for (const bank of arena.banks) pool.mainKernels.push(instantiateKernels(module, bank.memory));
     const ready: Promise<void>[] = [];
@@ -80,7 +80,7 @@ export class KernelThreads {
   runMatmul(job: MatmulJob): void {
     if (this.disposed) throw new Error('cpu backend: used after dispose()');
     const kernel = this.mainKernels[job.bank][C.MATMUL_EXPORTS[job.op]];
-    if (this.threads === 1 || job.n * job.rows * job.cols < MIN_PARALLEL_MACS) {
+    if (this.threads === 1 || job.n * job.rows * job.cols < this.minParallelMacs) {
       kernel(job.x, job.w, job.out, job.n, job.rows, job.cols, 0, job.split, job.rowBlock);
       return;
     }
