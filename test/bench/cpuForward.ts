@@ -15,6 +15,7 @@ import { ContiguousLatentCache } from '../../engine/cache/latentCache';
 import { checkpointLayout } from '../../engine/model/checkpointLayout';
 import { DeepseekV2Config, parseConfig } from '../../engine/model/config';
 import { DeepseekV2Model } from '../../engine/model/deepseekV2';
+import { encodeBf16, encodeF16, f32BitsToBf16, f32ToF16 } from '../../engine/weights/halfPrecision';
 import type { DType } from '../../engine/weights/safetensors';
 import type { Tensor } from '../../engine/weights/tensor';
 
@@ -76,20 +77,6 @@ function prng(seed: number): () => number {
   };
 }
 
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-/** float32 -> f16 or bf16 bits (truncating; random data needs no rounding). */
-function halfBits(v: number, dtype: DType): number {
-  f32[0] = v;
-  const u = u32[0];
-  if (dtype === 'BF16') return u >>> 16;
-  const sign = (u >>> 16) & 0x8000;
-  const exp = (u >>> 23) & 0xff;
-  if (exp < 103) return sign;
-  if (exp < 113) return sign | Math.round(Math.abs(v) * 2 ** 24);
-  return sign | ((exp - 112) << 10) | ((u >>> 13) & 0x3ff);
-}
-
 /**
  * Random weights straight into the backend's arena: linear layers ~ U(-1,1)/sqrt(in), embeddings ~ U(-1,1),
  * norms 1. Filling ~10^9 numbers one PRNG call at a time would take longer than the benchmark, so each tensor
@@ -103,8 +90,10 @@ function randomWeights(c: DeepseekV2Config, backend: CpuBackend, dtype: DType, s
   const poolFor = (scale: number) => {
     let pool = pools.get(scale);
     if (!pool) {
-      pool = dtype === 'F32' ? new Float32Array(POOL + RUN) : new Uint16Array(POOL + RUN);
-      for (let i = 0; i < pool.length; i++) pool[i] = dtype === 'F32' ? rand() * scale : halfBits(rand() * scale, dtype);
+      const values = Float32Array.from({ length: POOL + RUN }, () => rand() * scale);
+      pool = dtype === 'F32' ? values : new Uint16Array(values.length);
+      if (dtype === 'F16') encodeF16(values, pool as Uint16Array);
+      if (dtype === 'BF16') encodeBf16(values, pool as Uint16Array);
       pools.set(scale, pool);
     }
     return pool;
@@ -114,7 +103,7 @@ function randomWeights(c: DeepseekV2Config, backend: CpuBackend, dtype: DType, s
     const { tensor } = backend.allocateWeight(spec.name, dtype, spec.shape);
     const d = tensor.data;
     if (spec.kind === 'norm') {
-      d.fill(dtype === 'F32' ? 1 : halfBits(1, dtype));
+      d.fill(dtype === 'F32' ? 1 : dtype === 'F16' ? f32ToF16(1) : f32BitsToBf16(0x3f800000));
     } else {
       const pool = poolFor(spec.kind === 'linear' ? 1 / Math.sqrt(spec.shape[1]) : 1);
       for (let i = 0; i < d.length; i += RUN) {

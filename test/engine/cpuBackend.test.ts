@@ -5,6 +5,7 @@ import * as assert from 'node:assert/strict';
 import { ContiguousLatentCache, LatentChunk } from '../../engine/cache/latentCache';
 import { CpuBackend } from '../../engine/backend/cpu/cpuBackend';
 import { matmulRows } from '../../engine/backend/cpu/matmulKernel';
+import { encodeBf16, encodeF16 } from '../../engine/weights/halfPrecision';
 import type { DType } from '../../engine/weights/safetensors';
 import { allocateTensor, Tensor } from '../../engine/weights/tensor';
 import { argmax, FIXTURE_NAMES, loadExpected, loadFixtureModel, maxAbsDiff } from './fixtureModel';
@@ -21,24 +22,14 @@ function prng(seed: number): () => number {
   };
 }
 
-/** Float32 to the nearest-even f16 / bf16 bits, via a scratch conversion. */
-function toHalfBits(v: number, dtype: DType): number {
-  const f = new Float32Array([v]);
-  const u = new Uint32Array(f.buffer)[0];
-  if (dtype === 'BF16') return (u + 0x7fff + ((u >> 16) & 1)) >>> 16;
-  // Good enough for test data in the normal range of f16: round the mantissa, rebias the exponent.
-  const sign = (u >>> 16) & 0x8000;
-  const exp = ((u >>> 23) & 0xff) - 127 + 15;
-  if (exp <= 0) return sign;
-  const mant = (u & 0x7fffff) + 0x1000;
-  return sign | ((exp << 10) + (mant >>> 13));
-}
-
 function randomTensor(dtype: DType, rows: number, cols: number, seed: number): Tensor {
   const { tensor } = allocateTensor('w', dtype, [rows, cols]);
   const rand = prng(seed);
   if (dtype === 'F32') for (let i = 0; i < rows * cols; i++) tensor.data[i] = rand();
-  else for (let i = 0; i < rows * cols; i++) tensor.data[i] = toHalfBits(rand(), dtype);
+  else {
+    const values = Float32Array.from({ length: rows * cols }, rand);
+    (dtype === 'F16' ? encodeF16 : encodeBf16)(values, tensor.data as Uint16Array);
+  }
   return tensor;
 }
 
