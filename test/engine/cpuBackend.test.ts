@@ -81,6 +81,22 @@ describe('CPU backend: WASM kernels and worker threads', function () {
     });
   }
 
+  it('F16 weights without inf/nan (the fast decode): every finite bit pattern is decoded exactly', () => {
+    // The 63,488 finite patterns as [7936, 8]; x is the 8x8 identity, so out[c, r] = W[r, c].
+    const { tensor } = allocateTensor('finite', 'F16', [7936, 8]);
+    let k = 0;
+    for (let i = 0; i < 65536; i++) if ((i & 0x7c00) !== 0x7c00) tensor.data[k++] = i;
+    const x = new Float32Array(64);
+    for (let c = 0; c < 8; c++) x[c * 8 + c] = 1;
+    const want = new Float32Array(8 * 7936);
+    matmulRows(want, x, 8, tensor, 0, 7936);
+    for (const backend of backends) {
+      const got = new Float32Array(8 * 7936);
+      backend.matmul(got, x, 8, backend.adoptWeight(tensor));
+      for (let i = 0; i < got.length; i++) if (got[i] !== want[i]) assert.fail(`${backend.name}: output ${i} is ${got[i]}, expected ${want[i]}`);
+    }
+  });
+
   it('latent attention equals the reference: several chunks, causal limits, 1 and 2 threads', () => {
     const reference = new CpuBackend();
     const [r, dr, length, rows] = [64, 16, 150, 12];

@@ -32,9 +32,10 @@ export const OP_MATMUL_F32 = 0;
 export const OP_MATMUL_F16 = 1;
 export const OP_MATMUL_BF16 = 2;
 export const OP_MATMUL_NN_F32 = 3;
+export const OP_MATMUL_F16_FINITE = 4;
 export const OP_STOP = 100;
 
-export const MATMUL_EXPORTS = ['matmul_f32', 'matmul_f16', 'matmul_bf16', 'matmul_nn_f32'] as const;
+export const MATMUL_EXPORTS = ['matmul_f32', 'matmul_f16', 'matmul_bf16', 'matmul_nn_f32', 'matmul_f16_finite'] as const;
 
 /** Polls before sleeping: a futex wake-up costs tens of microseconds, and jobs come back to back in a forward. */
 export const SPIN_ITERATIONS = 20000;

@@ -14,7 +14,7 @@ import { kernelModule } from './kernelModule';
 import { KernelThreads, MatmulJob } from './kernelThreads';
 import { attendLatentReference, attendLatentWasm, latentScratchBytes } from './latentAttention';
 import { matmulRows } from './matmulKernel';
-import { SCRATCH_BYTES, WeightArena } from './weightArena';
+import { SCRATCH_BYTES, WeightArena, WeightLocation } from './weightArena';
 
 export interface CpuBackendOptions {
   /** Threads doing kernel work, the calling thread included (default: the machine's logical cores). */
@@ -32,6 +32,8 @@ const ROW_BLOCK_BYTES = 256 << 10;
 export class CpuBackend implements Backend {
   readonly name: string;
   readonly threads: number;
+  /** Per f16 weight: whether it holds no inf/nan (weights are filled once, before their first matmul). */
+  private readonly f16Finite = new WeakMap<object, boolean>();
 
   constructor(private readonly fast?: { arena: WeightArena; pool: KernelThreads }) {
     this.threads = fast ? fast.pool.threads : 1;
@@ -80,7 +82,7 @@ export class CpuBackend implements Backend {
       const scratch = new Float32Array(memory.buffer, 0, m * (cols + rows));
       scratch.set(x.subarray(t0 * cols, (t0 + m) * cols));
       const outAt = m * cols * 4;
-      this.fast.pool.runMatmul({ op: OPS[w.dtype], bank: at.bank, x: 0, w: at.offset, out: outAt, n: m, rows, cols, rowBlock, split: rows });
+      this.fast.pool.runMatmul({ op: this.opFor(w, at), bank: at.bank, x: 0, w: at.offset, out: outAt, n: m, rows, cols, rowBlock, split: rows });
       out.set(scratch.subarray(m * cols, m * (cols + rows)), t0 * rows);
     }
   }
@@ -93,6 +95,17 @@ export class CpuBackend implements Backend {
     }
     const bank = this.fast.arena.anyBank();
     attendLatentWasm(a, length, this.fast.pool, bank, this.fast.arena.banks[bank].memory);
+  }
+
+  /** The kernel for a weight; f16 takes the cheaper decode when the tensor holds no inf/nan (checked once). */
+  private opFor(w: Tensor, at: WeightLocation): MatmulJob['op'] {
+    if (w.dtype !== 'F16') return OPS[w.dtype];
+    let finite = this.f16Finite.get(w.data);
+    if (finite === undefined) {
+      finite = this.fast!.pool.kernelsOf(at.bank).f16_finite(at.offset, w.data.length) === 1;
+      this.f16Finite.set(w.data, finite);
+    }
+    return finite ? C.OP_MATMUL_F16_FINITE : C.OP_MATMUL_F16;
   }
 
   dispose(): void {

@@ -12,8 +12,9 @@
 // each x vector by 2 rows). Decode (n = 1) uses tiles of 1 token × 4 rows: four independent accumulators
 // stream W once.
 
-export type KernelDType = 'f32' | 'f16' | 'bf16';
-export const KERNEL_DTYPES: KernelDType[] = ['f32', 'f16', 'bf16'];
+/** f16_finite: f16 weights known to hold no inf/nan (checked once per tensor by `f16_finite`): a cheaper decode. */
+export type KernelDType = 'f32' | 'f16' | 'bf16' | 'f16_finite';
+export const KERNEL_DTYPES: KernelDType[] = ['f32', 'f16', 'bf16', 'f16_finite'];
 
 const splat = (type: 'i32x4' | 'f32x4', v: string) => `(v128.const ${type} ${v} ${v} ${v} ${v})`;
 
@@ -28,6 +29,15 @@ function loadWeights(dtype: KernelDType, addr: string, dst: string): string {
   const spread = (v: string, high: boolean) =>
     `(i8x16.shuffle ${high ? '8 9 24 25 10 11 26 27 12 13 28 29 14 15 30 31' : '0 1 16 17 2 3 18 19 4 5 20 21 6 7 22 23'} (local.get $kZero) ${v})`;
 
+  if (dtype === 'f16_finite') {
+    // The half in the top 16 bits, shifted right arithmetically by 3: the sign lands in bit 31 (and 30..28,
+    // cleared by the mask) and exponent+mantissa in f32 position; ×2^112 rebiases (exact, subnormals too).
+    const decode = (high: boolean, out: string) => `
+      (local.set $${out} (f32x4.mul
+        (v128.and (i32x4.shr_s ${spread('(local.get $h)', high)} (i32.const 3)) (local.get $kSignExpMant))
+        (local.get $kScale)))`;
+    return halves + decode(false, `${dst}a`) + decode(true, `${dst}b`);
+  }
   if (dtype === 'bf16') {
     // bf16 is the top half of an f32.
     return `${halves}
@@ -63,6 +73,7 @@ function tile(dtype: KernelDType, tokens: number, rows: number): string {
     ['$k7bff', '(i16x8.splat (global.get $f16MaxFinite))'],
     ['$k7f80', '(i16x8.splat (global.get $f32InfHigh))'],
     ['$kScale', '(f32x4.splat (global.get $f16Rebias))'],
+    ['$kSignExpMant', '(i32x4.splat (global.get $f16SignExpMant))'],
   ];
   for (const [name] of constants) locals.push(`(local ${name} v128)`);
   for (let r = 0; r < rows; r++) locals.push(`(local $w${r}a v128)`, `(local $w${r}b v128)`, `(local $wp${r} i32)`);
@@ -223,6 +234,21 @@ function matmulNnFunction(): string {
   )`;
 }
 
+/** f16_finite(ptr, count) -> 1 when none of `count` halves (a multiple of 8) at ptr is inf or nan. */
+const F16_FINITE_SCAN = `
+  (func (export "f16_finite") (param $p i32) (param $count i32) (result i32)
+    (local $end i32) (local $any v128) (local $expMask v128)
+    (local.set $expMask (i16x8.splat (i32.const 0x7c00)))
+    (local.set $end (i32.add (local.get $p) (i32.shl (local.get $count) (i32.const 1))))
+    (block $done
+      (loop $step
+        (br_if $done (i32.ge_u (local.get $p) (local.get $end)))
+        (local.set $any (v128.or (local.get $any)
+          (i16x8.eq (v128.and (v128.load (local.get $p)) (local.get $expMask)) (local.get $expMask))))
+        (local.set $p (i32.add (local.get $p) (i32.const 16)))
+        (br $step)))
+    (i32.eqz (v128.any_true (local.get $any))))`;
+
 /** The whole kernel module: imports its (shared) memory as env.memory. */
 export function matmulWat(): string {
   const parts: string[] = [
@@ -232,12 +258,13 @@ export function matmulWat(): string {
     '  (global $f16MaxFinite (mut i32) (i32.const 0x7bff))',
     '  (global $f32InfHigh (mut i32) (i32.const 0x7f80))',
     '  (global $f16Rebias (mut f32) (f32.const 0x1p112))',
+    '  (global $f16SignExpMant (mut i32) (i32.const 0x8fffe000))',
   ];
   for (const dtype of KERNEL_DTYPES) {
     for (const tb of [4, 3, 2, 1]) for (const rows of TILES[tb]) parts.push(tile(dtype, tb, rows));
     parts.push(matmulFunction(dtype));
   }
-  parts.push(nnTile(4), nnTile(1), matmulNnFunction());
+  parts.push(nnTile(4), nnTile(1), matmulNnFunction(), F16_FINITE_SCAN);
   parts.push(')');
   return parts.join('\n');
 }

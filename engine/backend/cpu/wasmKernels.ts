@@ -23,6 +23,10 @@ export interface KernelExports {
   matmul_bf16: MatmulExport;
   /** matmul_nn_f32(p, w, out, n, k, m, c0, c1, unused): out = p · W for W stored [k, m] (see matmulWat.ts). */
   matmul_nn_f32: MatmulExport;
+  /** matmul_f16 for weights that hold no inf/nan (a cheaper decode). */
+  matmul_f16_finite: MatmulExport;
+  /** 1 when none of `count` f16 values (a multiple of 8) at `ptr` is inf or nan. */
+  f16_finite: (ptr: number, count: number) => number;
 }
 
 export function instantiateKernels(module: WasmModule, memory: WasmMemory): KernelExports {
