@@ -22,13 +22,13 @@ import type { Tensor } from '../../engine/weights/tensor';
 const quick = process.argv.includes('--quick');
 const LAYERS = quick ? 2 : 3;
 const VOCAB = 4096;
-const PREFILL_TOKENS = quick ? 32 : 128;
-const PREFILL_RUNS = quick ? 2 : 3;
-const DECODE_STEPS = quick ? 5 : 12;
+const PREFILL_TOKENS = quick ? 32 : 64;
+const PREFILL_RUNS = 2;
+const DECODE_STEPS = quick ? 5 : 8;
 const REFERENCE_DECODE_STEPS = 2;
 /** Decode is also timed over a long context of random latents (as after a long prompt; no prefill needed). */
 const LONG_CONTEXT = quick ? 1024 : 4096;
-const LONG_DECODE_STEPS = quick ? 2 : 4;
+const LONG_DECODE_STEPS = quick ? 2 : 3;
 /** f32 weights double the memory and the set-up time; only the full run compares them. */
 const WITH_F32 = !quick;
 
