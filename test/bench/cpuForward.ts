@@ -219,11 +219,15 @@ class Contender {
 
   /** The decode cache starts from the prompt (so attention over a context is part of every step). */
   startDecode(prompt: number[]): void {
+    // Room for every step up front: growing the cache mid-run would time an allocation and its page faults.
+    this.cache.grow(prompt.length + DECODE_STEPS + 2);
+    this.cache.truncate(0);
     this.model.forward([{ cache: this.cache, tokens: prompt, logits: 'none' }]);
   }
 
   startDecodeFrom(source: ContiguousLatentCache): void {
-    this.cache.grow(source.length);
+    this.cache.grow(source.length + DECODE_STEPS + 2);
+    this.cache.truncate(source.length);
     for (let l = 0; l < this.c.numLayers; l++) {
       for (const ch of source.chunks(l, source.length)) {
         for (let t = 0; t < ch.count; t++) {
@@ -234,8 +238,10 @@ class Contender {
     }
   }
 
-  decodeStep(): void {
+  /** One decode step; the first of each phase warms up (kernel tier-up, first touch of scratch) untimed. */
+  decodeStep(record = true): void {
     const [ms, logits] = this.timed(() => this.model.forward([{ cache: this.cache, tokens: [this.next], logits: 'last' }]));
+    if (!record) return;
     this.decodeMs.push(ms);
     this.decodeShares.push(this.metered.matmulMs / ms);
     this.decodeWeightBytes = this.metered.weightBytes;
@@ -246,7 +252,8 @@ class Contender {
   startLongDecode(): void {
     const c = this.c;
     const cache = (this.longCache = this.newCache());
-    cache.grow(LONG_CONTEXT);
+    cache.grow(LONG_CONTEXT + LONG_DECODE_STEPS + 2);
+    cache.truncate(LONG_CONTEXT);
     const rand = prng(11);
     const cKv = Float32Array.from({ length: c.kvLoraRank }, rand);
     const kPe = Float32Array.from({ length: c.qkRopeHeadDim }, rand);
@@ -258,9 +265,10 @@ class Contender {
     }
   }
 
-  longDecodeStep(): void {
+  longDecodeStep(record = true): void {
     this.metered.attentionMs = 0;
     const [ms] = this.timed(() => this.model.forward([{ cache: this.longCache!, tokens: [this.next], logits: 'last' }]));
+    if (!record) return;
     this.longDecodeMs.push(ms);
     this.longAttentionShares.push(this.metered.attentionMs / ms);
   }
@@ -328,9 +336,11 @@ async function main(): Promise<void> {
   // The reference is too slow to prefill; it decodes from a copy of the same weights' WASM-computed cache.
   reference.startDecodeFrom(contenders[1].cache);
   contenders.push(reference);
+  for (const k of contenders) k.decodeStep(false);
   for (let s = 0; s < DECODE_STEPS; s++) for (const k of contenders) if (s < k.decodeSteps) k.decodeStep();
   log('decode measured');
   for (const k of contenders) k.startLongDecode();
+  for (const k of contenders) k.longDecodeStep(false);
   for (let s = 0; s < LONG_DECODE_STEPS; s++) for (const k of contenders) if (s < k.decodeSteps) k.longDecodeStep();
   one.dispose();
   two.dispose();
