@@ -16,6 +16,8 @@ import { LspSession } from './lspSession';
 import { parse } from './parsedText';
 
 const DOC = 'export function scale(values: number[], factor: number): number[] {\n  return values.map((v) => v * factor);\n}\n\nconst doubled = scale([1, 2, 3], ';
+/** Chat answers are kept short: the random model never says it is done. */
+const CHAT_TOKENS = 64;
 const DOC_END = { line: 4, character: 'const doubled = scale([1, 2, 3], '.length };
 
 async function post(serve: ServeProcess, route: string, body: unknown): Promise<any> {
@@ -42,7 +44,7 @@ describe('language server protocol against a real latent serve', function () {
     root = tempDir('latent-lsp-engine-');
     model = await makeTestModel(root);
     serve = await startServe(model, root);
-    ({ session } = await LspSession.start({ engine: { url: serve.url, apiKey: serve.apiKey }, debounceMs: 0 }));
+    ({ session } = await LspSession.start({ engine: { url: serve.url, apiKey: serve.apiKey }, debounceMs: 0, chatMaxTokens: CHAT_TOKENS }));
   });
   after(async () => {
     await session?.stop();
@@ -107,7 +109,7 @@ describe('language server protocol against a real latent serve', function () {
     assert.equal(streamed, result.text);
     assert.ok(['stop', 'length'].includes(result.finishReason));
     const direct = await post(serve, '/v1/chat/completions', {
-      messages: [{ role: 'system', content: CHAT_SYSTEM_PROMPT }, { role: 'user', content: question }], max_tokens: 1024, temperature: 0,
+      messages: [{ role: 'system', content: CHAT_SYSTEM_PROMPT }, { role: 'user', content: question }], max_tokens: CHAT_TOKENS, temperature: 0,
     });
     assert.equal(result.text, direct.choices[0].message.content);
   });
