@@ -52,20 +52,13 @@ export class InlineCompletionProvider {
 
   async provide(params: InlineCompletionParams, cancel: AbortSignal): Promise<InlineCompletionList> {
     const arrived = performance.now();
-    const syntax = openDocument(this.store, params?.textDocument?.uri);
-    const offset = checkedOffset(syntax, params.position);
-    const empty: InlineCompletionList = { items: [] };
+    const uri = params?.textDocument?.uri;
+    checkedOffset(openDocument(this.store, uri), params.position);
     const settings = this.settings();
-    if (syntax.binary || settings?.disabledLanguages?.includes(syntax.doc.languageId)) return empty;
-
-    const uri = syntax.doc.uri;
-    const text = syntax.doc.getText();
-    const prefixNear = text.slice(Math.max(0, offset - NEAR_PREFIX_CHARS), offset);
-    const suffixNear = text.slice(offset, offset + NEAR_SUFFIX_CHARS);
     const toList = (items: string[]): InlineCompletionList => ({
       items: items.map((insertText) => ({ insertText, range: { start: params.position, end: params.position } })),
     });
-    const cached = this.cache.get(uri, prefixNear, suffixNear);
+    const cached = this.lookUp(uri, params);
     if (cached) return toList(cached);
 
     const invoked = params.context?.triggerKind === InlineCompletionTriggerKind.Invoked;
@@ -74,8 +67,16 @@ export class InlineCompletionProvider {
     if (cancel.aborted) throw cancelled();
     const waited = performance.now() - arrived;
 
-    // The document may have changed while we waited; the client's request is about the version it saw, but
-    // a changed document means the client is about to cancel this one anyway.
+    // Read the document again: it may have changed while we waited (then the client cancels this request
+    // soon, but until then the answer must fit the text as it is now).
+    const syntax = this.store.get(uri);
+    if (!syntax || syntax.binary || settings?.disabledLanguages?.includes(syntax.doc.languageId)) return { items: [] };
+    let offset: number;
+    try {
+      offset = checkedOffset(syntax, params.position);
+    } catch {
+      return { items: [] };
+    }
     const prepared = this.prepare(uri, offset, settings);
     this.store.recentViews.record(uri, params.position.line - VIEW_RADIUS, params.position.line + VIEW_RADIUS);
     let prepareMs = 0;
@@ -101,18 +102,19 @@ export class InlineCompletionProvider {
       // Inline completion must never pester the user: the status bar tells what went wrong.
       this.log(`inline completion failed: ${(e as Error).message}`);
       if (e instanceof EngineError && e.kind !== 'stopped') this.status.engineState('error', e.message);
-      return empty;
+      return { items: [] };
     }
 
+    const text = syntax.doc.getText();
     const indentUnit = detectIndentUnit(text.slice(Math.max(0, offset - 20_000), offset + 20_000)) ?? '    ';
     const items: string[] = [];
     for (const choice of answers.flatMap((a) => a.choices)) {
       const item = postProcess(choice.text, {
-        prefix: prefixNear, suffix: suffixNear, multiline: prepared.multiline, indentUnit, finishReason: choice.finishReason,
+        prefix: prepared.prefixNear, suffix: prepared.suffixNear, multiline: prepared.multiline, indentUnit, finishReason: choice.finishReason,
       });
       if (item && !items.includes(item) && items.length < 3) items.push(item);
     }
-    this.cache.put(uri, prefixNear, suffixNear, items);
+    this.cache.put(uri, prepared.prefixNear, prepared.suffixNear, items);
 
     const usage = answers[0]?.usage;
     const engineSeconds = (performance.now() - started) / 1000;
@@ -123,6 +125,15 @@ export class InlineCompletionProvider {
       tokensPerSecond: usage && engineSeconds > 0 ? Math.round(usage.completionTokens / engineSeconds) : undefined,
     });
     return toList(items);
+  }
+
+  /** Cached completions still valid at the request's position (binary and disabled documents get none). */
+  private lookUp(uri: string, params: InlineCompletionParams): string[] | undefined {
+    const syntax = this.store.get(uri)!;
+    if (syntax.binary || this.settings()?.disabledLanguages?.includes(syntax.doc.languageId)) return undefined;
+    const offset = syntax.doc.offsetAt(params.position);
+    const text = syntax.doc.getText();
+    return this.cache.get(uri, text.slice(Math.max(0, offset - NEAR_PREFIX_CHARS), offset), text.slice(offset, offset + NEAR_SUFFIX_CHARS));
   }
 
   /** The prompt and shape of a completion at `offset` (no engine involved; the bench and tests call it too). */
