@@ -150,6 +150,7 @@ export class InlineCompletionProvider {
       uri, text, offset, tree,
       lineComment: languageInfo(syntax.doc.languageId).lineComment,
       snippets: gatherSnippets(this.store, uri, cursorLine),
+      lineAt: (o) => syntax.doc.positionAt(o).line,
       budget: { ...DEFAULT_BUDGET, maxPromptTokens },
     });
     return {
