@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { CancellationTokenSource } from 'vscode-jsonrpc';
-import type { InlineCompletionList } from 'vscode-languageserver-protocol';
+import { LSPErrorCodes, type InlineCompletionList } from 'vscode-languageserver-protocol';
 import { CHAT_SYSTEM_PROMPT } from '../../server/chat';
 import { wantsMultiline } from '../../server/completionShape';
 import { detectIndentUnit, postProcess } from '../../server/postProcess';
@@ -26,6 +26,17 @@ async function post(serve: ServeProcess, route: string, body: unknown): Promise<
   });
   assert.equal(res.status, 200, await res.clone().text());
   return res.json();
+}
+
+/** A metric of the engine's /metrics (summed over its label sets). */
+async function metric(serve: ServeProcess, name: string): Promise<number> {
+  const res = await fetch(`${serve.url}/metrics`, { headers: { authorization: `Bearer ${serve.apiKey}` } });
+  let sum = 0;
+  for (const line of (await res.text()).split('\n')) {
+    const m = /^([a-z_:]+)(\{[^}]*\})?\s+(\S+)$/.exec(line);
+    if (m && m[1] === name) sum += Number(m[3]);
+  }
+  return sum;
 }
 
 describe('language server protocol against a real latent serve', function () {
@@ -100,6 +111,21 @@ describe('language server protocol against a real latent serve', function () {
     });
     assert.ok(result.items.length <= 3);
     assert.equal(new Set(result.items.map((i) => i.insertText)).size, result.items.length);
+  });
+
+  it('aborts the engine request of an inline completion at $/cancelRequest', async () => {
+    const uri = 'file:///w/cancel-inline.ts';
+    await session.open(uri, 'typescript', 'function body() {\n  \n}\n');
+    const cancelledBefore = await metric(serve, 'latent_requests_cancelled_total');
+    const source = new CancellationTokenSource();
+    const pending = session.connection.sendRequest('textDocument/inlineCompletion', {
+      textDocument: { uri }, position: { line: 1, character: 2 }, context: { triggerKind: 2 },
+    }, source.token);
+    // Cancel once the engine is generating for it.
+    while ((await metric(serve, 'latent_running_sequences')) === 0) await new Promise((r) => setTimeout(r, 10));
+    source.cancel();
+    await assert.rejects(pending, (e: { code?: number }) => e.code === LSPErrorCodes.RequestCancelled);
+    while ((await metric(serve, 'latent_requests_cancelled_total')) === cancelledBefore) await new Promise((r) => setTimeout(r, 20));
   });
 
   it('streams a chat answer as latent/chatDelta and returns the same text as the engine', async () => {
