@@ -141,6 +141,7 @@ describe('language server protocol against a real latent serve', function () {
   });
 
   it('stops a chat at $/cancelRequest and returns what had come', async () => {
+    const cancelledBefore = await metric(serve, 'latent_requests_cancelled_total');
     const source = new CancellationTokenSource();
     const pending = session.connection.sendRequest<ChatResult>('latent/chat', {
       chatId: 'chat-cancel', messages: [{ role: 'user', content: 'Write a long story.' }],
@@ -151,6 +152,8 @@ describe('language server protocol against a real latent serve', function () {
     assert.equal(result.finishReason, 'cancelled');
     const streamed = session.deltas.filter((d) => d.chatId === 'chat-cancel').map((d) => d.delta).join('');
     assert.ok(streamed.startsWith(result.text));
+    // The engine stopped generating for it (it counts generations whose client went away).
+    while ((await metric(serve, 'latent_requests_cancelled_total')) === cancelledBefore) await new Promise((r) => setTimeout(r, 20));
   });
 
   it('proposes new text for a refactor, streamed under its chatId', async () => {
