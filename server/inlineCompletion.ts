@@ -3,8 +3,9 @@
 // (aborted when the client cancels), and post-processing of what comes back.
 import {
   InlineCompletionTriggerKind, LSPErrorCodes, ResponseError,
-  type InlineCompletionList, type InlineCompletionParams,
+  type InlineCompletionList, type InlineCompletionParams, type Position, type Range,
 } from 'vscode-languageserver';
+import type { TextDocument } from 'vscode-languageserver-textdocument';
 import { performance } from 'node:perf_hooks';
 import { AdaptiveDebounce, waitUnlessAborted } from './adaptiveDebounce';
 import { CompletionCache } from './completionCache';
@@ -31,6 +32,8 @@ const VIEW_RADIUS = 10;
 
 export interface PreparedCompletion {
   prompt: FimPrompt;
+  /** The text the completion continues (the document, with a selected suggest item applied). */
+  text: string;
   multiline: boolean;
   prefixNear: string;
   suffixNear: string;
@@ -55,10 +58,15 @@ export class InlineCompletionProvider {
     const uri = params?.textDocument?.uri;
     checkedOffset(openDocument(this.store, uri), params.position);
     const settings = this.settings();
+    const selected = selectedCompletion(params);
+    // With a completion item selected in the suggest widget, the suggestion continues that item: it replaces
+    // the item's range with the item's text and what follows.
     const toList = (items: string[]): InlineCompletionList => ({
-      items: items.map((insertText) => ({ insertText, range: { start: params.position, end: params.position } })),
+      items: items.map((item) => selected
+        ? { insertText: selected.text + item, range: selected.range }
+        : { insertText: item, range: { start: params.position, end: params.position } }),
     });
-    const cached = this.lookUp(uri, params);
+    const cached = this.lookUp(uri, params.position, selected);
     if (cached) return toList(cached);
 
     const invoked = params.context?.triggerKind === InlineCompletionTriggerKind.Invoked;
@@ -77,7 +85,7 @@ export class InlineCompletionProvider {
     } catch {
       return { items: [] };
     }
-    const prepared = this.prepare(uri, offset, settings);
+    const prepared = this.prepare(uri, offset, settings, selected);
     this.store.recentViews.record(uri, params.position.line - VIEW_RADIUS, params.position.line + VIEW_RADIUS);
     let prepareMs = 0;
     const started = performance.now();
@@ -105,7 +113,7 @@ export class InlineCompletionProvider {
       return { items: [] };
     }
 
-    const text = syntax.doc.getText();
+    const text = prepared.text;
     const indentUnit = detectIndentUnit(text.slice(Math.max(0, offset - 20_000), offset + 20_000)) ?? '    ';
     const items: string[] = [];
     for (const choice of answers.flatMap((a) => a.choices)) {
@@ -128,20 +136,20 @@ export class InlineCompletionProvider {
   }
 
   /** Cached completions still valid at the request's position (binary and disabled documents get none). */
-  private lookUp(uri: string, params: InlineCompletionParams): string[] | undefined {
+  private lookUp(uri: string, position: Position, selected: SelectedCompletion | undefined): string[] | undefined {
     const syntax = this.store.get(uri)!;
     if (syntax.binary || this.settings()?.disabledLanguages?.includes(syntax.doc.languageId)) return undefined;
-    const offset = syntax.doc.offsetAt(params.position);
-    const text = syntax.doc.getText();
+    const { text, offset } = textAsSeen(syntax.doc, syntax.doc.offsetAt(position), selected);
     return this.cache.get(uri, text.slice(Math.max(0, offset - NEAR_PREFIX_CHARS), offset), text.slice(offset, offset + NEAR_SUFFIX_CHARS));
   }
 
   /** The prompt and shape of a completion at `offset` (no engine involved; the bench and tests call it too). */
-  prepare(uri: string, offset: number, settings = this.settings()): PreparedCompletion {
+  prepare(uri: string, documentOffset: number, settings = this.settings(), selected?: SelectedCompletion): PreparedCompletion {
     const syntax = this.store.get(uri)!;
-    const text = syntax.doc.getText();
-    const tree = syntax.currentTree;
-    const cursorLine = syntax.doc.positionAt(offset).line;
+    const { text, offset } = textAsSeen(syntax.doc, documentOffset, selected);
+    // The tree describes the document, not the document with the selected item in it.
+    const tree = selected ? undefined : syntax.currentTree;
+    const cursorLine = syntax.doc.positionAt(documentOffset).line;
     // Leave the model room to answer: a prompt near its context length would be refused.
     const contextLength = this.engine.contextLength();
     let maxPromptTokens = settings?.maxPromptTokens ?? DEFAULT_BUDGET.maxPromptTokens;
@@ -155,11 +163,30 @@ export class InlineCompletionProvider {
     });
     return {
       prompt,
+      text,
       multiline: wantsMultiline(text, offset, tree),
       prefixNear: text.slice(Math.max(0, offset - NEAR_PREFIX_CHARS), offset),
       suffixNear: text.slice(offset, offset + NEAR_SUFFIX_CHARS),
     };
   }
+}
+
+interface SelectedCompletion { range: Range; text: string }
+
+function selectedCompletion(params: InlineCompletionParams): SelectedCompletion | undefined {
+  const info = params.context?.selectedCompletionInfo;
+  const ok = (p: Position | undefined) => Number.isInteger(p?.line) && Number.isInteger(p?.character) && p!.line >= 0 && p!.character >= 0;
+  if (!info || typeof info.text !== 'string' || !ok(info.range?.start) || !ok(info.range?.end)) return undefined;
+  return { range: info.range, text: info.text };
+}
+
+/** The document's text and cursor offset, or, with a selected suggest item, as if that item were accepted. */
+function textAsSeen(doc: TextDocument, offset: number, selected: SelectedCompletion | undefined): { text: string; offset: number } {
+  const text = doc.getText();
+  if (!selected) return { text, offset };
+  const start = doc.offsetAt(selected.range.start);
+  const end = Math.max(start, doc.offsetAt(selected.range.end));
+  return { text: text.slice(0, start) + selected.text + text.slice(end), offset: start + selected.text.length };
 }
 
 function cancelled(): ResponseError<void> {

@@ -113,6 +113,24 @@ describe('language server protocol against a real latent serve', function () {
     assert.equal(new Set(result.items.map((i) => i.insertText)).size, result.items.length);
   });
 
+  it('continues the item selected in the suggest widget', async () => {
+    const uri = 'file:///w/selected.ts';
+    const text = 'const values = [1, 2, 3];\nconst n = values.len';
+    await session.open(uri, 'typescript', text);
+    const range = { start: { line: 1, character: 17 }, end: { line: 1, character: 20 } };
+    const result = await session.connection.sendRequest<InlineCompletionList>('textDocument/inlineCompletion', {
+      textDocument: { uri }, position: range.end, context: { triggerKind: 1, selectedCompletionInfo: { range, text: 'length' } },
+    });
+    // Against the engine directly: the prompt is the document with the item accepted.
+    const direct = await post(serve, '/v1/completions', { prompt: 'const values = [1, 2, 3];\nconst n = values.length', suffix: '', max_tokens: 48, temperature: 0, stop: ['\n'] });
+    const expected = postProcess(direct.choices[0].text, { prefix: 'const values = [1, 2, 3];\nconst n = values.length', suffix: '', multiline: false, indentUnit: '    ' });
+    if (expected) assert.equal(result.items[0].insertText, `length${expected}`);
+    for (const item of result.items) {
+      assert.ok((item.insertText as string).startsWith('length'));
+      assert.deepEqual(item.range, range);
+    }
+  });
+
   it('aborts the engine request of an inline completion at $/cancelRequest', async () => {
     const uri = 'file:///w/cancel-inline.ts';
     await session.open(uri, 'typescript', 'function body() {\n  \n}\n');
