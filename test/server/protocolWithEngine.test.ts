@@ -209,8 +209,13 @@ describe('language server protocol against a real latent serve', function () {
       await second.connection.sendRequest('textDocument/inlineCompletion', { textDocument: { uri }, position: DOC_END, context: { triggerKind: 1 } });
       assert.ok(!second.statuses.some((s) => s.engine === 'error'), JSON.stringify(second.statuses));
 
+      // The engine dies while it streams a chat answer: the pending request fails with a clear error.
       owner.statuses.length = 0;
+      const chat = owner.connection.sendRequest('latent/chat', { chatId: 'dying', messages: [{ role: 'user', content: 'Tell a long story.' }] });
+      const failure = assert.rejects(chat, (e: { message?: string }) => /chat failed: .*latent serve exited/.test(e.message ?? ''));
+      while (!owner.deltas.some((d) => d.chatId === 'dying')) await new Promise((r) => setTimeout(r, 10));
       process.kill(record.pid, 'SIGKILL');
+      await failure;
       await owner.waitForStatus((s) => s.engine === 'restarting', 30_000);
       await owner.waitForStatus((s) => s.engine === 'ready', 120_000);
     } finally {
