@@ -212,7 +212,7 @@ describe('language server protocol against a real latent serve', function () {
       // The engine dies while it streams a chat answer: the pending request fails with a clear error.
       owner.statuses.length = 0;
       const chat = owner.connection.sendRequest('latent/chat', { chatId: 'dying', messages: [{ role: 'user', content: 'Tell a long story.' }] });
-      const failure = assert.rejects(chat, (e: { message?: string }) => /chat failed: .*latent serve exited/.test(e.message ?? ''));
+      const failure = assert.rejects(chat, (e: { message?: string }) => /chat failed: .*(latent serve exited|unreachable)/.test(e.message ?? ''));
       while (!owner.deltas.some((d) => d.chatId === 'dying')) await new Promise((r) => setTimeout(r, 10));
       process.kill(record.pid, 'SIGKILL');
       await failure;
