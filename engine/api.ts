@@ -23,11 +23,12 @@ export interface GenerationRequest {
   signal?: AbortSignal;
 }
 
-export type FinishReason = 'stop' | 'length' | 'cancelled';
+/** 'error': the engine could not go on (e.g. the latent pool is full of running requests); see `error`. */
+export type FinishReason = 'stop' | 'length' | 'cancelled' | 'error';
 
-/** One step of a streamed generation: the new token and the text it completes (may be '' mid-character). */
+/** One step of a streamed generation: the new token (null for text released at the end) and the text it completes (may be "" mid-character). */
 export interface GenerationDelta {
-  token: number;
+  token: number | null;
   text: string;
 }
 
@@ -39,4 +40,6 @@ export interface GenerationResult {
   promptTokens: number;
   /** Prompt tokens whose latents came from the cache instead of being computed. */
   cachedTokens: number;
+  /** Why generation failed, when finishReason is 'error'. */
+  error?: string;
 }

@@ -1,0 +1,25 @@
+// Loads a model folder for a command, reporting progress on stderr when the weights are large.
+import { BACKENDS, BackendName, Engine } from '../engine';
+import { UsageError } from './usage';
+
+const SHOW_PROGRESS_ABOVE_BYTES = 256 * 1024 * 1024;
+
+export function parseBackend(command: string, text: string | undefined): BackendName {
+  const name = text ?? 'cpu';
+  if (!(BACKENDS as readonly string[]).includes(name)) throw new UsageError(`${command}: --backend must be one of ${BACKENDS.join(', ')} (got "${name}")`);
+  return name as BackendName;
+}
+
+export function loadEngine(dir: string, backend: BackendName): Engine {
+  let lastShown = -1;
+  return Engine.load(dir, {
+    backend,
+    onProgress: ({ loadedBytes, totalBytes }) => {
+      if (totalBytes < SHOW_PROGRESS_ABOVE_BYTES) return;
+      const pct = Math.floor((loadedBytes / totalBytes) * 20) * 5;
+      if (pct === lastShown) return;
+      lastShown = pct;
+      process.stderr.write(`loading ${dir}: ${pct}% of ${(totalBytes / 2 ** 30).toFixed(1)} GiB\n`);
+    },
+  });
+}

@@ -1,0 +1,136 @@
+// The engine: a loaded model folder (config, weights, tokenizer) on a backend, and generation over it. Many
+// sequences advance together: each `step` runs one forward pass over the pending tokens of all of them.
+import type { GenerationDelta, GenerationRequest, GenerationResult } from './api';
+import type { Backend } from './backend/backend';
+import { CpuBackend } from './backend/cpu/cpuBackend';
+import { ContiguousLatentCache, LatentCache } from './cache/latentCache';
+import type { LatentFormat } from './cache/latentFormat';
+import { PoolExhaustedError } from './cache/latentPool';
+import { PagedLatentCache } from './cache/pagedLatentCache';
+import { PromptCache, ReusePolicy } from './cache/promptCache';
+import { Sequence } from './generate/sequence';
+import type { DeepseekV2Config } from './model/config';
+import { DeepseekV2Model } from './model/deepseekV2';
+import { ModelTokenizer } from './tokenizer/modelTokenizer';
+import { LoadProgress, loadWeights, readConfig } from './weights/modelFolder';
+
+export type BackendName = 'cpu';
+export const BACKENDS: readonly BackendName[] = ['cpu'];
+
+export interface EngineOptions {
+  backend?: BackendName;
+  onProgress?: (p: LoadProgress) => void;
+  /** Storage of cached latents (default fp32). */
+  cacheFormat?: LatentFormat;
+  /** Bytes the latent pool may hold (default 1 GiB). */
+  cacheBudgetBytes?: number;
+  /** How cached latents are reused across requests (default: DEFAULT_REUSE_POLICY). */
+  reusePolicy?: ReusePolicy;
+}
+
+/** Chosen from the edit-reuse benchmark (docs/PERFORMANCE.md). */
+export const DEFAULT_REUSE_POLICY: ReusePolicy = { kind: 'reuse', k: 16 };
+
+function createBackend(name: BackendName): Backend {
+  switch (name) {
+    case 'cpu':
+      return new CpuBackend();
+  }
+}
+
+export class Engine {
+  readonly promptCache: PromptCache;
+
+  private constructor(
+    readonly dir: string,
+    readonly model: DeepseekV2Model,
+    /** null for folders without tokenizer.json (the test fixtures): token ids in, token ids out. */
+    readonly tokenizer: ModelTokenizer | null,
+    options: EngineOptions,
+  ) {
+    const c = model.config;
+    this.promptCache = new PromptCache({ numLayers: c.numLayers, kvLoraRank: c.kvLoraRank, qkRopeHeadDim: c.qkRopeHeadDim }, model.rope, {
+      format: options.cacheFormat ?? 'fp32',
+      budgetBytes: options.cacheBudgetBytes ?? 2 ** 30,
+      policy: options.reusePolicy ?? DEFAULT_REUSE_POLICY,
+    });
+  }
+
+  static load(dir: string, options: EngineOptions = {}): Engine {
+    const config = readConfig(dir);
+    const tokenizer = ModelTokenizer.exists(dir) ? ModelTokenizer.load(dir) : null;
+    if (tokenizer && tokenizer.vocabSize > config.vocabSize) {
+      throw new Error(`${dir}: the tokenizer has ${tokenizer.vocabSize} tokens but config.json's vocab_size is ${config.vocabSize}`);
+    }
+    const weights = loadWeights(dir, config, options.onProgress);
+    return new Engine(dir, new DeepseekV2Model(config, weights, createBackend(options.backend ?? 'cpu')), tokenizer, options);
+  }
+
+  get config(): DeepseekV2Config {
+    return this.model.config;
+  }
+
+  /** The end-of-sequence token: the tokenizer's, else config.json's. */
+  get eos(): number | null {
+    return this.tokenizer?.special.eos ?? this.config.eosTokenId;
+  }
+
+  /** A private cache outside the pool, for one-off forwards (e.g. `latent logits`). */
+  newCache(): LatentCache {
+    const c = this.config;
+    return new ContiguousLatentCache(c.numLayers, c.kvLoraRank, c.qkRopeHeadDim);
+  }
+
+  /**
+   * Starts a generation; advance it with `step`. The prompt's cached prefix (and, under a reuse policy, its moved
+   * runs) come from the latent cache; the gaps between reused runs are computed here, the rest in `step`.
+   */
+  startSequence(request: GenerationRequest, onDelta?: (d: GenerationDelta) => void): Sequence {
+    if (request.prompt.length === 0) throw new RangeError('the prompt is empty');
+    for (const t of request.prompt) {
+      if (!Number.isInteger(t) || t < 0 || t >= this.config.vocabSize) throw new RangeError(`prompt token ${t} is outside the vocabulary (0..${this.config.vocabSize - 1})`);
+    }
+    if (!Number.isInteger(request.maxTokens) || request.maxTokens < 1) throw new RangeError(`maxTokens must be a positive integer (got ${request.maxTokens})`);
+    const prepared = this.promptCache.prepare(request.prompt, (cache, tokens) => {
+      cache.reserve(tokens.length);
+      this.model.forward([{ cache, tokens, logits: 'none' }]);
+    });
+    const onFinish = (s: Sequence) => this.promptCache.finish(prepared, s.fedTokens);
+    return new Sequence(request, prepared.cache, prepared.cachedTokens, prepared.pending, this.tokenizer, this.eos, onDelta, onFinish);
+  }
+
+  /** One forward pass over the pending tokens of every unfinished sequence; each then picks its next token. */
+  step(sequences: Sequence[]): void {
+    const active = sequences.filter((s) => !s.done);
+    for (const s of active) {
+      if (s.request.signal?.aborted) s.finish('cancelled');
+      else if (s.cache instanceof PagedLatentCache) {
+        // Reserve pages first, so that a full pool fails this one sequence, not the batch.
+        try {
+          s.cache.reserve(s.pending.length);
+        } catch (e) {
+          if (!(e instanceof PoolExhaustedError)) throw e;
+          s.finish('error', e.message);
+        }
+      }
+    }
+    const running = active.filter((s) => !s.done);
+    if (running.length === 0) return;
+    const logits = this.model.forward(running.map((s) => ({ cache: s.cache, tokens: s.pending, logits: 'last' as const })));
+    running.forEach((s, i) => s.accept(logits[i]));
+  }
+
+  /** Runs one generation to the end, yielding to the event loop between steps so that aborts are seen. */
+  async generate(request: GenerationRequest, onDelta?: (d: GenerationDelta) => void): Promise<GenerationResult> {
+    const seq = this.startSequence(request, onDelta);
+    while (!seq.done) {
+      this.step([seq]);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    return seq.result();
+  }
+
+  dispose(): void {
+    this.model.backend.dispose();
+  }
+}

@@ -1,0 +1,90 @@
+// One generation in progress: its latent cache, the tokens still to feed, and what it has produced. The engine
+// advances many of these together, one forward pass per step (continuous batching).
+import type { FinishReason, GenerationDelta, GenerationRequest, GenerationResult } from '../api';
+import type { LatentCache } from '../cache/latentCache';
+import type { ModelTokenizer } from '../tokenizer/modelTokenizer';
+import { StreamingDecoder } from '../tokenizer/streamingDecoder';
+import { Sampler } from './sampler';
+import { StopMatcher } from './stopMatcher';
+
+export class Sequence {
+  /** Tokens to feed in the next forward pass (the prompt's uncached part first, then one token per step). */
+  pending: number[];
+  readonly generated: number[] = [];
+  text = '';
+  finishReason: FinishReason | null = null;
+  error: string | undefined;
+  private readonly sampler: Sampler;
+  private readonly decoder: StreamingDecoder | null;
+  private readonly stop: StopMatcher;
+
+  constructor(
+    readonly request: GenerationRequest,
+    readonly cache: LatentCache,
+    /** Prompt tokens whose latents came from the cache. */
+    readonly cachedTokens: number,
+    /** The prompt tokens still to compute (at least the last one). */
+    pending: number[],
+    tokenizer: ModelTokenizer | null,
+    private readonly eos: number | null,
+    private readonly onDelta?: (d: GenerationDelta) => void,
+    /** Called once when the sequence ends, however it ends (the engine releases the cache there). */
+    private readonly onFinish?: (s: Sequence) => void,
+  ) {
+    this.pending = pending;
+    this.sampler = new Sampler(request.sampling);
+    this.decoder = tokenizer ? new StreamingDecoder(tokenizer) : null;
+    this.stop = new StopMatcher(request.stop ?? []);
+  }
+
+  get done(): boolean {
+    return this.finishReason !== null;
+  }
+
+  /** Takes the logits after the last fed token; picks the next token and decides whether to go on. */
+  accept(logits: Float32Array): void {
+    if (this.done) return;
+    if (this.request.signal?.aborted) return this.finish('cancelled');
+    const token = this.sampler.sample(logits);
+    if (token === this.eos) return this.finish('stop');
+    this.generated.push(token);
+    const piece = this.decoder ? this.stop.push(this.decoder.push(token)) : '';
+    this.text += piece;
+    this.onDelta?.({ token, text: piece });
+    if (this.stop.stopped) return this.finish('stop');
+    if (this.generated.length >= this.request.maxTokens) return this.finish('length');
+    this.pending = [token];
+  }
+
+  /** Ends the generation (also used by the caller when its client went away). */
+  finish(reason: FinishReason, error?: string): void {
+    if (this.done) return;
+    this.error = error;
+    if (this.decoder && reason !== 'cancelled') {
+      const tail = this.stop.push(this.decoder.flush()) + this.stop.flush();
+      if (tail) {
+        this.text += tail;
+        this.onDelta?.({ token: null, text: tail });
+      }
+    }
+    this.finishReason = reason;
+    this.pending = [];
+    this.onFinish?.(this);
+  }
+
+  /** Every token whose latents were computed or reused: the prompt, then the generated tokens fed back. */
+  get fedTokens(): number[] {
+    return [...this.request.prompt, ...this.generated];
+  }
+
+  result(): GenerationResult {
+    return {
+      tokens: this.generated,
+      text: this.text,
+      finishReason: this.finishReason ?? 'length',
+      promptTokens: this.request.prompt.length,
+      cachedTokens: this.cachedTokens,
+      ...(this.error ? { error: this.error } : {}),
+    };
+  }
+}

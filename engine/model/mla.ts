@@ -1,0 +1,225 @@
+// Multi-head Latent Attention (DeepSeek-V2 §2.1). Each token is compressed to a latent c_kv (kv_lora_rank,
+// RMS-normed) plus one rope key k_pe shared by all heads; only these are cached. Per head, keys and values are
+// c_kv through kv_b_proj: k_nope = W_UK·c, v = W_UV·c.
+//
+// Two exact ways to attend:
+// - naive: expand every cached latent into per-head k_nope and v, then ordinary attention (cheap for long
+//   prefills, where the expansion is shared by many queries);
+// - absorbed: fold W_UK into the query (q·W_UK attends to c directly) and W_UV into the output, so attention is
+//   MQA over the 576-wide latent rows and K/V never exist (cheap for decode and short extends).
+import type { Backend } from '../backend/backend';
+import type { LatentCache } from '../cache/latentCache';
+import type { DeepseekV2Config } from './config';
+import { rmsNorm } from './rmsNorm';
+import type { Rope } from './rope';
+import type { Tensor } from '../weights/tensor';
+
+export interface AttentionWeights {
+  /** Plain query projection (q_lora_rank null) ... */
+  qProj: Tensor | null;
+  /** ... or the low-rank query: q_a_proj, its norm, q_b_proj. */
+  qA: Tensor | null;
+  qANorm: Float32Array | null;
+  qB: Tensor | null;
+  kvA: Tensor;
+  kvANorm: Float32Array;
+  kvB: Tensor;
+  oProj: Tensor;
+  /** W_UK per head, [H, dn, r] fp32: kv_b_proj's k_nope rows, split out once at load. */
+  wUK: Float32Array;
+  /** W_UV per head, [H, dv, r] fp32. */
+  wUV: Float32Array;
+}
+
+export type AttentionPath = 'auto' | 'naive' | 'absorbed';
+
+/** A run of new tokens of one sequence inside the batch. */
+export interface AttentionItem {
+  cache: LatentCache;
+  /** Row of the item's first token in the batch. */
+  row: number;
+  count: number;
+  /** Position (= cache index) of the item's first new token. */
+  pos0: number;
+}
+
+/** The q_lora-free eps of q_a_layernorm and kv_a_layernorm: always the DeepseekV2RMSNorm default. */
+const LATENT_NORM_EPS = 1e-6;
+
+export class MultiHeadLatentAttention {
+  private readonly H: number;
+  private readonly dn: number;
+  private readonly dr: number;
+  private readonly dv: number;
+  private readonly r: number;
+  private readonly scale: number;
+
+  constructor(
+    c: DeepseekV2Config,
+    private readonly layer: number,
+    private readonly w: AttentionWeights,
+    private readonly backend: Backend,
+    private readonly rope: Rope,
+    scale: number,
+  ) {
+    this.H = c.numHeads;
+    this.dn = c.qkNopeHeadDim;
+    this.dr = c.qkRopeHeadDim;
+    this.dv = c.vHeadDim;
+    this.r = c.kvLoraRank;
+    this.scale = scale;
+  }
+
+  /** out[n, hidden] = attention of the normed hidden states x[n, hidden]; stores the new latents in each cache. */
+  forward(x: Float32Array, n: number, items: AttentionItem[], out: Float32Array, path: AttentionPath): void {
+    const { H, dn, dr, dv, r } = this;
+    const qDim = dn + dr;
+    const q = this.queries(x, n);
+
+    // The latent of each new token: c_kv = norm(first r of kv_a), k_pe = rope(last dr), shared by all heads.
+    const kv = new Float32Array(n * (r + dr));
+    this.backend.matmul(kv, x, n, this.w.kvA);
+    const cKv = new Float32Array(n * r);
+    rmsNorm(cKv, kv, n, r, this.w.kvANorm, LATENT_NORM_EPS, r + dr);
+    const kPe = new Float32Array(n * dr);
+    for (const it of items) {
+      for (let j = 0; j < it.count; j++) {
+        const t = it.row + j;
+        const pos = it.pos0 + j;
+        kPe.set(kv.subarray(t * (r + dr) + r, (t + 1) * (r + dr)), t * dr);
+        this.rope.applyInterleaved(kPe, t * dr, pos);
+        for (let h = 0; h < H; h++) this.rope.applyInterleaved(q, (t * H + h) * qDim + dn, pos);
+        it.cache.write(this.layer, pos, cKv.subarray(t * r, (t + 1) * r), kPe.subarray(t * dr, (t + 1) * dr));
+      }
+    }
+
+    const attended = new Float32Array(n * H * dv);
+    for (const it of items) {
+      const useAbsorbed = path === 'absorbed' || (path === 'auto' && this.absorbedIsCheaper(it.count, it.pos0 + it.count));
+      if (useAbsorbed) this.attendAbsorbed(q, it, attended);
+      else this.attendNaive(q, it, attended);
+    }
+    this.backend.matmul(out, attended, n, this.w.oProj);
+  }
+
+  private queries(x: Float32Array, n: number): Float32Array {
+    const { H, dn, dr } = this;
+    const q = new Float32Array(n * H * (dn + dr));
+    if (this.w.qProj) {
+      this.backend.matmul(q, x, n, this.w.qProj);
+    } else {
+      const rank = this.w.qA!.shape[0];
+      const qa = new Float32Array(n * rank);
+      this.backend.matmul(qa, x, n, this.w.qA!);
+      rmsNorm(qa, qa, n, rank, this.w.qANorm!, LATENT_NORM_EPS);
+      this.backend.matmul(q, qa, n, this.w.qB!);
+    }
+    return q;
+  }
+
+  /** Multiply-adds per head of each path for `count` queries over `length` cached tokens. */
+  private absorbedIsCheaper(count: number, length: number): boolean {
+    const { dn, dr, dv, r } = this;
+    const absorbed = count * (dn * r + length * (2 * r + dr) + dv * r);
+    const naive = length * (dn + dv) * r + count * length * (dn + dr + dv);
+    return absorbed <= naive;
+  }
+
+  /** Absorbed path: per head, q_lat = q_nope·W_UK attends to c_kv; the output o_lat goes through W_UV. */
+  private attendAbsorbed(q: Float32Array, it: AttentionItem, attended: Float32Array): void {
+    const { H, dn, dr, dv, r, scale } = this;
+    const qDim = dn + dr;
+    const end = it.pos0 + it.count;
+    const qLat = new Float32Array(r);
+    const oLat = new Float64Array(r);
+    const scores = new Float64Array(end);
+    const chunks = [...it.cache.chunks(this.layer, end)];
+    for (let j = 0; j < it.count; j++) {
+      const t = it.row + j;
+      const visible = it.pos0 + j + 1;
+      for (let h = 0; h < H; h++) {
+        const qo = (t * H + h) * qDim;
+        qLat.fill(0);
+        for (let i = 0; i < dn; i++) {
+          const qi = q[qo + i];
+          const wo = (h * dn + i) * r;
+          for (let a = 0; a < r; a++) qLat[a] += qi * this.w.wUK[wo + a];
+        }
+        let max = -Infinity;
+        for (const ch of chunks) {
+          const stop = Math.min(ch.count, visible - ch.start);
+          for (let s = 0; s < stop; s++) {
+            let dot = 0;
+            const co = s * r;
+            for (let a = 0; a < r; a++) dot += qLat[a] * ch.cKv[co + a];
+            const ko = s * dr;
+            for (let a = 0; a < dr; a++) dot += q[qo + dn + a] * ch.kPe[ko + a];
+            const score = dot * scale;
+            scores[ch.start + s] = score;
+            if (score > max) max = score;
+          }
+        }
+        let sum = 0;
+        for (let s = 0; s < visible; s++) sum += scores[s] = Math.exp(scores[s] - max);
+        oLat.fill(0);
+        for (const ch of chunks) {
+          const stop = Math.min(ch.count, visible - ch.start);
+          for (let s = 0; s < stop; s++) {
+            const p = scores[ch.start + s] / sum;
+            const co = s * r;
+            for (let a = 0; a < r; a++) oLat[a] += p * ch.cKv[co + a];
+          }
+        }
+        const ao = (t * H + h) * dv;
+        for (let d = 0; d < dv; d++) {
+          const wo = (h * dv + d) * r;
+          let acc = 0;
+          for (let a = 0; a < r; a++) acc += this.w.wUV[wo + a] * oLat[a];
+          attended[ao + d] = acc;
+        }
+      }
+    }
+  }
+
+  /** Naive path: expand the cached latents into per-head k_nope and v, then ordinary causal attention. */
+  private attendNaive(q: Float32Array, it: AttentionItem, attended: Float32Array): void {
+    const { H, dn, dr, dv, scale } = this;
+    const qDim = dn + dr;
+    const kvDim = dn + dv;
+    const end = it.pos0 + it.count;
+    const kv = new Float32Array(end * H * kvDim);
+    const kPe = new Float32Array(end * dr);
+    for (const ch of it.cache.chunks(this.layer, end)) {
+      this.backend.matmul(kv.subarray(ch.start * H * kvDim), ch.cKv, ch.count, this.w.kvB);
+      kPe.set(ch.kPe.subarray(0, ch.count * dr), ch.start * dr);
+    }
+    const scores = new Float64Array(end);
+    const acc = new Float64Array(dv);
+    for (let j = 0; j < it.count; j++) {
+      const t = it.row + j;
+      const visible = it.pos0 + j + 1;
+      for (let h = 0; h < H; h++) {
+        const qo = (t * H + h) * qDim;
+        let max = -Infinity;
+        for (let s = 0; s < visible; s++) {
+          const ko = (s * H + h) * kvDim;
+          let dot = 0;
+          for (let a = 0; a < dn; a++) dot += q[qo + a] * kv[ko + a];
+          for (let a = 0; a < dr; a++) dot += q[qo + dn + a] * kPe[s * dr + a];
+          const score = dot * scale;
+          scores[s] = score;
+          if (score > max) max = score;
+        }
+        let sum = 0;
+        for (let s = 0; s < visible; s++) sum += scores[s] = Math.exp(scores[s] - max);
+        acc.fill(0);
+        for (let s = 0; s < visible; s++) {
+          const p = scores[s] / sum;
+          const vo = (s * H + h) * kvDim + dn;
+          for (let d = 0; d < dv; d++) acc[d] += p * kv[vo + d];
+        }
+        attended.set(acc, (t * H + h) * dv);
+      }
+    }
+  }
+}

@@ -1,0 +1,95 @@
+// A model folder's tokenizer (tokenizer.json + tokenizer_config.json) through @huggingface/tokenizers. Special
+// tokens (bos, eos, FIM) and the chat template are read from the folder, never hard-coded.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type * as HfTokenizers from '@huggingface/tokenizers' with { 'resolution-mode': 'import' };
+
+// The package is ESM-typed but ships a CommonJS build, which this CommonJS project loads.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { Tokenizer } = require('@huggingface/tokenizers') as typeof HfTokenizers;
+type Tokenizer = HfTokenizers.Tokenizer;
+
+export class TokenizerError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TokenizerError';
+  }
+}
+
+/** DeepSeek's fill-in-the-middle tokens, by their text; their ids come from the folder. */
+export const FIM_TOKEN_TEXT = { begin: '<｜fim▁begin｜>', hole: '<｜fim▁hole｜>', end: '<｜fim▁end｜>' } as const;
+
+export interface SpecialTokens {
+  bos: number | null;
+  eos: number | null;
+  /** Present only when the folder's tokenizer has all three FIM tokens. */
+  fim: { begin: number; hole: number; end: number } | null;
+}
+
+export class ModelTokenizer {
+  private constructor(
+    private readonly tokenizer: Tokenizer,
+    readonly special: SpecialTokens,
+    readonly bosText: string | null,
+    readonly eosText: string | null,
+    /** The Jinja chat template of tokenizer_config.json, when the model has one. */
+    readonly chatTemplate: string | null,
+    readonly addBos: boolean,
+    readonly vocabSize: number,
+  ) {}
+
+  /** Whether `dir` has a tokenizer at all (the test fixtures have none). */
+  static exists(dir: string): boolean {
+    return fs.existsSync(path.join(dir, 'tokenizer.json'));
+  }
+
+  static load(dir: string): ModelTokenizer {
+    const tokFile = path.join(dir, 'tokenizer.json');
+    const cfgFile = path.join(dir, 'tokenizer_config.json');
+    const json = readJson(tokFile);
+    const config = (fs.existsSync(cfgFile) ? readJson(cfgFile) : {}) as Record<string, unknown>;
+    let tokenizer: Tokenizer;
+    try {
+      tokenizer = new Tokenizer(json, config);
+    } catch (e) {
+      throw new TokenizerError(`${tokFile}: cannot build the tokenizer (${(e as Error).message})`);
+    }
+    const tokenText = (v: unknown): string | null => (typeof v === 'string' ? v : v && typeof v === 'object' && typeof (v as { content?: unknown }).content === 'string' ? (v as { content: string }).content : null);
+    const bosText = tokenText(config.bos_token);
+    const eosText = tokenText(config.eos_token);
+    const id = (text: string | null) => (text === null ? null : tokenizer.token_to_id(text) ?? null);
+    const begin = id(FIM_TOKEN_TEXT.begin), hole = id(FIM_TOKEN_TEXT.hole), end = id(FIM_TOKEN_TEXT.end);
+    const special: SpecialTokens = {
+      bos: id(bosText),
+      eos: id(eosText),
+      fim: begin !== null && hole !== null && end !== null ? { begin, hole, end } : null,
+    };
+    const template = typeof config.chat_template === 'string' ? config.chat_template : null;
+    const vocabSize = Math.max(...tokenizer.get_vocab(true).values()) + 1;
+    return new ModelTokenizer(tokenizer, special, bosText, eosText, template, config.add_bos_token !== false, vocabSize);
+  }
+
+  /** Token ids of plain text: special-token text inside it is still recognised as special tokens. */
+  encode(text: string, options: { addBos?: boolean } = {}): number[] {
+    const ids = this.tokenizer.encode(text, { add_special_tokens: false }).ids;
+    return options.addBos && this.special.bos !== null ? [this.special.bos, ...ids] : ids;
+  }
+
+  decode(ids: number[], options: { skipSpecial?: boolean } = {}): string {
+    if (ids.length === 0) return '';
+    return this.tokenizer.decode(ids, { skip_special_tokens: options.skipSpecial ?? true });
+  }
+
+  tokenText(id: number): string | undefined {
+    return this.tokenizer.id_to_token(id);
+  }
+}
+
+function readJson(file: string): unknown {
+  if (!fs.existsSync(file)) throw new TokenizerError(`${file}: missing`);
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new TokenizerError(`${file}: not valid JSON (${(e as Error).message})`);
+  }
+}
