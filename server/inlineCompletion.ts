@@ -66,10 +66,11 @@ export class InlineCompletionProvider {
         ? { insertText: selected.text + item, range: selected.range }
         : { insertText: item, range: { start: params.position, end: params.position } }),
     });
-    const cached = this.lookUp(uri, params.position, selected);
-    if (cached) return toList(cached);
-
     const invoked = params.context?.triggerKind === InlineCompletionTriggerKind.Invoked;
+    const cached = this.lookUp(uri, params.position, selected);
+    // An empty answer is remembered too, but the user asking explicitly gets a fresh try (with alternatives).
+    if (cached && (cached.length > 0 || !invoked)) return toList(cached);
+
     this.debounce.baseMs = settings?.debounceMs ?? 75;
     if (!invoked && !(await waitUnlessAborted(this.debounce.delayMs(), cancel))) throw cancelled();
     if (cancel.aborted) throw cancelled();

@@ -24,6 +24,13 @@ describe('completion cache', () => {
     assert.equal(cache.get('u', 'const x = cx', ';\n'), undefined);
   });
 
+  it('remembers that there was nothing to offer at a place, but only at that place', () => {
+    const cache = new CompletionCache();
+    cache.put('u', 'let a = ', '', []);
+    assert.deepEqual(cache.get('u', 'let a = ', ''), []);
+    assert.equal(cache.get('u', 'let a = 1', ''), undefined);
+  });
+
   it('drops the least recently used entry first', () => {
     const cache = new CompletionCache(2);
     cache.put('u', 'a', '', ['1']);
