@@ -63,10 +63,17 @@ describe('language server protocol against a real latent serve', function () {
     if (root) fs.rmSync(root, { recursive: true, force: true });
   });
 
+  /** A server of its own, whose prompts hold no context from the other tests' documents. */
+  async function freshSession(): Promise<LspSession> {
+    return (await LspSession.start({ engine: { url: serve.url, apiKey: serve.apiKey }, debounceMs: 0 })).session;
+  }
+
   it('completes inline with what the engine answers to the same FIM request, post-processed', async () => {
     const uri = 'file:///w/scale.ts';
-    await session.open(uri, 'typescript', DOC);
-    const result = await session.connection.sendRequest<InlineCompletionList>('textDocument/inlineCompletion', {
+    const own = await freshSession();
+    after(() => own.stop());
+    await own.open(uri, 'typescript', DOC);
+    const result = await own.connection.sendRequest<InlineCompletionList>('textDocument/inlineCompletion', {
       textDocument: { uri }, position: DOC_END, context: { triggerKind: 2 },
     });
     // The same request straight to the engine: the whole small document fits, so prompt = prefix, suffix = ''.
@@ -78,7 +85,7 @@ describe('language server protocol against a real latent serve', function () {
       prefix: DOC, suffix: '', multiline, indentUnit: detectIndentUnit(DOC) ?? '    ', finishReason: direct.choices[0].finish_reason,
     });
     assert.deepEqual(result.items.map((i) => i.insertText), expected ? [expected] : []);
-    const status = await session.waitForStatus((s) => s.lastLatencyMs !== undefined);
+    const status = await own.waitForStatus((s) => s.lastLatencyMs !== undefined);
     assert.equal(status.engine, 'ready');
     assert.equal(typeof status.cachedShare, 'number');
     assert.ok(status.lastPrepareMs! >= 0);
@@ -116,9 +123,11 @@ describe('language server protocol against a real latent serve', function () {
   it('continues the item selected in the suggest widget', async () => {
     const uri = 'file:///w/selected.ts';
     const text = 'const values = [1, 2, 3];\nconst n = values.len';
-    await session.open(uri, 'typescript', text);
+    const own = await freshSession();
+    after(() => own.stop());
+    await own.open(uri, 'typescript', text);
     const range = { start: { line: 1, character: 17 }, end: { line: 1, character: 20 } };
-    const result = await session.connection.sendRequest<InlineCompletionList>('textDocument/inlineCompletion', {
+    const result = await own.connection.sendRequest<InlineCompletionList>('textDocument/inlineCompletion', {
       textDocument: { uri }, position: range.end, context: { triggerKind: 1, selectedCompletionInfo: { range, text: 'length' } },
     });
     // Against the engine directly: the prompt is the document with the item accepted.
