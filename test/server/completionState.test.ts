@@ -88,10 +88,9 @@ describe('adaptive debounce', () => {
   });
   it('stops waiting as soon as the request is cancelled', async () => {
     const controller = new AbortController();
-    const started = Date.now();
     setTimeout(() => controller.abort(), 20);
-    assert.equal(await waitUnlessAborted(5_000, controller.signal), false);
-    assert.ok(Date.now() - started < 1_000);
+    // Ten minutes: only the abort can end this wait within the test's time.
+    assert.equal(await waitUnlessAborted(600_000, controller.signal), false);
     assert.equal(await waitUnlessAborted(1, new AbortController().signal), true);
   });
 });

@@ -136,25 +136,22 @@ describe('language server protocol (engine down)', () => {
       textDocument: { uri, version: 2 },
       contentChanges: [{ range: { start: { line: 250_000, character: 0 }, end: { line: 250_000, character: 0 } }, text: 'let y = ' }],
     });
-    const started = Date.now();
     assert.deepEqual((await complete(uri, 250_000, 8)).items, []);
-    assert.ok(Date.now() - started < 20_000);
   });
 
   it('cancels a waiting completion at $/cancelRequest', async () => {
     const uri = 'file:///w/cancel.ts';
     await session.open(uri, 'typescript', TS);
-    await session.connection.sendNotification('workspace/didChangeConfiguration', { settings: { latent: { engine: { url: downUrl, model: 'm' }, debounceMs: 5_000 } } });
+    // A ten-minute debounce: only the cancellation can end this request within the test's time.
+    await session.connection.sendNotification('workspace/didChangeConfiguration', { settings: { latent: { engine: { url: downUrl, model: 'm' }, debounceMs: 600_000 } } });
     const { CancellationTokenSource } = await import('vscode-jsonrpc');
     const source = new CancellationTokenSource();
-    const started = Date.now();
     const pending = session.connection.sendRequest('textDocument/inlineCompletion', {
       textDocument: { uri }, position: { line: 4, character: 24 }, context: { triggerKind: 2 },
     }, source.token);
     setTimeout(() => source.cancel(), 100);
     const error = await rejection(pending);
     assert.equal(error.code, LSPErrorCodes.RequestCancelled);
-    assert.ok(Date.now() - started < 4_000, 'the cancelled request waited out its debounce');
     await session.connection.sendNotification('workspace/didChangeConfiguration', { settings: { latent: { engine: { url: downUrl, model: 'm' }, debounceMs: 0 } } });
   });
 
