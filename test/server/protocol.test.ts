@@ -159,6 +159,12 @@ describe('language server protocol (engine down)', () => {
     const error = await rejection(session.connection.sendRequest('latent/chat', { chatId: 'c1', messages: [{ role: 'user', content: 'hi' }] }));
     assert.equal(error.code, ErrorCodes.InternalError);
     assert.match(error.message, /chat failed: engine at .* is unreachable/);
+    // Context that makes no sense is passed over; files that cannot be read are named.
+    const odd = await rejection(session.connection.sendRequest('latent/chat', { chatId: 'c2', messages: [{ role: 'user', content: 'hi' }], context: { files: 5, selection: { text: 7 } } }));
+    assert.match(odd.message, /chat failed: engine at .* is unreachable/);
+    const missing = await rejection(session.connection.sendRequest('latent/chat', { chatId: 'c3', messages: [{ role: 'user', content: 'hi' }], context: { currentFile: { uri: 'file:///no/such/file.ts' } } }));
+    assert.equal(missing.code, ErrorCodes.InvalidParams);
+    assert.match(missing.message, /cannot read file:\/\/\/no\/such\/file\.ts/);
   });
 
   it('refuses malformed chat and refactor requests with the field at fault', async () => {
