@@ -1,11 +1,13 @@
 // The real server over stdio with a real JSON-RPC client: the protocol, bad input and an engine that is down.
-// (Completions, chat and refactors against a real `latent serve` are in protocolWithEngine.test.ts.)
+// (Completions, chat and refactors against a real `latent serve` are in protocolWithEngine.test.ts.) Last, the
+// same server over node IPC, the transport the extension uses.
 import * as assert from 'node:assert/strict';
+import { fork } from 'node:child_process';
 import * as net from 'node:net';
 import { ErrorCodes, ResponseError } from 'vscode-jsonrpc';
-import { LSPErrorCodes } from 'vscode-languageserver-protocol';
-import type { CodeAction, InlineCompletionList } from 'vscode-languageserver-protocol';
-import { LspSession } from './lspSession';
+import { createMessageConnection, IPCMessageReader, IPCMessageWriter } from 'vscode-jsonrpc/node';
+import { LSPErrorCodes, type CodeAction, type InitializeResult, type InlineCompletionList } from 'vscode-languageserver-protocol';
+import { LspSession, SERVER_MAIN } from './lspSession';
 
 const TS = 'export function add(a: number, b: number): number {\n  return a + b;\n}\n\nconst total = add(1, 2);\n';
 
@@ -222,3 +224,29 @@ describe('language server protocol (engine down)', () => {
     assert.equal(error.code, ErrorCodes.MethodNotFound);
   });
 });
+
+describe('language server over node IPC (as the extension starts it)', () => {
+  it('initializes and answers over the IPC channel', async () => {
+    const child = fork(SERVER_MAIN, ['--node-ipc'], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    const connection = createMessageConnection(new IPCMessageReader(child), new IPCMessageWriter(child));
+    connection.listen();
+    try {
+      const init = await connection.sendRequest<InitializeResult>('initialize', { processId: process.pid, rootUri: null, capabilities: {} });
+      assert.equal(init.capabilities.inlineCompletionProvider, true);
+      await connection.sendNotification('initialized', {});
+      await connection.sendNotification('textDocument/didOpen', { textDocument: { uri: 'file:///ipc.py', languageId: 'python', version: 1, text: 'x = 1\n' } });
+      const error = await rejection(connection.sendRequest('textDocument/inlineCompletion', {
+        textDocument: { uri: 'file:///ipc.py' }, position: { line: 5, character: 0 }, context: { triggerKind: 1 },
+      }));
+      assert.match(error.message, /past the end of the document/);
+      await connection.sendRequest('shutdown');
+      const exited = new Promise((r) => child.once('exit', r));
+      await connection.sendNotification('exit');
+      await exited;
+    } finally {
+      connection.dispose();
+      if (child.exitCode === null) child.kill();
+    }
+  });
+});
+
