@@ -40,7 +40,7 @@ export class ChatService {
     let text = '';
     try {
       const answer = await this.engine.run((client, signal) => client.chat(messages, {
-        maxTokens: Math.max(CHAT_MAX_TOKENS, this.settings()?.maxTokens ?? 0),
+        maxTokens: this.settings()?.chatMaxTokens ?? CHAT_MAX_TOKENS,
         temperature: 0,
         signal,
         onDelta: (delta) => { text += delta; this.sendDelta(chatId, delta); },

@@ -15,7 +15,8 @@ export function renderChatContext(store: DocumentStore, context: ChatContext | u
   if (!context) return '';
   const parts: string[] = [];
   const label = (uri: string) => workspaceLabel(uri, store.workspaceRoots);
-  const files = [...(context.currentFile ? [context.currentFile] : []), ...(context.files ?? [])].slice(0, MAX_FILES);
+  const named = Array.isArray(context.files) ? context.files : [];
+  const files = [...(context.currentFile ? [context.currentFile] : []), ...named].slice(0, MAX_FILES);
   const seen = new Set<string>();
   for (const file of files) {
     if (typeof file?.uri !== 'string' || seen.has(file.uri)) continue;
@@ -42,7 +43,14 @@ export function fileText(store: DocumentStore, uri: string): string {
   }
   let text: string;
   try {
-    text = fs.readFileSync(path, 'utf8');
+    // Read no more than is shown: a file the user names may be huge.
+    const fd = fs.openSync(path, 'r');
+    try {
+      const buffer = Buffer.alloc(Math.min(fs.fstatSync(fd).size, MAX_FILE_CHARS * 4 + 4));
+      text = buffer.subarray(0, fs.readSync(fd, buffer, 0, buffer.length, 0)).toString('utf8');
+    } finally {
+      fs.closeSync(fd);
+    }
   } catch (e) {
     throw new ResponseError(ErrorCodes.InvalidParams, `cannot read ${uri}: ${(e as Error).message}`);
   }

@@ -13,8 +13,8 @@ export class CompletionCache {
 
   constructor(private readonly capacity = 64) {}
 
+  /** `items` may be empty: the engine had nothing to offer here, and asking again would give nothing again. */
   put(uri: string, prefix: string, suffix: string, items: string[]): void {
-    if (items.length === 0) return;
     this.entries.set(this.nextId++, {
       uri, prefixTail: prefix.slice(-PREFIX_KEY_CHARS), suffixHead: suffix.slice(0, SUFFIX_KEY_CHARS), items,
     });
@@ -28,6 +28,10 @@ export class CompletionCache {
     for (const id of ids) {
       const entry = this.entries.get(id)!;
       if (entry.uri !== uri || entry.suffixHead !== suffixHead) continue;
+      if (entry.items.length === 0) {
+        if (!prefix.endsWith(entry.prefixTail) || prefix.length < entry.prefixTail.length) continue;
+        return [];
+      }
       const remaining = entry.items.map((item) => remainderAfterTyping(entry.prefixTail, item, prefix)).filter((r): r is string => !!r);
       if (remaining.length === 0) continue;
       this.entries.delete(id);

@@ -20,6 +20,8 @@ const DEFINITION_TYPES = [
   'struct_specifier', 'class_specifier', 'union_specifier', 'enum_specifier', 'type_definition',
 ];
 
+const WRAPPERS = new Set(['export_statement', 'decorated_definition']);
+
 const IDENTIFIER_TYPES = ['identifier', 'type_identifier', 'property_identifier', 'field_identifier'];
 
 /** Longest excerpt kept of one definition (its first lines: the signature and the start of the body). */
@@ -36,13 +38,17 @@ export class DefinitionIndex {
     const names: string[] = [];
     for (const node of tree.rootNode.descendantsOfType(DEFINITION_TYPES)) {
       if (!node) continue;
+      // `struct s *p` mentions a struct; only `struct s { ... }` defines it.
+      if (node.type.endsWith('_specifier') && !node.childForFieldName('body')) continue;
       const name = definitionName(node);
       if (!name) continue;
+      // Show `export` and decorators with what they belong to.
+      const whole = node.parent && WRAPPERS.has(node.parent.type) ? node.parent : node;
       const snippet: ContextSnippet = {
         kind: 'definition', uri, label,
-        startLine: node.startPosition.row,
-        endLine: Math.min(node.endPosition.row, node.startPosition.row + MAX_SNIPPET_LINES - 1),
-        text: excerpt(node.text),
+        startLine: whole.startPosition.row,
+        endLine: Math.min(whole.endPosition.row, whole.startPosition.row + MAX_SNIPPET_LINES - 1),
+        text: excerpt(whole.text),
       };
       const list = this.byName.get(name) ?? [];
       list.push(snippet);

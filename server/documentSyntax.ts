@@ -2,10 +2,17 @@
 // is applied to the text and mirrored as a tree.edit, then the tree is re-parsed with the old tree so that
 // tree-sitter only re-reads what changed. Indices and columns are UTF-16 code units on both sides.
 import type { Parser, Tree, Edit } from 'web-tree-sitter';
+import { performance } from 'node:perf_hooks';
 import { TextDocument, type TextDocumentContentChangeEvent } from 'vscode-languageserver-textdocument';
 
 /** Documents larger than this are kept as text only (no tree): parsing them on each keystroke costs too much. */
-export const MAX_PARSED_LENGTH = 4_000_000;
+export const MAX_PARSED_LENGTH = 1_000_000;
+/**
+ * A parse that takes longer than this is abandoned, and the document is kept as text only from then on. A first
+ * (full) parse may take longer: the grammar's WASM is still warming up then.
+ */
+export const FULL_PARSE_BUDGET_MS = 5000;
+export const INCREMENTAL_PARSE_BUDGET_MS = 1000;
 
 export class DocumentSyntax {
   private tree: Tree | undefined;
@@ -63,9 +70,15 @@ export class DocumentSyntax {
     if (!this.parser || this.binary) return;
     const text = this.doc.getText();
     if (text.length > MAX_PARSED_LENGTH) { this.dropTree(); return; }
-    const next = this.parser.parse(text, this.tree ?? null);
+    const started = performance.now();
+    const budget = this.tree ? INCREMENTAL_PARSE_BUDGET_MS : FULL_PARSE_BUDGET_MS;
+    const next = this.parser.parse(text, this.tree ?? null, {
+      progressCallback: () => performance.now() - started > budget,
+    });
     this.tree?.delete();
     this.tree = next ?? undefined;
+    // Abandoned (too slow): no more parsing of this document, so every keystroke does not stall again.
+    if (!next) this.parser = undefined;
   }
 
   dispose(): void { this.dropTree(); }

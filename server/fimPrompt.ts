@@ -35,6 +35,8 @@ export interface PromptInput {
   lineComment: string;
   snippets: ContextSnippet[];
   budget: PromptBudget;
+  /** Line of an offset; the document's own index when given (scanning the text is O(length)). */
+  lineAt?: (offset: number) => number;
 }
 
 export interface FimPrompt {
@@ -54,9 +56,12 @@ export function buildFimPrompt(input: PromptInput): FimPrompt {
 
   // Snippets from this document that the widest possible window already shows add nothing.
   const widest = windowFor(text, offset, tree, total, budget.suffixShare);
+  const lineAt = input.lineAt ?? ((o: number) => lineOf(text, o));
+  const firstLine = lineAt(widest.prefixStart);
+  const lastLine = lineAt(widest.suffixEnd);
   const candidates = dedupe(input.snippets
     .filter((s) => s.text.trim() !== '')
-    .filter((s) => s.uri !== input.uri || !overlapsLines(text, s, widest.prefixStart, widest.suffixEnd))
+    .filter((s) => s.uri !== input.uri || s.startLine > lastLine || s.endLine < firstLine)
     .sort(compareSnippets));
 
   const contextBudget = Math.floor(total * budget.contextShare);
@@ -99,12 +104,6 @@ function windowFor(text: string, offset: number, tree: Tree | undefined, tokens:
   const prefixStart = prefixCut(text, tree, offset - prefixChars, offset);
   const suffixEnd = suffixCut(text, tree, offset + suffixChars, offset);
   return { prefixStart: Math.min(prefixStart, offset), suffixEnd: Math.max(suffixEnd, offset) };
-}
-
-function overlapsLines(text: string, snippet: ContextSnippet, start: number, end: number): boolean {
-  const firstLine = lineOf(text, start);
-  const lastLine = lineOf(text, end);
-  return snippet.startLine <= lastLine && snippet.endLine >= firstLine;
 }
 
 function lineOf(text: string, offset: number): number {

@@ -3,8 +3,9 @@
 // (aborted when the client cancels), and post-processing of what comes back.
 import {
   InlineCompletionTriggerKind, LSPErrorCodes, ResponseError,
-  type InlineCompletionList, type InlineCompletionParams,
+  type InlineCompletionList, type InlineCompletionParams, type Position, type Range,
 } from 'vscode-languageserver';
+import type { TextDocument } from 'vscode-languageserver-textdocument';
 import { performance } from 'node:perf_hooks';
 import { AdaptiveDebounce, waitUnlessAborted } from './adaptiveDebounce';
 import { CompletionCache } from './completionCache';
@@ -31,6 +32,8 @@ const VIEW_RADIUS = 10;
 
 export interface PreparedCompletion {
   prompt: FimPrompt;
+  /** The text the completion continues (the document, with a selected suggest item applied). */
+  text: string;
   multiline: boolean;
   prefixNear: string;
   suffixNear: string;
@@ -52,31 +55,38 @@ export class InlineCompletionProvider {
 
   async provide(params: InlineCompletionParams, cancel: AbortSignal): Promise<InlineCompletionList> {
     const arrived = performance.now();
-    const syntax = openDocument(this.store, params?.textDocument?.uri);
-    const offset = checkedOffset(syntax, params.position);
-    const empty: InlineCompletionList = { items: [] };
+    const uri = params?.textDocument?.uri;
+    checkedOffset(openDocument(this.store, uri), params.position);
     const settings = this.settings();
-    if (syntax.binary || settings?.disabledLanguages?.includes(syntax.doc.languageId)) return empty;
-
-    const uri = syntax.doc.uri;
-    const text = syntax.doc.getText();
-    const prefixNear = text.slice(Math.max(0, offset - NEAR_PREFIX_CHARS), offset);
-    const suffixNear = text.slice(offset, offset + NEAR_SUFFIX_CHARS);
+    const selected = selectedCompletion(params);
+    // With a completion item selected in the suggest widget, the suggestion continues that item: it replaces
+    // the item's range with the item's text and what follows.
     const toList = (items: string[]): InlineCompletionList => ({
-      items: items.map((insertText) => ({ insertText, range: { start: params.position, end: params.position } })),
+      items: items.map((item) => selected
+        ? { insertText: selected.text + item, range: selected.range }
+        : { insertText: item, range: { start: params.position, end: params.position } }),
     });
-    const cached = this.cache.get(uri, prefixNear, suffixNear);
-    if (cached) return toList(cached);
-
     const invoked = params.context?.triggerKind === InlineCompletionTriggerKind.Invoked;
+    const cached = this.lookUp(uri, params.position, selected);
+    // An empty answer is remembered too, but the user asking explicitly gets a fresh try (with alternatives).
+    if (cached && (cached.length > 0 || !invoked)) return toList(cached);
+
     this.debounce.baseMs = settings?.debounceMs ?? 75;
     if (!invoked && !(await waitUnlessAborted(this.debounce.delayMs(), cancel))) throw cancelled();
     if (cancel.aborted) throw cancelled();
     const waited = performance.now() - arrived;
 
-    // The document may have changed while we waited; the client's request is about the version it saw, but
-    // a changed document means the client is about to cancel this one anyway.
-    const prepared = this.prepare(uri, offset, settings);
+    // Read the document again: it may have changed while we waited (then the client cancels this request
+    // soon, but until then the answer must fit the text as it is now).
+    const syntax = this.store.get(uri);
+    if (!syntax || syntax.binary || settings?.disabledLanguages?.includes(syntax.doc.languageId)) return { items: [] };
+    let offset: number;
+    try {
+      offset = checkedOffset(syntax, params.position);
+    } catch {
+      return { items: [] };
+    }
+    const prepared = this.prepare(uri, offset, settings, selected);
     this.store.recentViews.record(uri, params.position.line - VIEW_RADIUS, params.position.line + VIEW_RADIUS);
     let prepareMs = 0;
     const started = performance.now();
@@ -101,18 +111,19 @@ export class InlineCompletionProvider {
       // Inline completion must never pester the user: the status bar tells what went wrong.
       this.log(`inline completion failed: ${(e as Error).message}`);
       if (e instanceof EngineError && e.kind !== 'stopped') this.status.engineState('error', e.message);
-      return empty;
+      return { items: [] };
     }
 
+    const text = prepared.text;
     const indentUnit = detectIndentUnit(text.slice(Math.max(0, offset - 20_000), offset + 20_000)) ?? '    ';
     const items: string[] = [];
     for (const choice of answers.flatMap((a) => a.choices)) {
       const item = postProcess(choice.text, {
-        prefix: prefixNear, suffix: suffixNear, multiline: prepared.multiline, indentUnit, finishReason: choice.finishReason,
+        prefix: prepared.prefixNear, suffix: prepared.suffixNear, multiline: prepared.multiline, indentUnit, finishReason: choice.finishReason,
       });
       if (item && !items.includes(item) && items.length < 3) items.push(item);
     }
-    this.cache.put(uri, prefixNear, suffixNear, items);
+    this.cache.put(uri, prepared.prefixNear, prepared.suffixNear, items);
 
     const usage = answers[0]?.usage;
     const engineSeconds = (performance.now() - started) / 1000;
@@ -125,12 +136,21 @@ export class InlineCompletionProvider {
     return toList(items);
   }
 
-  /** The prompt and shape of a completion at `offset` (no engine involved; the bench and tests call it too). */
-  prepare(uri: string, offset: number, settings = this.settings()): PreparedCompletion {
+  /** Cached completions still valid at the request's position (binary and disabled documents get none). */
+  private lookUp(uri: string, position: Position, selected: SelectedCompletion | undefined): string[] | undefined {
     const syntax = this.store.get(uri)!;
-    const text = syntax.doc.getText();
-    const tree = syntax.currentTree;
-    const cursorLine = syntax.doc.positionAt(offset).line;
+    if (syntax.binary || this.settings()?.disabledLanguages?.includes(syntax.doc.languageId)) return undefined;
+    const { text, offset } = textAsSeen(syntax.doc, syntax.doc.offsetAt(position), selected);
+    return this.cache.get(uri, text.slice(Math.max(0, offset - NEAR_PREFIX_CHARS), offset), text.slice(offset, offset + NEAR_SUFFIX_CHARS));
+  }
+
+  /** The prompt and shape of a completion at `offset` (no engine involved; the bench and tests call it too). */
+  prepare(uri: string, documentOffset: number, settings = this.settings(), selected?: SelectedCompletion): PreparedCompletion {
+    const syntax = this.store.get(uri)!;
+    const { text, offset } = textAsSeen(syntax.doc, documentOffset, selected);
+    // The tree describes the document, not the document with the selected item in it.
+    const tree = selected ? undefined : syntax.currentTree;
+    const cursorLine = syntax.doc.positionAt(documentOffset).line;
     // Leave the model room to answer: a prompt near its context length would be refused.
     const contextLength = this.engine.contextLength();
     let maxPromptTokens = settings?.maxPromptTokens ?? DEFAULT_BUDGET.maxPromptTokens;
@@ -139,15 +159,35 @@ export class InlineCompletionProvider {
       uri, text, offset, tree,
       lineComment: languageInfo(syntax.doc.languageId).lineComment,
       snippets: gatherSnippets(this.store, uri, cursorLine),
+      lineAt: (o) => syntax.doc.positionAt(o).line,
       budget: { ...DEFAULT_BUDGET, maxPromptTokens },
     });
     return {
       prompt,
+      text,
       multiline: wantsMultiline(text, offset, tree),
       prefixNear: text.slice(Math.max(0, offset - NEAR_PREFIX_CHARS), offset),
       suffixNear: text.slice(offset, offset + NEAR_SUFFIX_CHARS),
     };
   }
+}
+
+interface SelectedCompletion { range: Range; text: string }
+
+function selectedCompletion(params: InlineCompletionParams): SelectedCompletion | undefined {
+  const info = params.context?.selectedCompletionInfo;
+  const ok = (p: Position | undefined) => Number.isInteger(p?.line) && Number.isInteger(p?.character) && p!.line >= 0 && p!.character >= 0;
+  if (!info || typeof info.text !== 'string' || !ok(info.range?.start) || !ok(info.range?.end)) return undefined;
+  return { range: info.range, text: info.text };
+}
+
+/** The document's text and cursor offset, or, with a selected suggest item, as if that item were accepted. */
+function textAsSeen(doc: TextDocument, offset: number, selected: SelectedCompletion | undefined): { text: string; offset: number } {
+  const text = doc.getText();
+  if (!selected) return { text, offset };
+  const start = doc.offsetAt(selected.range.start);
+  const end = Math.max(start, doc.offsetAt(selected.range.end));
+  return { text: text.slice(0, start) + selected.text + text.slice(end), offset: start + selected.text.length };
 }
 
 function cancelled(): ResponseError<void> {

@@ -47,6 +47,7 @@ export class LocalEngine {
   private starting: Promise<EngineClient> | undefined;
   private backoffMs = 500;
   private restartTimer: NodeJS.Timeout | undefined;
+  private lastFailure: { message: string; retryAt: number } | undefined;
   private disposed = false;
   private readonly id: string;
 
@@ -57,7 +58,18 @@ export class LocalEngine {
   /** A client for a running engine, starting one when none answers. */
   ready(): Promise<EngineClient> {
     if (this.client) return Promise.resolve(this.client);
-    this.starting ??= this.acquire().finally(() => { this.starting = undefined; });
+    // After a failed start, requests fail at once until the backoff has passed: no new process per keystroke.
+    if (!this.starting && this.lastFailure && Date.now() < this.lastFailure.retryAt) {
+      return Promise.reject(new Error(this.lastFailure.message));
+    }
+    this.starting ??= this.acquire().then((client) => {
+      this.lastFailure = undefined;
+      return client;
+    }, (e: Error) => {
+      this.lastFailure = { message: e.message, retryAt: Date.now() + this.backoffMs };
+      this.backoffMs = Math.min(MAX_BACKOFF_MS, this.backoffMs * 2);
+      throw e;
+    }).finally(() => { this.starting = undefined; });
     return this.starting;
   }
 
@@ -66,7 +78,8 @@ export class LocalEngine {
     if (!this.client) return;
     this.client = undefined;
     this.events.lost(reason);
-    this.events.state('restarting', reason);
+    this.scheduleRestart(reason);
+    this.backoffMs = Math.min(MAX_BACKOFF_MS, this.backoffMs * 2);
   }
 
   dispose(): void {
@@ -183,11 +196,21 @@ export class LocalEngine {
     fs.rmSync(this.recordPath(), { force: true });
     if (this.disposed) return;
     this.events.lost(reason);
-    const delay = this.backoffMs;
+    this.scheduleRestart(reason);
     this.backoffMs = Math.min(MAX_BACKOFF_MS, this.backoffMs * 2);
+  }
+
+  /** Finds or starts an engine again after a growing pause (0.5 s, 1 s, 2 s, ... 30 s; reset after a healthy minute). */
+  private scheduleRestart(reason: string): void {
+    const delay = this.backoffMs;
     this.events.state('restarting', `${reason}; restarting in ${delay} ms`);
+    clearTimeout(this.restartTimer);
     this.restartTimer = setTimeout(() => {
-      this.ready().catch((e: Error) => this.events.state('error', e.message));
+      this.lastFailure = undefined;
+      this.ready().catch((e: Error) => {
+        this.events.state('error', e.message);
+        if (!this.disposed) this.scheduleRestart(e.message);
+      });
     }, delay);
   }
 }

@@ -21,6 +21,8 @@ export interface LatentSettings {
   debounceMs?: number;
   /** Token budget of an inline completion prompt (context + prefix + suffix); default 2048. */
   maxPromptTokens?: number;
+  /** Most tokens of one chat answer or refactor; default 1024. */
+  chatMaxTokens?: number;
   /** Language ids for which inline completion is disabled. */
   disabledLanguages?: string[];
 }

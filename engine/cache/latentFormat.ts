@@ -1,6 +1,7 @@
 // How one latent row is stored in the pool. c_kv (kv_lora_rank numbers) may be fp32, fp16, int8 or int4 with
 // per-group scales; k_pe (qk_rope_head_dim numbers) stays fp32 for the fp32 format and fp16 otherwise (as
 // FlashMLA keeps the rope part 16-bit), since position information is what quantisation hurts most.
+import { f32ToF16 } from '../weights/halfPrecision';
 import { f16ToF32Table } from '../weights/tensor';
 
 export type LatentFormat = 'fp32' | 'fp16' | 'int8' | 'int4';
@@ -22,35 +23,6 @@ export function bytesPerTokenLayer(format: LatentFormat, r: number, dr: number):
     case 'int4':
       return Math.ceil(r / 2) + 4 * groups + 2 * dr;
   }
-}
-
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-
-/** float32 -> float16 bits, round to nearest even (with subnormals, infinities and NaN). */
-export function f32ToF16(value: number): number {
-  f32[0] = value;
-  const x = u32[0];
-  const sign = (x >>> 16) & 0x8000;
-  const exp = (x >>> 23) & 0xff;
-  let mant = x & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  const e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    mant |= 0x800000;
-    const shift = 14 - e;
-    let half = mant >>> shift;
-    const rem = mant & ((1 << shift) - 1);
-    const mid = 1 << (shift - 1);
-    if (rem > mid || (rem === mid && half & 1)) half++;
-    return sign | half;
-  }
-  let half = (e << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && half & 1)) half++;
-  return sign | half;
 }
 
 /** Storage of c_kv rows in one format: encode a row in, decode a row out. */

@@ -118,6 +118,12 @@ export class PromptCache {
     cache.release();
   }
 
+  /** Ends a request without caching anything (its references are dropped). */
+  abandon(prepared: PreparedPrompt): void {
+    this.tree.unlock(prepared.lockedNode);
+    prepared.cache.release();
+  }
+
   /** Drops every cached page no running request holds (e.g. when the reuse policy changes). */
   clear(): void {
     this.tree.evict(Number.MAX_SAFE_INTEGER);

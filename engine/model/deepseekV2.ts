@@ -10,7 +10,7 @@ import { gatedMlp, MlpWeights } from './mlp';
 import { moe, MoeWeights, Routing } from './moe';
 import { rmsNorm } from './rmsNorm';
 import { Rope, softmaxScale } from './rope';
-import { readRow, Tensor, toF32 } from '../weights/tensor';
+import { allocateTensor, readRow, Tensor, toF32 } from '../weights/tensor';
 
 interface Layer {
   inputNorm: Float32Array;
@@ -53,7 +53,7 @@ export class DeepseekV2Model {
     const get = (name: string): Tensor => {
       const t = weights.get(name);
       if (!t) throw new Error(`model weights: "${name}" is missing`);
-      return t;
+      return backend.adoptWeight(t);
     };
     const mlpAt = (p: string): MlpWeights => ({ gate: get(`${p}.gate_proj.weight`), up: get(`${p}.up_proj.weight`), down: get(`${p}.down_proj.weight`) });
     this.rope = new Rope(c);
@@ -75,7 +75,7 @@ export class DeepseekV2Model {
         kvANorm: toF32(get(`${a}.kv_a_layernorm.weight`)),
         kvB,
         oProj: get(`${a}.o_proj.weight`),
-        ...splitKvB(c, kvB),
+        ...splitKvB(c, kvB, backend),
       };
       const moeLayer = isMoeLayer(c, i);
       this.layers.push({
@@ -161,16 +161,23 @@ export class DeepseekV2Model {
   }
 }
 
-/** kv_b_proj's rows are per head [k_nope (dn) | v (dv)]; split them into W_UK [H, dn, r] and W_UV [H, dv, r]. */
-function splitKvB(c: DeepseekV2Config, kvB: Tensor): { wUK: Float32Array; wUV: Float32Array } {
+/**
+ * kv_b_proj's rows are per head [k_nope (dn) | v (dv)]; split them into per-head W_UKᵀ [r, dn] (transposed, so
+ * that q_lat = q_nope·W_UK is a matmul) and W_UV [dv, r], in fp32, in the backend's memory.
+ */
+function splitKvB(c: DeepseekV2Config, kvB: Tensor, backend: Backend): { wUKT: Tensor[]; wUV: Tensor[] } {
   const { numHeads: H, qkNopeHeadDim: dn, vHeadDim: dv, kvLoraRank: r } = c;
   const all = toF32(kvB);
-  const wUK = new Float32Array(H * dn * r);
-  const wUV = new Float32Array(H * dv * r);
+  const wUKT: Tensor[] = [];
+  const wUV: Tensor[] = [];
   for (let h = 0; h < H; h++) {
     const base = h * (dn + dv) * r;
-    wUK.set(all.subarray(base, base + dn * r), h * dn * r);
-    wUV.set(all.subarray(base + dn * r, base + (dn + dv) * r), h * dv * r);
+    const uk = allocateTensor(`${kvB.name}[W_UK^T head ${h}]`, 'F32', [r, dn]).tensor;
+    for (let i = 0; i < dn; i++) for (let a = 0; a < r; a++) uk.data[a * dn + i] = all[base + i * r + a];
+    const uv = allocateTensor(`${kvB.name}[W_UV head ${h}]`, 'F32', [dv, r]).tensor;
+    (uv.data as Float32Array).set(all.subarray(base + dn * r, base + (dn + dv) * r));
+    wUKT.push(backend.adoptWeight(uk));
+    wUV.push(backend.adoptWeight(uv));
   }
-  return { wUK, wUV };
+  return { wUKT, wUV };
 }

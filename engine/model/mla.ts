@@ -25,10 +25,10 @@ export interface AttentionWeights {
   kvANorm: Float32Array;
   kvB: Tensor;
   oProj: Tensor;
-  /** W_UK per head, [H, dn, r] fp32: kv_b_proj's k_nope rows, split out once at load. */
-  wUK: Float32Array;
-  /** W_UV per head, [H, dv, r] fp32. */
-  wUV: Float32Array;
+  /** Per head W_UKᵀ [r, dn]: kv_b_proj's k_nope rows, transposed once at load (q_lat = q_nope · W_UK). */
+  wUKT: Tensor[];
+  /** Per head W_UV [dv, r]: kv_b_proj's v rows. */
+  wUV: Tensor[];
 }
 
 export type AttentionPath = 'auto' | 'naive' | 'absorbed';
@@ -129,55 +129,31 @@ export class MultiHeadLatentAttention {
   private attendAbsorbed(q: Float32Array, it: AttentionItem, attended: Float32Array): void {
     const { H, dn, dr, dv, r, scale } = this;
     const qDim = dn + dr;
-    const end = it.pos0 + it.count;
-    const qLat = new Float32Array(r);
-    const oLat = new Float64Array(r);
-    const scores = new Float64Array(end);
-    const chunks = [...it.cache.chunks(this.layer, end)];
-    for (let j = 0; j < it.count; j++) {
-      const t = it.row + j;
-      const visible = it.pos0 + j + 1;
-      for (let h = 0; h < H; h++) {
-        const qo = (t * H + h) * qDim;
-        qLat.fill(0);
-        for (let i = 0; i < dn; i++) {
-          const qi = q[qo + i];
-          const wo = (h * dn + i) * r;
-          for (let a = 0; a < r; a++) qLat[a] += qi * this.w.wUK[wo + a];
-        }
-        let max = -Infinity;
-        for (const ch of chunks) {
-          const stop = Math.min(ch.count, visible - ch.start);
-          for (let s = 0; s < stop; s++) {
-            let dot = 0;
-            const co = s * r;
-            for (let a = 0; a < r; a++) dot += qLat[a] * ch.cKv[co + a];
-            const ko = s * dr;
-            for (let a = 0; a < dr; a++) dot += q[qo + dn + a] * ch.kPe[ko + a];
-            const score = dot * scale;
-            scores[ch.start + s] = score;
-            if (score > max) max = score;
-          }
-        }
-        let sum = 0;
-        for (let s = 0; s < visible; s++) sum += scores[s] = Math.exp(scores[s] - max);
-        oLat.fill(0);
-        for (const ch of chunks) {
-          const stop = Math.min(ch.count, visible - ch.start);
-          for (let s = 0; s < stop; s++) {
-            const p = scores[ch.start + s] / sum;
-            const co = s * r;
-            for (let a = 0; a < r; a++) oLat[a] += p * ch.cKv[co + a];
-          }
-        }
-        const ao = (t * H + h) * dv;
-        for (let d = 0; d < dv; d++) {
-          const wo = (h * dv + d) * r;
-          let acc = 0;
-          for (let a = 0; a < r; a++) acc += this.w.wUV[wo + a] * oLat[a];
-          attended[ao + d] = acc;
-        }
+    const n = it.count;
+    const rows = n * H; // query row j·H + h: head h of new token j
+    const qLat = new Float32Array(rows * r);
+    const qPe = new Float32Array(rows * dr);
+    const visible = new Int32Array(rows);
+    const qNope = new Float32Array(n * dn);
+    const perHead = new Float32Array(n * r);
+    for (let h = 0; h < H; h++) {
+      for (let j = 0; j < n; j++) {
+        const qo = ((it.row + j) * H + h) * qDim;
+        qNope.set(q.subarray(qo, qo + dn), j * dn);
+        qPe.set(q.subarray(qo + dn, qo + qDim), (j * H + h) * dr);
+        visible[j * H + h] = it.pos0 + j + 1;
       }
+      this.backend.matmul(perHead, qNope, n, this.w.wUKT[h]);
+      for (let j = 0; j < n; j++) qLat.set(perHead.subarray(j * r, (j + 1) * r), (j * H + h) * r);
+    }
+    const oLat = new Float32Array(rows * r);
+    const latents = [...it.cache.chunks(this.layer, it.pos0 + n)];
+    this.backend.attendLatent({ out: oLat, qLat, qPe, rows, visible, latents, kvLoraRank: r, ropeDim: dr, scale });
+    const out = new Float32Array(n * dv);
+    for (let h = 0; h < H; h++) {
+      for (let j = 0; j < n; j++) perHead.set(oLat.subarray((j * H + h) * r, (j * H + h + 1) * r), j * r);
+      this.backend.matmul(out, perHead, n, this.w.wUV[h]);
+      for (let j = 0; j < n; j++) attended.set(out.subarray(j * dv, (j + 1) * dv), ((it.row + j) * H + h) * dv);
     }
   }
 

@@ -78,7 +78,7 @@ export function loadWeights(dir: string, config: DeepseekV2Config, onProgress?: 
     const layout = checkpointLayout(config);
     const located = layout.map((spec) => {
       const file = typeof where === 'string' ? where : where.get(spec.name);
-      if (!file) throw new ModelFolderError(`${dir}: tensor "${spec.name}" is not in model.safetensors.index.json`);
+      if (!file) throw new ModelFolderError(`${path.join(dir, 'model.safetensors.index.json')}: tensor "${spec.name}" is not in the "weight_map"`);
       const f = open(file);
       const info = f.tensors.get(spec.name);
       if (!info) throw new SafetensorsError(file, `tensor "${spec.name}" is missing`);

@@ -40,6 +40,7 @@ export class SafetensorsFile {
       throw new SafetensorsError(path, `cannot open (${(e as NodeJS.ErrnoException).code ?? e})`);
     }
     try {
+      if (!fs.fstatSync(fd).isFile()) throw new SafetensorsError(path, 'not a regular file');
       const { tensors, metadata } = readHeader(path, fd);
       return new SafetensorsFile(path, fd, tensors, metadata);
     } catch (e) {
@@ -127,15 +128,24 @@ function readHeader(path: string, fd: number): { tensors: Map<string, TensorInfo
 
 /**
  * Writes a safetensors file tensor by tensor, so that models larger than memory can be written.
- * The header (all names, dtypes, shapes) is fixed up front; then `write` is called once per tensor in order.
+ * The header (all names, dtypes, shapes) is fixed up front; then each tensor's bytes are given in the order of
+ * `names`, whole (`write`) or in consecutive parts (`append`), so not even one tensor need be in memory at once.
  */
 export class SafetensorsWriter {
   private readonly fd: number;
   private readonly order: TensorInfo[];
   private next = 0;
+  /** Bytes of tensor `order[next]` written so far. */
+  private partial = 0;
+  private closed = false;
+
+  /** The order in which tensors' data lie in the file (and are written): by name, as Hugging Face writes them. */
+  static dataOrder<T extends { name: string }>(specs: T[]): T[] {
+    return [...specs].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
 
   constructor(readonly path: string, specs: { name: string; dtype: DType; shape: number[] }[]) {
-    const sorted = [...specs].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const sorted = SafetensorsWriter.dataOrder(specs);
     const header: Record<string, unknown> = { __metadata__: { format: 'pt' } };
     let offset = 0;
     const infos: TensorInfo[] = [];
@@ -145,15 +155,16 @@ export class SafetensorsWriter {
       infos.push({ ...s, offset, byteLength: bytes });
       offset += bytes;
     }
-    let json = JSON.stringify(header);
-    json += ' '.repeat((8 - (json.length % 8)) % 8);
-    const headerBytes = Buffer.from(json, 'utf8');
+    const json = Buffer.from(JSON.stringify(header), 'utf8');
+    // Pad to a multiple of 8 bytes (not characters) so the data that follows stays aligned.
+    const headerBytes = Buffer.concat([json, Buffer.from(' '.repeat((8 - (json.length % 8)) % 8))]);
     const len = Buffer.alloc(8);
     len.writeBigUInt64LE(BigInt(headerBytes.length));
     this.fd = fs.openSync(path, 'w');
-    fs.writeSync(this.fd, len);
-    fs.writeSync(this.fd, headerBytes);
     this.order = infos;
+    this.writeAll(len);
+    this.writeAll(headerBytes);
+    this.skipEmpty();
   }
 
   /** Names in the order `write` expects them. */
@@ -161,16 +172,48 @@ export class SafetensorsWriter {
     return this.order.map((t) => t.name);
   }
 
+  /** The whole of tensor `name`'s data. */
   write(name: string, data: Uint8Array): void {
     const t = this.order[this.next];
-    if (!t || t.name !== name) throw new Error(`SafetensorsWriter: expected "${t?.name}" next, got "${name}"`);
-    if (data.byteLength !== t.byteLength) throw new Error(`SafetensorsWriter: "${name}" needs ${t.byteLength} B, got ${data.byteLength} B`);
-    fs.writeSync(this.fd, data);
-    this.next++;
+    if (t?.name === name && this.partial === 0 && data.byteLength !== t.byteLength) throw new Error(`SafetensorsWriter: "${name}" needs ${t.byteLength} B, got ${data.byteLength} B`);
+    this.append(name, data);
   }
 
+  /** The next part of tensor `name`'s data; the tensor is complete when all its bytes have been appended. */
+  append(name: string, part: Uint8Array): void {
+    const t = this.order[this.next];
+    if (!t || t.name !== name) throw new Error(`SafetensorsWriter: expected "${t?.name}" next, got "${name}"`);
+    if (this.partial + part.byteLength > t.byteLength) throw new Error(`SafetensorsWriter: "${name}" needs ${t.byteLength} B, got ${this.partial + part.byteLength} B`);
+    this.writeAll(part);
+    this.partial += part.byteLength;
+    if (this.partial === t.byteLength) {
+      this.next++;
+      this.partial = 0;
+      this.skipEmpty();
+    }
+  }
+
+  /** Closes the file; throws if any tensor was left incomplete. */
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
     fs.closeSync(this.fd);
     if (this.next !== this.order.length) throw new Error(`SafetensorsWriter: ${this.order.length - this.next} tensors were not written to ${this.path}`);
+  }
+
+  /** Closes the file without checking it is complete (after a failure; the caller removes it). */
+  abort(): void {
+    if (this.closed) return;
+    this.closed = true;
+    fs.closeSync(this.fd);
+  }
+
+  private writeAll(data: Uint8Array): void {
+    for (let done = 0; done < data.byteLength; ) done += fs.writeSync(this.fd, data, done, data.byteLength - done);
+  }
+
+  /** Tensors with no elements have no data to wait for. */
+  private skipEmpty(): void {
+    while (this.next < this.order.length && this.order[this.next].byteLength === 0) this.next++;
   }
 }

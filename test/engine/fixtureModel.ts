@@ -1,6 +1,7 @@
 // Loads a shared fixture (model + the reference's expected outputs) for the engine tests.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { Backend } from '../../engine/backend/backend';
 import { CpuBackend } from '../../engine/backend/cpu/cpuBackend';
 import { DeepseekV2Model } from '../../engine/model/deepseekV2';
 import { loadWeights, readConfig } from '../../engine/weights/modelFolder';
@@ -36,10 +37,10 @@ export function loadExpected(name: string): Expected {
   return JSON.parse(fs.readFileSync(path.join(fixtureDir(name), 'expected.json'), 'utf8'));
 }
 
-export function loadFixtureModel(name: string): DeepseekV2Model {
+export function loadFixtureModel(name: string, backend: Backend = new CpuBackend()): DeepseekV2Model {
   const dir = fixtureDir(name);
   const config = readConfig(dir);
-  return new DeepseekV2Model(config, loadWeights(dir, config), new CpuBackend());
+  return new DeepseekV2Model(config, loadWeights(dir, config), backend);
 }
 
 export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {

@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { TextDocument } from 'vscode-languageserver-textdocument';
-import { DocumentSyntax } from '../../server/documentSyntax';
+import { DocumentSyntax, MAX_PARSED_LENGTH } from '../../server/documentSyntax';
 import { parserFor } from '../../server/grammars';
 import { isParsedLanguage } from '../../server/languages';
 
@@ -74,6 +74,17 @@ describe('document syntax trees', () => {
     assert.equal(syntax.doc.getText(), 'a = 10\nc = 2\nd = a + c\n');
     assert.equal(syntax.currentTree!.rootNode.toString(),
       (await parserFor('python'))!.parse('a = 10\nc = 2\nd = a + c\n')!.rootNode.toString());
+  });
+
+  it('parses a 10,000-line file within its budget, and keeps a document over the size limit as text only', async () => {
+    const lines = Array.from({ length: 10_000 }, (_, i) => `export const value${i} = compute(${i});`).join('\n');
+    const big = new DocumentSyntax(TextDocument.create('file:///big.ts', 'typescript', 1, lines));
+    big.attachParser(await parserFor('typescript'));
+    assert.ok(big.currentTree, 'the 10,000-line file got no tree');
+    big.dispose();
+    const huge = new DocumentSyntax(TextDocument.create('file:///huge.ts', 'typescript', 1, 'let x = 1;\n'.repeat(MAX_PARSED_LENGTH / 10)));
+    huge.attachParser(await parserFor('typescript'));
+    assert.equal(huge.currentTree, undefined);
   });
 
   it('marks text with NUL characters as binary and builds no tree for it', async () => {

@@ -1,6 +1,6 @@
 // Test helper: the real language server in a child process, driven over stdio by vscode-jsonrpc, collecting
 // the notifications it sends.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 import {
   createMessageConnection, StreamMessageReader, StreamMessageWriter, type MessageConnection,
@@ -9,6 +9,20 @@ import type { InitializeResult } from 'vscode-languageserver-protocol';
 import type { ChatDeltaParams, LatentSettings, StatusParams } from '../../server/protocol';
 
 export const SERVER_MAIN = path.resolve(__dirname, '..', '..', 'server', 'main.js');
+const LATENT_CLI = path.resolve(__dirname, '..', '..', '..', 'bin', 'latent.js');
+
+let serverArgs: string[] | undefined;
+/** `latent lsp --stdio` once the CLI has the command; until then the same server through its own entry. */
+function serverCommandArgs(): string[] {
+  if (!serverArgs) {
+    let help = '';
+    try {
+      help = execFileSync(process.execPath, [LATENT_CLI, '--help'], { encoding: 'utf8' });
+    } catch { /* no CLI yet */ }
+    serverArgs = /latent lsp\b/.test(help) ? [LATENT_CLI, 'lsp', '--stdio'] : [SERVER_MAIN, '--stdio'];
+  }
+  return serverArgs;
+}
 
 export class LspSession {
   readonly statuses: StatusParams[] = [];
@@ -18,7 +32,7 @@ export class LspSession {
   private constructor(readonly child: ChildProcess, readonly connection: MessageConnection) {}
 
   static async start(settings: LatentSettings, options: { rootUri?: string; env?: NodeJS.ProcessEnv } = {}): Promise<{ session: LspSession; init: InitializeResult }> {
-    const child = spawn(process.execPath, [SERVER_MAIN, '--stdio'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
+    const child = spawn(process.execPath, serverCommandArgs(), { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
     const connection = createMessageConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
     const session = new LspSession(child, connection);
     child.stderr!.on('data', (d: Buffer) => session.stderr.push(d.toString()));

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { CancellationTokenSource } from 'vscode-jsonrpc';
-import type { InlineCompletionList } from 'vscode-languageserver-protocol';
+import { LSPErrorCodes, type InlineCompletionList } from 'vscode-languageserver-protocol';
 import { CHAT_SYSTEM_PROMPT } from '../../server/chat';
 import { wantsMultiline } from '../../server/completionShape';
 import { detectIndentUnit, postProcess } from '../../server/postProcess';
@@ -16,6 +16,8 @@ import { LspSession } from './lspSession';
 import { parse } from './parsedText';
 
 const DOC = 'export function scale(values: number[], factor: number): number[] {\n  return values.map((v) => v * factor);\n}\n\nconst doubled = scale([1, 2, 3], ';
+/** Chat answers are kept short: the random model never says it is done. */
+const CHAT_TOKENS = 64;
 const DOC_END = { line: 4, character: 'const doubled = scale([1, 2, 3], '.length };
 
 async function post(serve: ServeProcess, route: string, body: unknown): Promise<any> {
@@ -24,6 +26,17 @@ async function post(serve: ServeProcess, route: string, body: unknown): Promise<
   });
   assert.equal(res.status, 200, await res.clone().text());
   return res.json();
+}
+
+/** A metric of the engine's /metrics (summed over its label sets). */
+async function metric(serve: ServeProcess, name: string): Promise<number> {
+  const res = await fetch(`${serve.url}/metrics`, { headers: { authorization: `Bearer ${serve.apiKey}` } });
+  let sum = 0;
+  for (const line of (await res.text()).split('\n')) {
+    const m = /^([a-z_:]+)(\{[^}]*\})?\s+(\S+)$/.exec(line);
+    if (m && m[1] === name) sum += Number(m[3]);
+  }
+  return sum;
 }
 
 describe('language server protocol against a real latent serve', function () {
@@ -42,7 +55,7 @@ describe('language server protocol against a real latent serve', function () {
     root = tempDir('latent-lsp-engine-');
     model = await makeTestModel(root);
     serve = await startServe(model, root);
-    ({ session } = await LspSession.start({ engine: { url: serve.url, apiKey: serve.apiKey }, debounceMs: 0 }));
+    ({ session } = await LspSession.start({ engine: { url: serve.url, apiKey: serve.apiKey }, debounceMs: 0, chatMaxTokens: CHAT_TOKENS }));
   });
   after(async () => {
     await session?.stop();
@@ -50,10 +63,17 @@ describe('language server protocol against a real latent serve', function () {
     if (root) fs.rmSync(root, { recursive: true, force: true });
   });
 
+  /** A server of its own, whose prompts hold no context from the other tests' documents. */
+  async function freshSession(): Promise<LspSession> {
+    return (await LspSession.start({ engine: { url: serve.url, apiKey: serve.apiKey }, debounceMs: 0 })).session;
+  }
+
   it('completes inline with what the engine answers to the same FIM request, post-processed', async () => {
     const uri = 'file:///w/scale.ts';
-    await session.open(uri, 'typescript', DOC);
-    const result = await session.connection.sendRequest<InlineCompletionList>('textDocument/inlineCompletion', {
+    const own = await freshSession();
+    after(() => own.stop());
+    await own.open(uri, 'typescript', DOC);
+    const result = await own.connection.sendRequest<InlineCompletionList>('textDocument/inlineCompletion', {
       textDocument: { uri }, position: DOC_END, context: { triggerKind: 2 },
     });
     // The same request straight to the engine: the whole small document fits, so prompt = prefix, suffix = ''.
@@ -65,7 +85,7 @@ describe('language server protocol against a real latent serve', function () {
       prefix: DOC, suffix: '', multiline, indentUnit: detectIndentUnit(DOC) ?? '    ', finishReason: direct.choices[0].finish_reason,
     });
     assert.deepEqual(result.items.map((i) => i.insertText), expected ? [expected] : []);
-    const status = await session.waitForStatus((s) => s.lastLatencyMs !== undefined);
+    const status = await own.waitForStatus((s) => s.lastLatencyMs !== undefined);
     assert.equal(status.engine, 'ready');
     assert.equal(typeof status.cachedShare, 'number');
     assert.ok(status.lastPrepareMs! >= 0);
@@ -100,6 +120,41 @@ describe('language server protocol against a real latent serve', function () {
     assert.equal(new Set(result.items.map((i) => i.insertText)).size, result.items.length);
   });
 
+  it('continues the item selected in the suggest widget', async () => {
+    const uri = 'file:///w/selected.ts';
+    const text = 'const values = [1, 2, 3];\nconst n = values.len';
+    const own = await freshSession();
+    after(() => own.stop());
+    await own.open(uri, 'typescript', text);
+    const range = { start: { line: 1, character: 17 }, end: { line: 1, character: 20 } };
+    const result = await own.connection.sendRequest<InlineCompletionList>('textDocument/inlineCompletion', {
+      textDocument: { uri }, position: range.end, context: { triggerKind: 1, selectedCompletionInfo: { range, text: 'length' } },
+    });
+    // Against the engine directly: the prompt is the document with the item accepted.
+    const direct = await post(serve, '/v1/completions', { prompt: 'const values = [1, 2, 3];\nconst n = values.length', suffix: '', max_tokens: 48, temperature: 0, stop: ['\n'] });
+    const expected = postProcess(direct.choices[0].text, { prefix: 'const values = [1, 2, 3];\nconst n = values.length', suffix: '', multiline: false, indentUnit: '    ' });
+    if (expected) assert.equal(result.items[0].insertText, `length${expected}`);
+    for (const item of result.items) {
+      assert.ok((item.insertText as string).startsWith('length'));
+      assert.deepEqual(item.range, range);
+    }
+  });
+
+  it('aborts the engine request of an inline completion at $/cancelRequest', async () => {
+    const uri = 'file:///w/cancel-inline.ts';
+    await session.open(uri, 'typescript', 'function body() {\n  \n}\n');
+    const cancelledBefore = await metric(serve, 'latent_requests_cancelled_total');
+    const source = new CancellationTokenSource();
+    const pending = session.connection.sendRequest('textDocument/inlineCompletion', {
+      textDocument: { uri }, position: { line: 1, character: 2 }, context: { triggerKind: 2 },
+    }, source.token);
+    // Cancel once the engine is generating for it.
+    while ((await metric(serve, 'latent_running_sequences')) === 0) await new Promise((r) => setTimeout(r, 10));
+    source.cancel();
+    await assert.rejects(pending, (e: { code?: number }) => e.code === LSPErrorCodes.RequestCancelled);
+    while ((await metric(serve, 'latent_requests_cancelled_total')) === cancelledBefore) await new Promise((r) => setTimeout(r, 20));
+  });
+
   it('streams a chat answer as latent/chatDelta and returns the same text as the engine', async () => {
     const question = 'What does scale do?';
     const result = await session.connection.sendRequest<ChatResult>('latent/chat', { chatId: 'chat-1', messages: [{ role: 'user', content: question }] });
@@ -107,12 +162,13 @@ describe('language server protocol against a real latent serve', function () {
     assert.equal(streamed, result.text);
     assert.ok(['stop', 'length'].includes(result.finishReason));
     const direct = await post(serve, '/v1/chat/completions', {
-      messages: [{ role: 'system', content: CHAT_SYSTEM_PROMPT }, { role: 'user', content: question }], max_tokens: 1024, temperature: 0,
+      messages: [{ role: 'system', content: CHAT_SYSTEM_PROMPT }, { role: 'user', content: question }], max_tokens: CHAT_TOKENS, temperature: 0,
     });
     assert.equal(result.text, direct.choices[0].message.content);
   });
 
   it('stops a chat at $/cancelRequest and returns what had come', async () => {
+    const cancelledBefore = await metric(serve, 'latent_requests_cancelled_total');
     const source = new CancellationTokenSource();
     const pending = session.connection.sendRequest<ChatResult>('latent/chat', {
       chatId: 'chat-cancel', messages: [{ role: 'user', content: 'Write a long story.' }],
@@ -123,6 +179,8 @@ describe('language server protocol against a real latent serve', function () {
     assert.equal(result.finishReason, 'cancelled');
     const streamed = session.deltas.filter((d) => d.chatId === 'chat-cancel').map((d) => d.delta).join('');
     assert.ok(streamed.startsWith(result.text));
+    // The engine stopped generating for it (it counts generations whose client went away).
+    while ((await metric(serve, 'latent_requests_cancelled_total')) === cancelledBefore) await new Promise((r) => setTimeout(r, 20));
   });
 
   it('proposes new text for a refactor, streamed under its chatId', async () => {
@@ -160,8 +218,13 @@ describe('language server protocol against a real latent serve', function () {
       await second.connection.sendRequest('textDocument/inlineCompletion', { textDocument: { uri }, position: DOC_END, context: { triggerKind: 1 } });
       assert.ok(!second.statuses.some((s) => s.engine === 'error'), JSON.stringify(second.statuses));
 
+      // The engine dies while it streams a chat answer: the pending request fails with a clear error.
       owner.statuses.length = 0;
+      const chat = owner.connection.sendRequest('latent/chat', { chatId: 'dying', messages: [{ role: 'user', content: 'Tell a long story.' }] });
+      const failure = assert.rejects(chat, (e: { message?: string }) => /chat failed: .*(latent serve exited|unreachable)/.test(e.message ?? ''));
+      while (!owner.deltas.some((d) => d.chatId === 'dying')) await new Promise((r) => setTimeout(r, 10));
       process.kill(record.pid, 'SIGKILL');
+      await failure;
       await owner.waitForStatus((s) => s.engine === 'restarting', 30_000);
       await owner.waitForStatus((s) => s.engine === 'ready', 120_000);
     } finally {

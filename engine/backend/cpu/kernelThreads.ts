@@ -1,0 +1,149 @@
+// The kernel threads: the main thread plus (threads - 1) persistent workers over shared memory. `run` is
+// synchronous: it publishes a job, does the main thread's share, and blocks until the workers are done, so the
+// model's code stays an ordinary sequence of calls.
+import * as path from 'node:path';
+import { MessageChannel, Worker } from 'node:worker_threads';
+import * as C from './controlBlock';
+import { instantiateKernels, KernelExports, WasmModule } from './wasmKernels';
+import type { WeightArena } from './weightArena';
+
+/** A kernel call, split by the pool into per-thread row ranges. */
+export interface MatmulJob {
+  /** OP_MATMUL_*: out = x·Wᵀ, threads split W's rows; OP_MATMUL_NN_F32: out = x·W, threads split W's columns. */
+  op: typeof C.OP_MATMUL_F32 | typeof C.OP_MATMUL_F16 | typeof C.OP_MATMUL_BF16 | typeof C.OP_MATMUL_NN_F32 | typeof C.OP_MATMUL_F16_FINITE;
+  bank: number;
+  x: number;
+  w: number;
+  out: number;
+  n: number;
+  rows: number;
+  cols: number;
+  rowBlock: number;
+  /** The extent split across threads: `rows` for x·Wᵀ, W's column count for x·W. */
+  split: number;
+}
+
+/** Below this many multiply-adds a job runs on the calling thread alone: waking workers would cost more. */
+export const MIN_PARALLEL_MACS = 1 << 16;
+
+/** A stuck worker (it crashed, or was killed) must not hang the process forever. */
+const WORKER_TIMEOUT_MS = 300_000;
+
+export class KernelThreads {
+  private readonly control = new Int32Array(new SharedArrayBuffer(C.CONTROL_INTS * 4));
+  private readonly workers: Worker[] = [];
+  private readonly bankPorts: import('node:worker_threads').MessagePort[] = [];
+  private readonly mainKernels: KernelExports[] = [];
+  private disposed = false;
+
+  private constructor(readonly threads: number, private readonly module: WasmModule, private readonly arena: WeightArena, private readonly minParallelMacs: number) {}
+
+  static async start(threads: number, module: WasmModule, arena: WeightArena, minParallelMacs = MIN_PARALLEL_MACS): Promise<KernelThreads> {
+    if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw new RangeError(`threads must be an integer in 1..256, not ${threads}`);
+    const pool = new KernelThreads(threads, module, arena, minParallelMacs);
+    arena.anyBank();
+    for (const bank of arena.banks) pool.mainKernels.push(instantiateKernels(module, bank.memory));
+    const ready: Promise<void>[] = [];
+    for (let t = 1; t < threads; t++) {
+      const { port1, port2 } = new MessageChannel();
+      const worker = new Worker(path.join(__dirname, 'kernelWorker.js'), {
+        workerData: { module, control: pool.control.buffer, banks: port2, memories: arena.banks.map((b) => b.memory), thread: t },
+        transferList: [port2],
+      });
+      pool.workers.push(worker);
+      pool.bankPorts.push(port1);
+      ready.push(new Promise((resolve, reject) => {
+        // Unreferenced once running: idle kernel threads must not keep the process alive.
+        worker.once('online', () => {
+          worker.unref();
+          resolve();
+        });
+        worker.once('error', reject);
+      }));
+    }
+    Atomics.store(pool.control, C.BANKS, arena.banks.length);
+    arena.bankListeners.add(pool.bankListener);
+    await Promise.all(ready);
+    return pool;
+  }
+
+  private readonly bankListener = (bank: number) => this.addBank(bank);
+
+  /** Runs a kernel export on the calling thread alone (short whole-tensor passes such as f16_finite). */
+  kernelsOf(bank: number): KernelExports {
+    return this.mainKernels[bank];
+  }
+
+  private addBank(bank: number): void {
+    const memory = this.arena.banks[bank].memory;
+    this.mainKernels.push(instantiateKernels(this.module, memory));
+    for (const port of this.bankPorts) port.postMessage({ memory });
+    Atomics.store(this.control, C.BANKS, this.arena.banks.length);
+  }
+
+  /** Runs one kernel call over [0, job.split), its chunks shared by the threads; returns when all are done. */
+  runMatmul(job: MatmulJob): void {
+    if (this.disposed) throw new Error('cpu backend: used after dispose()');
+    const kernel = this.mainKernels[job.bank][C.MATMUL_EXPORTS[job.op]];
+    if (this.threads === 1 || job.n * job.rows * job.cols < this.minParallelMacs) {
+      kernel(job.x, job.w, job.out, job.n, job.rows, job.cols, 0, job.split, job.rowBlock);
+      return;
+    }
+    const c = this.control;
+    // Chunks of whole register tiles (4 rows of W; 8 columns for NN), about 4 per thread.
+    const tile = job.op === C.OP_MATMUL_NN_F32 ? 8 : 4;
+    const chunkRows = Math.max(tile, Math.ceil(job.split / (this.threads * 4) / tile) * tile);
+    const chunks = Math.ceil(job.split / chunkRows);
+    const first = Atomics.load(c, C.NEXT);
+    const end = first + chunks;
+    Atomics.add(c, C.SEQ, 1); // odd: writing
+    c[C.OP] = job.op;
+    c[C.BANK] = job.bank;
+    c[C.X] = job.x;
+    c[C.W] = job.w;
+    c[C.OUT] = job.out;
+    c[C.N] = job.n;
+    c[C.ROWS] = job.rows;
+    c[C.COLS] = job.cols;
+    c[C.ROW_BLOCK] = job.rowBlock;
+    c[C.FIRST] = first;
+    c[C.CHUNKS] = chunks;
+    c[C.CHUNK_ROWS] = chunkRows;
+    c[C.SPLIT] = job.split;
+    Atomics.store(c, C.DONE, 0);
+    Atomics.add(c, C.SEQ, 1); // even: published
+    Atomics.notify(c, C.SEQ);
+    for (let chunk = C.claimChunk(c, end); chunk >= 0; chunk = C.claimChunk(c, end)) {
+      const r0 = (chunk - first) * chunkRows;
+      kernel(job.x, job.w, job.out, job.n, job.rows, job.cols, r0, Math.min(job.split, r0 + chunkRows), job.rowBlock);
+      Atomics.add(c, C.DONE, 1);
+    }
+    this.awaitChunks(chunks);
+  }
+
+  /** Waits until every chunk of the job is finished (the last ones may still be running in workers). */
+  private awaitChunks(chunks: number): void {
+    const c = this.control;
+    let done = Atomics.load(c, C.DONE);
+    for (let i = 0; i < C.SPIN_ITERATIONS && done < chunks; i++) done = Atomics.load(c, C.DONE);
+    while (done < chunks) {
+      if (Atomics.wait(c, C.DONE, done, WORKER_TIMEOUT_MS) === 'timed-out') {
+        throw new Error(`cpu backend: a kernel worker did not finish within ${WORKER_TIMEOUT_MS / 1000} s`);
+      }
+      done = Atomics.load(c, C.DONE);
+    }
+    if (Atomics.exchange(c, C.FAILED, 0) !== 0) throw new Error('cpu backend: a kernel failed in a worker thread (see stderr)');
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    Atomics.add(this.control, C.SEQ, 1);
+    this.control[C.OP] = C.OP_STOP;
+    Atomics.add(this.control, C.SEQ, 1);
+    Atomics.notify(this.control, C.SEQ);
+    for (const port of this.bankPorts) port.close();
+    for (const worker of this.workers) void worker.terminate();
+    this.arena.bankListeners.delete(this.bankListener);
+  }
+}

@@ -1,0 +1,67 @@
+// A kernel worker thread: sleeps on the control block, claims chunks of each job and runs them with the WASM
+// kernels on the job's bank. Banks added after start arrive on `banks` (read synchronously).
+import { MessagePort, receiveMessageOnPort, workerData } from 'node:worker_threads';
+import * as C from './controlBlock';
+import { instantiateKernels, KernelExports, WasmMemory, WasmModule } from './wasmKernels';
+
+interface KernelWorkerData {
+  module: WasmModule;
+  control: SharedArrayBuffer;
+  banks: MessagePort;
+  memories: WasmMemory[];
+  thread: number;
+}
+
+const data = workerData as KernelWorkerData;
+const control = new Int32Array(data.control);
+const kernels: KernelExports[] = data.memories.map((m) => instantiateKernels(data.module, m));
+
+function ensureBanks(count: number): void {
+  while (kernels.length < count) {
+    const message = receiveMessageOnPort(data.banks);
+    if (!message) throw new Error(`kernel worker ${data.thread}: bank ${kernels.length} was announced but not sent`);
+    kernels.push(instantiateKernels(data.module, (message.message as { memory: WasmMemory }).memory));
+  }
+}
+
+/** Runs the job published as `seq`, unless a newer one replaced it while its fields were read. */
+function runJob(seq: number): void {
+  const op = control[C.OP];
+  const bank = control[C.BANK];
+  const banks = control[C.BANKS];
+  const [x, w, out, n, rows, cols, rowBlock] = [control[C.X], control[C.W], control[C.OUT], control[C.N], control[C.ROWS], control[C.COLS], control[C.ROW_BLOCK]];
+  const first = control[C.FIRST];
+  const end = first + control[C.CHUNKS];
+  const chunkRows = control[C.CHUNK_ROWS];
+  const split = control[C.SPLIT];
+  if (Atomics.load(control, C.SEQ) !== seq) return;
+  ensureBanks(banks);
+  const kernel = kernels[bank][C.MATMUL_EXPORTS[op]];
+  for (let chunk = C.claimChunk(control, end); chunk >= 0; chunk = C.claimChunk(control, end)) {
+    const r0 = (chunk - first) * chunkRows;
+    try {
+      kernel(x, w, out, n, rows, cols, r0, Math.min(split, r0 + chunkRows), rowBlock);
+    } catch (e) {
+      Atomics.store(control, C.FAILED, 1);
+      console.error(`kernel worker ${data.thread}: ${(e as Error).message}`);
+    }
+    Atomics.add(control, C.DONE, 1);
+    Atomics.notify(control, C.DONE);
+  }
+}
+
+let seen = 0;
+for (;;) {
+  for (let i = 0; i < C.SPIN_ITERATIONS && Atomics.load(control, C.SEQ) === seen; i++);
+  Atomics.wait(control, C.SEQ, seen);
+  const seq = Atomics.load(control, C.SEQ);
+  if (seq & 1) continue; // being written: wait for the even value
+  seen = seq;
+  if (control[C.OP] === C.OP_STOP) break;
+  try {
+    runJob(seq);
+  } catch (e) {
+    Atomics.store(control, C.FAILED, 1);
+    console.error(`kernel worker ${data.thread}: ${(e as Error).message}`);
+  }
+}

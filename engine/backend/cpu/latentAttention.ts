@@ -1,0 +1,103 @@
+// MLA's absorbed attention on the CPU (see Backend.attendLatent).
+// - attendLatentReference: plain loops in double, the oracle.
+// - attendLatentWasm: the latents are copied into a bank's scratch, then three kernel calls shared by the
+//   threads: scores = q_lat·c_kvᵀ and q_pe·k_peᵀ (threads split the context), softmax in TypeScript, and
+//   out = p·c_kv (threads split the latent dimension).
+import type { LatentAttention } from '../backend';
+import * as C from './controlBlock';
+import type { KernelThreads } from './kernelThreads';
+import type { WasmMemory } from './wasmKernels';
+import { SCRATCH_BYTES } from './weightArena';
+
+export function attendLatentReference(a: LatentAttention): void {
+  const { out, qLat, qPe, rows, visible, latents, kvLoraRank: r, ropeDim: dr, scale } = a;
+  const length = latents.reduce((n, ch) => n + ch.count, 0);
+  const scores = new Float64Array(length);
+  const acc = new Float64Array(r);
+  for (let i = 0; i < rows; i++) {
+    const qo = i * r;
+    const po = i * dr;
+    let max = -Infinity;
+    for (const ch of latents) {
+      const stop = Math.min(ch.count, visible[i] - ch.start);
+      for (let s = 0; s < stop; s++) {
+        let dot = 0;
+        const co = s * r;
+        for (let d = 0; d < r; d++) dot += qLat[qo + d] * ch.cKv[co + d];
+        const ko = s * dr;
+        for (let d = 0; d < dr; d++) dot += qPe[po + d] * ch.kPe[ko + d];
+        const score = dot * scale;
+        scores[ch.start + s] = score;
+        if (score > max) max = score;
+      }
+    }
+    let sum = 0;
+    for (let s = 0; s < visible[i]; s++) sum += scores[s] = Math.exp(scores[s] - max);
+    acc.fill(0);
+    for (const ch of latents) {
+      const stop = Math.min(ch.count, visible[i] - ch.start);
+      for (let s = 0; s < stop; s++) {
+        const p = scores[ch.start + s] / sum;
+        const co = s * r;
+        for (let d = 0; d < r; d++) acc[d] += p * ch.cKv[co + d];
+      }
+    }
+    for (let d = 0; d < r; d++) out[qo + d] = acc[d];
+  }
+}
+
+/** Scratch bytes the WASM path needs; larger problems take the reference path. */
+export function latentScratchBytes(a: LatentAttention, length: number): number {
+  const { rows, kvLoraRank: r, ropeDim: dr } = a;
+  return 4 * (length * (r + dr) + rows * (r + dr) + 2 * rows * length + rows * r);
+}
+
+export function attendLatentWasm(a: LatentAttention, length: number, pool: KernelThreads, bank: number, memory: WasmMemory): void {
+  const { out, qLat, qPe, rows, visible, latents, kvLoraRank: r, ropeDim: dr, scale } = a;
+  if (latentScratchBytes(a, length) > SCRATCH_BYTES) throw new RangeError('latent attention: too large for the scratch area');
+  // Scratch layout (f32): c_kv [L, r] | k_pe [L, dr] | q_lat [rows, r] | q_pe [rows, dr] | s [rows, L] | s_pe [rows, L] | o [rows, r]
+  let at = 0;
+  const take = (count: number) => {
+    const view = new Float32Array(memory.buffer, at, count);
+    at += count * 4;
+    return view;
+  };
+  const cKv = take(length * r);
+  const kPe = take(length * dr);
+  const q = take(rows * r);
+  const qp = take(rows * dr);
+  const s = take(rows * length);
+  const sPe = take(rows * length);
+  const o = take(rows * r);
+  for (const ch of latents) {
+    cKv.set(ch.cKv.subarray(0, ch.count * r), ch.start * r);
+    kPe.set(ch.kPe.subarray(0, ch.count * dr), ch.start * dr);
+  }
+  q.set(qLat);
+  qp.set(qPe);
+  const ptr = (v: Float32Array) => v.byteOffset;
+  pool.runMatmul({ op: C.OP_MATMUL_F32, bank, x: ptr(q), w: ptr(cKv), out: ptr(s), n: rows, rows: length, cols: r, rowBlock: rowBlockFor(r), split: length });
+  pool.runMatmul({ op: C.OP_MATMUL_F32, bank, x: ptr(qp), w: ptr(kPe), out: ptr(sPe), n: rows, rows: length, cols: dr, rowBlock: rowBlockFor(dr), split: length });
+  // Softmax per row over its visible prefix; the rest of the row gets weight 0.
+  for (let i = 0; i < rows; i++) {
+    const base = i * length;
+    const end = base + visible[i];
+    let max = -Infinity;
+    for (let j = base; j < end; j++) {
+      const score = (s[j] + sPe[j]) * scale;
+      s[j] = score;
+      if (score > max) max = score;
+    }
+    let sum = 0;
+    for (let j = base; j < end; j++) sum += s[j] = Math.exp(s[j] - max);
+    const inv = 1 / sum;
+    for (let j = base; j < end; j++) s[j] *= inv;
+    s.fill(0, end, base + length);
+  }
+  pool.runMatmul({ op: C.OP_MATMUL_NN_F32, bank, x: ptr(s), w: ptr(cKv), out: ptr(o), n: rows, rows: length, cols: r, rowBlock: 0, split: r });
+  out.set(o);
+}
+
+function rowBlockFor(cols: number): number {
+  return Math.max(4, Math.floor((256 << 10) / (cols * 4) / 4) * 4);
+}

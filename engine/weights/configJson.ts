@@ -1,0 +1,50 @@
+// A parsed DeepseekV2Config written back as the Hugging Face `config.json` keys it was read from, so that code
+// holding only the parsed form (benchmarks building shapes) can still write a model folder.
+import type { DeepseekV2Config } from '../model/config';
+
+export function configToJson(c: DeepseekV2Config): Record<string, unknown> {
+  return {
+    architectures: ['DeepseekV2ForCausalLM'],
+    model_type: 'deepseek_v2',
+    vocab_size: c.vocabSize,
+    hidden_size: c.hiddenSize,
+    intermediate_size: c.intermediateSize,
+    moe_intermediate_size: c.moeIntermediateSize,
+    num_hidden_layers: c.numLayers,
+    num_attention_heads: c.numHeads,
+    num_key_value_heads: c.numHeads,
+    q_lora_rank: c.qLoraRank,
+    kv_lora_rank: c.kvLoraRank,
+    qk_nope_head_dim: c.qkNopeHeadDim,
+    qk_rope_head_dim: c.qkRopeHeadDim,
+    v_head_dim: c.vHeadDim,
+    n_routed_experts: c.nRoutedExperts,
+    n_shared_experts: c.nSharedExperts,
+    num_experts_per_tok: c.numExpertsPerTok,
+    topk_method: c.topkMethod,
+    n_group: c.nGroup,
+    topk_group: c.topkGroup,
+    norm_topk_prob: c.normTopkProb,
+    routed_scaling_factor: c.routedScalingFactor,
+    scoring_func: 'softmax',
+    first_k_dense_replace: c.firstKDenseReplace,
+    moe_layer_freq: c.moeLayerFreq,
+    hidden_act: 'silu',
+    rope_theta: c.ropeTheta,
+    rope_scaling: c.ropeScaling && {
+      type: 'yarn',
+      factor: c.ropeScaling.factor,
+      original_max_position_embeddings: c.ropeScaling.originalMaxPositionEmbeddings,
+      beta_fast: c.ropeScaling.betaFast,
+      beta_slow: c.ropeScaling.betaSlow,
+      mscale: c.ropeScaling.mscale,
+      mscale_all_dim: c.ropeScaling.mscaleAllDim,
+    },
+    rms_norm_eps: c.rmsNormEps,
+    attention_bias: false,
+    tie_word_embeddings: c.tieWordEmbeddings,
+    max_position_embeddings: c.maxPositionEmbeddings,
+    bos_token_id: c.bosTokenId,
+    eos_token_id: c.eosTokenId,
+  };
+}

@@ -1,0 +1,395 @@
+// Benchmark: prefill and decode tokens/s of the CPU backend on random weights of the DeepSeek-V2-Lite layer
+// shape, as ratios measured in one run: 2 threads vs 1, f16 vs f32 weights, the WASM kernels vs the reference
+// TypeScript kernels, and decode's weight bandwidth vs this machine's memcpy bandwidth (the roofline: decode
+// must read every weight it uses once per token).
+//
+//   npm run bench:cpu-forward [-- --quick]
+//
+// The vocabulary is reduced (a real lm_head of 102,400 rows would dominate a model of a few layers); layer 0 is
+// dense (intermediate 10944) and the rest are MoE (64 routed experts of 1408, top-6, plus 2 shared), as in
+// DeepSeek-V2-Lite. Prints medians; the last line is one JSON object.
+import { availableParallelism, loadavg } from 'node:os';
+import type { Backend, LatentAttention } from '../../engine/backend/backend';
+import { CpuBackend } from '../../engine/backend/cpu/cpuBackend';
+import { ContiguousLatentCache } from '../../engine/cache/latentCache';
+import { checkpointLayout } from '../../engine/model/checkpointLayout';
+import { DeepseekV2Config, parseConfig } from '../../engine/model/config';
+import { DeepseekV2Model } from '../../engine/model/deepseekV2';
+import { encodeBf16, encodeF16, f32BitsToBf16, f32ToF16 } from '../../engine/weights/halfPrecision';
+import type { DType } from '../../engine/weights/safetensors';
+import type { Tensor } from '../../engine/weights/tensor';
+
+const quick = process.argv.includes('--quick');
+const LAYERS = quick ? 2 : 3;
+const VOCAB = 4096;
+const PREFILL_TOKENS = quick ? 32 : 64;
+const PREFILL_RUNS = 2;
+const DECODE_STEPS = quick ? 5 : 8;
+const REFERENCE_DECODE_STEPS = 2;
+/** Decode is also timed over a long context of random latents (as after a long prompt; no prefill needed). */
+const LONG_CONTEXT = quick ? 1024 : 4096;
+const LONG_DECODE_STEPS = quick ? 2 : 3;
+/** f32 weights double the memory and the set-up time; only the full run compares them. */
+const WITH_F32 = !quick;
+
+const LITE_SHAPE = {
+  model_type: 'deepseek_v2',
+  vocab_size: VOCAB,
+  hidden_size: 2048,
+  num_hidden_layers: LAYERS,
+  num_attention_heads: 16,
+  num_key_value_heads: 16,
+  q_lora_rank: null,
+  kv_lora_rank: 512,
+  qk_rope_head_dim: 64,
+  qk_nope_head_dim: 128,
+  v_head_dim: 128,
+  intermediate_size: 10944,
+  moe_intermediate_size: 1408,
+  n_routed_experts: 64,
+  n_shared_experts: 2,
+  num_experts_per_tok: 6,
+  topk_method: 'greedy',
+  n_group: 1,
+  topk_group: 1,
+  norm_topk_prob: false,
+  routed_scaling_factor: 1.0,
+  first_k_dense_replace: 1,
+  moe_layer_freq: 1,
+  rms_norm_eps: 1e-6,
+  rope_theta: 10000,
+  rope_scaling: {
+    type: 'yarn', factor: 40, original_max_position_embeddings: 4096, beta_fast: 32, beta_slow: 1, mscale: 0.707, mscale_all_dim: 0.707,
+  },
+  max_position_embeddings: 163840,
+  tie_word_embeddings: false,
+};
+
+/** mulberry32: a small seeded PRNG, uniform in [-1, 1). */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
+  };
+}
+
+/**
+ * Random weights straight into the backend's arena: linear layers ~ U(-1,1)/sqrt(in), embeddings ~ U(-1,1),
+ * norms 1. Filling ~10^9 numbers one PRNG call at a time would take longer than the benchmark, so each tensor
+ * is tiled from a pool of 2^20 random numbers (per scale), starting at a random offset per 64K-run.
+ */
+function randomWeights(c: DeepseekV2Config, backend: CpuBackend, dtype: DType, seed: number): Map<string, Tensor> {
+  const rand = prng(seed);
+  const POOL = 1 << 20;
+  const RUN = 1 << 16;
+  const pools = new Map<number, Float32Array | Uint16Array>();
+  const poolFor = (scale: number) => {
+    let pool = pools.get(scale);
+    if (!pool) {
+      const values = Float32Array.from({ length: POOL + RUN }, () => rand() * scale);
+      pool = dtype === 'F32' ? values : new Uint16Array(values.length);
+      if (dtype === 'F16') encodeF16(values, pool as Uint16Array);
+      if (dtype === 'BF16') encodeBf16(values, pool as Uint16Array);
+      pools.set(scale, pool);
+    }
+    return pool;
+  };
+  const weights = new Map<string, Tensor>();
+  for (const spec of checkpointLayout(c)) {
+    const { tensor } = backend.allocateWeight(spec.name, dtype, spec.shape);
+    const d = tensor.data;
+    if (spec.kind === 'norm') {
+      d.fill(dtype === 'F32' ? 1 : dtype === 'F16' ? f32ToF16(1) : f32BitsToBf16(0x3f800000));
+    } else {
+      const pool = poolFor(spec.kind === 'linear' ? 1 / Math.sqrt(spec.shape[1]) : 1);
+      for (let i = 0; i < d.length; i += RUN) {
+        const start = Math.floor(((rand() + 1) / 2) * POOL);
+        d.set(pool.subarray(start, start + Math.min(RUN, d.length - i)) as never, i);
+      }
+    }
+    weights.set(spec.name, tensor);
+  }
+  return weights;
+}
+
+/** Counts what a forward asks of the backend: weight bytes read by matmuls, and time inside them. */
+class MeteredBackend implements Backend {
+  readonly name: string;
+  weightBytes = 0;
+  matmulMs = 0;
+  attentionMs = 0;
+  constructor(private readonly inner: Backend) {
+    this.name = inner.name;
+  }
+  adoptWeight(w: Tensor): Tensor {
+    return this.inner.adoptWeight(w);
+  }
+  matmul(out: Float32Array, x: Float32Array, n: number, w: Tensor): void {
+    const t0 = performance.now();
+    this.inner.matmul(out, x, n, w);
+    this.matmulMs += performance.now() - t0;
+    this.weightBytes += w.data.byteLength;
+  }
+  attendLatent(a: LatentAttention): void {
+    const t0 = performance.now();
+    this.inner.attendLatent(a);
+    this.attentionMs += performance.now() - t0;
+  }
+  dispose(): void {}
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+function tokens(count: number, seed: number): number[] {
+  const rand = prng(seed);
+  return Array.from({ length: count }, () => Math.floor(((rand() + 1) / 2) * VOCAB));
+}
+
+interface Measurement {
+  prefillTokPerS: number | null;
+  decodeTokPerS: number;
+  decodeMsPerToken: number;
+  /** Weight bytes read per decoded token (every matmul's weight, the absorbed W_UK/W_UV included), over the step's time. */
+  decodeWeightGBps: number;
+  /** Share of the time spent inside backend.matmul. */
+  decodeMatmulShare: number;
+  prefillMatmulShare: number | null;
+  /** Decode at LONG_CONTEXT tokens of context, and the share of its time in attendLatent. */
+  longDecodeTokPerS: number;
+  longDecodeAttentionShare: number;
+  /** Cores actually used while timed (process CPU time / wall time): below the thread count on a busy machine. */
+  coresUsed: number;
+}
+
+/** One configuration under test: a model over some weights on some backend, with its own decode cache. */
+class Contender {
+  readonly metered: MeteredBackend;
+  readonly model: DeepseekV2Model;
+  readonly cache: ContiguousLatentCache;
+  readonly prefillMs: number[] = [];
+  readonly prefillShares: number[] = [];
+  readonly decodeMs: number[] = [];
+  readonly decodeShares: number[] = [];
+  readonly longDecodeMs: number[] = [];
+  readonly longAttentionShares: number[] = [];
+  decodeWeightBytes = 0;
+  private longCache: ContiguousLatentCache | undefined;
+  private next = 1;
+
+  constructor(readonly name: string, private readonly c: DeepseekV2Config, weights: Map<string, Tensor>, backend: Backend, readonly prefills: boolean, readonly decodeSteps: number) {
+    this.metered = new MeteredBackend(backend);
+    this.model = new DeepseekV2Model(c, weights, this.metered);
+    this.cache = this.newCache();
+  }
+
+  newCache(): ContiguousLatentCache {
+    return new ContiguousLatentCache(this.c.numLayers, this.c.kvLoraRank, this.c.qkRopeHeadDim);
+  }
+
+  /** CPU time of the process (all threads) over wall time, summed over timed forwards. */
+  cpuMs = 0;
+  wallMs = 0;
+
+  /** Times one forward; returns [ms, logits]. */
+  timed(run: () => Float32Array[]): [number, Float32Array] {
+    this.metered.matmulMs = 0;
+    this.metered.weightBytes = 0;
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    const [logits] = run();
+    const ms = performance.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
+    this.cpuMs += (cpu.user + cpu.system) / 1000;
+    this.wallMs += ms;
+    return [ms, logits];
+  }
+
+  prefill(prompt: number[]): void {
+    const [ms] = this.timed(() => this.model.forward([{ cache: this.newCache(), tokens: prompt, logits: 'last' }]));
+    this.prefillMs.push(ms);
+    this.prefillShares.push(this.metered.matmulMs / ms);
+  }
+
+  /** The decode cache starts from the prompt (so attention over a context is part of every step). */
+  startDecode(prompt: number[]): void {
+    // Room for every step up front: growing the cache mid-run would time an allocation and its page faults.
+    this.cache.grow(prompt.length + DECODE_STEPS + 2);
+    this.cache.truncate(0);
+    this.model.forward([{ cache: this.cache, tokens: prompt, logits: 'none' }]);
+  }
+
+  startDecodeFrom(source: ContiguousLatentCache): void {
+    this.cache.grow(source.length + DECODE_STEPS + 2);
+    this.cache.truncate(source.length);
+    for (let l = 0; l < this.c.numLayers; l++) {
+      for (const ch of source.chunks(l, source.length)) {
+        for (let t = 0; t < ch.count; t++) {
+          const cKv = ch.cKv.subarray(t * this.c.kvLoraRank, (t + 1) * this.c.kvLoraRank);
+          this.cache.write(l, ch.start + t, cKv, ch.kPe.subarray(t * this.c.qkRopeHeadDim, (t + 1) * this.c.qkRopeHeadDim));
+        }
+      }
+    }
+  }
+
+  /** One decode step; the first of each phase warms up (kernel tier-up, first touch of scratch) untimed. */
+  decodeStep(record = true): void {
+    const [ms, logits] = this.timed(() => this.model.forward([{ cache: this.cache, tokens: [this.next], logits: 'last' }]));
+    if (!record) return;
+    this.decodeMs.push(ms);
+    this.decodeShares.push(this.metered.matmulMs / ms);
+    this.decodeWeightBytes = this.metered.weightBytes;
+    this.next = logits.indexOf(Math.max(...logits));
+  }
+
+  /** A cache holding LONG_CONTEXT tokens of random latents in every layer. */
+  startLongDecode(): void {
+    const c = this.c;
+    const cache = (this.longCache = this.newCache());
+    cache.grow(LONG_CONTEXT + LONG_DECODE_STEPS + 2);
+    cache.truncate(LONG_CONTEXT);
+    const rand = prng(11);
+    const cKv = Float32Array.from({ length: c.kvLoraRank }, rand);
+    const kPe = Float32Array.from({ length: c.qkRopeHeadDim }, rand);
+    for (let l = 0; l < c.numLayers; l++) {
+      for (let t = 0; t < LONG_CONTEXT; t++) {
+        cKv[t % c.kvLoraRank] = rand();
+        cache.write(l, t, cKv, kPe);
+      }
+    }
+  }
+
+  longDecodeStep(record = true): void {
+    this.metered.attentionMs = 0;
+    const [ms] = this.timed(() => this.model.forward([{ cache: this.longCache!, tokens: [this.next], logits: 'last' }]));
+    if (!record) return;
+    this.longDecodeMs.push(ms);
+    this.longAttentionShares.push(this.metered.attentionMs / ms);
+  }
+
+  result(): Measurement {
+    const ms = median(this.decodeMs);
+    return {
+      prefillTokPerS: this.prefillMs.length ? PREFILL_TOKENS / (median(this.prefillMs) / 1000) : null,
+      decodeTokPerS: 1000 / ms,
+      decodeMsPerToken: ms,
+      decodeWeightGBps: this.decodeWeightBytes / (ms / 1000) / 1e9,
+      decodeMatmulShare: median(this.decodeShares),
+      prefillMatmulShare: this.prefillShares.length ? median(this.prefillShares) : null,
+      longDecodeTokPerS: 1000 / median(this.longDecodeMs),
+      longDecodeAttentionShare: median(this.longAttentionShares),
+      coresUsed: this.cpuMs / this.wallMs,
+    };
+  }
+}
+
+/** Bytes copied per second by one thread's memcpy (TypedArray.set) of 256 MiB. */
+function memcpyGBps(): number {
+  const a = new Uint8Array(256 << 20).fill(1);
+  const b = new Uint8Array(256 << 20);
+  const times: number[] = [];
+  for (let r = 0; r < 5; r++) {
+    const t0 = performance.now();
+    b.set(a);
+    times.push(performance.now() - t0);
+  }
+  return a.byteLength / (median(times) / 1000) / 1e9;
+}
+
+const round = (x: number, digits = 2) => Math.round(x * 10 ** digits) / 10 ** digits;
+
+async function main(): Promise<void> {
+  const c = parseConfig(LITE_SHAPE, 'DeepSeek-V2-Lite shape (bench)');
+  const started = performance.now();
+  const log = (line: string) => console.log(`[${((performance.now() - started) / 1000).toFixed(1)}s] ${line}`);
+  log(`DeepSeek-V2-Lite layer shape, ${LAYERS} layers (1 dense + ${LAYERS - 1} MoE), vocab ${VOCAB} (reduced from 102400), prefill ${PREFILL_TOKENS} tokens, ${DECODE_STEPS} decode steps${quick ? ' (--quick)' : ''}`);
+  const loadBefore = loadavg()[0];
+  const copy = memcpyGBps();
+  log(`memcpy: ${copy.toFixed(1)} GB/s (one thread)`);
+
+  const two = await CpuBackend.create({ threads: 2 });
+  const one = await CpuBackend.create({ threads: 1, shareWeightsWith: two });
+  const f16 = randomWeights(c, two, 'F16', 1);
+  log('f16 weights generated');
+  const bf16 = randomWeights(c, two, 'BF16', 1);
+  log('bf16 weights generated');
+  const f32 = WITH_F32 ? randomWeights(c, two, 'F32', 1) : undefined;
+  if (f32) log('f32 weights generated');
+  const contenders = [
+    new Contender('wasm-f16-2t', c, f16, two, true, DECODE_STEPS),
+    new Contender('wasm-f16-1t', c, f16, one, true, DECODE_STEPS),
+    new Contender('wasm-bf16-2t', c, bf16, two, true, DECODE_STEPS),
+    ...(f32 ? [new Contender('wasm-f32-2t', c, f32, two, true, DECODE_STEPS)] : []),
+  ];
+  const reference = new Contender('reference-f16-1t', c, f16, new CpuBackend(), false, REFERENCE_DECODE_STEPS);
+  // Round-robin, so that the load of a shared machine weighs on every configuration alike.
+  const prompt = tokens(PREFILL_TOKENS, 7);
+  for (let r = 0; r < PREFILL_RUNS; r++) for (const k of contenders) if (k.prefills) k.prefill(prompt);
+  log('prefill measured');
+  for (const k of contenders) k.startDecode(prompt);
+  // The reference is too slow to prefill; it decodes from a copy of the same weights' WASM-computed cache.
+  reference.startDecodeFrom(contenders[1].cache);
+  contenders.push(reference);
+  for (const k of contenders) k.decodeStep(false);
+  for (let s = 0; s < DECODE_STEPS; s++) for (const k of contenders) if (s < k.decodeSteps) k.decodeStep();
+  log('decode measured');
+  for (const k of contenders) k.startLongDecode();
+  for (const k of contenders) k.longDecodeStep(false);
+  for (let s = 0; s < LONG_DECODE_STEPS; s++) for (const k of contenders) if (s < k.decodeSteps) k.longDecodeStep();
+  one.dispose();
+  two.dispose();
+  const results: Record<string, Measurement> = {};
+  for (const k of contenders) {
+    const m = (results[k.name] = k.result());
+    const pre = m.prefillTokPerS === null ? '' : `prefill ${m.prefillTokPerS.toFixed(1)} tok/s (matmul ${(100 * m.prefillMatmulShare!).toFixed(0)}%), `;
+    log(`${k.name}: ${pre}decode ${m.decodeTokPerS.toFixed(2)} tok/s = ${m.decodeMsPerToken.toFixed(1)} ms/token, ${m.decodeWeightGBps.toFixed(1)} GB/s of weights (matmul ${(100 * m.decodeMatmulShare).toFixed(0)}%); at ${LONG_CONTEXT} tokens of context ${m.longDecodeTokPerS.toFixed(2)} tok/s (attention ${(100 * m.longDecodeAttentionShare).toFixed(0)}%); ${m.coresUsed.toFixed(2)} cores used`);
+  }
+
+  const r = (a: number | null | undefined, b: number | null | undefined) => (a && b ? round(a / b) : null);
+  const ratios = {
+    prefill2tVs1t: r(results['wasm-f16-2t'].prefillTokPerS, results['wasm-f16-1t'].prefillTokPerS),
+    decode2tVs1t: r(results['wasm-f16-2t'].decodeTokPerS, results['wasm-f16-1t'].decodeTokPerS),
+    prefillF16VsBf16: r(results['wasm-f16-2t'].prefillTokPerS, results['wasm-bf16-2t'].prefillTokPerS),
+    decodeF16VsBf16: r(results['wasm-f16-2t'].decodeTokPerS, results['wasm-bf16-2t'].decodeTokPerS),
+    prefillF16VsF32: r(results['wasm-f16-2t'].prefillTokPerS, results['wasm-f32-2t']?.prefillTokPerS),
+    decodeF16VsF32: r(results['wasm-f16-2t'].decodeTokPerS, results['wasm-f32-2t']?.decodeTokPerS),
+    prefillBf16VsF32: r(results['wasm-bf16-2t'].prefillTokPerS, results['wasm-f32-2t']?.prefillTokPerS),
+    decodeBf16VsF32: r(results['wasm-bf16-2t'].decodeTokPerS, results['wasm-f32-2t']?.decodeTokPerS),
+    decodeWasmVsReference1t: r(results['wasm-f16-1t'].decodeTokPerS, results['reference-f16-1t'].decodeTokPerS),
+    longDecodeWasmVsReference: r(results['wasm-f16-1t'].longDecodeTokPerS, results['reference-f16-1t'].longDecodeTokPerS),
+    longDecode2tVs1t: r(results['wasm-f16-2t'].longDecodeTokPerS, results['wasm-f16-1t'].longDecodeTokPerS),
+    decodeF16BandwidthVsMemcpy: r(results['wasm-f16-2t'].decodeWeightGBps, copy),
+    decodeBf16BandwidthVsMemcpy: r(results['wasm-bf16-2t'].decodeWeightGBps, copy),
+    decodeF32BandwidthVsMemcpy: r(results['wasm-f32-2t']?.decodeWeightGBps, copy),
+  };
+  for (const [k, v] of Object.entries(ratios)) log(`${k}: ${v}`);
+  const summary = {
+    bench: 'cpu-forward',
+    quick,
+    shape: 'DeepSeek-V2-Lite',
+    layers: LAYERS,
+    vocab: VOCAB,
+    prefillTokens: PREFILL_TOKENS,
+    decodeContext: PREFILL_TOKENS,
+    longDecodeContext: LONG_CONTEXT,
+    memcpyGBps: round(copy),
+    // Other processes competing for the cores skew every figure (ratios less so: the runs are interleaved).
+    loadAverage1m: { before: round(loadBefore), after: round(loadavg()[0]) },
+    cores: availableParallelism(),
+    results: Object.fromEntries(Object.entries(results).map(([k, m]) => [k, Object.fromEntries(Object.entries(m).map(([f, v]) => [f, v === null ? null : round(v, 3)]))])),
+    ratios,
+    seconds: round((performance.now() - started) / 1000, 1),
+  };
+  console.log(JSON.stringify(summary));
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -1,0 +1,161 @@
+// The fast CPU backend (WASM SIMD kernels, worker threads) against the reference backend: the matmul on random
+// inputs for every dtype and awkward shapes, every f16/bf16 bit pattern decoded exactly, the latent attention,
+// and through the whole model the fixtures' logits, greedy continuations and naive/absorbed agreement.
+import * as assert from 'node:assert/strict';
+import { ContiguousLatentCache, LatentChunk } from '../../engine/cache/latentCache';
+import { CpuBackend } from '../../engine/backend/cpu/cpuBackend';
+import { matmulRows } from '../../engine/backend/cpu/matmulKernel';
+import { encodeBf16, encodeF16 } from '../../engine/weights/halfPrecision';
+import type { DType } from '../../engine/weights/safetensors';
+import { allocateTensor, Tensor } from '../../engine/weights/tensor';
+import { argmax, FIXTURE_NAMES, loadExpected, loadFixtureModel, maxAbsDiff } from './fixtureModel';
+
+/** A deterministic PRNG (mulberry32), uniform in [-1, 1). */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
+  };
+}
+
+function randomTensor(dtype: DType, rows: number, cols: number, seed: number): Tensor {
+  const { tensor } = allocateTensor('w', dtype, [rows, cols]);
+  const rand = prng(seed);
+  if (dtype === 'F32') for (let i = 0; i < rows * cols; i++) tensor.data[i] = rand();
+  else {
+    const values = Float32Array.from({ length: rows * cols }, rand);
+    (dtype === 'F16' ? encodeF16 : encodeBf16)(values, tensor.data as Uint16Array);
+  }
+  return tensor;
+}
+
+describe('CPU backend: WASM kernels and worker threads', function () {
+  const backends: CpuBackend[] = [];
+  before(async () => {
+    // Every job of the 2-thread backend is split, however small, so the tiny fixtures exercise the workers too.
+    backends.push(await CpuBackend.create({ threads: 1 }), await CpuBackend.create({ threads: 2, minParallelWork: 0 }));
+  });
+  after(() => backends.forEach((b) => b.dispose()));
+
+  for (const dtype of ['F32', 'F16', 'BF16'] as DType[]) {
+    it(`${dtype} matmul equals the reference within f32 rounding, for any n and row count, 1 and 2 threads`, () => {
+      for (const [n, rows, cols] of [[1, 37, 64], [3, 64, 128], [5, 130, 256], [17, 9, 40], [1, 1, 8], [64, 100, 512]]) {
+        const ref = randomTensor(dtype, rows, cols, rows * 31 + cols);
+        const x = Float32Array.from({ length: n * cols }, prng(n * 7 + cols));
+        const want = new Float32Array(n * rows);
+        matmulRows(want, x, n, ref, 0, rows);
+        for (const backend of backends) {
+          const w = backend.adoptWeight(ref);
+          assert.notEqual(w, ref, 'adopted into the arena');
+          const got = new Float32Array(n * rows).fill(NaN);
+          backend.matmul(got, x, n, w);
+          // f32 accumulation of `cols` products of magnitude <= 1.
+          const diff = maxAbsDiff(got, want);
+          assert.ok(diff <= cols * 2 ** -22, `${backend.name} n=${n} rows=${rows} cols=${cols}: max |diff| ${diff}`);
+        }
+      }
+    });
+  }
+
+  for (const dtype of ['F16', 'BF16'] as DType[]) {
+    it(`${dtype}: every one of the 65,536 bit patterns is decoded exactly`, () => {
+      // W holds all patterns as [8192, 8]; x is the 8x8 identity, so out[c, r] = W[r, c] (0·inf is NaN in both).
+      const { tensor } = allocateTensor('all', dtype, [8192, 8]);
+      for (let i = 0; i < 65536; i++) tensor.data[i] = i;
+      const x = new Float32Array(64);
+      for (let c = 0; c < 8; c++) x[c * 8 + c] = 1;
+      const want = new Float32Array(8 * 8192);
+      matmulRows(want, x, 8, tensor, 0, 8192);
+      for (const backend of backends) {
+        const got = new Float32Array(8 * 8192);
+        backend.matmul(got, x, 8, backend.adoptWeight(tensor));
+        for (let i = 0; i < got.length; i++) {
+          const same = got[i] === want[i] || (Number.isNaN(got[i]) && Number.isNaN(want[i]));
+          if (!same) assert.fail(`${backend.name}: output ${i} is ${got[i]}, expected ${want[i]}`);
+        }
+      }
+    });
+  }
+
+  it('F16 weights without inf/nan (the fast decode): every finite bit pattern is decoded exactly', () => {
+    // The 63,488 finite patterns as [7936, 8]; x is the 8x8 identity, so out[c, r] = W[r, c].
+    const { tensor } = allocateTensor('finite', 'F16', [7936, 8]);
+    let k = 0;
+    for (let i = 0; i < 65536; i++) if ((i & 0x7c00) !== 0x7c00) tensor.data[k++] = i;
+    const x = new Float32Array(64);
+    for (let c = 0; c < 8; c++) x[c * 8 + c] = 1;
+    const want = new Float32Array(8 * 7936);
+    matmulRows(want, x, 8, tensor, 0, 7936);
+    for (const backend of backends) {
+      const got = new Float32Array(8 * 7936);
+      backend.matmul(got, x, 8, backend.adoptWeight(tensor));
+      for (let i = 0; i < got.length; i++) if (got[i] !== want[i]) assert.fail(`${backend.name}: output ${i} is ${got[i]}, expected ${want[i]}`);
+    }
+  });
+
+  it('latent attention equals the reference: several chunks, causal limits, 1 and 2 threads', () => {
+    const reference = new CpuBackend();
+    const [r, dr, length, rows] = [64, 16, 150, 12];
+    const rand = prng(5);
+    const chunks: LatentChunk[] = [];
+    for (let start = 0; start < length; start += 40) {
+      const count = Math.min(40, length - start);
+      chunks.push({ start, count, cKv: Float32Array.from({ length: count * r }, rand), kPe: Float32Array.from({ length: count * dr }, rand) });
+    }
+    const qLat = Float32Array.from({ length: rows * r }, rand);
+    const qPe = Float32Array.from({ length: rows * dr }, rand);
+    const visible = Int32Array.from({ length: rows }, (_, i) => (i === 0 ? 1 : length - (i % 5) * 13));
+    const attend = (b: CpuBackend) => {
+      const out = new Float32Array(rows * r).fill(NaN);
+      b.attendLatent({ out, qLat, qPe, rows, visible, latents: chunks, kvLoraRank: r, ropeDim: dr, scale: 0.3 });
+      return out;
+    };
+    const want = attend(reference);
+    for (const backend of backends) {
+      const diff = maxAbsDiff(attend(backend), want);
+      assert.ok(diff <= 1e-5, `${backend.name}: max |diff| ${diff}`);
+    }
+  });
+
+  for (const name of FIXTURE_NAMES) {
+    it(`fixture ${name}: absorbed and naive attention agree within 1e-5, on 2 threads`, () => {
+      const model = loadFixtureModel(name, backends[1]);
+      const newCache = () => new ContiguousLatentCache(model.config.numLayers, model.config.kvLoraRank, model.config.qkRopeHeadDim);
+      for (const kase of loadExpected(name).cases) {
+        const tokens = kase.input_ids.slice(0, 64);
+        const [naive] = model.forward([{ cache: newCache(), tokens, logits: 'all' }], { attentionPath: 'naive' });
+        const [absorbed] = model.forward([{ cache: newCache(), tokens, logits: 'all' }], { attentionPath: 'absorbed' });
+        const diff = maxAbsDiff(naive, absorbed);
+        assert.ok(diff <= 1e-5, `${kase.name}: max |diff| ${diff}`);
+      }
+    });
+
+    it(`fixture ${name}: logits within 1e-4 and the greedy continuation, on 2 threads`, () => {
+      const model = loadFixtureModel(name, backends[1]);
+      const V = model.config.vocabSize;
+      const newCache = () => new ContiguousLatentCache(model.config.numLayers, model.config.kvLoraRank, model.config.qkRopeHeadDim);
+      for (const kase of loadExpected(name).cases) {
+        const [logits] = model.forward([{ cache: newCache(), tokens: kase.input_ids, logits: 'all' }]);
+        kase.logits_positions.forEach((pos, r) => {
+          const diff = maxAbsDiff(logits.subarray(pos * V, (pos + 1) * V), kase.logits[r]);
+          assert.ok(diff <= 1e-4, `${kase.name} position ${pos}: max |diff| ${diff}`);
+        });
+        const cache = newCache();
+        let [last] = model.forward([{ cache, tokens: kase.input_ids, logits: 'last' }]);
+        const out: number[] = [];
+        for (let step = 0; step < kase.greedy.max_new_tokens; step++) {
+          out.push(argmax(last));
+          if (step === kase.greedy.max_new_tokens - 1) break;
+          [last] = model.forward([{ cache, tokens: [out[step]], logits: 'last' }], { attentionPath: 'absorbed' });
+        }
+        assert.deepEqual(out, kase.greedy.new_tokens, kase.name);
+        const diff = maxAbsDiff(last, kase.greedy.last_step_logits);
+        assert.ok(diff <= 1e-4, `${kase.name} last step logits: max |diff| ${diff}`);
+      }
+    });
+  }
+});
