@@ -134,6 +134,10 @@ describe('latent serve: completions and chat', function () {
     }
     const chatExpected = await latentGenerate(model, { text: '<｜User｜>hi<｜Assistant｜>' }, 8);
     assert.equal(text, chatExpected.text);
+    const whole = await client.chat.completions.create({
+      model: 'tiny-coder', messages: [{ role: 'user', content: 'hi' }], max_tokens: 8, temperature: 0,
+    });
+    assert.equal(whole.choices[0].message.content, chatExpected.text);
     assert.equal(usage?.completion_tokens, chatExpected.tokens.length);
     assert.equal(typeof usage?.prompt_tokens_details?.cached_tokens, 'number');
 
