@@ -19,7 +19,7 @@ import { SCRATCH_BYTES, WeightArena, WeightLocation } from './weightArena';
 export interface CpuBackendOptions {
   /** Threads doing kernel work, the calling thread included (default: the machine's logical cores). */
   threads?: number;
-  /** Jobs smaller than this many multiply-adds run on the calling thread alone (default 65,536). */
+  /** Jobs smaller than this many multiply-adds run on the calling thread alone (default 131,072: one head's W_UK or W_UV stays there). */
   minParallelWork?: number;
   /** Compute over the weights of another fast CPU backend (e.g. to compare thread counts on one copy). */
   shareWeightsWith?: CpuBackend;
