@@ -13,11 +13,12 @@ import type { Backend, LatentAttention } from '../../engine/backend/backend';
 import { CpuBackend } from '../../engine/backend/cpu/cpuBackend';
 import { ContiguousLatentCache } from '../../engine/cache/latentCache';
 import { checkpointLayout } from '../../engine/model/checkpointLayout';
-import { DeepseekV2Config, parseConfig } from '../../engine/model/config';
+import type { DeepseekV2Config } from '../../engine/model/config';
 import { DeepseekV2Model } from '../../engine/model/deepseekV2';
 import { encodeBf16, encodeF16, f32BitsToBf16, f32ToF16 } from '../../engine/weights/halfPrecision';
 import type { DType } from '../../engine/weights/safetensors';
 import type { Tensor } from '../../engine/weights/tensor';
+import { median, v2LiteConfig } from './benchModel';
 
 const quick = process.argv.includes('--quick');
 const LAYERS = quick ? 2 : 3;
@@ -31,39 +32,6 @@ const LONG_CONTEXT = quick ? 1024 : 4096;
 const LONG_DECODE_STEPS = quick ? 2 : 3;
 /** f32 weights double the memory and the set-up time; only the full run compares them. */
 const WITH_F32 = !quick;
-
-const LITE_SHAPE = {
-  model_type: 'deepseek_v2',
-  vocab_size: VOCAB,
-  hidden_size: 2048,
-  num_hidden_layers: LAYERS,
-  num_attention_heads: 16,
-  num_key_value_heads: 16,
-  q_lora_rank: null,
-  kv_lora_rank: 512,
-  qk_rope_head_dim: 64,
-  qk_nope_head_dim: 128,
-  v_head_dim: 128,
-  intermediate_size: 10944,
-  moe_intermediate_size: 1408,
-  n_routed_experts: 64,
-  n_shared_experts: 2,
-  num_experts_per_tok: 6,
-  topk_method: 'greedy',
-  n_group: 1,
-  topk_group: 1,
-  norm_topk_prob: false,
-  routed_scaling_factor: 1.0,
-  first_k_dense_replace: 1,
-  moe_layer_freq: 1,
-  rms_norm_eps: 1e-6,
-  rope_theta: 10000,
-  rope_scaling: {
-    type: 'yarn', factor: 40, original_max_position_embeddings: 4096, beta_fast: 32, beta_slow: 1, mscale: 0.707, mscale_all_dim: 0.707,
-  },
-  max_position_embeddings: 163840,
-  tie_word_embeddings: false,
-};
 
 /** mulberry32: a small seeded PRNG, uniform in [-1, 1). */
 function prng(seed: number): () => number {
@@ -142,10 +110,6 @@ class MeteredBackend implements Backend {
   dispose(): void {}
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
 
 function tokens(count: number, seed: number): number[] {
   const rand = prng(seed);
@@ -305,7 +269,7 @@ function memcpyGBps(): number {
 const round = (x: number, digits = 2) => Math.round(x * 10 ** digits) / 10 ** digits;
 
 async function main(): Promise<void> {
-  const c = parseConfig(LITE_SHAPE, 'DeepSeek-V2-Lite shape (bench)');
+  const c: DeepseekV2Config = { ...v2LiteConfig(LAYERS), vocabSize: VOCAB };
   const started = performance.now();
   const log = (line: string) => console.log(`[${((performance.now() - started) / 1000).toFixed(1)}s] ${line}`);
   log(`DeepSeek-V2-Lite layer shape, ${LAYERS} layers (1 dense + ${LAYERS - 1} MoE), vocab ${VOCAB} (reduced from 102400), prefill ${PREFILL_TOKENS} tokens, ${DECODE_STEPS} decode steps${quick ? ' (--quick)' : ''}`);
