@@ -9,7 +9,7 @@
 // dense (intermediate 10944) and the rest are MoE (64 routed experts of 1408, top-6, plus 2 shared), as in
 // DeepSeek-V2-Lite. Prints medians; the last line is one JSON object.
 import { availableParallelism, loadavg } from 'node:os';
-import type { Backend, LatentAttention } from '../../engine/backend/backend';
+import type { Backend, HeadAttention, LatentAttention } from '../../engine/backend/backend';
 import { CpuBackend } from '../../engine/backend/cpu/cpuBackend';
 import { ContiguousLatentCache } from '../../engine/cache/latentCache';
 import { checkpointLayout } from '../../engine/model/checkpointLayout';
@@ -105,6 +105,11 @@ class MeteredBackend implements Backend {
   attendLatent(a: LatentAttention): void {
     const t0 = performance.now();
     this.inner.attendLatent(a);
+    this.attentionMs += performance.now() - t0;
+  }
+  attendHeads(a: HeadAttention): void {
+    const t0 = performance.now();
+    this.inner.attendHeads(a);
     this.attentionMs += performance.now() - t0;
   }
   dispose(): void {}
