@@ -258,6 +258,35 @@ class Contender {
   }
 }
 
+/** Prefill attention is measured alone: a prompt long enough to make it matter would take minutes to prefill. */
+const PREFILL_ATTENTION_TOKENS = 512;
+
+/** ms of one layer's naive-path attention (attendHeads) over a 512-token prompt, per backend (median of 3; 1 for the reference). */
+function measurePrefillAttention(c: DeepseekV2Config, backends: Record<string, Backend>): Record<string, number> {
+  const n = PREFILL_ATTENTION_TOKENS;
+  const H = c.numHeads;
+  const qkDim = c.qkNopeHeadDim + c.qkRopeHeadDim;
+  const vDim = c.vHeadDim;
+  const rand = prng(13);
+  const q = Float32Array.from({ length: n * H * qkDim }, rand);
+  const k = Float32Array.from({ length: n * H * qkDim }, rand);
+  const v = Float32Array.from({ length: n * H * vDim }, rand);
+  const visible = Int32Array.from({ length: n }, (_, j) => j + 1);
+  const out = new Float32Array(n * H * vDim);
+  const result: Record<string, number> = {};
+  for (const [name, backend] of Object.entries(backends)) {
+    const runs = name === 'reference' ? 1 : 3;
+    const times: number[] = [];
+    for (let r = 0; r < runs + (runs > 1 ? 1 : 0); r++) {
+      const t0 = performance.now();
+      backend.attendHeads({ out, q, k, v, n, heads: H, length: n, qkDim, vDim, visible, scale: 0.07 });
+      if (runs === 1 || r > 0) times.push(performance.now() - t0); // the first fast run warms up
+    }
+    result[name] = median(times);
+  }
+  return result;
+}
+
 /** Bytes copied per second by one thread's memcpy (TypedArray.set) of 256 MiB. */
 function memcpyGBps(): number {
   const a = new Uint8Array(256 << 20).fill(1);
@@ -311,6 +340,8 @@ async function main(): Promise<void> {
   for (const k of contenders) k.startLongDecode();
   for (const k of contenders) k.longDecodeStep(false);
   for (let s = 0; s < LONG_DECODE_STEPS; s++) for (const k of contenders) if (s < k.decodeSteps) k.longDecodeStep();
+  const prefillAttention = measurePrefillAttention(c, { 'wasm-2t': two, 'wasm-1t': one, reference: new CpuBackend() });
+  log(`prefill attention of one layer over ${PREFILL_ATTENTION_TOKENS} tokens (naive path): ${Object.entries(prefillAttention).map(([k, ms]) => `${k} ${ms.toFixed(0)} ms`).join(', ')}`);
   one.dispose();
   two.dispose();
   const results: Record<string, Measurement> = {};
@@ -333,6 +364,8 @@ async function main(): Promise<void> {
     decodeWasmVsReference1t: r(results['wasm-f16-1t'].decodeTokPerS, results['reference-f16-1t'].decodeTokPerS),
     longDecodeWasmVsReference: r(results['wasm-f16-1t'].longDecodeTokPerS, results['reference-f16-1t'].longDecodeTokPerS),
     longDecode2tVs1t: r(results['wasm-f16-2t'].longDecodeTokPerS, results['wasm-f16-1t'].longDecodeTokPerS),
+    prefillAttentionWasmVsReference1t: r(prefillAttention.reference, prefillAttention['wasm-1t']),
+    prefillAttention2tVs1t: r(prefillAttention['wasm-1t'], prefillAttention['wasm-2t']),
     decodeF16BandwidthVsMemcpy: r(results['wasm-f16-2t'].decodeWeightGBps, copy),
     decodeBf16BandwidthVsMemcpy: r(results['wasm-bf16-2t'].decodeWeightGBps, copy),
     decodeF32BandwidthVsMemcpy: r(results['wasm-f32-2t']?.decodeWeightGBps, copy),
@@ -352,6 +385,8 @@ async function main(): Promise<void> {
     loadAverage1m: { before: round(loadBefore), after: round(loadavg()[0]) },
     cores: availableParallelism(),
     results: Object.fromEntries(Object.entries(results).map(([k, m]) => [k, Object.fromEntries(Object.entries(m).map(([f, v]) => [f, v === null ? null : round(v, 3)]))])),
+    prefillAttentionMs: Object.fromEntries(Object.entries(prefillAttention).map(([k, ms]) => [k, round(ms, 1)])),
+    prefillAttentionTokens: PREFILL_ATTENTION_TOKENS,
     ratios,
     seconds: round((performance.now() - started) / 1000, 1),
   };
