@@ -14,8 +14,9 @@ import { DeepseekV2Model } from './model/deepseekV2';
 import { ModelTokenizer } from './tokenizer/modelTokenizer';
 import { LoadProgress, loadWeights, readConfig } from './weights/modelFolder';
 
-export type BackendName = 'cpu';
-export const BACKENDS: readonly BackendName[] = ['cpu'];
+/** cpu: WebAssembly SIMD kernels on every core; cpu-reference: the double-precision oracle, one thread. */
+export type BackendName = 'cpu' | 'cpu-reference';
+export const BACKENDS: readonly BackendName[] = ['cpu', 'cpu-reference'];
 
 export interface EngineOptions {
   backend?: BackendName;
@@ -31,9 +32,11 @@ export interface EngineOptions {
 /** Chosen from the edit-reuse benchmark (docs/PERFORMANCE.md). */
 export const DEFAULT_REUSE_POLICY: ReusePolicy = { kind: 'reuse', k: 16 };
 
-function createBackend(name: BackendName): Backend {
+async function createBackend(name: BackendName): Promise<Backend> {
   switch (name) {
     case 'cpu':
+      return CpuBackend.create();
+    case 'cpu-reference':
       return new CpuBackend();
   }
 }
@@ -56,14 +59,20 @@ export class Engine {
     });
   }
 
-  static load(dir: string, options: EngineOptions = {}): Engine {
+  static async load(dir: string, options: EngineOptions = {}): Promise<Engine> {
     const config = readConfig(dir);
     const tokenizer = ModelTokenizer.exists(dir) ? ModelTokenizer.load(dir) : null;
     if (tokenizer && tokenizer.vocabSize > config.vocabSize) {
       throw new Error(`${dir}: the tokenizer has ${tokenizer.vocabSize} tokens but config.json's vocab_size is ${config.vocabSize}`);
     }
-    const weights = loadWeights(dir, config, options.onProgress);
-    return new Engine(dir, new DeepseekV2Model(config, weights, createBackend(options.backend ?? 'cpu')), tokenizer, options);
+    const backend = await createBackend(options.backend ?? 'cpu');
+    try {
+      const weights = loadWeights(dir, config, options.onProgress, (name, dtype, shape) => backend.allocateWeight(name, dtype, shape));
+      return new Engine(dir, new DeepseekV2Model(config, weights, backend), tokenizer, options);
+    } catch (e) {
+      backend.dispose();
+      throw e;
+    }
   }
 
   get config(): DeepseekV2Config {

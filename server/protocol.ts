@@ -2,17 +2,27 @@
 // Inline completion uses the standard LSP 3.18 `textDocument/inlineCompletion`; what LSP has no method for
 // lives under `latent/`.
 
-import type { Range } from 'vscode-languageserver-protocol';
+import type { Diagnostic, Range } from 'vscode-languageserver-protocol';
 
 /** Engine settings, sent as `initializationOptions.engine` and in `workspace/didChangeConfiguration`. */
 export type EngineSettings =
-  | { url: string; apiKey?: string; model?: string }
+  | {
+      url: string;
+      apiKey?: string;
+      model?: string;
+      /** How FIM is sent: 'suffix' (default; the server renders the FIM tokens) or 'prompt' (tokens in the prompt). */
+      fim?: 'suffix' | 'prompt';
+    }
   | { model: string; backend?: string };
 
 export interface LatentSettings {
   engine: EngineSettings;
   maxTokens?: number;
   debounceMs?: number;
+  /** Token budget of an inline completion prompt (context + prefix + suffix); default 2048. */
+  maxPromptTokens?: number;
+  /** Most tokens of one chat answer or refactor; default 1024. */
+  chatMaxTokens?: number;
   /** Language ids for which inline completion is disabled. */
   disabledLanguages?: string[];
 }
@@ -65,6 +75,8 @@ export interface RefactorParams {
   range: Range;
   /** The user's instruction for `edit`. */
   instruction?: string;
+  /** For `fix`: the diagnostics to fix (from the code action's context); else those last seen for the range. */
+  diagnostics?: Diagnostic[];
 }
 export interface RefactorResult {
   kind: RefactorKind;
@@ -77,6 +89,18 @@ export interface RefactorResult {
   targetUri?: string;
 }
 
+// ---- editor views ----
+
+/**
+ * Client -> server notification: the ranges of a document now visible in an editor. The server keeps the
+ * recently viewed ranges as prompt context. Optional: without it, completion positions count as views.
+ */
+export const DidViewNotification = 'latent/didView';
+export interface DidViewParams {
+  uri: string;
+  ranges: Range[];
+}
+
 // ---- status ----
 
 export const StatusNotification = 'latent/status';
@@ -85,6 +109,8 @@ export interface StatusParams {
   message?: string;
   /** Milliseconds of the last inline completion, request to answer. */
   lastLatencyMs?: number;
+  /** Milliseconds of the last inline completion from the request arriving to the engine request leaving. */
+  lastPrepareMs?: number;
   /** Share of the last prompt served from the engine's latent cache (0..1). */
   cachedShare?: number;
   tokensPerSecond?: number;

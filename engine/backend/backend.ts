@@ -1,6 +1,7 @@
 // The seam between the model and the hardware. The model (engine/model/) is written once against this
 // interface; each backend (cpu here; webgpu next) implements the heavy operations its own way.
 import type { LatentChunk } from '../cache/latentCache';
+import type { DType } from '../weights/safetensors';
 import type { Tensor } from '../weights/tensor';
 
 /** MLA's absorbed attention: MQA of query rows (one per head per token) over one sequence's latent rows. */
@@ -43,6 +44,11 @@ export interface HeadAttention {
 
 export interface Backend {
   readonly name: string;
+  /**
+   * A zeroed weight tensor in the memory the backend computes from, for the loader to fill through `bytes`
+   * (so that loading never holds a second copy of the weights).
+   */
+  allocateWeight(name: string, dtype: DType, shape: number[]): { tensor: Tensor; bytes: Uint8Array };
   /**
    * Takes a weight into the memory the backend computes from (device memory for a GPU, kernel-visible memory
    * for the CPU), once, at load; the model uses the returned tensor from then on. May return `w` itself.

@@ -25,7 +25,7 @@ export async function generateCommand(args: string[]): Promise<void> {
   const seed = v.seed === undefined ? undefined : parseNumber('generate', 'seed', v.seed as string, 0, (n) => Number.isInteger(n) && n >= 0, 'an integer >= 0');
   const tokens = v.tokens !== undefined ? parseTokenList('generate', v.tokens as string) : undefined;
 
-  const engine = loadEngine(dir, parseBackend('generate', v.backend as string | undefined));
+  const engine = await loadEngine(dir, parseBackend('generate', v.backend as string | undefined));
   try {
     let prompt = tokens;
     if (!prompt) {

@@ -10,7 +10,7 @@ export function parseBackend(command: string, text: string | undefined): Backend
   return name as BackendName;
 }
 
-export function loadEngine(dir: string, backend: BackendName): Engine {
+export function loadEngine(dir: string, backend: BackendName): Promise<Engine> {
   let lastShown = -1;
   return Engine.load(dir, {
     backend,

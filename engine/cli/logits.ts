@@ -19,7 +19,7 @@ export async function logitsCommand(args: string[]): Promise<void> {
   else if (/^\d+$/.test(which) && Number(which) >= 1) count = Math.min(Number(which), tokens.length);
   else throw new UsageError(`logits: --positions must be all, last or a positive count (got "${which}")`);
 
-  const engine = loadEngine(dir, parseBackend('logits', v.backend as string | undefined));
+  const engine = await loadEngine(dir, parseBackend('logits', v.backend as string | undefined));
   try {
     const [logits] = engine.model.forward([{ cache: engine.newCache(), tokens, logits: count === 1 ? 'last' : 'all' }]);
     const V = engine.config.vocabSize;

@@ -60,9 +60,15 @@ export interface LoadProgress {
 
 /**
  * Loads every tensor the config calls for, each validated (present, dtype, shape) and read straight into its
- * own shared buffer. Extra tensors in the files are ignored.
+ * own buffer (from `allocate`: a backend puts weights where its kernels read them). Extra tensors in the files
+ * are ignored.
  */
-export function loadWeights(dir: string, config: DeepseekV2Config, onProgress?: (p: LoadProgress) => void): Map<string, Tensor> {
+export function loadWeights(
+  dir: string,
+  config: DeepseekV2Config,
+  onProgress?: (p: LoadProgress) => void,
+  allocate: typeof allocateTensor = allocateTensor,
+): Map<string, Tensor> {
   const where = tensorFiles(dir);
   const files = new Map<string, SafetensorsFile>();
   const open = (file: string): SafetensorsFile => {
@@ -91,7 +97,7 @@ export function loadWeights(dir: string, config: DeepseekV2Config, onProgress?: 
     let loadedBytes = 0;
     const weights = new Map<string, Tensor>();
     for (const { spec, f, info } of located) {
-      const { tensor, bytes } = allocateTensor(spec.name, info.dtype, info.shape);
+      const { tensor, bytes } = allocate(spec.name, info.dtype, info.shape);
       f.readInto(spec.name, bytes);
       weights.set(spec.name, tensor);
       loadedBytes += info.byteLength;

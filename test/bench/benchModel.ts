@@ -45,9 +45,12 @@ export function v2LiteConfig(numLayers: number): DeepseekV2Config {
   }, 'DeepSeek-V2-Lite config');
 }
 
-/** Random F16 weights of every tensor, exactly as `latent init-random --seed SEED --dtype f16` writes them. */
-export function randomModel(config: DeepseekV2Config, seed = 1): DeepseekV2Model {
-  return new DeepseekV2Model(config, randomWeights(config, { seed, dtype: 'f16' }), new CpuBackend());
+/**
+ * Random F16 weights of every tensor, exactly as `latent init-random --seed SEED --dtype f16` writes them, on the
+ * fast CPU backend (all cores).
+ */
+export async function randomModel(config: DeepseekV2Config, seed = 1): Promise<DeepseekV2Model> {
+  return new DeepseekV2Model(config, randomWeights(config, { seed, dtype: 'f16' }), await CpuBackend.create());
 }
 
 /** A real TypeScript source file from node_modules (the same text the llama.cpp speed anchor used). */

@@ -96,6 +96,9 @@ class MeteredBackend implements Backend {
   adoptWeight(w: Tensor): Tensor {
     return this.inner.adoptWeight(w);
   }
+  allocateWeight(name: string, dtype: DType, shape: number[]): { tensor: Tensor; bytes: Uint8Array } {
+    return this.inner.allocateWeight(name, dtype, shape);
+  }
   matmul(out: Float32Array, x: Float32Array, n: number, w: Tensor): void {
     const t0 = performance.now();
     this.inner.matmul(out, x, n, w);

@@ -106,13 +106,13 @@ function charsOfTokens(text: string, count: number): number {
   return tok.decode(tok.encode(text).slice(0, count)).length;
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const tokenizer = deepseekTokenizer();
   const text = sourceText();
   const config = v2LiteConfig(numLayers);
   log(`edit-reuse bench: DeepSeek-V2-Lite shapes, ${numLayers} layers, random F16 weights; text ${path.basename(SOURCE_FILE)} (${tokenizer.encode(text).length} tokens)${quick ? ' [quick]' : ''}`);
   const t0 = performance.now();
-  const model = randomModel(config, 7);
+  const model = await randomModel(config, 7);
   log(`  model built in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   const bos = tokenizer.special.bos!;
   // FIM tokens: this vocabulary has none (see shared/tokenizers/README.md); three unused ids stand in, which
@@ -227,6 +227,7 @@ function main(): void {
   fs.writeFileSync(svgPath, ttftChart(chart, result.model));
   log(`  chart: ${svgPath}`);
   process.stdout.write(JSON.stringify(result) + '\n');
+  model.backend.dispose();
 }
 
 /** A line chart (log-scale time) of time to first token against context length, one line per policy. */
@@ -267,4 +268,4 @@ ${lines.join('\n')}
 `;
 }
 
-main();
+void main();

@@ -8,7 +8,7 @@
 import { availableParallelism } from 'node:os';
 import type { Backend, HeadAttention, LatentAttention } from '../backend';
 import type { DType } from '../../weights/safetensors';
-import type { Tensor } from '../../weights/tensor';
+import { allocateTensor, Tensor } from '../../weights/tensor';
 import * as C from './controlBlock';
 import { kernelModule } from './kernelModule';
 import { KernelThreads, MatmulJob } from './kernelThreads';
@@ -48,9 +48,10 @@ export class CpuBackend implements Backend {
     return new CpuBackend({ arena, pool });
   }
 
-  /** A zeroed weight tensor in the kernels' memory, for a loader to fill through `bytes`. */
+  /** A zeroed weight tensor in the kernels' memory (the arena for the fast form), for a loader to fill through `bytes`. */
   allocateWeight(name: string, dtype: DType, shape: number[]): { tensor: Tensor; bytes: Uint8Array } {
-    if (!this.fast) throw new Error('cpu backend: the reference backend has no weight arena (use CpuBackend.create)');
+    // The reference kernels read ordinary shared memory.
+    if (!this.fast) return allocateTensor(name, dtype, shape);
     return this.fast.arena.allocate(name, dtype, shape);
   }
 

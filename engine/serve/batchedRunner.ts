@@ -1,0 +1,62 @@
+// Continuous batching on the engine: every admitted sequence joins the running batch at the next step, and each
+// step is one forward pass over the pending tokens of all of them (a new request's prompt rides along with the
+// others' single decode tokens). Between steps the event loop runs, so new arrivals, client disconnects
+// (aborts, honoured by the engine at its next step) and socket writes all happen within one step.
+import type { GenerationDelta, GenerationRequest, GenerationResult } from '../api';
+import type { Engine } from '../engine';
+import type { Sequence } from '../generate/sequence';
+import type { GenerationRunner } from './scheduler';
+
+interface Running {
+  sequence: Sequence;
+  resolve: (result: GenerationResult) => void;
+  reject: (error: unknown) => void;
+}
+
+export class BatchedRunner implements GenerationRunner {
+  private readonly running: Running[] = [];
+  private looping = false;
+
+  constructor(private readonly engine: Engine) {}
+
+  /** Sequences in the batch now (their caches are held until they finish). */
+  get sequences(): readonly Sequence[] {
+    return this.running.map((r) => r.sequence);
+  }
+
+  run(request: GenerationRequest, onDelta: (delta: GenerationDelta) => void): Promise<GenerationResult> {
+    // Throws at once on a prompt the model cannot take, before the sequence holds anything.
+    const sequence = this.engine.startSequence(request, onDelta);
+    return new Promise<GenerationResult>((resolve, reject) => {
+      this.running.push({ sequence, resolve, reject });
+      if (!this.looping) void this.loop();
+    });
+  }
+
+  private async loop(): Promise<void> {
+    this.looping = true;
+    try {
+      // Requests that arrived together start together.
+      await new Promise((resolve) => setImmediate(resolve));
+      while (this.running.length > 0) {
+        try {
+          this.engine.step(this.running.map((r) => r.sequence));
+        } catch (e) {
+          // A failed forward pass leaves every cache of the batch in doubt: end them all with the error.
+          for (const r of this.running.splice(0)) r.reject(e);
+          break;
+        }
+        for (let i = this.running.length - 1; i >= 0; i--) {
+          const r = this.running[i];
+          if (r.sequence.done) {
+            this.running.splice(i, 1);
+            r.resolve(r.sequence.result());
+          }
+        }
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    } finally {
+      this.looping = false;
+    }
+  }
+}

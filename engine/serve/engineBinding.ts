@@ -1,0 +1,49 @@
+// The bridge from the engine to the HTTP layer: loads the model folder and describes it as a ServedModel.
+import * as path from 'node:path';
+import { BACKENDS, Engine, type BackendName } from '../engine';
+import { LATENT_FORMATS, type LatentFormat } from '../cache/latentFormat';
+import { BatchedRunner } from './batchedRunner';
+import { ChatTemplate } from './chatTemplate';
+import type { ServedModel } from './servedModel';
+import type { ServeOptions } from './serveOptions';
+import { UsageError } from './serveOptions';
+
+export async function bindEngine(options: ServeOptions): Promise<ServedModel> {
+  if (!(BACKENDS as readonly string[]).includes(options.backend)) {
+    throw new UsageError(`--backend must be one of ${BACKENDS.join(', ')}, got '${options.backend}'`);
+  }
+  if (!(LATENT_FORMATS as readonly string[]).includes(options.cacheFormat)) {
+    throw new UsageError(`--cache-format must be one of ${LATENT_FORMATS.join(', ')}, got '${options.cacheFormat}'`);
+  }
+  const engine = await Engine.load(options.modelDir, {
+    backend: options.backend as BackendName,
+    cacheFormat: options.cacheFormat as LatentFormat,
+    cacheBudgetBytes: options.cacheBudgetMiB * 2 ** 20,
+  });
+  const { pool, tree } = engine.promptCache;
+  const tokenizer = engine.tokenizer;
+  if (!tokenizer) {
+    throw new Error(`${options.modelDir} has no tokenizer.json; latent serve needs one to read and write text`);
+  }
+  const chatTemplate = tokenizer.chatTemplate === null ? undefined
+    : await ChatTemplate.parse(tokenizer.chatTemplate, {
+      bosToken: tokenizer.bosText ?? undefined, eosToken: tokenizer.eosText ?? undefined,
+    });
+  const runner = new BatchedRunner(engine);
+  return {
+    id: path.basename(path.resolve(options.modelDir)),
+    modelDir: options.modelDir,
+    created: Math.floor(Date.now() / 1000),
+    contextLength: engine.config.maxPositionEmbeddings,
+    vocabSize: engine.config.vocabSize,
+    encode: (text) => tokenizer.encode(text),
+    bosId: tokenizer.addBos ? tokenizer.special.bos ?? undefined : undefined,
+    fim: tokenizer.special.fim ?? undefined,
+    chatTemplate,
+    runner,
+    poolPagesInUse: () => pool.pagesInUse,
+    // Pages no eviction could free: held by running requests (or leaked, when nothing runs).
+    poolPagesPinned: () => pool.pagesInUse - tree.evictablePages(),
+    cacheTokensInUse: () => runner.sequences.reduce((n, s) => n + s.cache.length, 0),
+  };
+}

@@ -1,0 +1,95 @@
+// `latent serve` command-line options, with the limits that keep one bad or greedy client from hurting others.
+import { parseArgs } from 'node:util';
+
+/** "LATE" on a phone keypad; the LSP server looks here first for a running daemon. */
+export const DEFAULT_PORT = 5283;
+
+export interface ServeOptions {
+  modelDir: string;
+  host: string;
+  port: number;
+  backend: string;
+  apiKeyFile?: string;
+  /** Host names accepted besides loopback names and the bound address (for a GPU box served on the LAN). */
+  allowedHosts: string[];
+  maxBodyBytes: number;
+  /** Upper bound on `max_tokens` of one request. */
+  maxTokensLimit: number;
+  /** Sequences decoded together in one step. */
+  maxBatch: number;
+  /** Requests waiting beyond the running batch; more are refused with 429. */
+  maxQueue: number;
+  /** Choices one request may ask for (`n`). */
+  maxChoices: number;
+  /** Storage of cached latents: fp32, fp16, int8, int4. */
+  cacheFormat: string;
+  /** Memory the latent pool may use. */
+  cacheBudgetMiB: number;
+}
+
+export const USAGE = `usage: latent serve --model DIR [--host 127.0.0.1] [--port ${DEFAULT_PORT}] [--backend cpu]
+  [--api-key-file FILE] [--allow-host NAME]... [--max-body-bytes N] [--max-tokens-limit N]
+  [--max-batch N] [--max-queue N] [--max-choices N] [--cache-format fp32|fp16|int8|int4] [--cache-budget-mib N]`;
+
+/** A bad command line; the message starts with the command's name, as the other `latent` commands' do. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(`serve: ${message}`);
+    this.name = 'UsageError';
+  }
+}
+
+function positiveInt(name: string, raw: string | undefined, fallback: number, min = 1,
+  max = Number.MAX_SAFE_INTEGER): number {
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (raw.trim() === '' || !Number.isInteger(value) || value < min || value > max) {
+    throw new UsageError(`--${name} must be an integer from ${min} to ${max}, got '${raw}'`);
+  }
+  return value;
+}
+
+export function parseServeOptions(argv: string[]): ServeOptions {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        model: { type: 'string' },
+        host: { type: 'string' },
+        port: { type: 'string' },
+        backend: { type: 'string' },
+        'api-key-file': { type: 'string' },
+        'allow-host': { type: 'string', multiple: true },
+        'max-body-bytes': { type: 'string' },
+        'max-tokens-limit': { type: 'string' },
+        'max-batch': { type: 'string' },
+        'max-queue': { type: 'string' },
+        'max-choices': { type: 'string' },
+        'cache-format': { type: 'string' },
+        'cache-budget-mib': { type: 'string' },
+      },
+    });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const v = parsed.values;
+  if (!v.model) throw new UsageError('--model DIR is required');
+  return {
+    modelDir: v.model,
+    host: v.host ?? '127.0.0.1',
+    port: positiveInt('port', v.port, DEFAULT_PORT, 0, 65535),
+    backend: v.backend ?? 'cpu',
+    apiKeyFile: v['api-key-file'],
+    allowedHosts: v['allow-host'] ?? [],
+    maxBodyBytes: positiveInt('max-body-bytes', v['max-body-bytes'], 4 * 1024 * 1024),
+    maxTokensLimit: positiveInt('max-tokens-limit', v['max-tokens-limit'], 4096),
+    maxBatch: positiveInt('max-batch', v['max-batch'], 8),
+    maxQueue: positiveInt('max-queue', v['max-queue'], 64, 0),
+    maxChoices: positiveInt('max-choices', v['max-choices'], 8),
+    cacheFormat: v['cache-format'] ?? 'fp32',
+    cacheBudgetMiB: positiveInt('cache-budget-mib', v['cache-budget-mib'], 1024),
+  };
+}

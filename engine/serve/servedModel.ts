@@ -1,0 +1,28 @@
+// What the HTTP layer needs of a loaded model: its name and limits, how to turn text into prompt tokens (plain,
+// fill-in-the-middle, chat), and a runner that generates. Built once at start from the engine (engineBinding.ts).
+import type { ChatTemplate } from './chatTemplate';
+import type { FimTokens } from './fimPrompt';
+import type { GenerationRunner } from './scheduler';
+
+export interface ServedModel {
+  /** The name clients pass as `model` (the model folder's name). */
+  id: string;
+  modelDir: string;
+  /** Unix seconds when the server loaded it. */
+  created: number;
+  contextLength: number;
+  vocabSize: number;
+  /** Text -> token ids, adding no special tokens. */
+  encode(text: string): number[];
+  /** Prepended to plain and FIM prompts when the tokenizer config says add_bos_token. */
+  bosId?: number;
+  fim?: FimTokens;
+  chatTemplate?: ChatTemplate;
+  runner: GenerationRunner;
+  /** Latent cache pages held now, for /metrics and leak checks. */
+  poolPagesInUse(): number;
+  /** Pages held by running requests; 0 when idle, or pages leaked. */
+  poolPagesPinned(): number;
+  /** Tokens whose latents running sequences hold now. */
+  cacheTokensInUse(): number;
+}

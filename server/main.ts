@@ -1,0 +1,26 @@
+// Entry point of the language server: `node out/server/main.js --stdio` (or `latent lsp --stdio`) talks LSP over
+// stdin/stdout; started by the extension over node IPC it talks over the IPC channel.
+import { createConnection, IPCMessageReader, IPCMessageWriter, ProposedFeatures } from 'vscode-languageserver/node';
+import { LatentLanguageServer } from './languageServer';
+
+export type Transport = 'stdio' | 'ipc';
+
+/** Starts the server on `transport` and serves until the client exits it. */
+export function runLanguageServer(transport: Transport): LatentLanguageServer {
+  const connection = transport === 'stdio'
+    ? createConnection(ProposedFeatures.all, process.stdin, process.stdout)
+    : createConnection(ProposedFeatures.all, new IPCMessageReader(process), new IPCMessageWriter(process));
+  // A bug in one request must not take the editor's server down with it.
+  process.on('uncaughtException', (e) => connection.console.error(`uncaught: ${e.stack ?? e}`));
+  process.on('unhandledRejection', (e) => connection.console.error(`unhandled rejection: ${(e as Error)?.stack ?? e}`));
+  const server = new LatentLanguageServer(connection);
+  connection.listen();
+  return server;
+}
+
+/** `latent lsp [--stdio | --node-ipc]`: the CLI's entry (returns at once; the connection keeps the process up). */
+export async function lspCommand(args: string[]): Promise<void> {
+  runLanguageServer(args.includes('--stdio') || !process.send ? 'stdio' : 'ipc');
+}
+
+if (require.main === module) void lspCommand(process.argv.slice(2));
