@@ -22,6 +22,26 @@ export interface LatentAttention {
   scale: number;
 }
 
+/** Multi-head causal attention with per-head keys and values (MLA's naive path, after expanding the latents). */
+export interface HeadAttention {
+  /** [n, heads, vDim] */
+  out: Float32Array;
+  /** [n, heads, qkDim] */
+  q: Float32Array;
+  /** [length, heads, qkDim] */
+  k: Float32Array;
+  /** [length, heads, vDim] */
+  v: Float32Array;
+  n: number;
+  heads: number;
+  length: number;
+  qkDim: number;
+  vDim: number;
+  /** Per query token, how many keys it sees (causal limit). */
+  visible: Int32Array;
+  scale: number;
+}
+
 export interface Backend {
   readonly name: string;
   /**
@@ -41,6 +61,8 @@ export interface Backend {
    * out[i] = Σ_s p_s · c_kv[s].
    */
   attendLatent(a: LatentAttention): void;
+  /** Per head h and query token j: out[j, h] = softmax(scale · q[j, h]·k[s, h]) · v[s, h] over s < visible[j]. */
+  attendHeads(a: HeadAttention): void;
   /** Releases threads and device memory. */
   dispose(): void;
 }

@@ -169,33 +169,30 @@ export class MultiHeadLatentAttention {
       this.backend.matmul(kv.subarray(ch.start * H * kvDim), ch.cKv, ch.count, this.w.kvB);
       kPe.set(ch.kPe.subarray(0, ch.count * dr), ch.start * dr);
     }
-    const scores = new Float64Array(end);
-    const acc = new Float64Array(dv);
-    for (let j = 0; j < it.count; j++) {
-      const t = it.row + j;
-      const visible = it.pos0 + j + 1;
+    // Per head: keys [k_nope | k_pe (shared by all heads)], values v.
+    const k = new Float32Array(end * H * qDim);
+    const v = new Float32Array(end * H * dv);
+    for (let s = 0; s < end; s++) {
       for (let h = 0; h < H; h++) {
-        const qo = (t * H + h) * qDim;
-        let max = -Infinity;
-        for (let s = 0; s < visible; s++) {
-          const ko = (s * H + h) * kvDim;
-          let dot = 0;
-          for (let a = 0; a < dn; a++) dot += q[qo + a] * kv[ko + a];
-          for (let a = 0; a < dr; a++) dot += q[qo + dn + a] * kPe[s * dr + a];
-          const score = dot * scale;
-          scores[s] = score;
-          if (score > max) max = score;
-        }
-        let sum = 0;
-        for (let s = 0; s < visible; s++) sum += scores[s] = Math.exp(scores[s] - max);
-        acc.fill(0);
-        for (let s = 0; s < visible; s++) {
-          const p = scores[s] / sum;
-          const vo = (s * H + h) * kvDim + dn;
-          for (let d = 0; d < dv; d++) acc[d] += p * kv[vo + d];
-        }
-        attended.set(acc, (t * H + h) * dv);
+        const src = (s * H + h) * kvDim;
+        k.set(kv.subarray(src, src + dn), (s * H + h) * qDim);
+        k.set(kPe.subarray(s * dr, (s + 1) * dr), (s * H + h) * qDim + dn);
+        v.set(kv.subarray(src + dn, src + kvDim), (s * H + h) * dv);
       }
     }
+    const visible = Int32Array.from({ length: it.count }, (_, j) => it.pos0 + j + 1);
+    this.backend.attendHeads({
+      out: attended.subarray(it.row * H * dv, (it.row + it.count) * H * dv),
+      q: q.subarray(it.row * H * qDim, (it.row + it.count) * H * qDim),
+      k,
+      v,
+      n: it.count,
+      heads: H,
+      length: end,
+      qkDim: qDim,
+      vDim: dv,
+      visible,
+      scale,
+    });
   }
 }

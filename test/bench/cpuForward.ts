@@ -9,15 +9,16 @@
 // dense (intermediate 10944) and the rest are MoE (64 routed experts of 1408, top-6, plus 2 shared), as in
 // DeepSeek-V2-Lite. Prints medians; the last line is one JSON object.
 import { availableParallelism, loadavg } from 'node:os';
-import type { Backend, LatentAttention } from '../../engine/backend/backend';
+import type { Backend, HeadAttention, LatentAttention } from '../../engine/backend/backend';
 import { CpuBackend } from '../../engine/backend/cpu/cpuBackend';
 import { ContiguousLatentCache } from '../../engine/cache/latentCache';
 import { checkpointLayout } from '../../engine/model/checkpointLayout';
-import { DeepseekV2Config, parseConfig } from '../../engine/model/config';
+import type { DeepseekV2Config } from '../../engine/model/config';
 import { DeepseekV2Model } from '../../engine/model/deepseekV2';
 import { encodeBf16, encodeF16, f32BitsToBf16, f32ToF16 } from '../../engine/weights/halfPrecision';
 import type { DType } from '../../engine/weights/safetensors';
 import type { Tensor } from '../../engine/weights/tensor';
+import { median, v2LiteConfig } from './benchModel';
 
 const quick = process.argv.includes('--quick');
 const LAYERS = quick ? 2 : 3;
@@ -31,39 +32,6 @@ const LONG_CONTEXT = quick ? 1024 : 4096;
 const LONG_DECODE_STEPS = quick ? 2 : 3;
 /** f32 weights double the memory and the set-up time; only the full run compares them. */
 const WITH_F32 = !quick;
-
-const LITE_SHAPE = {
-  model_type: 'deepseek_v2',
-  vocab_size: VOCAB,
-  hidden_size: 2048,
-  num_hidden_layers: LAYERS,
-  num_attention_heads: 16,
-  num_key_value_heads: 16,
-  q_lora_rank: null,
-  kv_lora_rank: 512,
-  qk_rope_head_dim: 64,
-  qk_nope_head_dim: 128,
-  v_head_dim: 128,
-  intermediate_size: 10944,
-  moe_intermediate_size: 1408,
-  n_routed_experts: 64,
-  n_shared_experts: 2,
-  num_experts_per_tok: 6,
-  topk_method: 'greedy',
-  n_group: 1,
-  topk_group: 1,
-  norm_topk_prob: false,
-  routed_scaling_factor: 1.0,
-  first_k_dense_replace: 1,
-  moe_layer_freq: 1,
-  rms_norm_eps: 1e-6,
-  rope_theta: 10000,
-  rope_scaling: {
-    type: 'yarn', factor: 40, original_max_position_embeddings: 4096, beta_fast: 32, beta_slow: 1, mscale: 0.707, mscale_all_dim: 0.707,
-  },
-  max_position_embeddings: 163840,
-  tie_word_embeddings: false,
-};
 
 /** mulberry32: a small seeded PRNG, uniform in [-1, 1). */
 function prng(seed: number): () => number {
@@ -142,13 +110,14 @@ class MeteredBackend implements Backend {
     this.inner.attendLatent(a);
     this.attentionMs += performance.now() - t0;
   }
+  attendHeads(a: HeadAttention): void {
+    const t0 = performance.now();
+    this.inner.attendHeads(a);
+    this.attentionMs += performance.now() - t0;
+  }
   dispose(): void {}
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
 
 function tokens(count: number, seed: number): number[] {
   const rand = prng(seed);
@@ -292,6 +261,35 @@ class Contender {
   }
 }
 
+/** Prefill attention is measured alone: a prompt long enough to make it matter would take minutes to prefill. */
+const PREFILL_ATTENTION_TOKENS = 512;
+
+/** ms of one layer's naive-path attention (attendHeads) over a 512-token prompt, per backend (median of 3; 1 for the reference). */
+function measurePrefillAttention(c: DeepseekV2Config, backends: Record<string, Backend>): Record<string, number> {
+  const n = PREFILL_ATTENTION_TOKENS;
+  const H = c.numHeads;
+  const qkDim = c.qkNopeHeadDim + c.qkRopeHeadDim;
+  const vDim = c.vHeadDim;
+  const rand = prng(13);
+  const q = Float32Array.from({ length: n * H * qkDim }, rand);
+  const k = Float32Array.from({ length: n * H * qkDim }, rand);
+  const v = Float32Array.from({ length: n * H * vDim }, rand);
+  const visible = Int32Array.from({ length: n }, (_, j) => j + 1);
+  const out = new Float32Array(n * H * vDim);
+  const result: Record<string, number> = {};
+  for (const [name, backend] of Object.entries(backends)) {
+    const runs = name === 'reference' ? 1 : 3;
+    const times: number[] = [];
+    for (let r = 0; r < runs + (runs > 1 ? 1 : 0); r++) {
+      const t0 = performance.now();
+      backend.attendHeads({ out, q, k, v, n, heads: H, length: n, qkDim, vDim, visible, scale: 0.07 });
+      if (runs === 1 || r > 0) times.push(performance.now() - t0); // the first fast run warms up
+    }
+    result[name] = median(times);
+  }
+  return result;
+}
+
 /** Bytes copied per second by one thread's memcpy (TypedArray.set) of 256 MiB. */
 function memcpyGBps(): number {
   const a = new Uint8Array(256 << 20).fill(1);
@@ -308,7 +306,7 @@ function memcpyGBps(): number {
 const round = (x: number, digits = 2) => Math.round(x * 10 ** digits) / 10 ** digits;
 
 async function main(): Promise<void> {
-  const c = parseConfig(LITE_SHAPE, 'DeepSeek-V2-Lite shape (bench)');
+  const c: DeepseekV2Config = { ...v2LiteConfig(LAYERS), vocabSize: VOCAB };
   const started = performance.now();
   const log = (line: string) => console.log(`[${((performance.now() - started) / 1000).toFixed(1)}s] ${line}`);
   log(`DeepSeek-V2-Lite layer shape, ${LAYERS} layers (1 dense + ${LAYERS - 1} MoE), vocab ${VOCAB} (reduced from 102400), prefill ${PREFILL_TOKENS} tokens, ${DECODE_STEPS} decode steps${quick ? ' (--quick)' : ''}`);
@@ -345,6 +343,8 @@ async function main(): Promise<void> {
   for (const k of contenders) k.startLongDecode();
   for (const k of contenders) k.longDecodeStep(false);
   for (let s = 0; s < LONG_DECODE_STEPS; s++) for (const k of contenders) if (s < k.decodeSteps) k.longDecodeStep();
+  const prefillAttention = measurePrefillAttention(c, { 'wasm-2t': two, 'wasm-1t': one, reference: new CpuBackend() });
+  log(`prefill attention of one layer over ${PREFILL_ATTENTION_TOKENS} tokens (naive path): ${Object.entries(prefillAttention).map(([k, ms]) => `${k} ${ms.toFixed(0)} ms`).join(', ')}`);
   one.dispose();
   two.dispose();
   const results: Record<string, Measurement> = {};
@@ -367,6 +367,8 @@ async function main(): Promise<void> {
     decodeWasmVsReference1t: r(results['wasm-f16-1t'].decodeTokPerS, results['reference-f16-1t'].decodeTokPerS),
     longDecodeWasmVsReference: r(results['wasm-f16-1t'].longDecodeTokPerS, results['reference-f16-1t'].longDecodeTokPerS),
     longDecode2tVs1t: r(results['wasm-f16-2t'].longDecodeTokPerS, results['wasm-f16-1t'].longDecodeTokPerS),
+    prefillAttentionWasmVsReference1t: r(prefillAttention.reference, prefillAttention['wasm-1t']),
+    prefillAttention2tVs1t: r(prefillAttention['wasm-1t'], prefillAttention['wasm-2t']),
     decodeF16BandwidthVsMemcpy: r(results['wasm-f16-2t'].decodeWeightGBps, copy),
     decodeBf16BandwidthVsMemcpy: r(results['wasm-bf16-2t'].decodeWeightGBps, copy),
     decodeF32BandwidthVsMemcpy: r(results['wasm-f32-2t']?.decodeWeightGBps, copy),
@@ -386,6 +388,8 @@ async function main(): Promise<void> {
     loadAverage1m: { before: round(loadBefore), after: round(loadavg()[0]) },
     cores: availableParallelism(),
     results: Object.fromEntries(Object.entries(results).map(([k, m]) => [k, Object.fromEntries(Object.entries(m).map(([f, v]) => [f, v === null ? null : round(v, 3)]))])),
+    prefillAttentionMs: Object.fromEntries(Object.entries(prefillAttention).map(([k, ms]) => [k, round(ms, 1)])),
+    prefillAttentionTokens: PREFILL_ATTENTION_TOKENS,
     ratios,
     seconds: round((performance.now() - started) / 1000, 1),
   };

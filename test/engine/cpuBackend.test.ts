@@ -1,5 +1,5 @@
 // The fast CPU backend (WASM SIMD kernels, worker threads) against the reference backend: the matmul on random
-// inputs for every dtype and awkward shapes, every f16/bf16 bit pattern decoded exactly, the latent attention,
+// inputs for every dtype and awkward shapes, every f16/bf16 bit pattern decoded exactly, both attentions,
 // and through the whole model the fixtures' logits, greedy continuations and naive/absorbed agreement.
 import * as assert from 'node:assert/strict';
 import { ContiguousLatentCache, LatentChunk } from '../../engine/cache/latentCache';
@@ -112,6 +112,27 @@ describe('CPU backend: WASM kernels and worker threads', function () {
     const attend = (b: CpuBackend) => {
       const out = new Float32Array(rows * r).fill(NaN);
       b.attendLatent({ out, qLat, qPe, rows, visible, latents: chunks, kvLoraRank: r, ropeDim: dr, scale: 0.3 });
+      return out;
+    };
+    const want = attend(reference);
+    for (const backend of backends) {
+      const diff = maxAbsDiff(attend(backend), want);
+      assert.ok(diff <= 1e-5, `${backend.name}: max |diff| ${diff}`);
+    }
+  });
+
+  it('head attention equals the reference: queries after a cached prefix, 1 and 2 threads', () => {
+    const reference = new CpuBackend();
+    const [H, qkDim, vDim, n, pos0] = [3, 24, 16, 37, 50];
+    const length = pos0 + n;
+    const rand = prng(9);
+    const q = Float32Array.from({ length: n * H * qkDim }, rand);
+    const k = Float32Array.from({ length: length * H * qkDim }, rand);
+    const v = Float32Array.from({ length: length * H * vDim }, rand);
+    const visible = Int32Array.from({ length: n }, (_, j) => pos0 + j + 1);
+    const attend = (b: CpuBackend) => {
+      const out = new Float32Array(n * H * vDim).fill(NaN);
+      b.attendHeads({ out, q, k, v, n, heads: H, length, qkDim, vDim, visible, scale: 0.2 });
       return out;
     };
     const want = attend(reference);

@@ -6,12 +6,13 @@
 // Weights reach the fast kernels by being allocated in the backend's arena (`allocateWeight`, for loaders) or
 // adopted into it (`adoptWeight`, a copy); any other tensor takes the reference kernel.
 import { availableParallelism } from 'node:os';
-import type { Backend, LatentAttention } from '../backend';
+import type { Backend, HeadAttention, LatentAttention } from '../backend';
 import type { DType } from '../../weights/safetensors';
 import { allocateTensor, Tensor } from '../../weights/tensor';
 import * as C from './controlBlock';
 import { kernelModule } from './kernelModule';
 import { KernelThreads, MatmulJob } from './kernelThreads';
+import { attendHeadsReference, attendHeadsWasm, headQueryBlock } from './headAttention';
 import { attendLatentReference, attendLatentWasm, latentScratchBytes } from './latentAttention';
 import { matmulRows } from './matmulKernel';
 import { SCRATCH_BYTES, WeightArena, WeightLocation } from './weightArena';
@@ -19,7 +20,7 @@ import { SCRATCH_BYTES, WeightArena, WeightLocation } from './weightArena';
 export interface CpuBackendOptions {
   /** Threads doing kernel work, the calling thread included (default: the machine's logical cores). */
   threads?: number;
-  /** Jobs smaller than this many multiply-adds run on the calling thread alone (default 65,536). */
+  /** Jobs smaller than this many multiply-adds run on the calling thread alone (default 131,072: one head's W_UK or W_UV stays there). */
   minParallelWork?: number;
   /** Compute over the weights of another fast CPU backend (e.g. to compare thread counts on one copy). */
   shareWeightsWith?: CpuBackend;
@@ -96,6 +97,16 @@ export class CpuBackend implements Backend {
     }
     const bank = this.fast.arena.anyBank();
     attendLatentWasm(a, length, this.fast.pool, bank, this.fast.arena.banks[bank].memory);
+  }
+
+  attendHeads(a: HeadAttention): void {
+    const block = this.fast && a.qkDim % 8 === 0 && a.vDim % 8 === 0 ? headQueryBlock(a) : 0;
+    if (!this.fast || block === 0) {
+      attendHeadsReference(a);
+      return;
+    }
+    const bank = this.fast.arena.anyBank();
+    attendHeadsWasm(a, block, this.fast.pool, bank, this.fast.arena.banks[bank].memory);
   }
 
   /** The kernel for a weight; f16 takes the cheaper decode when the tensor holds no inf/nan (checked once). */

@@ -24,7 +24,7 @@ export interface MatmulJob {
 }
 
 /** Below this many multiply-adds a job runs on the calling thread alone: waking workers would cost more. */
-export const MIN_PARALLEL_MACS = 1 << 16;
+export const MIN_PARALLEL_MACS = 1 << 17;
 
 /** A stuck worker (it crashed, or was killed) must not hang the process forever. */
 const WORKER_TIMEOUT_MS = 300_000;

@@ -1,6 +1,7 @@
-// The WebAssembly SIMD matmul kernels, as WAT text (assembled at start by kernelModule.ts).
+// The WebAssembly SIMD kernels of the CPU backend, as WAT text (assembled at start by kernelModule.ts):
+// matmul_{f32,f16,bf16,f16_finite} (below), matmul_nn_f32 (attention's P·V) and f16_finite (a scan).
 //
-// Shape contract, for each stored dtype (export `matmul_f32`, `matmul_f16`, `matmul_bf16`):
+// Shape contract, for each stored dtype (export `matmul_f32`, `matmul_f16`, `matmul_bf16`, `matmul_f16_finite`):
 //   matmul(x, w, out, n, rows, cols, r0, r1, rowBlock)
 //   out[t, r] = Σ_i x[t, i] · W[r, i]   for t in [0, n), r in [r0, r1)
 // x: f32 [n, cols]; W: [rows, cols] in its dtype (f16 and bf16 decoded in-register, exactly); out: f32 [n, rows].

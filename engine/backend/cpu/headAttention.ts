@@ -1,0 +1,100 @@
+// Multi-head causal attention on the CPU (see Backend.attendHeads): MLA's naive path for long prefills.
+// - attendHeadsReference: plain loops in double, the oracle.
+// - attendHeadsWasm: per head, its K and V are gathered into a bank's scratch, then per block of queries two
+//   kernel calls shared by the threads: scores = q·kᵀ (threads split the keys) and out = p·v (threads split
+//   v's dimension), with the softmax in TypeScript between them.
+import type { HeadAttention } from '../backend';
+import * as C from './controlBlock';
+import type { KernelThreads } from './kernelThreads';
+import type { WasmMemory } from './wasmKernels';
+import { SCRATCH_BYTES } from './weightArena';
+
+export function attendHeadsReference(a: HeadAttention): void {
+  const { out, q, k, v, n, heads: H, length, qkDim, vDim, visible, scale } = a;
+  const scores = new Float64Array(length);
+  const acc = new Float64Array(vDim);
+  for (let j = 0; j < n; j++) {
+    for (let h = 0; h < H; h++) {
+      const qo = (j * H + h) * qkDim;
+      let max = -Infinity;
+      for (let s = 0; s < visible[j]; s++) {
+        const ko = (s * H + h) * qkDim;
+        let dot = 0;
+        for (let d = 0; d < qkDim; d++) dot += q[qo + d] * k[ko + d];
+        const score = dot * scale;
+        scores[s] = score;
+        if (score > max) max = score;
+      }
+      let sum = 0;
+      for (let s = 0; s < visible[j]; s++) sum += scores[s] = Math.exp(scores[s] - max);
+      acc.fill(0);
+      for (let s = 0; s < visible[j]; s++) {
+        const p = scores[s] / sum;
+        const vo = (s * H + h) * vDim;
+        for (let d = 0; d < vDim; d++) acc[d] += p * v[vo + d];
+      }
+      for (let d = 0; d < vDim; d++) out[(j * H + h) * vDim + d] = acc[d];
+    }
+  }
+}
+
+/** Queries per block for the WASM path (scores of a block must fit the scratch), or 0 when K and V do not fit. */
+export function headQueryBlock(a: HeadAttention): number {
+  const { n, length, qkDim, vDim } = a;
+  const fixed = length * (qkDim + vDim);
+  if (fixed * 4 > SCRATCH_BYTES / 2) return 0;
+  return Math.max(1, Math.min(n, Math.floor((SCRATCH_BYTES / 4 - fixed) / (length + qkDim + vDim))));
+}
+
+export function attendHeadsWasm(a: HeadAttention, block: number, pool: KernelThreads, bank: number, memory: WasmMemory): void {
+  const { out, q, k, v, n, heads: H, length: L, qkDim, vDim, visible, scale } = a;
+  // Scratch layout (f32): k_h [L, qkDim] | v_h [L, vDim] | q block [block, qkDim] | s [block, L] | o [block, vDim]
+  let at = 0;
+  const take = (count: number) => {
+    const view = new Float32Array(memory.buffer, at, count);
+    at += count * 4;
+    return view;
+  };
+  const kh = take(L * qkDim);
+  const vh = take(L * vDim);
+  const qb = take(block * qkDim);
+  const s = take(block * L);
+  const o = take(block * vDim);
+  for (let h = 0; h < H; h++) {
+    for (let t = 0; t < L; t++) {
+      kh.set(k.subarray((t * H + h) * qkDim, (t * H + h + 1) * qkDim), t * qkDim);
+      vh.set(v.subarray((t * H + h) * vDim, (t * H + h + 1) * vDim), t * vDim);
+    }
+    for (let j0 = 0; j0 < n; j0 += block) {
+      const m = Math.min(block, n - j0);
+      // Keys past the last query's limit get weight 0 anyway; leave them out of the kernel calls.
+      let seen = 0;
+      for (let j = j0; j < j0 + m; j++) {
+        qb.set(q.subarray((j * H + h) * qkDim, (j * H + h + 1) * qkDim), (j - j0) * qkDim);
+        seen = Math.max(seen, visible[j]);
+      }
+      pool.runMatmul({ op: C.OP_MATMUL_F32, bank, x: qb.byteOffset, w: kh.byteOffset, out: s.byteOffset, n: m, rows: seen, cols: qkDim, rowBlock: rowBlockFor(qkDim), split: seen });
+      for (let i = 0; i < m; i++) {
+        const base = i * seen;
+        const end = base + visible[j0 + i];
+        let max = -Infinity;
+        for (let x = base; x < end; x++) {
+          const score = s[x] * scale;
+          s[x] = score;
+          if (score > max) max = score;
+        }
+        let sum = 0;
+        for (let x = base; x < end; x++) sum += s[x] = Math.exp(s[x] - max);
+        const inv = 1 / sum;
+        for (let x = base; x < end; x++) s[x] *= inv;
+        s.fill(0, end, base + seen);
+      }
+      pool.runMatmul({ op: C.OP_MATMUL_NN_F32, bank, x: s.byteOffset, w: vh.byteOffset, out: o.byteOffset, n: m, rows: seen, cols: vDim, rowBlock: 0, split: vDim });
+      for (let i = 0; i < m; i++) out.set(o.subarray(i * vDim, (i + 1) * vDim), ((j0 + i) * H + h) * vDim);
+    }
+  }
+}
+
+function rowBlockFor(cols: number): number {
+  return Math.max(4, Math.floor((256 << 10) / (cols * 4) / 4) * 4);
+}
