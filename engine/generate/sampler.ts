@@ -1,18 +1,7 @@
 // Picking the next token from logits: greedy at temperature 0, else temperature / top-k / top-p sampling from a
 // seeded random stream (the same seed gives the same tokens).
 import type { SamplingOptions } from '../api';
-
-/** A small, fast, seedable PRNG (mulberry32). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from './seededRandom';
 
 export function argmax(logits: ArrayLike<number>): number {
   let best = 0;

@@ -15,6 +15,7 @@ import { ContiguousLatentCache } from '../../engine/cache/latentCache';
 import { checkpointLayout } from '../../engine/model/checkpointLayout';
 import type { DeepseekV2Config } from '../../engine/model/config';
 import { DeepseekV2Model } from '../../engine/model/deepseekV2';
+import { signedUniform } from '../../engine/generate/seededRandom';
 import { encodeBf16, encodeF16, f32BitsToBf16, f32ToF16 } from '../../engine/weights/halfPrecision';
 import type { DType } from '../../engine/weights/safetensors';
 import type { Tensor } from '../../engine/weights/tensor';
@@ -33,17 +34,7 @@ const LONG_DECODE_STEPS = quick ? 2 : 3;
 /** f32 weights double the memory and the set-up time; only the full run compares them. */
 const WITH_F32 = !quick;
 
-/** mulberry32: a small seeded PRNG, uniform in [-1, 1). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  };
-}
+const prng = signedUniform;
 
 /**
  * Random weights straight into the backend's arena: linear layers ~ U(-1,1)/sqrt(in), embeddings ~ U(-1,1),

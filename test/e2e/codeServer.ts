@@ -5,8 +5,8 @@
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
+import { freePort } from '../../server/localEngine';
 
 export const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
 export const E2E_DIR = process.env.LATENT_E2E_DIR ?? path.join(REPO_ROOT, '.e2e');
@@ -143,16 +143,6 @@ function processesMentioning(runDir: string): number[] {
   return pids;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as net.AddressInfo).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function waitForHttp(url: string, child: ChildProcess, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;

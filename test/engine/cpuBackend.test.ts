@@ -8,19 +8,10 @@ import { matmulRows } from '../../engine/backend/cpu/matmulKernel';
 import { encodeBf16, encodeF16 } from '../../engine/weights/halfPrecision';
 import type { DType } from '../../engine/weights/safetensors';
 import { allocateTensor, Tensor } from '../../engine/weights/tensor';
+import { signedUniform } from '../../engine/generate/seededRandom';
 import { argmax, FIXTURE_NAMES, loadExpected, loadFixtureModel, maxAbsDiff } from './fixtureModel';
 
-/** A deterministic PRNG (mulberry32), uniform in [-1, 1). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  };
-}
+const prng = signedUniform;
 
 function randomTensor(dtype: DType, rows: number, cols: number, seed: number): Tensor {
   const { tensor } = allocateTensor('w', dtype, [rows, cols]);
