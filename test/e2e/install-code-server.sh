@@ -32,7 +32,9 @@ if [ ! -x "$dir/node_modules/.bin/code-server" ] || \
    ! grep -q "\"version\": \"$code_server_version\"" "$dir/node_modules/code-server/package.json" 2>/dev/null; then
   echo "install-code-server: code-server@$code_server_version (about 3 minutes)"
   [ -f "$dir/package.json" ] || echo '{"private":true}' > "$dir/package.json"
-  (cd "$dir" && PATH="$node24/bin:$PATH" npm_config_nodedir="$node24" \
+  # Run by `npm run`, this script inherits npm's variables, which would make the nested npm run code-server's
+  # install scripts under the outer Node 20: clear them so Node 24 runs them.
+  (cd "$dir" && unset $(env | grep -o '^npm_[^=]*') NODE && PATH="$node24/bin:$PATH" npm_config_nodedir="$node24" \
     npm install --no-audit --no-fund --loglevel=error --foreground-scripts "code-server@$code_server_version") \
     >"$dir/install-code-server.log" 2>&1 || { tail -60 "$dir/install-code-server.log" >&2; exit 1; }
 fi
