@@ -1,6 +1,7 @@
 // latent/chat: the user's conversation plus the context they attached, answered by the engine's chat endpoint,
 // each new piece sent to the client as `latent/chatDelta` while it arrives. Cancelling ends it with what came.
 import { ErrorCodes, ResponseError } from 'vscode-languageserver';
+import { fitChatToContext } from './chatBudget';
 import { renderChatContext } from './chatContext';
 import type { DocumentStore } from './documentStore';
 import type { EngineConnection } from './engineConnection';
@@ -39,12 +40,15 @@ export class ChatService {
   async stream(chatId: string, messages: ChatMessage[], cancel: AbortSignal): Promise<ChatResult> {
     let text = '';
     try {
-      const answer = await this.engine.run((client, signal) => client.chat(messages, {
-        maxTokens: this.settings()?.chatMaxTokens ?? CHAT_MAX_TOKENS,
-        temperature: 0,
-        signal,
-        onDelta: (delta) => { text += delta; this.sendDelta(chatId, delta); },
-      }), cancel);
+      const answer = await this.engine.run((client, signal) => {
+        const fitted = fitChatToContext(messages, this.settings()?.chatMaxTokens ?? CHAT_MAX_TOKENS, client.contextLength);
+        return client.chat(fitted.messages, {
+          maxTokens: fitted.maxTokens,
+          temperature: 0,
+          signal,
+          onDelta: (delta) => { text += delta; this.sendDelta(chatId, delta); },
+        });
+      }, cancel);
       return { text: answer.text, finishReason: answer.finishReason === 'length' ? 'length' : 'stop' };
     } catch (e) {
       if (cancel.aborted || isCancellation(e)) return { text, finishReason: 'cancelled' };
