@@ -88,13 +88,13 @@ describe('CPU backend: WASM kernels and worker threads', function () {
     }
   });
 
-  it('latent attention equals the reference: several chunks, causal limits, 1 and 2 threads', () => {
+  /** Latent attention on random inputs, every backend against the double-precision reference. */
+  function checkLatentAttention(r: number, dr: number, length: number, rows: number, chunkSize: number): void {
     const reference = new CpuBackend();
-    const [r, dr, length, rows] = [64, 16, 150, 12];
     const rand = prng(5);
     const chunks: LatentChunk[] = [];
-    for (let start = 0; start < length; start += 40) {
-      const count = Math.min(40, length - start);
+    for (let start = 0; start < length; start += chunkSize) {
+      const count = Math.min(chunkSize, length - start);
       chunks.push({ start, count, cKv: Float32Array.from({ length: count * r }, rand), kPe: Float32Array.from({ length: count * dr }, rand) });
     }
     const qLat = Float32Array.from({ length: rows * r }, rand);
@@ -110,6 +110,15 @@ describe('CPU backend: WASM kernels and worker threads', function () {
       const diff = maxAbsDiff(attend(backend), want);
       assert.ok(diff <= 1e-5, `${backend.name}: max |diff| ${diff}`);
     }
+  }
+
+  it('latent attention equals the reference: several chunks, causal limits, 1 and 2 threads', () => {
+    checkLatentAttention(64, 16, 150, 12, 40);
+  });
+
+  it('latent attention equals the reference when the query rows must go through the scratch area in groups', () => {
+    // 100,000 latent rows and 96 query rows need more than the 64 MiB scratch area at once.
+    checkLatentAttention(64, 16, 100_000, 96, 4000);
   });
 
   it('head attention equals the reference: queries after a cached prefix, 1 and 2 threads', () => {

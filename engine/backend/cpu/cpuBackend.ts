@@ -91,12 +91,27 @@ export class CpuBackend implements Backend {
 
   attendLatent(a: LatentAttention): void {
     const length = a.latents.reduce((n, ch) => n + ch.count, 0);
-    if (!this.fast || a.kvLoraRank % 8 !== 0 || a.ropeDim % 8 !== 0 || latentScratchBytes(a, length) > SCRATCH_BYTES) {
+    const { kvLoraRank: r, ropeDim: dr } = a;
+    // The latents take a fixed share of the scratch area; the query rows go through in groups that fit the rest.
+    const rowBytes = latentScratchBytes({ ...a, rows: 1 }, length) - latentScratchBytes({ ...a, rows: 0 }, length);
+    const rowsPerCall = Math.floor((SCRATCH_BYTES - latentScratchBytes({ ...a, rows: 0 }, length)) / rowBytes);
+    if (!this.fast || r % 8 !== 0 || dr % 8 !== 0 || rowsPerCall < 1) {
       attendLatentReference(a);
       return;
     }
     const bank = this.fast.arena.anyBank();
-    attendLatentWasm(a, length, this.fast.pool, bank, this.fast.arena.banks[bank].memory);
+    for (let first = 0; first < a.rows; first += rowsPerCall) {
+      const rows = Math.min(rowsPerCall, a.rows - first);
+      const group: LatentAttention = {
+        ...a,
+        rows,
+        out: a.out.subarray(first * r, (first + rows) * r),
+        qLat: a.qLat.subarray(first * r, (first + rows) * r),
+        qPe: a.qPe.subarray(first * dr, (first + rows) * dr),
+        visible: a.visible.subarray(first, first + rows),
+      };
+      attendLatentWasm(group, length, this.fast.pool, bank, this.fast.arena.banks[bank].memory);
+    }
   }
 
   attendHeads(a: HeadAttention): void {
