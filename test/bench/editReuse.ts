@@ -14,7 +14,7 @@ import { CpuBackend } from '../../engine/backend/cpu/cpuBackend';
 import type { DeepseekV2Model } from '../../engine/model/deepseekV2';
 import { argmax } from '../../engine/generate/sampler';
 import { FIXTURE_NAMES, loadExpected, loadFixtureModel } from '../engine/fixtureModel';
-import { ttftChart } from './ttftChart';
+import { ttftChart, TtftPoint } from './ttftChart';
 import { deepseekTokenizer, median, randomModel, sourceText, SOURCE_FILE, v2LiteConfig } from './benchModel';
 
 const args = process.argv.slice(2);
