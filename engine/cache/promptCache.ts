@@ -123,9 +123,4 @@ export class PromptCache {
     this.tree.unlock(prepared.lockedNode);
     prepared.cache.release();
   }
-
-  /** Drops every cached page no running request holds (e.g. when the reuse policy changes). */
-  clear(): void {
-    this.tree.evict(Number.MAX_SAFE_INTEGER);
-  }
 }

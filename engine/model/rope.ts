@@ -60,6 +60,8 @@ export class Rope {
   private readonly half: number;
   private readonly cos: Float32Array;
   private readonly sin: Float32Array;
+  /** Scratch for one rotated vector (rotation runs per token per head: no allocation there). */
+  private readonly rotated: Float32Array;
 
   constructor(c: DeepseekV2Config) {
     this.invFreq = ropeInvFreq(c);
@@ -67,6 +69,7 @@ export class Rope {
     this.half = c.qkRopeHeadDim / 2;
     this.cos = new Float32Array(this.half);
     this.sin = new Float32Array(this.half);
+    this.rotated = new Float32Array(2 * this.half);
   }
 
   /** cos/sin of angle pos·inv_freq (pos may be negative, for re-positioning by a delta). */
@@ -85,7 +88,7 @@ export class Rope {
   applyInterleaved(v: Float32Array, off: number, pos: number): void {
     this.angles(pos);
     const h = this.half;
-    const tmp = new Float32Array(2 * h);
+    const tmp = this.rotated;
     for (let i = 0; i < h; i++) {
       const a = v[off + 2 * i], b = v[off + 2 * i + 1];
       tmp[i] = a * this.cos[i] - b * this.sin[i];

@@ -4,7 +4,7 @@ import * as http from 'node:http';
 import type { AccessGuard } from './accessGuard';
 import { chatCompletionsRoute, completionsRoute, type GenerationContext } from './generationRoutes';
 import { reportStreamError } from './generationHandler';
-import { HttpError, sendError, sendJson } from './httpError';
+import { HttpError, sendJson } from './httpError';
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse, ctx: GenerationContext) => Promise<void>;
 

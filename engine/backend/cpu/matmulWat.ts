@@ -17,8 +17,6 @@
 export type KernelDType = 'f32' | 'f16' | 'bf16' | 'f16_finite';
 export const KERNEL_DTYPES: KernelDType[] = ['f32', 'f16', 'bf16', 'f16_finite'];
 
-const splat = (type: 'i32x4' | 'f32x4', v: string) => `(v128.const ${type} ${v} ${v} ${v} ${v})`;
-
 /** Sets locals `${dst}a` (columns 0-3) and `${dst}b` (columns 4-7) to the 8 weights at byte address `addr`. */
 function loadWeights(dtype: KernelDType, addr: string, dst: string): string {
   if (dtype === 'f32') {
