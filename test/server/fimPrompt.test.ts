@@ -1,6 +1,7 @@
 import * as assert from 'node:assert/strict';
 import type { ContextSnippet } from '../../server/contextSnippet';
-import { buildFimPrompt, estimateTokens, renderFimPrompt, type PromptInput } from '../../server/fimPrompt';
+import { buildFimPrompt, renderFimPrompt, type PromptInput } from '../../server/fimPrompt';
+import { estimateTokens } from '../../server/tokenEstimate';
 import { parse } from './parsedText';
 
 const TS_DOC = `import { add } from './math';
