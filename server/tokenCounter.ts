@@ -110,7 +110,7 @@ export class TokenCounter {
     const markers = await this.tokenizer.tokenize(FIM_BEGIN + FIM_HOLE + FIM_END, signal, true);
     if (markers) this.fimMarkerTokens = markers.length;
     this.mode = 'exact';
-    this.log(`token counts: exact, by ${this.tokenizer.baseUrl}'s tokenizer (/tokenize), cached per line`);
+    this.log(`token counts: exact, by the engine's tokenizer (${new URL(this.tokenizer.baseUrl).origin}/tokenize), cached per line`);
   }
 
   private fallBack(why: string): void {

@@ -32,7 +32,7 @@ export interface ServeOptions {
 /** Every option of `latent serve`, as `latent serve --help` prints it. */
 export const USAGE = `usage: latent serve --model DIR [options]   (OpenAI-compatible HTTP on loopback)
   --model DIR               Hugging Face model folder (config.json, *.safetensors, tokenizer.json)
-  --host ADDRESS            address to listen on (default 127.0.0.1; other addresses need --allow-host)
+  --host ADDRESS            address to listen on (default 127.0.0.1)
   --port N                  port (default ${DEFAULT_PORT}; 0: any free port, printed at start)
   --backend NAME            ${BACKENDS.join(' | ')} (default cpu)
   --api-key-file FILE       bearer key file, 0600 (default: $LATENT_API_KEY, else a generated key in the user's cache dir)
