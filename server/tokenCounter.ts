@@ -6,6 +6,7 @@
 //
 // Counting is synchronous (prompt builders call it in loops): a line not yet known is estimated and noted;
 // `fetchMissing` then tokenizes all noted lines in one request, and the caller builds again.
+import { EngineError } from './engineErrors';
 import { FIM_BEGIN, FIM_END, FIM_HOLE } from './fimPrompt';
 import { estimateTokens } from './tokenEstimate';
 
@@ -20,6 +21,10 @@ export type CountingMode = 'unknown' | 'exact' | 'estimate';
 /** Lines whose counts are kept (a few MB; repeated lines such as `}` are one entry). */
 const MAX_CACHED_LINES = 200_000;
 const LINE_BREAK = /[\r\n]/;
+/** Characters of text one /tokenize request carries at most (a longer line goes alone). */
+const BATCH_CHARS = 4096;
+/** The count of a line the engine would not tokenize (longer than its context): more than any budget. */
+const LINE_TOO_LONG = 1e9;
 /** Line breaks of several kinds, leading and trailing spaces: where a tokenizer that does not isolate breaks differs. */
 const PROBE = 'if (x) {\r\n  y = 1; \n\n\tz("a b")\n}';
 
@@ -60,18 +65,34 @@ export class TokenCounter {
   /** Lines counted by estimate since the last fetch. */
   get missingLines(): number { return this.missing.size; }
 
-  /** Tokenizes every noted line in one request (joined by line breaks, split again at them). */
+  /**
+   * Tokenizes every noted line, a few kilobytes per request (joined by line breaks, split again at them); the
+   * requests go out together.
+   */
   async fetchMissing(signal?: AbortSignal): Promise<void> {
     if (this.missing.size === 0 || this.mode !== 'exact') return;
     const lines = [...this.missing];
     this.missing.clear();
-    const ids = await this.tokenizer.tokenize(lines.join('\n'), signal);
+    if (this.lines.size + lines.length > MAX_CACHED_LINES) this.lines.clear();
+    await Promise.all(batches(lines).map((batch) => this.countBatch(batch, signal)));
+  }
+
+  private async countBatch(lines: string[], signal?: AbortSignal): Promise<void> {
+    let ids: number[] | undefined;
+    try {
+      ids = await this.tokenizer.tokenize(lines.join('\n'), signal);
+    } catch (e) {
+      // An engine refuses text longer than its context: such a line can never be part of a prompt.
+      if (!(e instanceof EngineError && e.status === 400)) throw e;
+      if (lines.length === 1) this.lines.set(lines[0], LINE_TOO_LONG);
+      else await Promise.all(lines.map((line) => this.countBatch([line], signal)));
+      return;
+    }
     const counts = ids && splitCounts(ids, this.newlineId!, lines.length);
     if (!counts) {
       this.fallBack(`${this.tokenizer.baseUrl} stopped counting as it did`);
       return;
     }
-    if (this.lines.size + lines.length > MAX_CACHED_LINES) this.lines.clear();
     lines.forEach((line, i) => this.lines.set(line, counts[i]));
   }
 
@@ -90,8 +111,11 @@ export class TokenCounter {
     try {
       [newline, whole] = await Promise.all([this.tokenizer.tokenize('\n', signal), this.tokenizer.tokenize(PROBE, signal)]);
     } catch (e) {
-      if (signal?.aborted) throw e;
-      newline = undefined;
+      // A /tokenize that refuses our requests counts as none; an engine that is unreachable or refuses the key
+      // fails this request, and the next one asks again.
+      if (!(e instanceof EngineError && (e.kind === 'bad-response' || (e.kind === 'http' && !REQUEST_FAULTS.includes(e.status!))))) throw e;
+      this.fallBack(`${this.tokenizer.baseUrl}'s /tokenize does not take our requests: ${e.message}`);
+      return;
     }
     if (!newline || !whole) {
       this.fallBack(`${this.tokenizer.baseUrl} has no /tokenize`);
@@ -118,6 +142,24 @@ export class TokenCounter {
     this.missing.clear();
     this.log(`token counts: estimated at 3 characters a token (${why})`);
   }
+}
+
+/** Statuses that say nothing about /tokenize itself: the key, the rate, a busy engine. */
+const REQUEST_FAULTS = [401, 403, 408, 429, 503];
+
+/** Lines in groups of at most BATCH_CHARS characters (a longer line alone). */
+function batches(lines: string[]): string[][] {
+  const out: string[][] = [];
+  let chars = Infinity;
+  for (const line of lines) {
+    if (chars + line.length + 1 > BATCH_CHARS) {
+      out.push([]);
+      chars = 0;
+    }
+    out[out.length - 1].push(line);
+    chars += line.length + 1;
+  }
+  return out;
 }
 
 /** Token counts of `expected` lines from the ids of the lines joined by '\n' (undefined when they do not split so). */

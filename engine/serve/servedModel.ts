@@ -14,8 +14,8 @@ export interface ServedModel {
   vocabSize: number;
   /** Text -> token ids, adding no special tokens. */
   encode(text: string): number[];
-  /** Token ids -> text, special tokens written out (for /detokenize). */
-  decode(ids: number[]): string;
+  /** Token ids -> text (for /detokenize); special tokens skipped unless `skipSpecial` is false. */
+  decode(ids: number[], options?: { skipSpecial?: boolean }): string;
   /** Prepended to plain and FIM prompts when the tokenizer config says add_bos_token. */
   bosId?: number;
   fim?: FimTokens;

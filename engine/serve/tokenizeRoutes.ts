@@ -43,7 +43,7 @@ export async function detokenizeRoute(req: IncomingMessage, res: ServerResponse,
   if (!Array.isArray(tokens)) throw invalidField('tokens', "'tokens' must be an array of token ids");
   const bad = tokens.findIndex((t) => !Number.isSafeInteger(t) || (t as number) < 0 || (t as number) >= ctx.model.vocabSize);
   if (bad >= 0) throw invalidField('tokens', `tokens[${bad}] = ${JSON.stringify(tokens[bad])} is not a token id of this model`);
-  const text = await ctx.model.decode(tokens as number[]);
+  const text = await ctx.model.decode(tokens as number[], { skipSpecial: false });
   sendJson(res, 200, { prompt: text, content: text });
 }
 
