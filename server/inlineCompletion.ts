@@ -2,7 +2,7 @@
 //   prefilter -> cache -> debounce -> prompt -> engine -> post-process -> remember and report.
 // Each stage is a method below; the prompt stage is completionPrompt.ts, post-processing postProcess.ts.
 import {
-  InlineCompletionTriggerKind, LSPErrorCodes, ResponseError,
+  ErrorCodes, InlineCompletionTriggerKind, LSPErrorCodes, ResponseError,
   type InlineCompletionList, type InlineCompletionParams,
 } from 'vscode-languageserver';
 import { performance } from 'node:perf_hooks';
@@ -88,7 +88,10 @@ export class InlineCompletionProvider {
 
   /** The request's own checks: an open document, a position inside it (InvalidParams otherwise). */
   private checked(params: InlineCompletionParams): Ask {
-    const uri = params?.textDocument?.uri;
+    if (typeof params !== 'object' || params === null) {
+      throw new ResponseError(ErrorCodes.InvalidParams, 'textDocument/inlineCompletion needs params with textDocument and position');
+    }
+    const uri = params.textDocument?.uri;
     checkedOffset(openDocument(this.store, uri), params.position);
     return {
       uri, params, selected: selectedCompletion(params), arrived: performance.now(),
