@@ -44,8 +44,8 @@ export class ChatService {
     try {
       const answer = await this.engine.run(async (client, signal) => {
         // The context length is asked of the engine before the first budget is fitted.
-        const { contextLength } = await client.modelInfo(signal);
         const counter = await this.engine.tokenCounter(client, signal);
+        const { contextLength } = await client.modelInfo(signal);
         const fitted = await fitChatToContext(messages, this.settings()?.chatMaxTokens ?? CHAT_MAX_TOKENS, contextLength,
           engineChatCounts(counter, client, signal));
         return client.chat(fitted.messages, {

@@ -114,8 +114,23 @@ export class EngineClient {
 
   /** The model's name and context length, asked of the engine the first time (before any budget is fitted). */
   async modelInfo(signal?: AbortSignal): Promise<{ id: string; contextLength?: number }> {
-    return { id: await this.model(signal), contextLength: this.contextLength };
+    const id = await this.model(signal);
+    // A model named in the settings was not looked up: ask /models once for its length (vLLM and ours say it).
+    if (this.contextLength === undefined && !this.askedModels) {
+      this.askedModels = true;
+      try {
+        const listed = (await this.getJson('/models', signal) as { data?: { id?: string; max_model_len?: number }[] }).data;
+        const entry = listed?.find((m) => m.id === id) ?? (listed?.length === 1 ? listed[0] : undefined);
+        if (typeof entry?.max_model_len === 'number') this.contextLength = entry.max_model_len;
+      } catch (e) {
+        if (signal?.aborted) throw e;
+        // An engine without /models: the context stays unknown (no clamp), as before.
+      }
+    }
+    return { id, contextLength: this.contextLength };
   }
+
+  private askedModels = false;
 
   /**
    * The engine's token ids of `text` (bos added only with `addSpecial`), from vLLM's and `latent serve`'s POST /tokenize;
@@ -192,6 +207,7 @@ export class EngineClient {
 
   private model(signal?: AbortSignal): Promise<string> {
     this.modelName ??= this.getJson('/models', signal).then((json) => {
+      this.askedModels = true;
       const first = (json as { data?: { id?: string; max_model_len?: number }[] }).data?.[0];
       if (!first?.id) throw new EngineError('bad-response', `${this.baseUrl}/models lists no model`);
       if (typeof first.max_model_len === 'number') this.contextLength = first.max_model_len;

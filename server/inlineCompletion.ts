@@ -135,8 +135,9 @@ export class InlineCompletionProvider {
 
   /** Stage 4: the FIM prompt fitted to the budget by the engine's token counts and context length. */
   private async prompt(client: EngineClient, site: CompletionSite, signal: AbortSignal): Promise<PreparedCompletion> {
-    const { contextLength } = await client.modelInfo(signal);
+    // Counting first: an engine's /tokenize may tell the context length too.
     const counter = await this.engine.tokenCounter(client, signal);
+    const { contextLength } = await client.modelInfo(signal);
     const syntax = this.store.get(site.uri);
     if (!syntax) throw new EngineError('cancelled', `${site.uri} was closed`);
     return fitPrompt(this.store, syntax, site, promptBudget(this.settings(), contextLength, counter.exact), counter, signal);

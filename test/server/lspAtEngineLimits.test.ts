@@ -3,6 +3,7 @@
 // engine's real context, and an engine that fails mid-answer failing the chat and the refactor with its message.
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { ChatResult } from '../../server/protocol';
 import { engineMissing, makeTestModel, startServe, tempDir, type ServeProcess } from './engineFixture';
 import { LspSession } from './lspSession';
@@ -13,13 +14,15 @@ describe('language server at the limits of a real latent serve', function () {
   this.timeout(300_000);
   let root: string;
   let serve: ServeProcess;
+  let model: string;
   const sessions: LspSession[] = [];
 
   before(async function () {
     const missing = await engineMissing();
     if (missing) this.skip();
     root = tempDir('latent-lsp-limits-');
-    serve = await startServe(await makeTestModel(root), root);
+    model = await makeTestModel(root);
+    serve = await startServe(model, root);
   });
   after(async () => {
     for (const s of sessions) await s.stop();
@@ -64,14 +67,19 @@ describe('language server at the limits of a real latent serve', function () {
     assert.ok(lsp.logs.some((l) => /token counts: exact/.test(l)), lsp.logs.join('\n'));
   });
 
-  it('fits the first chat of a session to the engine\'s real context', async () => {
-    // No request has told this server the context yet; 1024 answer tokens (the default) would not fit beside this.
-    const lsp = await session(serve);
-    const question = Array.from({ length: 110 }, (_, i) => `let value${i} = compute(${i}, "${'ab'.repeat(i % 5)}");`).join('\n');
-    assert.ok((await tokenize(question)) > 2048 - 1024);
-    const result = await lsp.connection.sendRequest<ChatResult>('latent/chat', { chatId: 'long', messages: [{ role: 'user', content: question }] });
-    assert.ok(['stop', 'length'].includes(result.finishReason));
-  });
+  for (const named of [false, true]) {
+    it(`fits the first chat of a session to the engine's real context${named ? ' (model named in the settings)' : ''}`, async () => {
+      // No request has told this server the context yet; 1024 answer tokens (the default) would not fit beside this.
+      const { session: lsp } = await LspSession.start({
+        engine: { url: serve.url, apiKey: serve.apiKey, ...(named ? { model: path.basename(model) } : {}) }, debounceMs: 0,
+      });
+      sessions.push(lsp);
+      const question = Array.from({ length: 110 }, (_, i) => `let value${i} = compute(${i}, "${'ab'.repeat(i % 5)}");`).join('\n');
+      assert.ok((await tokenize(question)) > 2048 - 1024);
+      const result = await lsp.connection.sendRequest<ChatResult>('latent/chat', { chatId: 'long', messages: [{ role: 'user', content: question }] });
+      assert.ok(['stop', 'length'].includes(result.finishReason));
+    });
+  }
 
   describe('when the engine fails mid-answer', () => {
     let small: ServeProcess;
