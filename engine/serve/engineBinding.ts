@@ -37,6 +37,7 @@ export async function bindEngine(options: ServeOptions): Promise<ServedModel> {
     contextLength: engine.config.maxPositionEmbeddings,
     vocabSize: engine.config.vocabSize,
     encode: (text) => tokenizer.encode(text),
+    decode: (ids, decodeOptions) => tokenizer.decode(ids, decodeOptions),
     bosId: tokenizer.addBos ? tokenizer.special.bos ?? undefined : undefined,
     fim: tokenizer.special.fim ?? undefined,
     chatTemplate,

@@ -3,8 +3,8 @@
 import * as http from 'node:http';
 import type { AccessGuard } from './accessGuard';
 import { chatCompletionsRoute, completionsRoute, type GenerationContext } from './generationRoutes';
-import { reportStreamError } from './generationHandler';
-import { HttpError, sendJson } from './httpError';
+import { detokenizeRoute, tokenizeRoute } from './tokenizeRoutes';
+import { answerWithError, HttpError, sendJson } from './httpError';
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse, ctx: GenerationContext) => Promise<void>;
 
@@ -12,6 +12,8 @@ const ROUTES: Record<string, Partial<Record<string, Handler>>> = {
   '/v1/completions': { POST: completionsRoute },
   '/v1/chat/completions': { POST: chatCompletionsRoute },
   '/v1/models': { GET: modelsRoute },
+  '/tokenize': { POST: tokenizeRoute },
+  '/detokenize': { POST: detokenizeRoute },
   '/health': { GET: healthRoute },
   '/metrics': { GET: metricsRoute },
 };
@@ -31,7 +33,7 @@ export function createServeServer(ctx: GenerationContext, guard: AccessGuard): h
       if (error.status === 500) console.error(`latent serve: ${req.method} ${path}:`, e);
       if (res.writableEnded || res.destroyed) return;
       if (error.status === 413) res.setHeader('Connection', 'close');
-      reportStreamError(res, error);
+      answerWithError(res, error);
     });
   });
   // Slow or idle clients must not hold sockets for ever; streams of long generations are kept alive by data.

@@ -1,7 +1,7 @@
 // What the HTTP layer needs of a loaded model: its name and limits, how to turn text into prompt tokens (plain,
 // fill-in-the-middle, chat), and a runner that generates. Built once at start from the engine (engineBinding.ts).
 import type { ChatTemplate } from './chatTemplate';
-import type { FimTokens } from './fimPrompt';
+import type { FimTokens } from './fimTokens';
 import type { GenerationRunner } from './scheduler';
 
 export interface ServedModel {
@@ -14,6 +14,8 @@ export interface ServedModel {
   vocabSize: number;
   /** Text -> token ids, adding no special tokens. */
   encode(text: string): number[];
+  /** Token ids -> text (for /detokenize); special tokens skipped unless `skipSpecial` is false. */
+  decode(ids: number[], options?: { skipSpecial?: boolean }): string;
   /** Prepended to plain and FIM prompts when the tokenizer config says add_bos_token. */
   bosId?: number;
   fim?: FimTokens;
