@@ -1,6 +1,7 @@
 // The engine this server uses, as the settings say: attach to a URL, or a local `latent serve` for a model
 // folder. Every request runs through `run`, which gives it an abort signal: the client's cancellation, a
 // settings change or the local engine dying all abort it at once, so pending requests fail cleanly.
+import { defaultModelDir } from '../engine/defaultModel';
 import { EngineClient } from './engineClient';
 import { EngineError } from './engineErrors';
 import { LocalEngine } from './localEngine';
@@ -51,15 +52,15 @@ export class EngineConnection {
       } catch (e) {
         this.onState('error', `engine url ${JSON.stringify(settings.url)} is not a URL: ${(e as Error).message}`);
       }
-    } else if (settings.model) {
-      this.local = new LocalEngine(settings.model, 'backend' in settings ? settings.backend : undefined, {
+    } else {
+      // No model folder: the embedded default model (shipped in the .vsix, models/ in a checkout).
+      const model = ('model' in settings && settings.model) || defaultModelDir();
+      this.local = new LocalEngine(model, 'backend' in settings ? settings.backend : undefined, {
         state: (state, message) => this.onState(state, message),
         lost: (reason) => this.failPending(new EngineError('stopped', reason)),
       });
       // Start (or find) the engine now so the first completion does not wait for the model to load.
       this.local.ready().catch((e: Error) => this.onState('error', e.message));
-    } else {
-      this.onState('error', 'engine settings need either "url" or "model"');
     }
   }
 

@@ -7,14 +7,14 @@ import { CHECKPOINT_DTYPES } from '../weights/randomCheckpoint';
 const BACKEND_LINE = `  --backend NAME            ${BACKENDS.join(' | ')} (default cpu)`;
 
 export const COMMAND_USAGE: Record<string, string> = {
-  logits: `usage: latent logits --model DIR --tokens 0,5,7 [options]   (one forward pass; the logits as JSON)
-  --model DIR               model folder
+  logits: `usage: latent logits [--model DIR] --tokens 0,5,7 [options]   (one forward pass; the logits as JSON)
+  --model DIR               model folder (default: the embedded model, models/latent-coder-tiny)
   --tokens IDS              comma-separated prompt token ids
   --positions WHICH         all | last | N (the last N positions; default last)
 ${BACKEND_LINE}`,
-  generate: `usage: latent generate --model DIR (--tokens IDS | --prompt TEXT) --max-tokens N [options]
+  generate: `usage: latent generate [--model DIR] (--tokens IDS | --prompt TEXT) --max-tokens N [options]
   prints {"tokens": [...], "text": "..."} of the new tokens
-  --model DIR               model folder
+  --model DIR               model folder (default: the embedded model, models/latent-coder-tiny)
   --tokens IDS              comma-separated prompt token ids
   --prompt TEXT             prompt text (needs the folder's tokenizer.json; bos as its config says)
   --max-tokens N            tokens to generate at most

@@ -1,5 +1,6 @@
 // `latent generate --model DIR (--tokens 0,5,7 | --prompt TEXT) --max-tokens N [--temperature T] [--top-p P]
 // [--top-k K] [--seed S] [--stop TEXT]... [--backend cpu]`: prints {"tokens":[...],"text":"..."} (new tokens only).
+import { defaultModelDir } from '../defaultModel';
 import { loadEngine, parseBackend } from './loadWithProgress';
 import { parseNumber, parseOptions, parseTokenList, requireString, UsageError } from './usage';
 
@@ -19,7 +20,7 @@ export const GENERATE_OPTIONS = {
 
 export async function generateCommand(args: string[]): Promise<void> {
   const v = parseOptions('generate', args, GENERATE_OPTIONS);
-  const dir = requireString('generate', v, 'model');
+  const dir = (v.model as string | undefined) ?? defaultModelDir();
   if ((v.tokens === undefined) === (v.prompt === undefined)) throw new UsageError('generate: give exactly one of --tokens and --prompt');
   const maxTokens = parseNumber('generate', 'max-tokens', requireString('generate', v, 'max-tokens'), 16, (n) => Number.isInteger(n) && n >= 1, 'a positive integer');
   const temperature = parseNumber('generate', 'temperature', v.temperature as string | undefined, 0, (n) => n >= 0, 'a number >= 0');

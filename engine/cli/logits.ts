@@ -1,5 +1,6 @@
 // `latent logits --model DIR --tokens 0,5,7 [--positions all|last|N] [--backend cpu]`: one plain forward, the
 // logits of the chosen positions as JSON.
+import { defaultModelDir } from '../defaultModel';
 import { loadEngine, parseBackend } from './loadWithProgress';
 import { parseOptions, parseTokenList, requireString, UsageError } from './usage';
 
@@ -13,7 +14,7 @@ export const LOGITS_OPTIONS = {
 
 export async function logitsCommand(args: string[]): Promise<void> {
   const v = parseOptions('logits', args, LOGITS_OPTIONS);
-  const dir = requireString('logits', v, 'model');
+  const dir = (v.model as string | undefined) ?? defaultModelDir();
   const tokens = parseTokenList('logits', requireString('logits', v, 'tokens'));
   const which = (v.positions as string | undefined) ?? 'last';
   let count: number;

@@ -1,4 +1,5 @@
 // `latent serve` command-line options, with the limits that keep one bad or greedy client from hurting others.
+import { defaultModelDir } from '../defaultModel';
 import { parseArgs } from 'node:util';
 import { LATENT_FORMATS } from '../cache/latentFormat';
 import { BACKENDS } from '../engine';
@@ -30,8 +31,9 @@ export interface ServeOptions {
 }
 
 /** Every option of `latent serve`, as `latent serve --help` prints it. */
-export const USAGE = `usage: latent serve --model DIR [options]   (OpenAI-compatible HTTP on loopback)
-  --model DIR               Hugging Face model folder (config.json, *.safetensors, tokenizer.json)
+export const USAGE = `usage: latent serve [--model DIR] [options]   (OpenAI-compatible HTTP on loopback)
+  --model DIR               Hugging Face model folder (config.json, *.safetensors, tokenizer.json);
+                            default: the embedded model, models/latent-coder-tiny
   --host ADDRESS            address to listen on (default 127.0.0.1)
   --port N                  port (default ${DEFAULT_PORT}; 0: any free port, printed at start)
   --backend NAME            ${BACKENDS.join(' | ')} (default cpu)
@@ -94,9 +96,8 @@ export function parseServeOptions(argv: string[]): ServeOptions {
     throw new UsageError((e as Error).message);
   }
   const v = parsed.values;
-  if (!v.model) throw new UsageError('--model DIR is required');
   return {
-    modelDir: v.model,
+    modelDir: v.model ?? defaultModelDir(),
     host: v.host ?? '127.0.0.1',
     port: positiveInt('port', v.port, DEFAULT_PORT, 0, 65535),
     backend: v.backend ?? 'cpu',

@@ -9,12 +9,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { chromium, type BrowserContext, type FrameLocator, type Page } from 'playwright-core';
-import { engineMissing, makeTestModel } from '../server/engineFixture';
+import { engineMissing } from '../server/engineFixture';
 import { CHROMIUM, missingPrerequisite, REPO_ROOT, startCodeServer, type CodeServer } from './codeServer';
 
 const VSIX = process.env.LATENT_E2E_VSIX ?? path.join(REPO_ROOT, 'latent-coder.vsix');
 const ARTIFACTS = path.join(REPO_ROOT, 'test-artifacts', 'e2e');
-/** The model the engine loads: LATENT_E2E_MODEL, else a small random model made with `latent init-random`. */
+/** The model the engine loads: LATENT_E2E_MODEL, else the embedded default model that the .vsix carries. */
 const MODEL_FOLDER = process.env.LATENT_E2E_MODEL;
 const EDITOR = '[id="workbench.parts.editor"] .monaco-editor .view-lines';
 const SAMPLE = `// A small file for the end-to-end test.
@@ -35,7 +35,6 @@ describe('Latent Coder in a real VS Code (code-server)', function () {
   let page: Page;
   let workspace: string;
   let browserDir: string;
-  let modelRoot: string;
   let consoleLog: string[] = [];
   /** Why the steps after activation cannot run (no server in the .vsix, no engine to serve a model), if so. */
   let cannotComplete: string | undefined;
@@ -46,18 +45,17 @@ describe('Latent Coder in a real VS Code (code-server)', function () {
     if (!fs.existsSync(VSIX)) throw new Error(`${VSIX} is missing: run npm run package (npm run test:e2e does)`);
     // File names in a zip's directory are stored as plain bytes.
     if (!fs.readFileSync(VSIX).includes('extension/dist/server.js')) cannotComplete = 'the .vsix carries no LSP server (server/main.ts)';
-    else if (MODEL_FOLDER === undefined) cannotComplete = await engineMissing();
+    else if (!fs.readFileSync(VSIX).includes('extension/models/latent-coder-tiny/model.safetensors')) cannotComplete = 'the .vsix carries no default model';
+    else cannotComplete = await engineMissing();
     if (cannotComplete) console.log(`      (steps after activation skipped: ${cannotComplete})`);
     fs.mkdirSync(ARTIFACTS, { recursive: true });
     workspace = fs.mkdtempSync(path.join(os.tmpdir(), 'latent-e2e-ws-'));
     fs.writeFileSync(path.join(workspace, 'sample.ts'), SAMPLE);
-    modelRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'latent-e2e-model-'));
-    let model = MODEL_FOLDER;
-    if (model === undefined && !cannotComplete) model = await makeTestModel(modelRoot, 'tiny-coder');
     server = await startCodeServer({
       vsix: VSIX,
       workspace,
-      settings: { 'latent.engine.modelFolder': model ?? '', 'latent.maxTokens': 16 },
+      // An empty model folder: the local engine serves the embedded default model from the installed .vsix.
+      settings: { 'latent.engine.modelFolder': MODEL_FOLDER ?? '', 'latent.maxTokens': 16 },
     });
     browserDir = fs.mkdtempSync(path.join(os.tmpdir(), 'latent-e2e-chromium-'));
     context = await chromium.launchPersistentContext(browserDir, {
@@ -87,7 +85,7 @@ describe('Latent Coder in a real VS Code (code-server)', function () {
       copyLogs(server.runDir);
       fs.rmSync(server.runDir, { recursive: true, force: true });
     }
-    for (const dir of [browserDir, workspace, modelRoot]) if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    for (const dir of [browserDir, workspace]) if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
   it('activates: the status bar item shows', async () => {
@@ -125,6 +123,34 @@ describe('Latent Coder in a real VS Code (code-server)', function () {
     await page.keyboard.press('Control+S');
     await waitFor(() => fs.readFileSync(path.join(workspace, 'sample.ts'), 'utf8').includes(text.trim()), 10_000);
     await shot(page, 'ghost-text-accepted');
+  });
+
+  it('measures keystroke to ghost text (p50, p95)', async function () {
+    if (cannotComplete) this.skip();
+    await openFile(page, 'sample.ts');
+    await page.click(EDITOR);
+    await page.keyboard.press('Control+End');
+    await page.keyboard.press('Enter');
+    const ghost = page.locator('[id="workbench.parts.editor"] [class*="ghost-text"]').first();
+    const samples: number[] = [];
+    let unanswered = 0;
+    // Each keystroke after Escape (no suggestion on screen) makes VS Code ask again; time until ghost text shows.
+    for (const ch of 'export const total = values.reduce('.split('')) {
+      await page.keyboard.press('Escape');
+      const t0 = Date.now();
+      await page.keyboard.type(ch);
+      const shown = await waitForAsync(async () => (await ghost.isVisible().catch(() => false)) &&
+        normalise((await ghost.textContent()) ?? '').trim() !== '', 15_000).then(() => true, () => false);
+      if (shown) samples.push(Date.now() - t0);
+      else unanswered++;
+    }
+    await shot(page, 'ghost-text-latency');
+    const sorted = samples.slice().sort((a, b) => a - b);
+    const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+    const result = { keystrokes: samples.length + unanswered, answered: samples.length, p50_ms: at(0.5), p95_ms: at(0.95), samples_ms: samples };
+    fs.writeFileSync(path.join(ARTIFACTS, 'ghost-text-latency.json'), JSON.stringify(result, null, 1));
+    console.log(`      keystroke to ghost text: p50 ${result.p50_ms} ms, p95 ${result.p95_ms} ms (${samples.length} of ${result.keystrokes} keystrokes answered)`);
+    assert.ok(samples.length > 0, 'no keystroke got ghost text');
   });
 
   it('streams a chat answer about the selection', async function () {

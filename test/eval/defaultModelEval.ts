@@ -1,0 +1,196 @@
+// `npm run eval`: the default model on held-out packages it never saw in training (training/corpus.py HELDOUT),
+// each figure beside a trivial baseline measured on the same cases:
+//   heldout_loss            mean next-token cross-entropy (nats) over the first 512 tokens of each file,
+//                           beside the unigram baseline (token frequencies of the same files);
+//   fim_line_exact_match    a whole line removed from inside an indented block, the model fills the hole
+//                           (PSM prompt: up to 1,500 characters before, 500 after), exact match ignoring the
+//                           line's surrounding whitespace; baseline: repeat the previous line;
+//   next_line_exact_match   the model writes the line after the cursor from the prefix alone; same baseline;
+//   latency                 median milliseconds of one FIM completion (prompt + greedy decode to the newline).
+// Usage: npm run eval [-- --model DIR] [--cases N] [--seed S]. Last line JSON.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { Engine } from '../../engine/engine';
+import { defaultModelDir } from '../../engine/defaultModel';
+import { mulberry32 } from '../../engine/generate/seededRandom';
+
+const HELDOUT_NPM = ['commander', 'js-yaml', 'markdown-it', 'semver'];
+const HELDOUT_PYTHON = ['/usr/lib/python3/dist-packages/click'];
+const CODE = /\.(py|js|mjs|cjs|ts|mts|cts)$/;
+
+export interface HeldoutFile {
+  path: string;
+  text: string;
+}
+
+/** The same filter as training/corpus.py: hand-written code only (no minified or generated files). */
+function looksHandwritten(text: string): boolean {
+  const lines = text.split('\n');
+  if (lines.length < 5) return false;
+  if (Math.max(...lines.map((l) => l.length)) > 400) return false;
+  if (lines.reduce((n, l) => n + l.length, 0) / lines.length > 90) return false;
+  const head = text.slice(0, 2000);
+  return !head.includes('DO NOT EDIT') && !head.toLowerCase().includes('auto-generated');
+}
+
+function walk(dir: string, out: string[]): void {
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return;
+  }
+  for (const e of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    if (e.name.startsWith('.') || e.name === 'node_modules' || e.name === '__pycache__') continue;
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) walk(p, out);
+    else if (CODE.test(e.name) && !e.name.endsWith('.min.js')) out.push(p);
+  }
+}
+
+/** The held-out packages present on this machine (npm ones after `npm ci`; click where python3-click is installed). */
+export function heldoutFiles(root: string): HeldoutFile[] {
+  const dirs = [...HELDOUT_NPM.map((p) => path.join(root, 'node_modules', p)), ...HELDOUT_PYTHON];
+  const paths: string[] = [];
+  for (const d of dirs) walk(d, paths);
+  const seen = new Set<string>();
+  const files: HeldoutFile[] = [];
+  for (const p of paths) {
+    if (fs.statSync(p).size > 200_000) continue;
+    const text = fs.readFileSync(p, 'utf8');
+    if (!looksHandwritten(text) || seen.has(text)) continue;
+    seen.add(text);
+    files.push({ path: p, text });
+  }
+  return files;
+}
+
+interface LineCase {
+  file: HeldoutFile;
+  /** Offsets of the line (without its newline) in the file. */
+  start: number;
+  end: number;
+  previous: string;
+}
+
+/** Lines inside indented blocks, 8 to 100 characters of code, with a non-blank line before them. */
+function candidateLines(file: HeldoutFile): LineCase[] {
+  const out: LineCase[] = [];
+  let offset = 0;
+  let previous = '';
+  for (const line of file.text.split('\n')) {
+    const code = line.trim();
+    if (/^\s+\S/.test(line) && code.length >= 8 && code.length <= 100 && previous.trim() !== '' && offset > 200) {
+      out.push({ file, start: offset, end: offset + line.length, previous });
+    }
+    previous = line;
+    offset += line.length + 1;
+  }
+  return out;
+}
+
+function pick<T>(items: T[], n: number, rng: () => number): T[] {
+  const copy = items.slice();
+  for (let i = copy.length - 1; i > 0; i--) {
+    const j = Math.floor(rng() * (i + 1));
+    [copy[i], copy[j]] = [copy[j], copy[i]];
+  }
+  return copy.slice(0, n);
+}
+
+const median = (xs: number[]) => {
+  const s = xs.slice().sort((a, b) => a - b);
+  return s.length ? s[Math.floor(s.length / 2)] : NaN;
+};
+
+async function completeLine(engine: Engine, prompt: number[]): Promise<string> {
+  const result = await engine.generate({ prompt, maxTokens: 48, sampling: { temperature: 0, topP: 1, topK: 0 }, stop: ['\n'] });
+  return result.text.split('\n')[0];
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { model: { type: 'string' }, cases: { type: 'string' }, seed: { type: 'string' } } });
+  const dir = values.model ?? defaultModelDir();
+  const nCases = Number(values.cases ?? 100);
+  const rng = mulberry32(Number(values.seed ?? 7));
+  const root = path.resolve(__dirname, '..', '..', '..');
+  const files = heldoutFiles(root);
+  if (files.length === 0) throw new Error('no held-out files found (run npm ci first)');
+  const engine = await Engine.load(dir);
+  const tok = engine.tokenizer;
+  if (!tok || !tok.special.fim || tok.special.bos === null) throw new Error(`${dir}: the model needs a tokenizer with bos and FIM tokens`);
+  const { bos } = tok.special;
+  const fim = tok.special.fim;
+  const V = engine.config.vocabSize;
+  try {
+    // Loss, and the unigram baseline over the same tokens.
+    let nll = 0, count = 0;
+    const windows: number[][] = [];
+    for (const f of pick(files, Math.min(40, files.length), rng)) windows.push([bos as number, ...tok.encode(f.text).slice(0, 511)]);
+    const freq = new Float64Array(V);
+    for (const w of windows) for (const t of w.slice(1)) freq[t]++;
+    const total = freq.reduce((a, b) => a + b, 0);
+    let unigram = 0;
+    for (const w of windows) {
+      const [logits] = engine.model.forward([{ cache: engine.newCache(), tokens: w, logits: 'all' }]);
+      for (let i = 0; i + 1 < w.length; i++) {
+        const row = logits.subarray(i * V, (i + 1) * V);
+        let max = -Infinity;
+        for (const x of row) max = Math.max(max, x);
+        let sum = 0;
+        for (const x of row) sum += Math.exp(x - max);
+        nll += Math.log(sum) + max - row[w[i + 1]];
+        unigram -= Math.log((freq[w[i + 1]] + 1) / (total + V));
+        count++;
+      }
+    }
+
+    const lines = pick(files.flatMap(candidateLines), nCases, rng);
+    let fimHits = 0, nextHits = 0, baselineHits = 0;
+    const latencies: number[] = [];
+    const samples: { file: string; expected: string; fim: string; next: string }[] = [];
+    for (const c of lines) {
+      const text = c.file.text;
+      const expected = text.slice(c.start, c.end).trim();
+      const prefix = text.slice(Math.max(0, c.start - 1500), c.start);
+      const suffix = text.slice(c.end + 1, c.end + 1 + 500);
+      const t0 = performance.now();
+      const fimText = await completeLine(engine, [bos as number, fim.begin, ...tok.encode(prefix), fim.hole, ...tok.encode(suffix), fim.end]);
+      latencies.push(performance.now() - t0);
+      const nextText = await completeLine(engine, [bos as number, ...tok.encode(prefix)]);
+      if (fimText.trim() === expected) fimHits++;
+      if (nextText.trim() === expected) nextHits++;
+      if (c.previous.trim() === expected) baselineHits++;
+      if (samples.length < 8) samples.push({ file: path.relative(root, c.file.path), expected, fim: fimText.trim(), next: nextText.trim() });
+    }
+    for (const s of samples) console.log(JSON.stringify(s));
+    const n = lines.length;
+    const result = {
+      model: path.relative(root, dir) || dir,
+      heldout_files: files.length,
+      heldout_tokens: count,
+      heldout_loss: +(nll / count).toFixed(4),
+      baseline_unigram_loss: +(unigram / count).toFixed(4),
+      cases: n,
+      fim_line_exact_match: +(fimHits / n).toFixed(4),
+      next_line_exact_match: +(nextHits / n).toFixed(4),
+      baseline_fim_line_exact_match: +(baselineHits / n).toFixed(4),
+      baseline_next_line_exact_match: +(baselineHits / n).toFixed(4),
+      fim_latency_ms_p50: +median(latencies).toFixed(1),
+    };
+    console.log(`held-out loss ${result.heldout_loss} nats/token (unigram baseline ${result.baseline_unigram_loss}); ` +
+      `FIM line exact ${(100 * result.fim_line_exact_match).toFixed(1)}%, next line ${(100 * result.next_line_exact_match).toFixed(1)}% ` +
+      `(repeat-previous-line baseline ${(100 * result.baseline_fim_line_exact_match).toFixed(1)}%); one completion ${result.fim_latency_ms_p50} ms`);
+    console.log(JSON.stringify(result));
+  } finally {
+    engine.dispose();
+  }
+}
+
+if (require.main === module) {
+  main().catch((e) => {
+    console.error(`eval: ${(e as Error).message}`);
+    process.exit(2);
+  });
+}
