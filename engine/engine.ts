@@ -5,9 +5,9 @@ import type { Backend } from './backend/backend';
 import { CpuBackend } from './backend/cpu/cpuBackend';
 import { ContiguousLatentCache, LatentCache } from './cache/latentCache';
 import type { LatentFormat } from './cache/latentFormat';
-import { PoolExhaustedError } from './cache/latentPool';
+import { PAGE_TOKENS, PoolExhaustedError } from './cache/latentPool';
 import { PagedLatentCache } from './cache/pagedLatentCache';
-import { PromptCache, ReusePolicy } from './cache/promptCache';
+import { DEFAULT_MAX_DISTANCE, PromptCache, ReusePolicy } from './cache/promptCache';
 import { Sequence } from './generate/sequence';
 import type { DeepseekV2Config } from './model/config';
 import { DeepseekV2Model } from './model/deepseekV2';
@@ -30,7 +30,7 @@ export interface EngineOptions {
 }
 
 /** Chosen from the edit-reuse benchmark (docs/PERFORMANCE.md). */
-export const DEFAULT_REUSE_POLICY: ReusePolicy = { kind: 'reuse', k: 16 };
+export const DEFAULT_REUSE_POLICY: ReusePolicy = { kind: 'reuse', k: 16, maxDistance: DEFAULT_MAX_DISTANCE };
 
 async function createBackend(name: BackendName): Promise<Backend> {
   switch (name) {
@@ -100,11 +100,21 @@ export class Engine {
       if (!Number.isInteger(t) || t < 0 || t >= this.config.vocabSize) throw new RangeError(`prompt token ${t} is outside the vocabulary (0..${this.config.vocabSize - 1})`);
     }
     if (!Number.isInteger(request.maxTokens) || request.maxTokens < 1) throw new RangeError(`maxTokens must be a positive integer (got ${request.maxTokens})`);
+    // A request the whole pool could not hold is refused outright: waiting for other requests would not help.
+    const { capacityPages, pageBytes } = this.promptCache.stats();
+    const pagesNeeded = Math.ceil((request.prompt.length + request.maxTokens) / PAGE_TOKENS);
+    if (pagesNeeded > capacityPages) {
+      throw new RangeError(`the prompt (${request.prompt.length} tokens) with max_tokens ${request.maxTokens} needs ` +
+        `${pagesNeeded} pages of the latent pool, which holds ${capacityPages} (${capacityPages * pageBytes} B; ` +
+        'see --cache-budget-mib)');
+    }
     const prepared = this.promptCache.prepare(request.prompt, (cache, tokens) => {
       cache.reserve(tokens.length);
       this.model.forward([{ cache, tokens, logits: 'none' }]);
     });
-    const onFinish = (s: Sequence) => this.promptCache.finish(prepared, s.fedTokens);
+    // A sequence that ended in an error may hold half-written latents: they are dropped, not cached.
+    const onFinish = (s: Sequence) => s.finishReason === 'error'
+      ? this.promptCache.abandon(prepared) : this.promptCache.finish(prepared, s.fedTokens);
     return new Sequence(request, prepared.cache, prepared.cachedTokens, prepared.pending, this.tokenizer, this.eos, onDelta, onFinish);
   }
 
@@ -125,7 +135,14 @@ export class Engine {
     }
     const running = active.filter((s) => !s.done);
     if (running.length === 0) return;
-    const logits = this.model.forward(running.map((s) => ({ cache: s.cache, tokens: s.pending, logits: 'last' as const })));
+    let logits: Float32Array[];
+    try {
+      logits = this.model.forward(running.map((s) => ({ cache: s.cache, tokens: s.pending, logits: 'last' as const })));
+    } catch (e) {
+      // Every cache of the batch is in doubt: each sequence ends with the error and releases what it held.
+      for (const s of running) s.finish('error', `the forward pass failed: ${(e as Error).message}`);
+      throw e;
+    }
     running.forEach((s, i) => s.accept(logits[i]));
   }
 

@@ -14,7 +14,7 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
   // Loaded on demand: the language server's libraries are not needed by any other command.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   lsp: { run: (args) => (require('../../server/main') as typeof import('../../server/main')).lspCommand(args), summary: 'lsp [--stdio] (language server; node IPC when started by the extension)' },
-  serve: { run: serveCommand, summary: 'serve --model DIR [--host 127.0.0.1] [--port 5283] [--api-key-file FILE] (OpenAI-compatible HTTP)' },
+  serve: { run: serveCommand, summary: 'serve --model DIR [--host 127.0.0.1] [--port 5283] [--api-key-file FILE] [--reuse-policy exact|reuse:K] (OpenAI-compatible HTTP)' },
 };
 
 function usage(): string {

@@ -42,8 +42,12 @@ export class BatchedRunner implements GenerationRunner {
         try {
           this.engine.step(this.running.map((r) => r.sequence));
         } catch (e) {
-          // A failed forward pass leaves every cache of the batch in doubt: end them all with the error.
-          for (const r of this.running.splice(0)) r.reject(e);
+          // A failed step leaves every cache of the batch in doubt: each sequence ends with the error (which
+          // releases its pages and locks without caching them) and its request is rejected.
+          for (const r of this.running.splice(0)) {
+            if (!r.sequence.done) r.sequence.finish('error', `the step failed: ${(e as Error).message}`);
+            r.reject(e);
+          }
           break;
         }
         for (let i = this.running.length - 1; i >= 0; i--) {

@@ -25,11 +25,14 @@ export interface ServeOptions {
   cacheFormat: string;
   /** Memory the latent pool may use. */
   cacheBudgetMiB: number;
+  /** How cached latents are reused: exact | reuse:K[:D] (engine/cache/promptCache.ts); the engine's default if unset. */
+  reusePolicy?: string;
 }
 
 export const USAGE = `usage: latent serve --model DIR [--host 127.0.0.1] [--port ${DEFAULT_PORT}] [--backend cpu]
   [--api-key-file FILE] [--allow-host NAME]... [--max-body-bytes N] [--max-tokens-limit N]
-  [--max-batch N] [--max-queue N] [--max-choices N] [--cache-format fp32|fp16|int8|int4] [--cache-budget-mib N]`;
+  [--max-batch N] [--max-queue N] [--max-choices N] [--cache-format fp32|fp16|int8|int4] [--cache-budget-mib N]
+  [--reuse-policy exact|reuse:K[:D]]`;
 
 /** A bad command line; the message starts with the command's name, as the other `latent` commands' do. */
 export class UsageError extends Error {
@@ -70,6 +73,7 @@ export function parseServeOptions(argv: string[]): ServeOptions {
         'max-choices': { type: 'string' },
         'cache-format': { type: 'string' },
         'cache-budget-mib': { type: 'string' },
+        'reuse-policy': { type: 'string' },
       },
     });
   } catch (e) {
@@ -91,5 +95,6 @@ export function parseServeOptions(argv: string[]): ServeOptions {
     maxChoices: positiveInt('max-choices', v['max-choices'], 8),
     cacheFormat: v['cache-format'] ?? 'fp32',
     cacheBudgetMiB: positiveInt('cache-budget-mib', v['cache-budget-mib'], 1024),
+    reusePolicy: v['reuse-policy'],
   };
 }

@@ -9,7 +9,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { bytesPerTokenLayer, LATENT_FORMATS, LatentFormat } from '../../engine/cache/latentFormat';
-import { PromptCache, ReusePolicy, formatReusePolicy } from '../../engine/cache/promptCache';
+import { DEFAULT_MAX_DISTANCE, PromptCache, ReusePolicy, formatReusePolicy } from '../../engine/cache/promptCache';
 import { CpuBackend } from '../../engine/backend/cpu/cpuBackend';
 import type { DeepseekV2Model } from '../../engine/model/deepseekV2';
 import { argmax } from '../../engine/generate/sampler';
@@ -87,7 +87,7 @@ function measureEdit(model: DeepseekV2Model, before: number[], after: number[], 
       exact.push(timeToFirstToken(model, pc, after, false));
     }
     if (i < reuseRuns) {
-      pc.policy = { kind: 'reuse', k };
+      pc.policy = { kind: 'reuse', k, maxDistance: DEFAULT_MAX_DISTANCE };
       reuse.push(timeToFirstToken(model, pc, after, false));
     }
   }
@@ -186,7 +186,7 @@ async function main(): Promise<void> {
     timeToFirstToken(fixture, pc, t.base, true);
     const exact = timeToFirstToken(fixture, newPromptCache(fixture, { kind: 'exact' }), t.edited, false).logits;
     KS.forEach((k, i) => {
-      pc.policy = { kind: 'reuse', k };
+      pc.policy = { kind: 'reuse', k, maxDistance: DEFAULT_MAX_DISTANCE };
       const r = timeToFirstToken(fixture, pc, t.edited, false);
       perK[i].agree += Number(argmax(r.logits) === argmax(exact));
       perK[i].kl += klDivergence(exact, r.logits);
@@ -194,7 +194,7 @@ async function main(): Promise<void> {
     });
   }
   const divergence = KS.map((k, i) => ({
-    policy: formatReusePolicy({ kind: 'reuse', k }),
+    policy: formatReusePolicy({ kind: 'reuse', k, maxDistance: DEFAULT_MAX_DISTANCE }),
     first_token_agreement: perK[i].agree / trials.length,
     mean_kl: perK[i].kl / trials.length,
     mean_tokens_computed: perK[i].computed / trials.length,
@@ -224,7 +224,7 @@ async function main(): Promise<void> {
     bench: 'edit-reuse',
     quick,
     model: `DeepSeek-V2-Lite shapes, ${numLayers} layers (layer 0 dense, then MoE), random F16 weights, cpu backend`,
-    policy: formatReusePolicy({ kind: 'reuse', k: K_DEFAULT }),
+    policy: formatReusePolicy({ kind: 'reuse', k: K_DEFAULT, maxDistance: DEFAULT_MAX_DISTANCE }),
     typing: {
       tokens: typingAfter.length,
       ttft_ms: { full: typing.full.ms, exact: medianMs(typing.exact), reuse: medianMs(typing.reuse) },
