@@ -24,14 +24,23 @@ export interface MovedRun {
   distanceStep: 0 | 1;
 }
 
+export interface Alignment {
+  /** What to copy, in prompt order. */
+  runs: MovedRun[];
+  /** Source tokens the diff matched with the prompt (copied or not): most of them when the prompt is an edit of it. */
+  alignedTokens: number;
+}
+
 /**
  * The runs of prompt[from, until) to copy from `source` under reuse:k, where no copied token may end up more than
  * `maxDistance` re-positionings from exact.
  */
 export function findMovedRuns(source: CachedSequence, prompt: readonly number[], from: number, until: number,
-  k: number, maxDistance: number): MovedRun[] {
+  k: number, maxDistance: number): Alignment {
   const runs: MovedRun[] = [];
+  let alignedTokens = 0;
   for (const aligned of alignTokens(source.tokens, prompt.slice(0, until))) {
+    alignedTokens += aligned.length;
     const sharedPrefix = aligned.oldStart === 0 && aligned.newStart === 0;
     const step = sharedPrefix ? 0 : 1;
     // Clip to [from, until).
@@ -52,5 +61,5 @@ export function findMovedRuns(source: CachedSequence, prompt: readonly number[],
     }
     close(aligned.newStart + aligned.length);
   }
-  return runs;
+  return { runs, alignedTokens };
 }

@@ -5,7 +5,7 @@
 //                first k tokens, which are recomputed so that they see their new left context (the EPIC recipe);
 //                no reused token may be more than d re-positionings from exact.
 // A request `prepare`s its cache (adopt the prefix, copy moved runs, compute the gaps) and `finish`es it (its
-// pages go into the tree, the sequence it superseded is released, its references are dropped) or `abandon`s it.
+// pages go into the tree, the sequence it is an edit of is released, its references are dropped) or `abandon`s it.
 import type { Rope } from '../model/rope';
 import type { LatentFormat } from './latentFormat';
 import { LatentPool, LatentShape, PAGE_TOKENS, PoolExhaustedError } from './latentPool';
@@ -50,7 +50,7 @@ export interface PreparedPrompt {
   pending: number[];
   /** Held until `finish` or `abandon`. */
   lockedNode: RadixNode;
-  /** The cached sequence the moved runs came from (released when this one is cached: it is superseded). */
+  /** The cached sequence this prompt is an edit of (its own branch is released once this one is cached). */
   supersedes: number[] | null;
   ended: boolean;
 }
@@ -134,7 +134,8 @@ export class PromptCache {
       cache.adoptPrefix(match.pages, match.distances);
       const source = policy.kind === 'reuse' ? this.tree.latestSequenceSharingPrefix(prompt) : null;
       if (source && policy.kind === 'reuse') {
-        moved = findMovedRuns(source, prompt, cursor, n - 1, policy.k, maxDistance);
+        const alignment = findMovedRuns(source, prompt, cursor, n - 1, policy.k, maxDistance);
+        moved = alignment.runs;
         // Pages for the copies may come from evicting cold leaves: never the source's.
         this.tree.lock(source.leaf);
         try {
@@ -144,7 +145,9 @@ export class PromptCache {
         }
         for (const run of moved) cachedTokens += run.count;
         if (moved.length > 0) cursor = moved[moved.length - 1].start + moved[moved.length - 1].count;
-        if (moved.some((r) => r.distanceStep > 0)) supersedes = source.tokens;
+        // An edit of the source (most of it aligned) supersedes it, unless this prompt merely extends it.
+        const extendsSource = source.tokens.length <= n && source.tokens.every((t, i) => t === prompt[i]);
+        if (alignment.alignedTokens * 2 >= source.tokens.length && !extendsSource) supersedes = source.tokens;
       }
     } catch (e) {
       this.tree.unlock(match.node);
@@ -176,14 +179,15 @@ export class PromptCache {
 
   /**
    * Ends a request: the tokens whose latents the cache holds go into the tree (with their provenance), the
-   * derived sequence it superseded leaves the tree, and its references are dropped.
+   * sequence it superseded (the same document before this edit) leaves the tree, and its references are dropped.
+   * So an editing session holds one copy of its document, not one suffix copy per keystroke.
    */
   finish(prepared: PreparedPrompt, tokens: readonly number[]): void {
     this.end(prepared, () => {
       const cache = prepared.cache;
       const full = cache.fullPages();
       this.tree.insert(tokens.slice(0, cache.length), full, cache.distances.slice(0, full.length * PAGE_TOKENS));
-      if (prepared.supersedes) this.tree.releaseDerivedBranch(prepared.supersedes);
+      if (prepared.supersedes) this.tree.releaseBranch(prepared.supersedes);
     });
   }
 

@@ -223,8 +223,9 @@ export class RadixTree {
   }
 
   /**
-   * Drops least-recently-used unlocked leaves until `pagesWanted` pages went back to the pool (a page still
-   * held by a running sequence leaves the tree but is not freed). Returns the pages freed.
+   * Drops unlocked leaves, derived ones first, each kind least recently used first, until `pagesWanted` pages went
+   * back to the pool (a page still held by a running sequence leaves the tree but is not freed). Returns the pages
+   * freed.
    */
   evict(pagesWanted: number): number {
     const leaves: RadixNode[] = [];
@@ -235,7 +236,9 @@ export class RadixTree {
     visit(this.root);
     let freed = 0;
     while (freed < pagesWanted && leaves.length > 0) {
-      leaves.sort((a, b) => b.lastAccess - a.lastAccess);
+      // Popped from the end: exact before derived, and recent before old, sort to the front.
+      const derived = (n: RadixNode) => Number(n.distances[n.distances.length - 1] > EXACT);
+      leaves.sort((a, b) => derived(a) - derived(b) || b.lastAccess - a.lastAccess);
       const leaf = leaves.pop()!;
       const parent = leaf.parent!;
       freed += this.removeLeaf(leaf);
@@ -281,10 +284,9 @@ export class RadixTree {
 
   /**
    * Releases a sequence that a newer one superseded: starting at the leaf that ends exactly with `tokens`, drops
-   * unlocked leaves holding derived latents, up to the first node that is shared, locked or all exact. (Wholly
-   * exact branches stay: they are what later edits re-derive from.) Returns the pages taken out of the tree.
+   * unlocked leaves up to the first node that other sequences share or someone locks. Returns the pages taken out.
    */
-  releaseDerivedBranch(tokens: readonly number[]): number {
+  releaseBranch(tokens: readonly number[]): number {
     let node = this.root;
     let pos = 0;
     const end = Math.floor(tokens.length / PAGE_TOKENS) * PAGE_TOKENS;
@@ -296,8 +298,7 @@ export class RadixTree {
       node = child;
     }
     let released = 0;
-    while (node !== this.root && node.children.size === 0 && node.lockRef === 0
-      && node.distances[node.distances.length - 1] > EXACT) {
+    while (node !== this.root && node.children.size === 0 && node.lockRef === 0) {
       const parent = node.parent!;
       released += node.pages.length;
       this.removeLeaf(node);

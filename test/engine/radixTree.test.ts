@@ -58,7 +58,7 @@ describe('radix tree', () => {
     checkAll(pl, tree, [derived, exactPages, again]);
   });
 
-  it('releases a superseded derived branch, keeps exact ones and locked ones', () => {
+  it('releases a superseded branch up to what other sequences share; never a locked one', () => {
     const pl = pool(), tree = new RadixTree(pl);
     const shared = tokensOf(1, 2);
     const a = [...shared, ...tokensOf(3, 4)], b = [...shared, ...tokensOf(5, 6)], c = [...shared, ...tokensOf(7, 8)];
@@ -66,16 +66,33 @@ describe('radix tree', () => {
     tree.insert(a, aPages, exact(a.length));
     tree.insert(b, bPages, [...exact(2 * P + 3), ...new Array(2 * P - 3).fill(1)]);
     tree.insert(c, cPages, [...exact(3 * P), ...new Array(P).fill(1)]);
-    assert.equal(tree.releaseDerivedBranch(a), 0, 'an exact branch was released');
     const lockedC = tree.matchPrefix(c, c.length, 1).node;
     tree.lock(lockedC);
-    assert.equal(tree.releaseDerivedBranch(c), 0, 'a locked branch was released');
+    assert.equal(tree.releaseBranch(c), 0, 'a locked branch was released');
     tree.unlock(lockedC);
-    assert.equal(tree.releaseDerivedBranch(b), 2);
+    assert.equal(tree.releaseBranch(tokensOf(1, 2, 5)), 0, 'a sequence that does not end at a leaf was released');
+    assert.equal(tree.releaseBranch(b), 2);
     assert.equal(tree.size, 6);
-    assert.equal(tree.releaseDerivedBranch(c), 2);
-    assert.equal(tree.size, 4);
+    assert.equal(tree.releaseBranch(c), 2);
+    assert.equal(tree.releaseBranch(a), 4, 'the last branch goes with the prefix it no longer shares');
+    assert.equal(tree.size, 0);
     checkAll(pl, tree, [aPages, bPages.slice(2), cPages.slice(2)]);
+  });
+
+  it('evicts derived leaves before exact ones, each least recently used first', () => {
+    const pl = pool(), tree = new RadixTree(pl);
+    const a = tokensOf(1), b = tokensOf(2), c = tokensOf(3);
+    const pages = pagesOf(pl, 3);
+    tree.insert(a, [pages[0]], exact(P));
+    tree.insert(b, [pages[1]], new Array(P).fill(1));
+    tree.insert(c, [pages[2]], exact(P));
+    for (const p of pages) pl.decRef(p); // the tree holds them alone now
+    tree.evict(1);
+    assert.equal(tree.matchPrefix(b, P, 1).length, 0, 'the derived leaf was not evicted first');
+    tree.evict(1);
+    assert.equal(tree.matchPrefix(a).length, 0, 'the older exact leaf was not evicted next');
+    assert.equal(tree.matchPrefix(c).length, P);
+    checkAll(pl, tree, []);
   });
 
   it('the source of an edited prompt is the most recent sequence below the longest shared prefix', () => {
