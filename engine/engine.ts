@@ -112,6 +112,14 @@ export class Engine {
       cache.reserve(tokens.length);
       this.model.forward([{ cache, tokens, logits: 'none' }]);
     });
+    // The whole prompt's pages are taken now: a request that starts never fails its prefill for want of a page,
+    // and a full pool is told at once (PoolExhaustedError: the caller may retry when others end).
+    try {
+      prepared.cache.reserve(prepared.pending.length);
+    } catch (e) {
+      this.promptCache.abandon(prepared);
+      throw e;
+    }
     // A sequence that ended in an error may hold half-written latents: they are dropped, not cached.
     const onFinish = (s: Sequence) => s.finishReason === 'error'
       ? this.promptCache.abandon(prepared) : this.promptCache.finish(prepared, s.fedTokens);

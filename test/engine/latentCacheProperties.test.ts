@@ -8,26 +8,9 @@ import type { GenerationRequest } from '../../engine/api';
 import { PAGE_TOKENS, PoolExhaustedError } from '../../engine/cache/latentPool';
 import { Engine } from '../../engine/engine';
 import type { Sequence } from '../../engine/generate/sequence';
-import type { DeepseekV2Model } from '../../engine/model/deepseekV2';
 import { fixtureDir, maxAbsDiff } from './fixtureModel';
+import { failNextForward } from './forwardFault';
 import { fullLogits, heldPages, runPrompt } from './promptCacheHarness';
-
-/**
- * Makes the next forward pass throw inside layer 1, after every cache of the batch grew and layer 0 wrote.
- * Returns a function that disarms the fault if no forward ran.
- */
-export function failNextForward(model: DeepseekV2Model): () => void {
-  const layer = (model as unknown as { layers: { attention: { forward: (...args: unknown[]) => void } }[] }).layers[1];
-  const attention = layer.attention;
-  const real = attention.forward;
-  attention.forward = () => {
-    attention.forward = real;
-    throw new Error('injected fault in layer 1 attention');
-  };
-  return () => {
-    attention.forward = real;
-  };
-}
 
 function seededRandom(seed: number): () => number {
   return () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
