@@ -16,12 +16,8 @@ export async function bindEngine(options: ServeOptions): Promise<ServedModel> {
   if (!(LATENT_FORMATS as readonly string[]).includes(options.cacheFormat)) {
     throw new UsageError(`--cache-format must be one of ${LATENT_FORMATS.join(', ')}, got '${options.cacheFormat}'`);
   }
-  let reusePolicy: ReusePolicy | undefined;
-  try {
-    reusePolicy = options.reusePolicy === undefined ? undefined : parseReusePolicy(options.reusePolicy);
-  } catch (e) {
-    throw new UsageError(`--reuse-policy: ${(e as Error).message}`);
-  }
+  // Checked with the other options (serveOptions.ts).
+  const reusePolicy: ReusePolicy | undefined = options.reusePolicy === undefined ? undefined : parseReusePolicy(options.reusePolicy);
   const engine = await Engine.load(options.modelDir, {
     backend: options.backend as BackendName,
     cacheFormat: options.cacheFormat as LatentFormat,

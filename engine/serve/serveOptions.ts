@@ -1,5 +1,6 @@
 // `latent serve` command-line options, with the limits that keep one bad or greedy client from hurting others.
 import { parseArgs } from 'node:util';
+import { parseReusePolicy } from '../cache/promptCache';
 
 /** "LATE" on a phone keypad; the LSP server looks here first for a running daemon. */
 export const DEFAULT_PORT = 5283;
@@ -81,6 +82,13 @@ export function parseServeOptions(argv: string[]): ServeOptions {
   }
   const v = parsed.values;
   if (!v.model) throw new UsageError('--model DIR is required');
+  if (v['reuse-policy'] !== undefined) {
+    try {
+      parseReusePolicy(v['reuse-policy']);
+    } catch (e) {
+      throw new UsageError(`--reuse-policy: ${(e as Error).message}`);
+    }
+  }
   return {
     modelDir: v.model,
     host: v.host ?? '127.0.0.1',
