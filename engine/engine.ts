@@ -7,7 +7,8 @@ import { ContiguousLatentCache, LatentCache } from './cache/latentCache';
 import type { LatentFormat } from './cache/latentFormat';
 import { PAGE_TOKENS, PoolExhaustedError } from './cache/latentPool';
 import { PagedLatentCache } from './cache/pagedLatentCache';
-import { DEFAULT_MAX_DISTANCE, PromptCache, ReusePolicy } from './cache/promptCache';
+import { LatentRefresher } from './cache/latentRefresh';
+import { DEFAULT_MAX_DISTANCE, PromptCache, PromptCacheStats, ReusePolicy } from './cache/promptCache';
 import { Sequence } from './generate/sequence';
 import type { DeepseekV2Config } from './model/config';
 import { DeepseekV2Model } from './model/deepseekV2';
@@ -43,6 +44,8 @@ async function createBackend(name: BackendName): Promise<Backend> {
 
 export class Engine {
   readonly promptCache: PromptCache;
+  /** Recomputes derived latents exactly while no request runs (`refreshIdle`); every new request pre-empts it. */
+  readonly refresher: LatentRefresher;
 
   private constructor(
     readonly dir: string,
@@ -57,6 +60,27 @@ export class Engine {
       budgetBytes: options.cacheBudgetBytes ?? 2 ** 30,
       policy: options.reusePolicy ?? DEFAULT_REUSE_POLICY,
     });
+    this.refresher = new LatentRefresher(this.promptCache, (cache, tokens) => {
+      this.model.forward([{ cache, tokens, logits: 'none' }]);
+    });
+  }
+
+  /**
+   * The latent cache's counts. Pages a background refresh holds are not pinned: any request drops the refresh at
+   * once (and a refresh only runs while no request does, so while it runs every other pinned page is a leak).
+   */
+  cacheStats(): PromptCacheStats & { refreshPages: number } {
+    const stats = this.promptCache.stats();
+    const refreshPages = this.refresher.pagesHeld;
+    return { ...stats, pinnedPages: stats.pinnedPages - refreshPages, refreshPages };
+  }
+
+  /**
+   * One chunk (at most `chunkTokens` tokens) of background refresh; call only while no sequence runs. Returns
+   * false when no derived latents are left to refresh.
+   */
+  refreshIdle(chunkTokens: number): boolean {
+    return this.refresher.step(chunkTokens);
   }
 
   static async load(dir: string, options: EngineOptions = {}): Promise<Engine> {
@@ -100,6 +124,8 @@ export class Engine {
       if (!Number.isInteger(t) || t < 0 || t >= this.config.vocabSize) throw new RangeError(`prompt token ${t} is outside the vocabulary (0..${this.config.vocabSize - 1})`);
     }
     if (!Number.isInteger(request.maxTokens) || request.maxTokens < 1) throw new RangeError(`maxTokens must be a positive integer (got ${request.maxTokens})`);
+    // A request never waits for background work: the refresh in progress is dropped with what it held.
+    this.refresher.drop();
     // A request the whole pool could not hold is refused outright: waiting for other requests would not help.
     const { capacityPages, pageBytes } = this.promptCache.stats();
     const pagesNeeded = Math.ceil((request.prompt.length + request.maxTokens) / PAGE_TOKENS);

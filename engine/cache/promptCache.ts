@@ -118,10 +118,10 @@ export class PromptCache {
    * (used for the gaps between reused runs); the last gap is returned as `pending` for the caller's batch. On any
    * error nothing stays held.
    */
-  prepare(prompt: readonly number[], compute: (cache: PagedLatentCache, tokens: number[]) => void): PreparedPrompt {
+  prepare(prompt: readonly number[], compute: (cache: PagedLatentCache, tokens: number[]) => void,
+    policy: ReusePolicy = this.policy): PreparedPrompt {
     const n = prompt.length;
     if (n === 0) throw new RangeError('prepare: the prompt is empty');
-    const policy = this.policy;
     const maxDistance = policy.kind === 'exact' ? EXACT : policy.maxDistance;
     const cache = this.newCache();
     const match = this.tree.matchPrefix(prompt, n - 1, maxDistance);

@@ -283,6 +283,23 @@ export class RadixTree {
   }
 
   /**
+   * The most recently used cached sequence that holds derived latents (what a background refresh recomputes
+   * first), or null when every cached latent is exact. Walks the tree: for idle time, not for requests.
+   */
+  latestDerivedSequence(): number[] | null {
+    let best = null as RadixNode | null;
+    const visit = (n: RadixNode) => {
+      if (n.children.size === 0 && n !== this.root && n.distances[n.distances.length - 1] > EXACT
+        && (!best || n.lastAccess > best.lastAccess)) best = n;
+      for (const c of n.children.values()) visit(c);
+    };
+    visit(this.root);
+    const tokens: number[][] = [];
+    for (let n: RadixNode | null = best; n && n !== this.root; n = n.parent) tokens.unshift(n.key);
+    return best ? tokens.flat() : null;
+  }
+
+  /**
    * Releases a sequence that a newer one superseded: starting at the leaf that ends exactly with `tokens`, drops
    * unlocked leaves up to the first node that other sequences share or someone locks. Returns the pages taken out.
    */

@@ -24,7 +24,6 @@ export async function bindEngine(options: ServeOptions): Promise<ServedModel> {
     cacheBudgetBytes: options.cacheBudgetMiB * 2 ** 20,
     reusePolicy,
   });
-  const cache = engine.promptCache;
   const tokenizer = engine.tokenizer;
   if (!tokenizer) {
     throw new Error(`${options.modelDir} has no tokenizer.json; latent serve needs one to read and write text`);
@@ -45,9 +44,9 @@ export async function bindEngine(options: ServeOptions): Promise<ServedModel> {
     fim: tokenizer.special.fim ?? undefined,
     chatTemplate,
     runner,
-    poolPagesInUse: () => cache.stats().pagesInUse,
+    poolPagesInUse: () => engine.cacheStats().pagesInUse,
     // Pages no eviction could free: held by running requests (or leaked, when nothing runs).
-    poolPagesPinned: () => cache.stats().pinnedPages,
+    poolPagesPinned: () => engine.cacheStats().pinnedPages,
     cacheTokensInUse: () => runner.sequences.reduce((n, s) => n + s.cache.length, 0),
   };
 }
