@@ -28,6 +28,11 @@ export interface EngineOptions {
   cacheBudgetBytes?: number;
   /** How cached latents are reused across requests (default: DEFAULT_REUSE_POLICY). */
   reusePolicy?: ReusePolicy;
+  /**
+   * Prompt tokens one sequence feeds per step at most (default 512): a long prompt is prefilled over several
+   * steps, so the sequences decoding beside it still get a token per step.
+   */
+  prefillChunkTokens?: number;
 }
 
 /** Chosen from the edit-reuse benchmark (docs/PERFORMANCE.md). */
@@ -46,6 +51,7 @@ export class Engine {
   readonly promptCache: PromptCache;
   /** Recomputes derived latents exactly while no request runs (`refreshIdle`); every new request pre-empts it. */
   readonly refresher: LatentRefresher;
+  private readonly prefillChunkTokens: number;
 
   private constructor(
     readonly dir: string,
@@ -60,6 +66,8 @@ export class Engine {
       budgetBytes: options.cacheBudgetBytes ?? 2 ** 30,
       policy: options.reusePolicy ?? DEFAULT_REUSE_POLICY,
     });
+    this.prefillChunkTokens = options.prefillChunkTokens ?? 512;
+    if (!(this.prefillChunkTokens >= 1)) throw new RangeError(`prefillChunkTokens must be at least 1 (got ${options.prefillChunkTokens})`);
     this.refresher = new LatentRefresher(this.promptCache, (cache, tokens) => {
       this.model.forward([{ cache, tokens, logits: 'none' }]);
     });
@@ -169,15 +177,22 @@ export class Engine {
     }
     const running = active.filter((s) => !s.done);
     if (running.length === 0) return;
+    // Chunked prefill: a sequence with more pending prompt than a chunk feeds one chunk and picks no token yet.
+    const fed = running.map((s) => s.pending.slice(0, this.prefillChunkTokens));
     let logits: Float32Array[];
     try {
-      logits = this.model.forward(running.map((s) => ({ cache: s.cache, tokens: s.pending, logits: 'last' as const })));
+      logits = this.model.forward(running.map((s, i) => ({
+        cache: s.cache, tokens: fed[i], logits: fed[i].length < s.pending.length ? 'none' as const : 'last' as const,
+      })));
     } catch (e) {
       // Every cache of the batch is in doubt: each sequence ends with the error and releases what it held.
       for (const s of running) s.finish('error', `the forward pass failed: ${(e as Error).message}`);
       throw e;
     }
-    running.forEach((s, i) => s.accept(logits[i]));
+    running.forEach((s, i) => {
+      if (fed[i].length < s.pending.length) s.pending = s.pending.slice(fed[i].length);
+      else s.accept(logits[i]);
+    });
   }
 
   /** Runs one generation to the end, yielding to the event loop between steps so that aborts are seen. */
