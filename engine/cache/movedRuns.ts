@@ -27,8 +27,13 @@ export interface MovedRun {
 export interface Alignment {
   /** What to copy, in prompt order. */
   runs: MovedRun[];
-  /** Source tokens the diff matched with the prompt (copied or not): most of them when the prompt is an edit of it. */
-  alignedTokens: number;
+  /** Source tokens past the shared prefix. */
+  sourceTokensPastPrefix: number;
+  /**
+   * Of those, the ones the diff matched with the prompt (copied or not): most of them when the prompt is an edit of
+   * the source, few when it only shares a preamble with it (another document).
+   */
+  alignedPastPrefix: number;
 }
 
 /**
@@ -38,10 +43,11 @@ export interface Alignment {
 export function findMovedRuns(source: CachedSequence, prompt: readonly number[], from: number, until: number,
   k: number, maxDistance: number): Alignment {
   const runs: MovedRun[] = [];
-  let alignedTokens = 0;
+  let alignedPastPrefix = 0, prefix = 0;
   for (const aligned of alignTokens(source.tokens, prompt.slice(0, until))) {
-    alignedTokens += aligned.length;
     const sharedPrefix = aligned.oldStart === 0 && aligned.newStart === 0;
+    if (sharedPrefix) prefix = aligned.length;
+    else alignedPastPrefix += aligned.length;
     const step = sharedPrefix ? 0 : 1;
     // Clip to [from, until).
     const skip = Math.max(0, from - aligned.newStart);
@@ -61,5 +67,5 @@ export function findMovedRuns(source: CachedSequence, prompt: readonly number[],
     }
     close(aligned.newStart + aligned.length);
   }
-  return { runs, alignedTokens };
+  return { runs, sourceTokensPastPrefix: source.tokens.length - prefix, alignedPastPrefix };
 }

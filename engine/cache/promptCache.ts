@@ -145,9 +145,10 @@ export class PromptCache {
         }
         for (const run of moved) cachedTokens += run.count;
         if (moved.length > 0) cursor = moved[moved.length - 1].start + moved[moved.length - 1].count;
-        // An edit of the source (most of it aligned) supersedes it, unless this prompt merely extends it.
-        const extendsSource = source.tokens.length <= n && source.tokens.every((t, i) => t === prompt[i]);
-        if (alignment.alignedTokens * 2 >= source.tokens.length && !extendsSource) supersedes = source.tokens;
+        // An edit of the source (most of what follows the shared prefix aligned) supersedes it; a prompt that merely
+        // extends it, or shares only a preamble with it (another document), does not.
+        const { alignedPastPrefix, sourceTokensPastPrefix } = alignment;
+        if (sourceTokensPastPrefix > 0 && alignedPastPrefix * 2 >= sourceTokensPastPrefix) supersedes = source.tokens;
       }
     } catch (e) {
       this.tree.unlock(match.node);

@@ -82,7 +82,7 @@ export class Scheduler {
       // this): the retry can succeed once one of them ends, which takes about one sequence's time.
       if (e instanceof PoolExhaustedError) {
         throw new HttpError(503, `The latent cache is full of running requests; retry later (${e.message})`,
-          'server_error', null, 'cache_full', { 'Retry-After': String(Math.max(1, Math.ceil(this.secondsPerSequence))) });
+          'server_error', null, 'engine_busy', { 'Retry-After': String(Math.max(1, Math.ceil(this.secondsPerSequence))) });
       }
       throw e;
     } finally {

@@ -82,6 +82,21 @@ describe('latent cache: edit-aware reuse of known edits', () => {
     assert.equal(fresh.cachedTokens, 0);
   });
 
+  it('an edit supersedes its source (released); a prompt sharing only a preamble with it (another document) does not', () => {
+    const preamble = base.slice(0, 200);
+    const docA = [...preamble, ...base.slice(300, 500)], docB = [...preamble, ...Array.from({ length: 200 }, (_, i) => 5 + ((i * 41) % 500))];
+    const pc = promptCacheFor(model, reuse(8));
+    runPrompt(model, pc, docA);
+    const b = runPrompt(model, pc, docB);
+    assert.equal(b.prepared.supersedes, null);
+    assert.equal(pc.tree.matchPrefix(docA).length, Math.floor(docA.length / PAGE_TOKENS) * PAGE_TOKENS, "the other document's cache was released");
+    const editedA = [...docA.slice(0, 250), 7, 8, ...docA.slice(250)];
+    const e = runPrompt(model, pc, editedA);
+    assert.ok(e.prepared.supersedes !== null);
+    assert.equal(pc.tree.matchPrefix(docA).length, 240, 'the superseded document stayed past the edit');
+    assert.equal(pc.tree.matchPrefix(docB).length, Math.floor(docB.length / PAGE_TOKENS) * PAGE_TOKENS);
+  });
+
   it('re-positioned latents equal a fresh computation at their new positions in layer 0 (c_kv and k_pe)', () => {
     const edited = [...base.slice(0, 300), 7, 8, 9, ...base.slice(300)];
     const pc = promptCacheFor(model, reuse(0));
