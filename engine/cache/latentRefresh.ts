@@ -16,6 +16,8 @@ export interface RefreshJob {
 
 export class LatentRefresher {
   private job: RefreshJob | null = null;
+  /** The last sequence refreshed to the end: never taken again in a row (no idle loop over the same work). */
+  private lastRefreshed = '';
   /** Sequences refreshed to the end, and jobs dropped (pre-empted, or no room in the pool). */
   readonly counts = { refreshed: 0, dropped: 0 };
 
@@ -38,7 +40,7 @@ export class LatentRefresher {
   step(chunkTokens: number): boolean {
     if (!this.job) {
       const tokens = this.cache.tree.latestDerivedSequence();
-      if (!tokens) return false;
+      if (!tokens || tokens.join() === this.lastRefreshed) return false;
       const prepared = this.cache.prepare(tokens, () => undefined, { kind: 'exact' });
       this.job = { tokens, prepared, pending: prepared.pending };
     }
@@ -55,6 +57,7 @@ export class LatentRefresher {
     job.pending = job.pending.slice(chunk.length);
     if (job.pending.length === 0) {
       this.job = null;
+      this.lastRefreshed = job.tokens.join();
       this.cache.finish(job.prepared, job.tokens);
       this.counts.refreshed++;
     }
