@@ -5,9 +5,10 @@ import type { Backend } from './backend/backend';
 import { CpuBackend } from './backend/cpu/cpuBackend';
 import { ContiguousLatentCache, LatentCache } from './cache/latentCache';
 import type { LatentFormat } from './cache/latentFormat';
-import { PoolExhaustedError } from './cache/latentPool';
+import { PAGE_TOKENS, PoolExhaustedError } from './cache/latentPool';
 import { PagedLatentCache } from './cache/pagedLatentCache';
-import { PromptCache, ReusePolicy } from './cache/promptCache';
+import { LatentRefresher } from './cache/latentRefresh';
+import { DEFAULT_MAX_DISTANCE, PromptCache, PromptCacheStats, ReusePolicy } from './cache/promptCache';
 import { Sequence } from './generate/sequence';
 import type { DeepseekV2Config } from './model/config';
 import { DeepseekV2Model } from './model/deepseekV2';
@@ -27,10 +28,15 @@ export interface EngineOptions {
   cacheBudgetBytes?: number;
   /** How cached latents are reused across requests (default: DEFAULT_REUSE_POLICY). */
   reusePolicy?: ReusePolicy;
+  /**
+   * Prompt tokens one sequence feeds per step at most (default 512): a long prompt is prefilled over several
+   * steps, so the sequences decoding beside it still get a token per step.
+   */
+  prefillChunkTokens?: number;
 }
 
 /** Chosen from the edit-reuse benchmark (docs/PERFORMANCE.md). */
-export const DEFAULT_REUSE_POLICY: ReusePolicy = { kind: 'reuse', k: 16 };
+export const DEFAULT_REUSE_POLICY: ReusePolicy = { kind: 'reuse', k: 16, maxDistance: DEFAULT_MAX_DISTANCE };
 
 async function createBackend(name: BackendName): Promise<Backend> {
   switch (name) {
@@ -43,6 +49,9 @@ async function createBackend(name: BackendName): Promise<Backend> {
 
 export class Engine {
   readonly promptCache: PromptCache;
+  /** Recomputes derived latents exactly while no request runs (`refreshIdle`); every new request pre-empts it. */
+  readonly refresher: LatentRefresher;
+  private readonly prefillChunkTokens: number;
 
   private constructor(
     readonly dir: string,
@@ -57,6 +66,29 @@ export class Engine {
       budgetBytes: options.cacheBudgetBytes ?? 2 ** 30,
       policy: options.reusePolicy ?? DEFAULT_REUSE_POLICY,
     });
+    this.prefillChunkTokens = options.prefillChunkTokens ?? 512;
+    if (!(this.prefillChunkTokens >= 1)) throw new RangeError(`prefillChunkTokens must be at least 1 (got ${options.prefillChunkTokens})`);
+    this.refresher = new LatentRefresher(this.promptCache, (cache, tokens) => {
+      this.model.forward([{ cache, tokens, logits: 'none' }]);
+    });
+  }
+
+  /**
+   * The latent cache's counts. Pages a background refresh holds are not pinned: any request drops the refresh at
+   * once (and a refresh only runs while no request does, so while it runs every other pinned page is a leak).
+   */
+  cacheStats(): PromptCacheStats & { refreshPages: number } {
+    const stats = this.promptCache.stats();
+    const refreshPages = this.refresher.pagesHeld;
+    return { ...stats, pinnedPages: stats.pinnedPages - refreshPages, refreshPages };
+  }
+
+  /**
+   * One chunk (at most `chunkTokens` tokens) of background refresh; call only while no sequence runs. Returns
+   * false when no derived latents are left to refresh.
+   */
+  refreshIdle(chunkTokens: number): boolean {
+    return this.refresher.step(chunkTokens);
   }
 
   static async load(dir: string, options: EngineOptions = {}): Promise<Engine> {
@@ -100,11 +132,31 @@ export class Engine {
       if (!Number.isInteger(t) || t < 0 || t >= this.config.vocabSize) throw new RangeError(`prompt token ${t} is outside the vocabulary (0..${this.config.vocabSize - 1})`);
     }
     if (!Number.isInteger(request.maxTokens) || request.maxTokens < 1) throw new RangeError(`maxTokens must be a positive integer (got ${request.maxTokens})`);
+    // A request never waits for background work: the refresh in progress is dropped with what it held.
+    this.refresher.drop();
+    // A request the whole pool could not hold is refused outright: waiting for other requests would not help.
+    const { capacityPages, pageBytes } = this.promptCache.stats();
+    const pagesNeeded = Math.ceil((request.prompt.length + request.maxTokens) / PAGE_TOKENS);
+    if (pagesNeeded > capacityPages) {
+      throw new RangeError(`the prompt (${request.prompt.length} tokens) with max_tokens ${request.maxTokens} needs ` +
+        `${pagesNeeded} pages of the latent pool, which holds ${capacityPages} (${capacityPages * pageBytes} B; ` +
+        'see --cache-budget-mib)');
+    }
     const prepared = this.promptCache.prepare(request.prompt, (cache, tokens) => {
       cache.reserve(tokens.length);
       this.model.forward([{ cache, tokens, logits: 'none' }]);
     });
-    const onFinish = (s: Sequence) => this.promptCache.finish(prepared, s.fedTokens);
+    // The whole prompt's pages are taken now: a request that starts never fails its prefill for want of a page,
+    // and a full pool is told at once (PoolExhaustedError: the caller may retry when others end).
+    try {
+      prepared.cache.reserve(prepared.pending.length);
+    } catch (e) {
+      this.promptCache.abandon(prepared);
+      throw e;
+    }
+    // A sequence that ended in an error may hold half-written latents: they are dropped, not cached.
+    const onFinish = (s: Sequence) => s.finishReason === 'error'
+      ? this.promptCache.abandon(prepared) : this.promptCache.finish(prepared, s.fedTokens);
     return new Sequence(request, prepared.cache, prepared.cachedTokens, prepared.pending, this.tokenizer, this.eos, onDelta, onFinish);
   }
 
@@ -125,8 +177,22 @@ export class Engine {
     }
     const running = active.filter((s) => !s.done);
     if (running.length === 0) return;
-    const logits = this.model.forward(running.map((s) => ({ cache: s.cache, tokens: s.pending, logits: 'last' as const })));
-    running.forEach((s, i) => s.accept(logits[i]));
+    // Chunked prefill: a sequence with more pending prompt than a chunk feeds one chunk and picks no token yet.
+    const fed = running.map((s) => s.pending.slice(0, this.prefillChunkTokens));
+    let logits: Float32Array[];
+    try {
+      logits = this.model.forward(running.map((s, i) => ({
+        cache: s.cache, tokens: fed[i], logits: fed[i].length < s.pending.length ? 'none' as const : 'last' as const,
+      })));
+    } catch (e) {
+      // Every cache of the batch is in doubt: each sequence ends with the error and releases what it held.
+      for (const s of running) s.finish('error', `the forward pass failed: ${(e as Error).message}`);
+      throw e;
+    }
+    running.forEach((s, i) => {
+      if (fed[i].length < s.pending.length) s.pending = s.pending.slice(fed[i].length);
+      else s.accept(logits[i]);
+    });
   }
 
   /** Runs one generation to the end, yielding to the event loop between steps so that aborts are seen. */

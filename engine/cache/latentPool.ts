@@ -138,10 +138,10 @@ export class LatentPool {
   }
 
   /**
-   * Copies one token's latents of every layer to another page slot, re-positioned by `delta`: c_kv is copied as
-   * stored (it carries no position), k_pe is rotated by delta positions.
+   * Copies one token's latents of every layer to another page slot, re-positioned from sequence position `fromPos`
+   * to `toPos`: c_kv is copied as stored (it carries no position), k_pe is re-rotated from `fromPos` to `toPos`.
    */
-  copyToken(src: number, srcSlot: number, dst: number, dstSlot: number, rope: Rope, delta: number): void {
+  copyToken(src: number, srcSlot: number, dst: number, dstSlot: number, rope: Rope, fromPos: number, toPos: number): void {
     const s = this.storage[src], d = this.storage[dst];
     const r = this.cKvCodec, k = this.kPeCodec;
     const kPe = new Float32Array(this.shape.qkRopeHeadDim);
@@ -150,7 +150,7 @@ export class LatentPool {
       d.cKv.data.set(s.cKv.data.subarray(from * r.rowElements, (from + 1) * r.rowElements), to * r.rowElements);
       if (r.rowScales) d.cKv.scales.set(s.cKv.scales.subarray(from * r.rowScales, (from + 1) * r.rowScales), to * r.rowScales);
       k.decode(s.kPe.data, from, s.kPe.scales, kPe, 0);
-      if (delta !== 0) rope.shiftHalfSplit(kPe, 0, delta);
+      rope.reposition(kPe, 0, fromPos, toPos);
       k.encode(kPe, 0, d.kPe.data, to, d.kPe.scales);
     }
   }

@@ -1,37 +1,72 @@
 // The engine's latent cache across requests: a paged pool, a radix tree over it, and the reuse policy.
-//   exact    - reuse the longest cached prefix only (bit-exact);
-//   reuse:k  - also reuse cached runs that moved (re-positioned by rotating only k_pe), recomputing the first
-//              k tokens of each run so that they see their new left context (the EPIC recipe).
-// A request `prepare`s its cache (adopt the prefix, copy moved runs, compute the gaps) and `finish`es it
-// (its pages go into the tree, its references are dropped).
+//   exact      - reuse the longest cached prefix of exact latents only (bit-exact, whatever ran before);
+//   reuse:k:d  - also reuse what moved: the prompt is aligned by a token diff with the one cached sequence it was
+//                edited from, and each aligned run is copied (re-positioned by rotating only k_pe) but for its
+//                first k tokens, which are recomputed so that they see their new left context (the EPIC recipe);
+//                no reused token may be more than d re-positionings from exact.
+// A request `prepare`s its cache (adopt the prefix, copy moved runs, compute the gaps) and `finish`es it (its
+// pages go into the tree, the sequence it is an edit of is released, its references are dropped) or `abandon`s it.
 import type { Rope } from '../model/rope';
 import type { LatentFormat } from './latentFormat';
 import { LatentPool, LatentShape, PAGE_TOKENS, PoolExhaustedError } from './latentPool';
-import { findMovedRuns } from './movedRuns';
+import { findMovedRuns, MovedRun } from './movedRuns';
 import { PagedLatentCache } from './pagedLatentCache';
-import { RadixNode, RadixTree } from './radixTree';
+import { EXACT } from './provenance';
+import { CachedSequence, RadixNode, RadixTree } from './radixTree';
 
-export type ReusePolicy = { kind: 'exact' } | { kind: 'reuse'; k: number };
+export type ReusePolicy = { kind: 'exact' } | { kind: 'reuse'; k: number; maxDistance: number };
+
+/**
+ * Re-positionings a reused latent may be from exact under `reuse:k` when no bound is given. Each keystroke's
+ * prompt re-derives the suffix from the previous one, so this is also how many keystrokes drift may compound
+ * over before the suffix is computed exactly again.
+ */
+export const DEFAULT_MAX_DISTANCE = 4;
 
 export function parseReusePolicy(text: string): ReusePolicy {
   if (text === 'exact') return { kind: 'exact' };
-  const m = /^reuse:(\d+)$/.exec(text);
-  if (m) return { kind: 'reuse', k: Number(m[1]) };
-  throw new RangeError(`reuse policy must be "exact" or "reuse:K" (got "${text}")`);
+  const m = /^reuse:(\d+)(?::(\d+))?$/.exec(text);
+  if (m) {
+    const maxDistance = m[2] === undefined ? DEFAULT_MAX_DISTANCE : Number(m[2]);
+    if (maxDistance >= 1 && Number(m[1]) <= 1_000_000) return { kind: 'reuse', k: Number(m[1]), maxDistance };
+  }
+  throw new RangeError(`reuse policy must be "exact", "reuse:K" or "reuse:K:D" with D >= 1 (got "${text}")`);
 }
 
 export function formatReusePolicy(p: ReusePolicy): string {
-  return p.kind === 'exact' ? 'exact' : `reuse:${p.k}`;
+  if (p.kind === 'exact') return 'exact';
+  return p.maxDistance === DEFAULT_MAX_DISTANCE ? `reuse:${p.k}` : `reuse:${p.k}:${p.maxDistance}`;
 }
 
 export interface PreparedPrompt {
   cache: PagedLatentCache;
   /** Prompt tokens whose latents came from the cache (prefix and moved runs). */
   cachedTokens: number;
+  /** The matched prefix (tokens [0, prefixLength) were adopted). */
+  prefixLength: number;
+  /** The copied runs, in prompt order; every other prompt token was or will be computed. */
+  moved: MovedRun[];
   /** The prompt's last tokens, still to be computed by the caller (always at least one). */
   pending: number[];
-  /** Held until `finish`. */
+  /** Held until `finish` or `abandon`. */
   lockedNode: RadixNode;
+  /** The cached sequence this prompt is an edit of (its own branch is released once this one is cached). */
+  supersedes: number[] | null;
+  ended: boolean;
+}
+
+/** The cache's counts for metrics, kept up to date (nothing walks the tree to answer). */
+export interface PromptCacheStats {
+  capacityPages: number;
+  pageBytes: number;
+  pagesInUse: number;
+  treePages: number;
+  /** Tree pages no running request locks. */
+  evictablePages: number;
+  /** Pages in use that eviction could not free now (held by running requests). */
+  pinnedPages: number;
+  /** Tree pages holding derived (re-positioned) latents. */
+  derivedPages: number;
 }
 
 export interface PromptCacheOptions {
@@ -65,62 +100,111 @@ export class PromptCache {
     return new PagedLatentCache(this.pool, this.allocPage);
   }
 
+  stats(): PromptCacheStats {
+    const tree = this.tree.stats();
+    return {
+      capacityPages: this.pool.capacityPages,
+      pageBytes: this.pool.pageBytes,
+      pagesInUse: this.pool.pagesInUse,
+      treePages: tree.pages,
+      evictablePages: tree.evictablePages,
+      pinnedPages: this.pool.pagesInUse - tree.evictablePages,
+      derivedPages: tree.derivedPages,
+    };
+  }
+
   /**
    * Builds the cache for `prompt`. `compute(cache, tokens)` runs the model over tokens appended to the cache
-   * (used for the gaps between reused runs); the last gap is returned as `pending` for the caller's batch.
+   * (used for the gaps between reused runs); the last gap is returned as `pending` for the caller's batch. On any
+   * error nothing stays held.
    */
-  prepare(prompt: readonly number[], compute: (cache: PagedLatentCache, tokens: number[]) => void): PreparedPrompt {
+  prepare(prompt: readonly number[], compute: (cache: PagedLatentCache, tokens: number[]) => void,
+    policy: ReusePolicy = this.policy): PreparedPrompt {
     const n = prompt.length;
+    if (n === 0) throw new RangeError('prepare: the prompt is empty');
+    const maxDistance = policy.kind === 'exact' ? EXACT : policy.maxDistance;
     const cache = this.newCache();
-    const match = this.tree.matchPrefix(prompt, n - 1);
+    const match = this.tree.matchPrefix(prompt, n - 1, maxDistance);
     this.tree.lock(match.node);
-    cache.adoptPrefix(match.pages);
     let cachedTokens = match.length;
     let cursor = match.length;
-    const policy = this.policy;
-    if (policy.kind === 'reuse') {
-      const runs = findMovedRuns(this.tree, prompt, cursor, n - 1, policy.k + PAGE_TOKENS);
-      const sources = runs.flatMap((r) => r.pages.map((p) => p.node));
-      for (const s of sources) this.tree.lock(s);
-      try {
-        for (const run of runs) {
-          const copyFrom = run.start + policy.k;
-          if (copyFrom > cursor) compute(cache, prompt.slice(cursor, copyFrom));
-          const count = run.start + run.length - copyFrom;
-          const base = cache.length;
-          cache.grow(count);
-          const delta = run.start - run.sourceStart;
-          for (let i = 0; i < count; i++) {
-            const offset = copyFrom - run.start + i;
-            const src = run.pages[Math.floor(offset / PAGE_TOKENS)];
-            const dst = cache.locate(base + i);
-            this.pool.copyToken(src.node.pages[src.index], offset % PAGE_TOKENS, dst.page, dst.slot, this.rope, delta);
-          }
-          cachedTokens += count;
-          cursor = run.start + run.length;
+    let moved: MovedRun[] = [];
+    let supersedes: number[] | null = null;
+    try {
+      cache.adoptPrefix(match.pages, match.distances);
+      const source = policy.kind === 'reuse' ? this.tree.latestSequenceSharingPrefix(prompt) : null;
+      if (source && policy.kind === 'reuse') {
+        const alignment = findMovedRuns(source, prompt, cursor, n - 1, policy.k, maxDistance);
+        moved = alignment.runs;
+        // Pages for the copies may come from evicting cold leaves: never the source's.
+        this.tree.lock(source.leaf);
+        try {
+          this.copyRuns(moved, source, prompt, cache, compute, cursor);
+        } finally {
+          this.tree.unlock(source.leaf);
         }
-      } catch (e) {
-        this.tree.unlock(match.node);
-        cache.release();
-        throw e;
-      } finally {
-        for (const s of sources) this.tree.unlock(s);
+        for (const run of moved) cachedTokens += run.count;
+        if (moved.length > 0) cursor = moved[moved.length - 1].start + moved[moved.length - 1].count;
+        // An edit of the source (most of what follows the shared prefix aligned) supersedes it; a prompt that merely
+        // extends it, or shares only a preamble with it (another document), does not.
+        const { alignedPastPrefix, sourceTokensPastPrefix } = alignment;
+        if (sourceTokensPastPrefix > 0 && alignedPastPrefix * 2 >= sourceTokensPastPrefix) supersedes = source.tokens;
       }
+    } catch (e) {
+      this.tree.unlock(match.node);
+      cache.release();
+      throw e;
     }
-    return { cache, cachedTokens, pending: prompt.slice(cursor), lockedNode: match.node };
+    return {
+      cache, cachedTokens, prefixLength: match.length, moved, pending: prompt.slice(cursor), lockedNode: match.node,
+      supersedes, ended: false,
+    };
   }
 
-  /** Ends a request: the tokens whose latents the cache holds go into the tree; references are dropped. */
+  /** Computes the gaps before each moved run and copies the run itself, re-positioned. */
+  private copyRuns(moved: MovedRun[], source: CachedSequence, prompt: readonly number[], cache: PagedLatentCache,
+    compute: (cache: PagedLatentCache, tokens: number[]) => void, cursor: number): void {
+    for (const run of moved) {
+      if (run.start > cursor) compute(cache, prompt.slice(cursor, run.start));
+      const base = cache.length;
+      cache.growCopied(source.distances.slice(run.sourceStart, run.sourceStart + run.count).map((d) => d + run.distanceStep));
+      for (let i = 0; i < run.count; i++) {
+        const from = run.sourceStart + i;
+        const dst = cache.locate(base + i);
+        this.pool.copyToken(source.pages[Math.floor(from / PAGE_TOKENS)], from % PAGE_TOKENS, dst.page, dst.slot, this.rope, from, base + i);
+      }
+      cursor = run.start + run.count;
+    }
+  }
+
+
+  /**
+   * Ends a request: the tokens whose latents the cache holds go into the tree (with their provenance), the
+   * sequence it superseded (the same document before this edit) leaves the tree, and its references are dropped.
+   * So an editing session holds one copy of its document, not one suffix copy per keystroke.
+   */
   finish(prepared: PreparedPrompt, tokens: readonly number[]): void {
-    const cache = prepared.cache;
-    this.tree.insert(tokens.slice(0, cache.length), cache.fullPages());
-    this.tree.unlock(prepared.lockedNode);
-    cache.release();
+    this.end(prepared, () => {
+      const cache = prepared.cache;
+      const full = cache.fullPages();
+      this.tree.insert(tokens.slice(0, cache.length), full, cache.distances.slice(0, full.length * PAGE_TOKENS));
+      if (prepared.supersedes) this.tree.releaseBranch(prepared.supersedes);
+    });
   }
 
-  /** Ends a request without caching anything (its references are dropped). */
+  /** Ends a request without caching anything (its cache is in doubt, e.g. a failed step); references are dropped. */
   abandon(prepared: PreparedPrompt): void {
-    this.tree.unlock(prepared.lockedNode);
-    prepared.cache.release();
+    this.end(prepared, () => undefined);
+  }
+
+  private end(prepared: PreparedPrompt, cacheIt: () => void): void {
+    if (prepared.ended) throw new Error('prompt cache: a request was ended twice');
+    prepared.ended = true;
+    try {
+      cacheIt();
+    } finally {
+      this.tree.unlock(prepared.lockedNode);
+      prepared.cache.release();
+    }
   }
 }

@@ -98,18 +98,28 @@ export class Rope {
   }
 
   /**
-   * Moves an already rotated (half-split) key by `delta` positions: exact, since rotations compose. This is how
-   * a cached chunk is re-positioned without recomputing it (a pure rotation: the YaRN cos/sin multiplier was
-   * applied once when the key was first rotated).
+   * Moves an already rotated (half-split) key from position `from` to position `to`: un-rotates it with the very
+   * cos/sin the forward used at `from`, then rotates it with those of `to`. Composing a rotation by the delta
+   * instead would round the angle differently from the forward (f32 angles at large positions), which missed a
+   * direct rotation by 1e-3 at 16K under YaRN; from absolute angles the result matches the forward to f32 rounding.
    */
-  shiftHalfSplit(v: Float32Array, off: number, delta: number): void {
-    this.angles(delta);
+  reposition(v: Float32Array, off: number, from: number, to: number): void {
+    if (from === to) return;
     const h = this.half;
+    this.angles(from);
+    const tmp = this.rotated;
     for (let i = 0; i < h; i++) {
-      const c = this.cos[i] / this.multiplier, s = this.sin[i] / this.multiplier;
+      // Inverse of [c -s; s c] scaled by the multiplier: its transpose over c² + s².
+      const c = this.cos[i], s = this.sin[i], norm = c * c + s * s;
       const a = v[off + i], b = v[off + h + i];
-      v[off + i] = a * c - b * s;
-      v[off + h + i] = b * c + a * s;
+      tmp[i] = (a * c + b * s) / norm;
+      tmp[h + i] = (b * c - a * s) / norm;
+    }
+    this.angles(to);
+    for (let i = 0; i < h; i++) {
+      const a = tmp[i], b = tmp[h + i];
+      v[off + i] = a * this.cos[i] - b * this.sin[i];
+      v[off + h + i] = b * this.cos[i] + a * this.sin[i];
     }
   }
 }

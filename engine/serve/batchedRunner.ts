@@ -13,11 +13,20 @@ interface Running {
   reject: (error: unknown) => void;
 }
 
+export interface BatchedRunnerOptions {
+  /**
+   * Tokens per chunk of background refresh (derived latents recomputed exactly while nothing runs, one chunk per
+   * idle turn of the event loop, so a new request waits at most one chunk); 0 turns the refresh off.
+   */
+  refreshChunkTokens: number;
+}
+
 export class BatchedRunner implements GenerationRunner {
   private readonly running: Running[] = [];
   private looping = false;
+  private refreshing = false;
 
-  constructor(private readonly engine: Engine) {}
+  constructor(private readonly engine: Engine, private readonly options: BatchedRunnerOptions = { refreshChunkTokens: 64 }) {}
 
   /** Sequences in the batch now (their caches are held until they finish). */
   get sequences(): readonly Sequence[] {
@@ -42,8 +51,12 @@ export class BatchedRunner implements GenerationRunner {
         try {
           this.engine.step(this.running.map((r) => r.sequence));
         } catch (e) {
-          // A failed forward pass leaves every cache of the batch in doubt: end them all with the error.
-          for (const r of this.running.splice(0)) r.reject(e);
+          // A failed step leaves every cache of the batch in doubt: each sequence ends with the error (which
+          // releases its pages and locks without caching them) and its request is rejected.
+          for (const r of this.running.splice(0)) {
+            if (!r.sequence.done) r.sequence.finish('error', `the step failed: ${(e as Error).message}`);
+            r.reject(e);
+          }
           break;
         }
         for (let i = this.running.length - 1; i >= 0; i--) {
@@ -57,6 +70,28 @@ export class BatchedRunner implements GenerationRunner {
       }
     } finally {
       this.looping = false;
+      this.refreshWhileIdle();
     }
+  }
+
+  /** Refreshes one chunk per idle turn until a request arrives or nothing derived is left. */
+  private refreshWhileIdle(): void {
+    if (this.refreshing || this.options.refreshChunkTokens <= 0) return;
+    this.refreshing = true;
+    const tick = (): void => {
+      if (this.running.length > 0 || this.looping) {
+        this.refreshing = false;
+        return;
+      }
+      let more = false;
+      try {
+        more = this.engine.refreshIdle(this.options.refreshChunkTokens);
+      } catch (e) {
+        console.error('latent serve: background refresh failed (its job was dropped):', e);
+      }
+      if (more) setImmediate(tick);
+      else this.refreshing = false;
+    };
+    setImmediate(tick);
   }
 }

@@ -2,6 +2,7 @@
 import * as path from 'node:path';
 import { BACKENDS, Engine, type BackendName } from '../engine';
 import { LATENT_FORMATS, type LatentFormat } from '../cache/latentFormat';
+import { parseReusePolicy, type ReusePolicy } from '../cache/promptCache';
 import { BatchedRunner } from './batchedRunner';
 import { ChatTemplate } from './chatTemplate';
 import type { ServedModel } from './servedModel';
@@ -15,12 +16,14 @@ export async function bindEngine(options: ServeOptions): Promise<ServedModel> {
   if (!(LATENT_FORMATS as readonly string[]).includes(options.cacheFormat)) {
     throw new UsageError(`--cache-format must be one of ${LATENT_FORMATS.join(', ')}, got '${options.cacheFormat}'`);
   }
+  // Checked with the other options (serveOptions.ts).
+  const reusePolicy: ReusePolicy | undefined = options.reusePolicy === undefined ? undefined : parseReusePolicy(options.reusePolicy);
   const engine = await Engine.load(options.modelDir, {
     backend: options.backend as BackendName,
     cacheFormat: options.cacheFormat as LatentFormat,
     cacheBudgetBytes: options.cacheBudgetMiB * 2 ** 20,
+    reusePolicy,
   });
-  const { pool, tree } = engine.promptCache;
   const tokenizer = engine.tokenizer;
   if (!tokenizer) {
     throw new Error(`${options.modelDir} has no tokenizer.json; latent serve needs one to read and write text`);
@@ -42,9 +45,9 @@ export async function bindEngine(options: ServeOptions): Promise<ServedModel> {
     fim: tokenizer.special.fim ?? undefined,
     chatTemplate,
     runner,
-    poolPagesInUse: () => pool.pagesInUse,
+    poolPagesInUse: () => engine.cacheStats().pagesInUse,
     // Pages no eviction could free: held by running requests (or leaked, when nothing runs).
-    poolPagesPinned: () => pool.pagesInUse - tree.evictablePages(),
+    poolPagesPinned: () => engine.cacheStats().pinnedPages,
     cacheTokensInUse: () => runner.sequences.reduce((n, s) => n + s.cache.length, 0),
   };
 }

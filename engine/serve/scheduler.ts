@@ -4,6 +4,7 @@
 // completion never waits behind long chats. A full queue is refused at once with 429 so that clients back off
 // instead of piling up; a waiting request whose client went away leaves the queue without costing a step.
 import type { GenerationDelta, GenerationRequest, GenerationResult } from '../api';
+import { PoolExhaustedError } from '../cache/latentPool';
 import { HttpError } from './httpError';
 
 /** Runs admitted sequences; a batched runner joins each one to the running batch between decode steps. */
@@ -76,6 +77,14 @@ export class Scheduler {
     const started = Date.now();
     try {
       return await this.runner.run(request, onDelta);
+    } catch (e) {
+      // The running requests hold the pool (a request the empty pool could not hold is refused with 400 before
+      // this): the retry can succeed once one of them ends, which takes about one sequence's time.
+      if (e instanceof PoolExhaustedError) {
+        throw new HttpError(503, `The latent cache is full of running requests; retry later (${e.message})`,
+          'server_error', null, 'engine_busy', { 'Retry-After': String(Math.max(1, Math.ceil(this.secondsPerSequence))) });
+      }
+      throw e;
     } finally {
       this.running--;
       if (priority > PRIORITY.inline) this.runningOthers--;

@@ -3,6 +3,7 @@ import { defaultModelDir } from '../defaultModel';
 import { parseArgs } from 'node:util';
 import { LATENT_FORMATS } from '../cache/latentFormat';
 import { BACKENDS } from '../engine';
+import { parseReusePolicy } from '../cache/promptCache';
 
 /** "LATE" on a phone keypad; the LSP server looks here first for a running daemon. */
 export const DEFAULT_PORT = 5283;
@@ -28,6 +29,8 @@ export interface ServeOptions {
   cacheFormat: string;
   /** Memory the latent pool may use. */
   cacheBudgetMiB: number;
+  /** How cached latents are reused: exact | reuse:K[:D] (engine/cache/promptCache.ts); the engine's default if unset. */
+  reusePolicy?: string;
 }
 
 /** Every option of `latent serve`, as `latent serve --help` prints it. */
@@ -46,6 +49,8 @@ export const USAGE = `usage: latent serve [--model DIR] [options]   (OpenAI-comp
   --max-choices N           largest n of one request (default 8)
   --cache-format FORMAT     latent cache storage: ${LATENT_FORMATS.join(' | ')} (default fp32)
   --cache-budget-mib N      memory of the latent cache pool in MiB (default 1024)
+  --reuse-policy POLICY     exact | reuse:K[:D]: recompute K tokens of each moved run, reuse latents at most D
+                            re-positionings from exact (default reuse:16, D 4)
   --help                    this text`;
 
 /** The options `latent serve` parses (USAGE describes each). */
@@ -63,6 +68,7 @@ export const SERVE_OPTIONS = {
   'max-choices': { type: 'string' },
   'cache-format': { type: 'string' },
   'cache-budget-mib': { type: 'string' },
+  'reuse-policy': { type: 'string' },
 } as const;
 
 /** A bad command line; the message starts with the command's name, as the other `latent` commands' do. */
@@ -96,6 +102,13 @@ export function parseServeOptions(argv: string[]): ServeOptions {
     throw new UsageError((e as Error).message);
   }
   const v = parsed.values;
+  if (v['reuse-policy'] !== undefined) {
+    try {
+      parseReusePolicy(v['reuse-policy']);
+    } catch (e) {
+      throw new UsageError(`--reuse-policy: ${(e as Error).message}`);
+    }
+  }
   return {
     modelDir: v.model ?? defaultModelDir(),
     host: v.host ?? '127.0.0.1',
@@ -110,5 +123,6 @@ export function parseServeOptions(argv: string[]): ServeOptions {
     maxChoices: positiveInt('max-choices', v['max-choices'], 8),
     cacheFormat: v['cache-format'] ?? 'fp32',
     cacheBudgetMiB: positiveInt('cache-budget-mib', v['cache-budget-mib'], 1024),
+    reusePolicy: v['reuse-policy'],
   };
 }

@@ -1,46 +1,59 @@
-// npm run bench:edit-reuse [-- --quick] [-- --layers N]
+// npm run bench:edit-reuse [-- --quick] [-- --model DIR] [-- --layers N] [-- --contexts 1000,2000] [-- --edits N]
+//   [-- --keystrokes N]
 //
-// Time to first token after an edit, on DeepSeek-V2-Lite's layer shapes with random weights, over a real
-// source file: (a) one character typed at a cursor with a long suffix after it (FIM layout), (b) an edit far
-// above the cursor in a long context. Each is measured with a full recompute, prefix-only reuse (`exact`) and
-// edit-aware reuse (`reuse:k`), in one run, and printed as ratios. Also: how far `reuse:k` drifts from an exact
-// recompute (first-token agreement, KL of the next-token distribution) for several k, and the bytes per token
-// of each latent storage format with its logit error on the fixtures. Writes docs/edit-reuse-ttft.svg.
+// Edit-aware reuse of the latent cache, measured in one run:
+// 1. Time to first token on the edited prompt: full recompute, prefix-only reuse (`exact`) and edit-aware reuse
+//    (`reuse:k`), medians of several runs after a warm-up, for (a) one character typed at a cursor with a long
+//    suffix (FIM layout) and (b) an edit half-way up a long context (also drawn as docs/edit-reuse-ttft.svg).
+// 2. Divergence that can fail: per random edit of a real source file, the exact answer against each reuse:k and
+//    two null baselines (the unedited prompt's answer; reuse without k_pe rotation): first-token agreement over all
+//    edits and over those that change the exact answer, KL(exact || policy) and its ratio to KL(exact || unedited),
+//    greedy 32-token continuation agreement.
+// 3. A replayed keystroke session: a function typed character by character into the file, each keystroke reusing
+//    the last one's cache: worst KL along the chain and pages held.
+// 4. Storage formats: bytes per token and logit error on the fixtures.
+// Without --model, timing runs on DeepSeek-V2-Lite's shapes with random weights and divergence on the `long`
+// fixture (random weights: few edits change its answer, which the report says); with --model DIR everything runs on
+// that model folder (its tokenizer, FIM tokens and RoPE/YaRN config). The last line of stdout is the JSON report.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { bytesPerTokenLayer, LATENT_FORMATS, LatentFormat } from '../../engine/cache/latentFormat';
-import { PromptCache, ReusePolicy, formatReusePolicy } from '../../engine/cache/promptCache';
 import { CpuBackend } from '../../engine/backend/cpu/cpuBackend';
-import type { DeepseekV2Model } from '../../engine/model/deepseekV2';
+import { bytesPerTokenLayer, LATENT_FORMATS } from '../../engine/cache/latentFormat';
+import { DEFAULT_MAX_DISTANCE, formatReusePolicy, PromptCache, ReusePolicy } from '../../engine/cache/promptCache';
+import { Engine } from '../../engine/engine';
 import { argmax } from '../../engine/generate/sampler';
+import type { DeepseekV2Model } from '../../engine/model/deepseekV2';
 import { FIXTURE_NAMES, loadExpected, loadFixtureModel } from '../engine/fixtureModel';
-import { ttftChart, TtftPoint } from './ttftChart';
 import { deepseekTokenizer, median, randomModel, sourceText, SOURCE_FILE, v2LiteConfig } from './benchModel';
+import { Edit, measureDivergence, newPromptCache } from './editDivergence';
+import { replaySession } from './keystrokeSession';
+import { ttftChart, TtftPoint } from './ttftChart';
 
 const args = process.argv.slice(2);
+const flag = (name: string): string | undefined => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : undefined;
+};
 const quick = args.includes('--quick');
-const layersArg = args.indexOf('--layers');
-const numLayers = layersArg >= 0 ? Number(args[layersArg + 1]) : 2;
-/** Runs of the cheap measurements (edit-aware reuse); long recomputes run once in the full mode. */
-const REPEATS = quick ? 3 : 5;
-const LONG_REPEATS = quick ? 3 : 1;
+const modelDir = flag('model');
+const numLayers = Number(flag('layers') ?? 2);
+const RUNS = quick ? 2 : 3;
 const K_DEFAULT = 16;
-const KS = [0, 2, 4, 8, 16, 32, 64];
-const contextsArg = args.indexOf('--contexts');
-// The issue's far edit is at 16,000 tokens; a full recompute there takes over an hour on a 2-core CPU, so the
-// default full run stops at 4,000 (`--contexts 2000,4000,8000,16000` measures further; the last is the far edit).
-const chart = contextsArg >= 0 ? args[contextsArg + 1].split(',').map(Number) : quick ? [256, 512] : [1000, 2000, 4000];
-const sizes = quick
-  ? { typingPrefix: 128, typingSuffix: 256, farContext: chart[chart.length - 1], chart, divergenceTrials: 20 }
-  : { typingPrefix: 2000, typingSuffix: 2000, farContext: chart[chart.length - 1], chart, divergenceTrials: 60 };
+const KS = quick ? [0, 16] : [0, 4, 16, 64];
+const chart = flag('contexts')?.split(',').map(Number) ?? (quick ? [256, 512] : [1000, 2000, 4000]);
+const sizes = {
+  typingPrefix: quick ? 128 : 2000,
+  typingSuffix: quick ? 256 : 2000,
+  farContext: chart[chart.length - 1],
+  edits: Number(flag('edits') ?? (quick ? 8 : 60)),
+  editWindow: quick ? 300 : 900,
+  continuation: quick ? 8 : 32,
+  keystrokes: Number(flag('keystrokes') ?? (quick ? 20 : 200)),
+  klEvery: quick ? 5 : 10,
+};
 
 function log(msg: string): void {
   process.stderr.write(`${msg}\n`);
-}
-
-function newPromptCache(model: DeepseekV2Model, policy: ReusePolicy, format: LatentFormat = 'fp32', budgetBytes = 8 * 2 ** 30): PromptCache {
-  const c = model.config;
-  return new PromptCache({ numLayers: c.numLayers, kvLoraRank: c.kvLoraRank, qkRopeHeadDim: c.qkRopeHeadDim }, model.rope, { format, budgetBytes, policy });
 }
 
 interface Timed {
@@ -49,8 +62,8 @@ interface Timed {
   computed: number;
 }
 
-/** Time to first token for `prompt` against `pc`'s cache; the request is cached afterwards only if `keep`. */
-function timeToFirstToken(model: DeepseekV2Model, pc: PromptCache, prompt: number[], keep: boolean): Timed {
+/** Time to first token for `prompt` against `pc`'s cache; nothing is cached afterwards. */
+function timeToFirstToken(model: DeepseekV2Model, pc: PromptCache, prompt: number[]): Timed {
   const t0 = performance.now();
   let computed = 0;
   const prepared = pc.prepare(prompt, (cache, toks) => {
@@ -61,158 +74,184 @@ function timeToFirstToken(model: DeepseekV2Model, pc: PromptCache, prompt: numbe
   const [logits] = model.forward([{ cache: prepared.cache, tokens: prepared.pending, logits: 'last' }]);
   argmax(logits);
   const ms = performance.now() - t0;
-  if (keep) pc.finish(prepared, prompt);
-  else pc.abandon(prepared);
+  pc.abandon(prepared);
   return { ms, logits, computed };
 }
 
 interface PolicyTimes {
-  full: Timed;
+  full: Timed[];
   exact: Timed[];
   reuse: Timed[];
 }
 
 /**
- * Warm the cache with `before` (timed: that cold run is the full recompute; `after` has nearly the same length),
- * then time `after` under prefix-only reuse (`exactRuns` times, each a long recompute) and edit-aware reuse
- * (`reuseRuns` times). Nothing measured is cached, so every run sees the same warm state.
+ * On the edited prompt `after`: a full recompute (empty cache), and `exact` / `reuse:k` with the cache warmed by
+ * `before`; each a warm-up and then `runs` timed runs (nothing measured is cached, so each sees the same state).
  */
-function measureEdit(model: DeepseekV2Model, before: number[], after: number[], k: number, exactRuns: number, reuseRuns: number): PolicyTimes {
-  const pc = newPromptCache(model, { kind: 'exact' });
-  const full = timeToFirstToken(model, pc, before, true);
-  const exact: Timed[] = [], reuse: Timed[] = [];
-  for (let i = 0; i < Math.max(exactRuns, reuseRuns); i++) {
-    if (i < exactRuns) {
-      pc.policy = { kind: 'exact' };
-      exact.push(timeToFirstToken(model, pc, after, false));
-    }
-    if (i < reuseRuns) {
-      pc.policy = { kind: 'reuse', k };
-      reuse.push(timeToFirstToken(model, pc, after, false));
-    }
+function measureEdit(model: DeepseekV2Model, before: number[], after: number[], k: number, runs: number): PolicyTimes {
+  const warm = newPromptCache(model, { kind: 'exact' });
+  const prepared = warm.prepare(before, (cache, toks) => model.forward([{ cache, tokens: toks, logits: 'none' }]));
+  model.forward([{ cache: prepared.cache, tokens: prepared.pending, logits: 'none' }]);
+  warm.finish(prepared, before);
+  const times: PolicyTimes = { full: [], exact: [], reuse: [] };
+  const policies: [keyof PolicyTimes, () => PromptCache][] = [
+    ['full', () => newPromptCache(model, { kind: 'exact' })],
+    ['exact', () => ((warm.policy = { kind: 'exact' }), warm)],
+    ['reuse', () => ((warm.policy = { kind: 'reuse', k, maxDistance: DEFAULT_MAX_DISTANCE }), warm)],
+  ];
+  for (const [name, cache] of policies) {
+    timeToFirstToken(model, cache(), after); // warm-up
+    for (let i = 0; i < runs; i++) times[name].push(timeToFirstToken(model, cache(), after));
   }
-  return { full, exact, reuse };
+  return times;
 }
 
 const medianMs = (ts: Timed[]) => median(ts.map((t) => t.ms));
+const summary = (t: PolicyTimes, tokens: number) => ({
+  tokens,
+  ttft_ms: { full: medianMs(t.full), exact: medianMs(t.exact), reuse: medianMs(t.reuse) },
+  tokens_computed: { full: t.full[0].computed, exact: t.exact[0].computed, reuse: t.reuse[0].computed },
+});
 
-function softmax(logits: Float32Array): Float64Array {
-  let max = -Infinity;
-  for (const x of logits) max = Math.max(max, x);
-  const out = new Float64Array(logits.length);
-  let sum = 0;
-  for (let i = 0; i < logits.length; i++) sum += out[i] = Math.exp(logits[i] - max);
-  for (let i = 0; i < out.length; i++) out[i] /= sum;
-  return out;
+interface Subject {
+  description: string;
+  timingModel: DeepseekV2Model;
+  divergenceModel: DeepseekV2Model;
+  /** Token ids of text for the divergence model (the fixture folds the DeepSeek vocabulary into its own). */
+  encode: (text: string) => number[];
+  timingEncode: (text: string) => number[];
+  bos: number;
+  fim: { begin: number; hole: number; end: number };
+  dispose: () => void;
 }
 
-function klDivergence(exactLogits: Float32Array, approxLogits: Float32Array): number {
-  const p = softmax(exactLogits), q = softmax(approxLogits);
-  let kl = 0;
-  for (let i = 0; i < p.length; i++) if (p[i] > 0) kl += p[i] * Math.log(p[i] / Math.max(q[i], 1e-300));
-  return kl;
+async function loadSubject(): Promise<Subject> {
+  if (modelDir) {
+    const engine = await Engine.load(modelDir, { backend: 'cpu' });
+    const tok = engine.tokenizer;
+    if (!tok) throw new Error(`${modelDir}: the bench needs a tokenizer.json to tokenize its source file`);
+    const c = engine.config;
+    const encode = (text: string) => tok.encode(text);
+    // Without FIM tokens in the vocabulary, three ids stand in (the layout's cost and reuse do not depend on them).
+    const fim = tok.special.fim ?? { begin: c.vocabSize - 3, hole: c.vocabSize - 2, end: c.vocabSize - 1 };
+    const yarn = c.ropeScaling ? `, YaRN factor ${c.ropeScaling.factor} over ${c.ropeScaling.originalMaxPositionEmbeddings}` : '';
+    return {
+      description: `${path.basename(path.resolve(modelDir))} (${c.numLayers} layers, hidden ${c.hiddenSize}, kv_lora_rank ${c.kvLoraRank}${yarn}), its own weights and tokenizer, cpu backend`,
+      timingModel: engine.model, divergenceModel: engine.model, encode, timingEncode: encode,
+      bos: tok.special.bos ?? c.bosTokenId ?? 0, fim, dispose: () => engine.dispose(),
+    };
+  }
+  const tokenizer = deepseekTokenizer();
+  const t0 = performance.now();
+  const timingModel = await randomModel(v2LiteConfig(numLayers), 7);
+  log(`  model built in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  const fixture = loadFixtureModel('long', await CpuBackend.create());
+  const V = fixture.config.vocabSize;
+  return {
+    description: `timing: DeepSeek-V2-Lite shapes, ${numLayers} layers (layer 0 dense, then MoE), random F16 weights; divergence: the long fixture (random weights, no YaRN; source tokens folded into its ${V}-token vocabulary); cpu backend`,
+    timingModel, divergenceModel: fixture,
+    encode: (text) => tokenizer.encode(text).map((t) => 5 + (t % (V - 5))),
+    timingEncode: (text) => tokenizer.encode(text),
+    bos: 0,
+    fim: { begin: 2, hole: 3, end: 4 },
+    dispose: () => {
+      timingModel.backend.dispose();
+      fixture.backend.dispose();
+    },
+  };
 }
 
-/** The text split at a token boundary: the first `count` tokens' worth of characters. */
-function charsOfTokens(text: string, count: number): number {
-  const tok = deepseekTokenizer();
-  return tok.decode(tok.encode(text).slice(0, count)).length;
+/** The first `count` tokens' worth of characters of `text`. */
+function charsOfTokens(encode: (t: string) => number[], text: string, count: number): number {
+  let lo = 0, hi = text.length;
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (encode(text.slice(0, mid)).length <= count) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
 }
 
 async function main(): Promise<void> {
-  const tokenizer = deepseekTokenizer();
   const text = sourceText();
-  const config = v2LiteConfig(numLayers);
-  log(`edit-reuse bench: DeepSeek-V2-Lite shapes, ${numLayers} layers, random F16 weights; text ${path.basename(SOURCE_FILE)} (${tokenizer.encode(text).length} tokens)${quick ? ' [quick]' : ''}`);
-  const t0 = performance.now();
-  const model = await randomModel(config, 7);
-  log(`  model built in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  const bos = tokenizer.special.bos!;
-  // FIM tokens: this vocabulary has none (see shared/tokenizers/README.md); three unused ids stand in, which
-  // changes nothing about the cost.
-  const fim = { begin: 100010, hole: 100011, end: 100012 };
+  log(`edit-reuse bench over ${path.basename(SOURCE_FILE)}${quick ? ' [quick]' : ''}${modelDir ? ` on ${modelDir}` : ''} (timings measured while other jobs may run: compare ratios of one run)`);
+  const s = await loadSubject();
+  const tenc = s.timingEncode;
 
-  // (a) Typing one character at a cursor with a long suffix after it.
-  const cursor = charsOfTokens(text, sizes.typingPrefix);
-  const suffixText = text.slice(cursor, cursor + charsOfTokens(text.slice(cursor), sizes.typingSuffix));
-  const fimPrompt = (prefix: string) => [fim.begin, ...tokenizer.encode(prefix), fim.hole, ...tokenizer.encode(suffixText), fim.end];
+  // 1a. Typing one character at a cursor with a long suffix after it.
+  const cursor = charsOfTokens(tenc, text, sizes.typingPrefix);
+  const suffixText = text.slice(cursor, cursor + charsOfTokens(tenc, text.slice(cursor), sizes.typingSuffix));
+  const fimPrompt = (prefix: string) => [s.fim.begin, ...tenc(prefix), s.fim.hole, ...tenc(suffixText), s.fim.end];
   const typingBefore = fimPrompt(text.slice(0, cursor));
   const typingAfter = fimPrompt(text.slice(0, cursor) + 'x');
-  log(`  (a) typing: ${typingAfter.length} tokens, suffix ${tokenizer.encode(suffixText).length}`);
-  const typing = measureEdit(model, typingBefore, typingAfter, K_DEFAULT, LONG_REPEATS, REPEATS);
-  log(`      ttft ms: full ${typing.full.ms.toFixed(0)}, exact ${medianMs(typing.exact).toFixed(0)}, reuse ${medianMs(typing.reuse).toFixed(0)}`);
+  log(`  (a) typing: ${typingAfter.length} tokens`);
+  const typing = measureEdit(s.timingModel, typingBefore, typingAfter, K_DEFAULT, RUNS);
+  log(`      ttft ms: full ${medianMs(typing.full).toFixed(0)}, exact ${medianMs(typing.exact).toFixed(0)}, reuse ${medianMs(typing.reuse).toFixed(0)}`);
 
-  // (b) and the chart: an edit half-way up a context of each length, cursor at the end.
+  // 1b. An edit half-way up contexts of each length, the cursor at the end.
   const farPrompt = (len: number, inserted: string) => {
-    const end = charsOfTokens(text, len - 1);
-    const editAt = charsOfTokens(text, Math.floor(len / 2));
-    return [bos, ...tokenizer.encode(text.slice(0, editAt) + inserted + text.slice(editAt, end))];
+    const end = charsOfTokens(tenc, text, len - 1);
+    const editAt = charsOfTokens(tenc, text, Math.floor(len / 2));
+    return [s.bos, ...tenc(text.slice(0, editAt) + inserted + text.slice(editAt, end))];
   };
   const chartPoints: TtftPoint[] = [];
   let far: PolicyTimes | undefined;
-  for (const len of sizes.chart) {
+  let farTokens = 0;
+  for (const len of chart) {
     const before = farPrompt(len, '');
     const after = farPrompt(len, '  const added = 1;\n');
     log(`  (b) far edit at ${len} tokens context`);
-    const times = measureEdit(model, before, after, K_DEFAULT, LONG_REPEATS, len === sizes.farContext ? REPEATS : 1);
-    chartPoints.push({ context: before.length, full: times.full.ms, exact: medianMs(times.exact), reuse: medianMs(times.reuse) });
-    log(`      ttft ms: full ${times.full.ms.toFixed(0)}, exact ${medianMs(times.exact).toFixed(0)}, reuse ${medianMs(times.reuse).toFixed(0)}`);
-    if (len === sizes.farContext) far = times;
+    const times = measureEdit(s.timingModel, before, after, K_DEFAULT, len === sizes.farContext ? RUNS : 1);
+    chartPoints.push({ context: after.length, full: medianMs(times.full), exact: medianMs(times.exact), reuse: medianMs(times.reuse) });
+    log(`      ttft ms: full ${medianMs(times.full).toFixed(0)}, exact ${medianMs(times.exact).toFixed(0)}, reuse ${medianMs(times.reuse).toFixed(0)}`);
+    if (len === sizes.farContext) [far, farTokens] = [times, after.length];
   }
   if (!far) throw new Error('the far-edit context is not among the chart contexts');
 
-  const agreeOnBench = [typing, far].map((t) => Number(argmax(t.reuse[0].logits) === argmax(t.exact[0].logits)));
-
-  // Divergence of reuse:k from exact, for several k, on the `long` fixture (DeepSeek's own architecture at
-  // 1,000 tokens; the source file's tokens folded into its 512-token vocabulary).
-  const fixture = loadFixtureModel('long', await CpuBackend.create());
-  const V = fixture.config.vocabSize;
-  const fileTokens = tokenizer.encode(text).map((t) => t % V);
+  // 2. Divergence over random edits of the file: 1-5 tokens of other text of the file typed, 0-2 removed.
+  const fileTokens = s.encode(text);
   let seed = 99;
   const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
-  const trials = Array.from({ length: sizes.divergenceTrials }, () => {
-    const start = Math.floor(rand() * (fileTokens.length - 1000));
-    const base = [0, ...fileTokens.slice(start, start + 900)];
-    const at = 1 + Math.floor(rand() * 850);
-    const inserted = Array.from({ length: 1 + Math.floor(rand() * 5) }, () => 2 + Math.floor(rand() * (V - 2)));
-    const removed = Math.floor(rand() * 3);
-    return { base, edited: [...base.slice(0, at), ...inserted, ...base.slice(at + removed)] };
+  const window = Math.min(sizes.editWindow, fileTokens.length - 100);
+  const edits: Edit[] = Array.from({ length: sizes.edits }, () => {
+    const start = Math.floor(rand() * (fileTokens.length - window - 10));
+    const base = [s.bos, ...fileTokens.slice(start, start + window)];
+    const at = 1 + Math.floor(rand() * (window - 50));
+    const from = Math.floor(rand() * (fileTokens.length - 5));
+    const inserted = fileTokens.slice(from, from + 1 + Math.floor(rand() * 5));
+    return { base, edited: [...base.slice(0, at), ...inserted, ...base.slice(at + Math.floor(rand() * 3))] };
   });
-  // Per edit: the cache warmed with the text before it, then the edited text under exact and each reuse:k (the
-  // measured runs are not cached, so every policy sees the same warm state).
-  const perK = KS.map(() => ({ agree: 0, kl: 0, computed: 0 }));
-  for (const t of trials) {
-    const pc = newPromptCache(fixture, { kind: 'exact' });
-    timeToFirstToken(fixture, pc, t.base, true);
-    const exact = timeToFirstToken(fixture, newPromptCache(fixture, { kind: 'exact' }), t.edited, false).logits;
-    KS.forEach((k, i) => {
-      pc.policy = { kind: 'reuse', k };
-      const r = timeToFirstToken(fixture, pc, t.edited, false);
-      perK[i].agree += Number(argmax(r.logits) === argmax(exact));
-      perK[i].kl += klDivergence(exact, r.logits);
-      perK[i].computed += r.computed;
-    });
+  log(`  divergence over ${edits.length} edits (${window}-token windows)`);
+  const policies: ReusePolicy[] = KS.map((k) => ({ kind: 'reuse', k, maxDistance: DEFAULT_MAX_DISTANCE }));
+  const defaultPolicy = formatReusePolicy({ kind: 'reuse', k: K_DEFAULT, maxDistance: DEFAULT_MAX_DISTANCE });
+  const divergence = measureDivergence(s.divergenceModel, edits, policies, K_DEFAULT, sizes.continuation, defaultPolicy, log);
+  for (const d of divergence.policies) {
+    log(`    ${d.policy}: agreement ${(d.first_token_agreement * 100).toFixed(1)}% (on ${divergence.edits_changing_answer} changed: ${d.first_token_agreement_on_changed === null ? '-' : (d.first_token_agreement_on_changed * 100).toFixed(1) + '%'}), KL ${d.mean_kl.toExponential(2)} (x${d.kl_vs_unedited.toFixed(3)} of unedited)${d.continuation_agreement === null ? '' : `, ${sizes.continuation}-token continuations ${(d.continuation_agreement * 100).toFixed(1)}%`}`);
   }
-  const divergence = KS.map((k, i) => ({
-    policy: formatReusePolicy({ kind: 'reuse', k }),
-    first_token_agreement: perK[i].agree / trials.length,
-    mean_kl: perK[i].kl / trials.length,
-    mean_tokens_computed: perK[i].computed / trials.length,
-  }));
-  log(`  divergence over ${trials.length} edits on the long fixture: ${divergence.map((d) => `${d.policy} ${(d.first_token_agreement * 100).toFixed(1)}% KL ${d.mean_kl.toExponential(2)}`).join(', ')}`);
 
-  // Storage formats: bytes per token (DeepSeek-V2-Lite: 27 layers) and max logit error on the fixtures.
+  // 3. A function typed into the file, one keystroke at a time.
+  const fnAt = text.search(/\n\s*(export )?(async )?function /) + 1;
+  const typed = text.slice(fnAt, fnAt + sizes.keystrokes);
+  const sessionText = text.slice(0, fnAt) + text.slice(fnAt + sizes.keystrokes);
+  log(`  keystroke session: ${typed.length} characters typed at offset ${fnAt}`);
+  const session = replaySession(s.divergenceModel, { kind: 'reuse', k: K_DEFAULT, maxDistance: DEFAULT_MAX_DISTANCE }, {
+    text: sessionText, at: fnAt, typed, encode: s.encode, fim: s.fim, prefixTokens: quick ? 128 : 512, suffixTokens: 400,
+  }, sizes.klEvery, log);
+  log(`    worst KL ${session.worst_kl.toExponential(2)} (x${session.worst_kl_vs_first.toFixed(2)} of the first keystroke's), pages held at most ${session.pages_held.max} for a ${session.pages_held.document}-page prompt`);
+
+  // 4. Storage formats: bytes per token (DeepSeek-V2-Lite: 27 layers) and max logit error on the fixtures.
   const formats = LATENT_FORMATS.map((format) => {
     let maxErr = 0;
     for (const name of FIXTURE_NAMES) {
       const m = loadFixtureModel(name);
       for (const kase of loadExpected(name).cases) {
-        const pc = newPromptCache(m, { kind: 'exact' }, format);
+        const c = m.config;
+        const pc = new PromptCache({ numLayers: c.numLayers, kvLoraRank: c.kvLoraRank, qkRopeHeadDim: c.qkRopeHeadDim }, m.rope, { format, budgetBytes: 2 ** 28, policy: { kind: 'exact' } });
         const prepared = pc.prepare(kase.input_ids, () => undefined);
         const [logits] = m.forward([{ cache: prepared.cache, tokens: prepared.pending, logits: 'all' }]);
         pc.abandon(prepared);
         kase.logits_positions.forEach((p, r) => {
-          for (let v = 0; v < m.config.vocabSize; v++) maxErr = Math.max(maxErr, Math.abs(logits[p * m.config.vocabSize + v] - kase.logits[r][v]));
+          for (let v = 0; v < c.vocabSize; v++) maxErr = Math.max(maxErr, Math.abs(logits[p * c.vocabSize + v] - kase.logits[r][v]));
         });
       }
     }
@@ -220,38 +259,34 @@ async function main(): Promise<void> {
   });
 
   const ratio = (a: number, b: number) => Number((a / b).toFixed(2));
+  const ofDefault = divergence.policies.find((d) => d.policy === defaultPolicy)!;
   const result = {
     bench: 'edit-reuse',
     quick,
-    model: `DeepSeek-V2-Lite shapes, ${numLayers} layers (layer 0 dense, then MoE), random F16 weights, cpu backend`,
-    policy: formatReusePolicy({ kind: 'reuse', k: K_DEFAULT }),
-    typing: {
-      tokens: typingAfter.length,
-      ttft_ms: { full: typing.full.ms, exact: medianMs(typing.exact), reuse: medianMs(typing.reuse) },
-      tokens_computed: { full: typing.full.computed, exact: typing.exact[0].computed, reuse: typing.reuse[0].computed },
-    },
-    far_edit: {
-      tokens: far.full.computed,
-      ttft_ms: { full: far.full.ms, exact: medianMs(far.exact), reuse: medianMs(far.reuse) },
-      tokens_computed: { full: far.full.computed, exact: far.exact[0].computed, reuse: far.reuse[0].computed },
-    },
+    model: s.description,
+    timings_note: 'medians after a warm-up; measured while other jobs may run, so compare the ratios of one run',
+    policy: defaultPolicy,
+    typing: summary(typing, typingAfter.length),
+    far_edit: summary(far, farTokens),
     chart: chartPoints,
     divergence,
-    first_token_agreement_on_bench_model: agreeOnBench.reduce((a, b) => a + b, 0) / agreeOnBench.length,
+    session,
     formats,
     typing_speedup_vs_prefix: ratio(medianMs(typing.exact), medianMs(typing.reuse)),
-    typing_speedup_vs_full: ratio(typing.full.ms, medianMs(typing.reuse)),
-    far_edit_speedup_vs_full: ratio(far.full.ms, medianMs(far.reuse)),
-    first_token_agreement: divergence.find((d) => d.policy === `reuse:${K_DEFAULT}`)!.first_token_agreement,
+    typing_speedup_vs_full: ratio(medianMs(typing.full), medianMs(typing.reuse)),
+    far_edit_speedup_vs_full: ratio(medianMs(far.full), medianMs(far.reuse)),
+    first_token_agreement: ofDefault.first_token_agreement,
+    first_token_agreement_on_changed: ofDefault.first_token_agreement_on_changed,
+    continuation_agreement: ofDefault.continuation_agreement,
+    session_worst_kl_vs_first: session.worst_kl_vs_first,
     bytes_per_token: Object.fromEntries(formats.map((f) => [f.format, f.bytes_per_token])),
   };
   const svgPath = path.resolve(__dirname, '..', '..', '..', 'docs', quick ? 'edit-reuse-ttft-quick.svg' : 'edit-reuse-ttft.svg');
   fs.mkdirSync(path.dirname(svgPath), { recursive: true });
-  fs.writeFileSync(svgPath, ttftChart(chartPoints, result.model, K_DEFAULT));
+  fs.writeFileSync(svgPath, ttftChart(chartPoints, s.description, K_DEFAULT));
   log(`  chart: ${svgPath}`);
   process.stdout.write(JSON.stringify(result) + '\n');
-  model.backend.dispose();
-  fixture.backend.dispose();
+  s.dispose();
 }
 
 void main();
