@@ -1,8 +1,9 @@
 // `latent serve` command-line options, with the limits that keep one bad or greedy client from hurting others.
 import { parseArgs } from 'node:util';
+import { DEFAULT_ENGINE_PORT } from '../../engineLink/localEngineFacts';
 
 /** "LATE" on a phone keypad; the LSP server looks here first for a running daemon. */
-export const DEFAULT_PORT = 5283;
+export const DEFAULT_PORT = DEFAULT_ENGINE_PORT;
 
 export interface ServeOptions {
   modelDir: string;
@@ -25,11 +26,14 @@ export interface ServeOptions {
   cacheFormat: string;
   /** Memory the latent pool may use. */
   cacheBudgetMiB: number;
+  /** Open connections served at once; a request on one beyond them is answered 503 and its connection closed. */
+  maxConnections: number;
 }
 
 export const USAGE = `usage: latent serve --model DIR [--host 127.0.0.1] [--port ${DEFAULT_PORT}] [--backend cpu]
   [--api-key-file FILE] [--allow-host NAME]... [--max-body-bytes N] [--max-tokens-limit N]
-  [--max-batch N] [--max-queue N] [--max-choices N] [--cache-format fp32|fp16|int8|int4] [--cache-budget-mib N]`;
+  [--max-batch N] [--max-queue N] [--max-choices N] [--cache-format fp32|fp16|int8|int4] [--cache-budget-mib N]
+  [--max-connections N]`;
 
 /** A bad command line; the message starts with the command's name, as the other `latent` commands' do. */
 export class UsageError extends Error {
@@ -70,6 +74,7 @@ export function parseServeOptions(argv: string[]): ServeOptions {
         'max-choices': { type: 'string' },
         'cache-format': { type: 'string' },
         'cache-budget-mib': { type: 'string' },
+        'max-connections': { type: 'string' },
       },
     });
   } catch (e) {
@@ -91,5 +96,6 @@ export function parseServeOptions(argv: string[]): ServeOptions {
     maxChoices: positiveInt('max-choices', v['max-choices'], 8),
     cacheFormat: v['cache-format'] ?? 'fp32',
     cacheBudgetMiB: positiveInt('cache-budget-mib', v['cache-budget-mib'], 1024),
+    maxConnections: positiveInt('max-connections', v['max-connections'], 512),
   };
 }
