@@ -6,7 +6,7 @@ export default {
   ...base,
   mutate: ['media/chat/markdown.ts', 'server/completionCache.ts'],
   commandRunner: {
-    command: 'npx mocha --no-config --reporter dot --timeout 20000 out/test/media/markdownRendering.test.js out/test/server/completionState.test.js',
+    command: 'npx mocha --no-config --reporter dot --timeout 20000 out/test/media/markdownRendering.test.js out/test/server/completionState.test.js out/test/server/completionCacheKeys.test.js',
   },
   timeoutMS: 30_000,
   incrementalFile: 'reports/stryker-incremental-quick.json',

@@ -95,6 +95,27 @@ describe('chat webview: markdown rendering of hostile text under a DOM', () => {
     assert.equal(blocks[1].querySelector('i'), null);
   });
 
+  it('allows http: as well as https:, and judges the whole URL, not a URL inside it', () => {
+    assert.equal(rendered('[a](http://example.com/)').querySelector('a')?.getAttribute('href'), 'http://example.com/');
+    const smuggled = rendered('[a](vscode://x/open?u=https://example.com/)').querySelector('a');
+    assert.equal(smuggled?.getAttribute('href') ?? null, null);
+  });
+
+  it('names a code block\'s language by the first word of its info string, and no language as empty', () => {
+    const result = renderMarkdown('```  python   title="x.py"\nprint(1)\n```\n\n```\nplain\n```');
+    const host = dom.window.document.createElement('div');
+    host.innerHTML = result.html;
+    const blocks = host.querySelectorAll('pre.code-block');
+    assert.equal(blocks[0].getAttribute('data-language'), 'python');
+    assert.ok(blocks[0].querySelector('span[class^="hljs-"]'), 'python: highlighted');
+    assert.equal(blocks[1].getAttribute('data-language'), '');
+  });
+
+  it('leaves a bare URL in the text as text (no linkify)', () => {
+    const host = rendered('see https://example.com/page for more');
+    assert.equal(host.querySelector('a'), null);
+  });
+
   it('turns single newlines into no line breaks and leaves raw HTML off', () => {
     const host = rendered('one\ntwo');
     assert.equal(host.querySelector('br'), null);
