@@ -15,7 +15,9 @@ import { ChatHistory, trimHistory } from './chatHistory';
 import { chatHtml } from './chatHtml';
 import { parseWebviewMessage, type ChatTurn, type HostMessage, type WebviewMessage } from './chatMessages';
 import type { ProposedChanges } from './proposedChange';
+import { errorText } from './errorText';
 import type { ServerSession } from './serverSession';
+import { WebviewAttachment } from './webviewAttachment';
 
 export const CHAT_VIEW_ID = 'latent.chatView';
 /** How much of the conversation goes with a question (the server fits it to the model's context). */
@@ -23,6 +25,8 @@ const TURNS_SENT = 20;
 const CHARS_SENT = 24_000;
 
 type Answer = Pick<ChatResult, 'text' | 'finishReason'>;
+/** How an answer ended: as the server said, or with an error. */
+type Outcome = Answer['finishReason'] | 'error';
 
 export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable {
   private view: vscode.WebviewView | undefined;
@@ -32,6 +36,8 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
   private readonly history: ChatHistory;
   private readonly chips = new ChatContextTracker();
   private readonly subscriptions: vscode.Disposable[] = [];
+  /** Listeners on the view shown now; a view VS Code re-creates replaces them (they must not pile up). */
+  private readonly attachment = new WebviewAttachment();
 
   constructor(
     private readonly extensionUri: vscode.Uri,
@@ -41,7 +47,7 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
     private readonly log: vscode.LogOutputChannel,
   ) {
     this.history = new ChatHistory(workspaceState);
-    this.subscriptions.push(this.chips, this.chips.onDidChange((chips) => this.post({ type: 'context', chips })));
+    this.subscriptions.push(this.chips, this.chips.onDidChange((chips) => this.post({ type: 'context', chips })), this.attachment);
   }
 
   resolveWebviewView(view: vscode.WebviewView): void {
@@ -55,20 +61,17 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
       scriptUri: view.webview.asWebviewUri(vscode.Uri.joinPath(media, 'dist', 'chat.js')).toString(),
       styleUri: view.webview.asWebviewUri(vscode.Uri.joinPath(media, 'chat.css')).toString(),
     });
-    this.subscriptions.push(
-      view.webview.onDidReceiveMessage((raw: unknown) => {
-        const parsed = parseWebviewMessage(raw);
-        if (!parsed.ok) {
-          this.log.warn(`chat view: ignored a message: ${parsed.error}`);
-          return;
-        }
-        this.handle(parsed.message).catch((e) => this.log.error(`chat view: ${errorText(e)}`));
-      }),
-      view.onDidDispose(() => {
-        this.view = undefined;
-        this.webviewReady = false;
-      }),
-    );
+    this.attachment.attach(view, (raw: unknown) => {
+      const parsed = parseWebviewMessage(raw);
+      if (!parsed.ok) {
+        this.log.warn(`chat view: ignored a message: ${parsed.error}`);
+        return;
+      }
+      this.handle(parsed.message).catch((e) => this.log.error(`chat view: ${errorText(e)}`));
+    }, () => {
+      this.view = undefined;
+      this.webviewReady = false;
+    });
   }
 
   /** Asks a question as if typed in the panel (used by commands). */
@@ -163,7 +166,7 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
       current.text += delta;
       this.post({ type: 'delta', chatId, text: delta });
     });
-    let finishReason: Answer['finishReason'] = 'cancelled';
+    let outcome: Outcome = 'cancelled';
     try {
       const answer = await run(chatId, cts.token);
       if (typeof answer?.text === 'string') {
@@ -172,12 +175,14 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
         if (rest) this.post({ type: 'delta', chatId, text: rest });
         if (answer.text.startsWith(current.text)) current.text = answer.text;
       }
-      finishReason = cts.token.isCancellationRequested ? 'cancelled' : (answer?.finishReason ?? 'stop');
+      const finishReason = cts.token.isCancellationRequested ? 'cancelled' : (answer?.finishReason ?? 'stop');
+      outcome = finishReason;
       this.post({ type: 'done', chatId, finishReason });
     } catch (error) {
       if (cts.token.isCancellationRequested) this.post({ type: 'done', chatId, finishReason: 'cancelled' });
       else {
-        finishReason = 'cancelled';
+        outcome = 'error';
+        this.log.error(`chat: ${errorText(error)}`);
         this.post({ type: 'error', chatId, message: errorText(error) });
       }
     } finally {
@@ -188,7 +193,7 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
     await this.history.append(question, {
       role: 'assistant',
       content: current.text,
-      ...(finishReason === 'stop' ? {} : { incomplete: true }),
+      ...(outcome === 'stop' ? {} : { incomplete: true }),
     });
   }
 
@@ -223,8 +228,4 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
   private postNow(message: HostMessage): void {
     void this.view?.webview.postMessage(message);
   }
-}
-
-export function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -4,15 +4,15 @@
 import * as vscode from 'vscode';
 import { ApiKeyStore } from './apiKey';
 import { CHAT_VIEW_ID, ChatViewProvider } from './chatView';
+import { registerCommands } from './commands';
 import { InlineCompletionForwarder } from './inlineCompletions';
 import { DOCUMENT_SELECTOR } from './languageClient';
 import { LoadingProgress } from './loadingProgress';
 import { ProposedChanges } from './proposedChange';
 import { registerRefactorCommands } from './refactorCommands';
 import { ServerSession } from './serverSession';
-import { isLanguageEnabled, readSettings, SECTION, toggledLanguages, type ExtensionSettings } from './settings';
+import { isLanguageEnabled, readSettings, SECTION, type ExtensionSettings } from './settings';
 import { LatentStatusBar } from './statusBar';
-import { showStatusMenu } from './statusMenu';
 import { reportVisibleRanges } from './visibleRanges';
 
 let session: ServerSession | undefined;
@@ -76,28 +76,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     }),
     vscode.workspace.onDidGrantWorkspaceTrust(() => void settingsChanged()),
     apiKey.onDidChange(() => void settingsChanged()),
-    vscode.commands.registerCommand('latent.showMenu', () => showStatusMenu(settings)),
-    vscode.commands.registerCommand('latent.openChat', () => chat.reveal()),
-    vscode.commands.registerCommand('latent.chat.clear', () => chat.clearHistory()),
-    vscode.commands.registerCommand('latent.showLog', () => log.show()),
-    vscode.commands.registerCommand('latent.setApiKey', () => apiKey.ask()),
-    vscode.commands.registerCommand('latent.clearApiKey', () => apiKey.clear()),
-    vscode.commands.registerCommand('latent.restartServer', () => server.restart(settings.server)),
-    vscode.commands.registerCommand('latent.triggerSuggestion', () =>
-      vscode.commands.executeCommand('editor.action.inlineSuggest.trigger'),
-    ),
-    vscode.commands.registerCommand('latent.toggleEnabled', () =>
-      vscode.workspace.getConfiguration(SECTION).update('enable', !settings.enabled, vscode.ConfigurationTarget.Global),
-    ),
-    vscode.commands.registerCommand('latent.toggleLanguage', async () => {
-      const languageId = vscode.window.activeTextEditor?.document.languageId;
-      if (!languageId) return;
-      await vscode.workspace
-        .getConfiguration(SECTION)
-        .update('languages', toggledLanguages(settings.languages, languageId), vscode.ConfigurationTarget.Global);
-    }),
-    vscode.commands.registerCommand('latent.acceptChange', (uri?: vscode.Uri) => proposals.accept(uri)),
-    vscode.commands.registerCommand('latent.rejectChange', (uri?: vscode.Uri) => proposals.reject(uri)),
+    ...registerCommands({ settings: () => settings, server, chat, apiKey, proposals, log }),
   );
   void vscode.commands.executeCommand('setContext', 'latent.active', true);
   showEditorState();

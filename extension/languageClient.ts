@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as vscode from 'vscode';
 import {
   LanguageClient,
+  RevealOutputChannelOn,
   TransportKind,
   type DynamicFeature,
   type LanguageClientOptions,
@@ -37,7 +38,7 @@ export function createLanguageClient(
     initializationOptions: settings,
     outputChannel,
     // The server reports engine trouble through latent/status; a crash loop should not stack up popups.
-    revealOutputChannelOn: 4 /* RevealOutputChannelOn.Never */,
+    revealOutputChannelOn: RevealOutputChannelOn.Never,
   };
   return new ForwardingLanguageClient('latent', 'Latent Coder', serverOptions, clientOptions);
 }

@@ -7,7 +7,7 @@ import * as vscode from 'vscode';
 import type { Diagnostic as ProtocolDiagnostic, Range as ProtocolRange } from 'vscode-languageclient/node';
 import { RefactorRequestMethod, type RefactorKind, type RefactorParams } from '../server/protocol';
 import type { ChatViewProvider } from './chatView';
-import { errorText } from './chatView';
+import { errorText } from './errorText';
 import type { ProposedChanges } from './proposedChange';
 import { parseRefactorResult } from './refactorResult';
 import type { ServerSession } from './serverSession';

@@ -93,6 +93,10 @@ export class EngineClient {
     try {
       for await (const event of readServerSentEvents(response.body)) {
         const chunk = event as ChatChunk;
+        // An engine that fails after the stream started says so in an event (OpenAI's error object).
+        if (chunk.error !== undefined) {
+          throw new EngineError('http', `${this.baseUrl}/chat/completions failed while answering: ${errorMessage(JSON.stringify(chunk))}`);
+        }
         const choice = chunk.choices?.[0];
         const delta = choice?.delta?.content ?? '';
         if (delta) {
@@ -107,6 +111,69 @@ export class EngineClient {
     }
     return { text, finishReason, usage };
   }
+
+  /** The model's name and context length, asked of the engine the first time (before any budget is fitted). */
+  async modelInfo(signal?: AbortSignal): Promise<{ id: string; contextLength?: number }> {
+    const id = await this.model(signal);
+    // A model named in the settings was not looked up: ask /models once for its length (vLLM and ours say it).
+    if (this.contextLength === undefined && !this.askedModels) {
+      this.askedModels = true;
+      try {
+        const listed = (await this.getJson('/models', signal) as { data?: { id?: string; max_model_len?: number }[] }).data;
+        const entry = listed?.find((m) => m.id === id) ?? (listed?.length === 1 ? listed[0] : undefined);
+        if (typeof entry?.max_model_len === 'number') this.contextLength = entry.max_model_len;
+      } catch (e) {
+        if (signal?.aborted) throw e;
+        // An engine without /models: the context stays unknown (no clamp), as before.
+      }
+    }
+    return { id, contextLength: this.contextLength };
+  }
+
+  private askedModels = false;
+
+  /**
+   * The engine's token ids of `text` (bos added only with `addSpecial`), from vLLM's and `latent serve`'s POST /tokenize;
+   * undefined when the engine has no such route.
+   */
+  async tokenize(text: string, signal?: AbortSignal, addSpecial = false): Promise<number[] | undefined> {
+    const json = await this.postTokenize({ prompt: text, add_special_tokens: addSpecial }, signal);
+    return json?.tokens;
+  }
+
+  /** Tokens of the chat prompt the engine would render for `messages`, or undefined when it cannot tell. */
+  async countChatTokens(messages: ChatMessage[], signal?: AbortSignal): Promise<number | undefined> {
+    return (await this.postTokenize({ messages }, signal))?.tokens.length;
+  }
+
+  private async postTokenize(body: Record<string, unknown>, signal?: AbortSignal): Promise<{ tokens: number[] } | undefined> {
+    if (this.noTokenize) return undefined;
+    const model = await this.model(signal);
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await request(`${new URL(this.baseUrl).origin}/tokenize`, {
+        method: 'POST', headers: this.headers(true), body: JSON.stringify({ model, ...body }), signal, dispatcher: this.dispatcher,
+      });
+    } catch (e) {
+      throw translateError(e, this.baseUrl);
+    }
+    const text = await res.body.text();
+    // Servers without the route answer 404 or 405; any other refusal is this request's (e.g. too long).
+    if (res.statusCode === 404 || res.statusCode === 405) {
+      this.noTokenize = true;
+      return undefined;
+    }
+    if (res.statusCode >= 300) throw new EngineError('http', `POST /tokenize answered ${res.statusCode}: ${errorMessage(text)}`, res.statusCode);
+    let json: { tokens?: unknown; max_model_len?: unknown };
+    try { json = JSON.parse(text); } catch { json = {}; }
+    if (!Array.isArray(json.tokens) || !json.tokens.every((t) => Number.isInteger(t))) {
+      throw new EngineError('bad-response', `POST /tokenize answered no token ids: ${text.slice(0, 200)}`);
+    }
+    if (this.contextLength === undefined && typeof json.max_model_len === 'number') this.contextLength = json.max_model_len;
+    return { tokens: json.tokens as number[] };
+  }
+
+  private noTokenize = false;
 
   /** What GET /health answers (our engine says which model it serves), or undefined when it does not answer. */
   async health(signal?: AbortSignal): Promise<{ model?: string } | undefined> {
@@ -140,6 +207,7 @@ export class EngineClient {
 
   private model(signal?: AbortSignal): Promise<string> {
     this.modelName ??= this.getJson('/models', signal).then((json) => {
+      this.askedModels = true;
       const first = (json as { data?: { id?: string; max_model_len?: number }[] }).data?.[0];
       if (!first?.id) throw new EngineError('bad-response', `${this.baseUrl}/models lists no model`);
       if (typeof first.max_model_len === 'number') this.contextLength = first.max_model_len;
@@ -192,6 +260,7 @@ interface CompletionResponse {
   usage?: RawUsage;
 }
 interface ChatChunk {
+  error?: unknown;
   choices?: { delta?: { content?: string }; finish_reason?: string | null }[];
   usage?: RawUsage;
 }

@@ -4,6 +4,7 @@
 import { EngineClient } from './engineClient';
 import { EngineError } from './engineErrors';
 import { LocalEngine } from './localEngine';
+import { TokenCounter } from './tokenCounter';
 import type { EngineSettings, StatusParams } from './protocol';
 
 export type EngineState = StatusParams['engine'];
@@ -12,10 +13,25 @@ export class EngineConnection {
   private attached: EngineClient | undefined;
   private local: LocalEngine | undefined;
   private readonly pending = new Set<AbortController>();
-  private lastClient: EngineClient | undefined;
   private settingsKey = '';
+  /** One counter per engine client: counts belong to that engine's tokenizer. */
+  private readonly counters = new WeakMap<EngineClient, TokenCounter>();
 
-  constructor(private readonly onState: (state: EngineState, message?: string) => void) {}
+  constructor(
+    private readonly onState: (state: EngineState, message?: string) => void,
+    private readonly log: (message: string) => void = () => undefined,
+  ) {}
+
+  /** Token counts by `client`'s tokenizer (exact once it has answered /tokenize; see tokenCounter.ts). */
+  async tokenCounter(client: EngineClient, signal?: AbortSignal): Promise<TokenCounter> {
+    let counter = this.counters.get(client);
+    if (!counter) {
+      counter = new TokenCounter(client, this.log);
+      this.counters.set(client, counter);
+    }
+    await counter.ready(signal);
+    return counter;
+  }
 
   /** Applies engine settings (at start and on every configuration change); unchanged settings do nothing. */
   configure(settings: EngineSettings | undefined): void {
@@ -59,7 +75,6 @@ export class EngineConnection {
     this.pending.add(controller);
     try {
       const client = await this.client();
-      this.lastClient = client;
       if (controller.signal.aborted) throw controller.signal.reason;
       return await work(client, controller.signal);
     } catch (e) {
@@ -72,11 +87,6 @@ export class EngineConnection {
       cancel?.removeEventListener('abort', onCancel);
       this.pending.delete(controller);
     }
-  }
-
-  /** The current engine's context length in tokens, when known. */
-  contextLength(): number | undefined {
-    return this.lastClient?.contextLength;
   }
 
   dispose(): void {

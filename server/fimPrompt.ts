@@ -4,20 +4,20 @@
 import type { Tree } from 'web-tree-sitter';
 import { compareSnippets, renderSnippet, type ContextSnippet } from './contextSnippet';
 import { prefixCut, suffixCut } from './syntaxBoundaries';
+import { estimateTokens } from './tokenEstimate';
 
 export const FIM_BEGIN = '<｜fim▁begin｜>';
 export const FIM_HOLE = '<｜fim▁hole｜>';
 export const FIM_END = '<｜fim▁end｜>';
 
-/** Token estimate used for budgets: code averages a little over 3 characters per DeepSeek token. */
-export const CHARS_PER_TOKEN = 3;
-export function estimateTokens(text: string): number {
-  return Math.ceil(text.length / CHARS_PER_TOKEN);
-}
+/** Counts tokens of prompt text: the engine's exact counts (tokenCounter.ts), or the estimate. */
+export type CountTokens = (text: string) => number;
 
 export interface PromptBudget {
-  /** Tokens for context + prefix + suffix together. */
+  /** Tokens of the whole prompt as the engine counts it: the FIM markers (and bos), context, prefix, suffix. */
   maxPromptTokens: number;
+  /** Tokens the engine adds around the text: bos and the three FIM markers. */
+  markerTokens?: number;
   /** Most of the budget extra context may take; what it leaves unused goes to the prefix. */
   contextShare: number;
   /** Share of the window (budget minus context) the suffix may take; what it leaves goes to the prefix. */
@@ -37,6 +37,8 @@ export interface PromptInput {
   budget: PromptBudget;
   /** Line of an offset; the document's own index when given (scanning the text is O(length)). */
   lineAt?: (offset: number) => number;
+  /** Token counts for the budget; the estimate when not given. */
+  countTokens?: CountTokens;
 }
 
 export interface FimPrompt {
@@ -52,10 +54,11 @@ export interface FimPrompt {
 
 export function buildFimPrompt(input: PromptInput): FimPrompt {
   const { text, offset, tree, budget } = input;
-  const total = Math.max(1, Math.floor(budget.maxPromptTokens));
+  const count = input.countTokens ?? estimateTokens;
+  const total = Math.max(1, Math.floor(budget.maxPromptTokens) - (budget.markerTokens ?? 0));
 
   // Snippets from this document that the widest possible window already shows add nothing.
-  const widest = windowFor(text, offset, tree, total, budget.suffixShare);
+  const widest = windowFor(text, offset, tree, total, budget.suffixShare, count);
   const lineAt = input.lineAt ?? ((o: number) => lineOf(text, o));
   const firstLine = lineAt(widest.prefixStart);
   const lastLine = lineAt(widest.suffixEnd);
@@ -70,14 +73,14 @@ export function buildFimPrompt(input: PromptInput): FimPrompt {
   const rendered: string[] = [];
   for (const snippet of candidates) {
     const piece = renderSnippet(snippet, input.lineComment);
-    const cost = estimateTokens(piece);
+    const cost = count(piece);
     if (contextTokens + cost > contextBudget) continue;
     contextTokens += cost;
     used.push(snippet);
     rendered.push(piece);
   }
 
-  const window = used.length ? windowFor(text, offset, tree, total - contextTokens, budget.suffixShare) : widest;
+  const window = used.length ? windowFor(text, offset, tree, total - contextTokens, budget.suffixShare, count) : widest;
   return {
     context: rendered.join(''),
     prefix: text.slice(window.prefixStart, offset),
@@ -93,17 +96,55 @@ export function renderFimPrompt(prompt: FimPrompt): string {
   return `${FIM_BEGIN}${prompt.context}${prompt.prefix}${FIM_HOLE}${prompt.suffix}${FIM_END}`;
 }
 
-function windowFor(text: string, offset: number, tree: Tree | undefined, tokens: number, suffixShare: number) {
-  const windowChars = Math.max(0, tokens) * CHARS_PER_TOKEN;
-  const suffixAvailable = text.length - offset;
-  const prefixAvailable = offset;
-  // Each side gets its share; what one side cannot use goes to the other.
-  let suffixChars = Math.min(suffixAvailable, Math.floor(windowChars * suffixShare));
-  const prefixChars = Math.min(prefixAvailable, windowChars - suffixChars);
-  suffixChars = Math.min(suffixAvailable, windowChars - prefixChars);
-  const prefixStart = prefixCut(text, tree, offset - prefixChars, offset);
-  const suffixEnd = suffixCut(text, tree, offset + suffixChars, offset);
+/**
+ * The widest window of at most `tokens` tokens: the suffix takes up to its share, the prefix the rest, and the
+ * suffix what the prefix cannot use; each edge then moves inward to a statement boundary (fewer tokens).
+ */
+function windowFor(text: string, offset: number, tree: Tree | undefined, tokens: number, suffixShare: number, count: CountTokens) {
+  const budget = Math.max(0, tokens);
+  const suffixFirst = furthestEnd(text, offset, Math.floor(budget * suffixShare), count);
+  const prefix = furthestStart(text, offset, budget - suffixFirst.tokens, count);
+  const suffix = furthestEnd(text, offset, budget - prefix.tokens, count);
+  const prefixStart = prefixCut(text, tree, prefix.at, offset);
+  const suffixEnd = suffixCut(text, tree, suffix.at, offset);
   return { prefixStart: Math.min(prefixStart, offset), suffixEnd: Math.max(suffixEnd, offset) };
+}
+
+/**
+ * The earliest line start from which the text up to the cursor holds at most `budget` tokens (the cursor when
+ * even the cursor's own line does not fit), and its count.
+ */
+function furthestStart(text: string, offset: number, budget: number, count: CountTokens): { at: number; tokens: number } {
+  let at = offset;
+  let tokens = 0;
+  let lineStart = text.lastIndexOf('\n', offset - 1) + 1;
+  for (;;) {
+    // The piece from this line's start up to what is already in (the cursor, or the line after).
+    const cost = count(text.slice(lineStart, at));
+    if (tokens + cost > budget) return { at, tokens };
+    tokens += cost;
+    at = lineStart;
+    if (at === 0) return { at, tokens };
+    lineStart = text.lastIndexOf('\n', at - 2) + 1;
+  }
+}
+
+/**
+ * The furthest end (a line start, or the end of the text) up to which the text after the cursor holds at most
+ * `budget` tokens, and its count.
+ */
+function furthestEnd(text: string, offset: number, budget: number, count: CountTokens): { at: number; tokens: number } {
+  let at = offset;
+  let tokens = 0;
+  while (at < text.length) {
+    const newline = text.indexOf('\n', at);
+    const next = newline < 0 ? text.length : newline + 1;
+    const cost = count(text.slice(at, next));
+    if (tokens + cost > budget) break;
+    tokens += cost;
+    at = next;
+  }
+  return { at, tokens };
 }
 
 function lineOf(text: string, offset: number): number {

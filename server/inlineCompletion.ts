@@ -1,42 +1,39 @@
-// textDocument/inlineCompletion: from the request to the suggestions shown. Cache first (including typing
-// through a shown suggestion), then an adaptive debounce, the FIM prompt with its context, the engine request
-// (aborted when the client cancels), and post-processing of what comes back.
+// textDocument/inlineCompletion, as named stages (Continue's CompletionProvider has the same shape):
+//   prefilter -> cache -> debounce -> prompt -> engine -> post-process -> remember and report.
+// Each stage is a method below; the prompt stage is completionPrompt.ts, post-processing postProcess.ts.
 import {
-  InlineCompletionTriggerKind, LSPErrorCodes, ResponseError,
-  type InlineCompletionList, type InlineCompletionParams, type Position, type Range,
+  ErrorCodes, InlineCompletionTriggerKind, LSPErrorCodes, ResponseError,
+  type InlineCompletionList, type InlineCompletionParams,
 } from 'vscode-languageserver';
-import type { TextDocument } from 'vscode-languageserver-textdocument';
 import { performance } from 'node:perf_hooks';
 import { AdaptiveDebounce, waitUnlessAborted } from './adaptiveDebounce';
 import { CompletionCache } from './completionCache';
-import { wantsMultiline } from './completionShape';
-import { gatherSnippets } from './contextGatherer';
+import {
+  fitPrompt, MULTI_LINE_MAX_TOKENS, nearText, promptBudget, selectedCompletion, SINGLE_LINE_MAX_TOKENS, siteAt,
+  type CompletionSite, type PreparedCompletion, type SelectedCompletion,
+} from './completionPrompt';
 import { checkedOffset, openDocument } from './documentPosition';
 import type { DocumentStore } from './documentStore';
-import type { CompletionAnswer } from './engineClient';
+import type { DocumentSyntax } from './documentSyntax';
+import type { CompletionAnswer, EngineClient } from './engineClient';
 import type { EngineConnection } from './engineConnection';
 import { EngineError, isCancellation } from './engineErrors';
-import { buildFimPrompt, DEFAULT_BUDGET, type FimPrompt } from './fimPrompt';
-import { languageInfo } from './languages';
 import { detectIndentUnit, postProcess } from './postProcess';
 import type { LatentSettings } from './protocol';
 import type { StatusReporter } from './statusReporter';
 
-const SINGLE_LINE_MAX_TOKENS = 48;
-const MULTI_LINE_MAX_TOKENS = 128;
-/** Characters around the cursor post-processing and the cache look at. */
-const NEAR_PREFIX_CHARS = 2000;
-const NEAR_SUFFIX_CHARS = 1000;
 /** Lines around a completion position remembered as viewed. */
 const VIEW_RADIUS = 10;
+/** Suggestions shown at most. */
+const MAX_ITEMS = 3;
 
-export interface PreparedCompletion {
-  prompt: FimPrompt;
-  /** The text the completion continues (the document, with a selected suggest item applied). */
-  text: string;
-  multiline: boolean;
-  prefixNear: string;
-  suffixNear: string;
+/** One request as it goes through the stages. */
+interface Ask {
+  uri: string;
+  params: InlineCompletionParams;
+  selected?: SelectedCompletion;
+  invoked: boolean;
+  arrived: number;
 }
 
 export class InlineCompletionProvider {
@@ -54,58 +51,27 @@ export class InlineCompletionProvider {
   }
 
   async provide(params: InlineCompletionParams, cancel: AbortSignal): Promise<InlineCompletionList> {
-    const arrived = performance.now();
-    const uri = params?.textDocument?.uri;
-    checkedOffset(openDocument(this.store, uri), params.position);
-    const settings = this.settings();
-    const selected = selectedCompletion(params);
-    // With a completion item selected in the suggest widget, the suggestion continues that item: it replaces
-    // the item's range with the item's text and what follows.
-    const toList = (items: string[]): InlineCompletionList => ({
-      items: items.map((item) => selected
-        ? { insertText: selected.text + item, range: selected.range }
-        : { insertText: item, range: { start: params.position, end: params.position } }),
-    });
-    const invoked = params.context?.triggerKind === InlineCompletionTriggerKind.Invoked;
-    const cached = this.lookUp(uri, params.position, selected);
-    // An empty answer is remembered too, but the user asking explicitly gets a fresh try (with alternatives).
-    if (cached && (cached.length > 0 || !invoked)) return toList(cached);
+    const ask = this.checked(params);
+    if (!this.prefilter(ask)) return { items: [] };
+    const cached = this.fromCache(ask);
+    if (cached) return this.toList(ask, cached);
+    const waited = await this.debounced(ask, cancel);
+    // The document may have changed while we waited (the client then cancels soon, but until then the answer must
+    // fit the text as it is now).
+    const site = this.siteNow(ask);
+    if (!site) return { items: [] };
 
-    this.debounce.baseMs = settings?.debounceMs ?? 75;
-    if (!invoked && !(await waitUnlessAborted(this.debounce.delayMs(), cancel))) throw cancelled();
-    if (cancel.aborted) throw cancelled();
-    const waited = performance.now() - arrived;
-
-    // Read the document again: it may have changed while we waited (then the client cancels this request
-    // soon, but until then the answer must fit the text as it is now).
-    const syntax = this.store.get(uri);
-    if (!syntax || syntax.binary || settings?.disabledLanguages?.includes(syntax.doc.languageId)) return { items: [] };
-    let offset: number;
-    try {
-      offset = checkedOffset(syntax, params.position);
-    } catch {
-      return { items: [] };
-    }
-    const prepared = this.prepare(uri, offset, settings, selected);
-    this.store.recentViews.record(uri, params.position.line - VIEW_RADIUS, params.position.line + VIEW_RADIUS);
+    let prepared: PreparedCompletion | undefined;
     let prepareMs = 0;
-    const started = performance.now();
-    const maxTokens = Math.min(settings?.maxTokens ?? Infinity, prepared.multiline ? MULTI_LINE_MAX_TOKENS : SINGLE_LINE_MAX_TOKENS);
-    const stop = prepared.multiline ? ['\n\n\n'] : ['\n'];
-    const onSend = () => { prepareMs ||= performance.now() - arrived - waited; };
-    const ask = (temperature: number, n: number) => this.engine.run((client, signal) =>
-      client.complete(prepared.prompt, { maxTokens, temperature, stop, n, signal, onSend }), cancel);
-
     let answers: CompletionAnswer[];
+    const started = performance.now();
     try {
-      // Invoked: the greedy answer plus two sampled alternatives; automatic: the greedy answer only.
-      answers = invoked
-        ? (await Promise.allSettled([ask(0, 1), ask(0.8, 2)])).flatMap((r, i) => {
-          if (r.status === 'fulfilled') return [r.value];
-          if (i === 0) throw r.reason;
-          return [];
-        })
-        : [await ask(0, 1)];
+      answers = await this.engine.run(async (client, signal) => {
+        prepared = await this.prompt(client, site, signal);
+        // Viewed from now on, for later prompts (this one already shows it).
+        this.store.recentViews.record(ask.uri, params.position.line - VIEW_RADIUS, params.position.line + VIEW_RADIUS);
+        return this.askEngine(client, prepared, ask.invoked, signal, () => { prepareMs ||= performance.now() - ask.arrived - waited; });
+      }, cancel);
     } catch (e) {
       if (cancel.aborted || isCancellation(e)) throw cancelled();
       // Inline completion must never pester the user: the status bar tells what went wrong.
@@ -114,80 +80,116 @@ export class InlineCompletionProvider {
       return { items: [] };
     }
 
-    const text = prepared.text;
-    const indentUnit = detectIndentUnit(text.slice(Math.max(0, offset - 20_000), offset + 20_000)) ?? '    ';
+    const items = this.postProcessed(site, prepared!, answers);
+    this.cache.put(ask.uri, prepared!.prefixNear, prepared!.suffixNear, items);
+    this.report(ask, prepared!, answers, prepareMs, started);
+    return this.toList(ask, items);
+  }
+
+  /** The request's own checks: an open document, a position inside it (InvalidParams otherwise). */
+  private checked(params: InlineCompletionParams): Ask {
+    if (typeof params !== 'object' || params === null) {
+      throw new ResponseError(ErrorCodes.InvalidParams, 'textDocument/inlineCompletion needs params with textDocument and position');
+    }
+    const uri = params.textDocument?.uri;
+    checkedOffset(openDocument(this.store, uri), params.position);
+    return {
+      uri, params, selected: selectedCompletion(params), arrived: performance.now(),
+      invoked: params.context?.triggerKind === InlineCompletionTriggerKind.Invoked,
+    };
+  }
+
+  /** Stage 1: documents that get no completions (binary, or a language the user switched off). */
+  private prefilter(ask: Ask): DocumentSyntax | undefined {
+    const syntax = this.store.get(ask.uri);
+    if (!syntax || syntax.binary || this.settings()?.disabledLanguages?.includes(syntax.doc.languageId)) return undefined;
+    return syntax;
+  }
+
+  /** Stage 2: suggestions made here before, or typed into (an empty answer counts, unless asked explicitly). */
+  private fromCache(ask: Ask): string[] | undefined {
+    const syntax = this.store.get(ask.uri)!;
+    const { prefixNear, suffixNear } = nearText(siteAt(ask.uri, syntax.doc, syntax.doc.offsetAt(ask.params.position), ask.selected));
+    const cached = this.cache.get(ask.uri, prefixNear, suffixNear);
+    return cached && (cached.length > 0 || !ask.invoked) ? cached : undefined;
+  }
+
+  /** Stage 3: wait about one typing gap (not when invoked); returns the milliseconds waited. */
+  private async debounced(ask: Ask, cancel: AbortSignal): Promise<number> {
+    this.debounce.baseMs = this.settings()?.debounceMs ?? 75;
+    if (!ask.invoked && !(await waitUnlessAborted(this.debounce.delayMs(), cancel))) throw cancelled();
+    if (cancel.aborted) throw cancelled();
+    return performance.now() - ask.arrived;
+  }
+
+  /** The site after the wait, passed through the prefilter again; undefined when there is nothing to complete. */
+  private siteNow(ask: Ask): CompletionSite | undefined {
+    const syntax = this.prefilter(ask);
+    if (!syntax) return undefined;
+    try {
+      return siteAt(ask.uri, syntax.doc, checkedOffset(syntax, ask.params.position), ask.selected);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Stage 4: the FIM prompt fitted to the budget by the engine's token counts and context length. */
+  private async prompt(client: EngineClient, site: CompletionSite, signal: AbortSignal): Promise<PreparedCompletion> {
+    // Counting first: an engine's /tokenize may tell the context length too.
+    const counter = await this.engine.tokenCounter(client, signal);
+    const { contextLength } = await client.modelInfo(signal);
+    const syntax = this.store.get(site.uri);
+    if (!syntax) throw new EngineError('cancelled', `${site.uri} was closed`);
+    return fitPrompt(this.store, syntax, site, promptBudget(this.settings(), contextLength, counter.exact), counter, signal);
+  }
+
+  /** Stage 5: the greedy answer, plus two sampled alternatives when invoked. */
+  private async askEngine(client: EngineClient, prepared: PreparedCompletion, invoked: boolean, signal: AbortSignal,
+    onSend: () => void): Promise<CompletionAnswer[]> {
+    const maxTokens = Math.min(this.settings()?.maxTokens ?? Infinity, prepared.multiline ? MULTI_LINE_MAX_TOKENS : SINGLE_LINE_MAX_TOKENS);
+    const stop = prepared.multiline ? ['\n\n\n'] : ['\n'];
+    const ask = (temperature: number, n: number) => client.complete(prepared.prompt, { maxTokens, temperature, stop, n, signal, onSend });
+    if (!invoked) return [await ask(0, 1)];
+    const settled = await Promise.allSettled([ask(0, 1), ask(0.8, 2)]);
+    if (settled[0].status === 'rejected') throw settled[0].reason;
+    return settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  }
+
+  /** Stage 6: each choice through the post-processing filters; distinct, non-empty, at most three. */
+  private postProcessed(site: CompletionSite, prepared: PreparedCompletion, answers: CompletionAnswer[]): string[] {
+    const indentUnit = detectIndentUnit(site.text.slice(Math.max(0, site.offset - 20_000), site.offset + 20_000)) ?? '    ';
     const items: string[] = [];
     for (const choice of answers.flatMap((a) => a.choices)) {
       const item = postProcess(choice.text, {
         prefix: prepared.prefixNear, suffix: prepared.suffixNear, multiline: prepared.multiline, indentUnit, finishReason: choice.finishReason,
       });
-      if (item && !items.includes(item) && items.length < 3) items.push(item);
+      if (item && !items.includes(item) && items.length < MAX_ITEMS) items.push(item);
     }
-    this.cache.put(uri, prepared.prefixNear, prepared.suffixNear, items);
+    return items;
+  }
 
+  /** Stage 7: latency, prompt size, cache share and speed for the status bar (and the bench). */
+  private report(ask: Ask, prepared: PreparedCompletion, answers: CompletionAnswer[], prepareMs: number, started: number): void {
     const usage = answers[0]?.usage;
     const engineSeconds = (performance.now() - started) / 1000;
     this.status.completionDone({
-      lastLatencyMs: Math.round(performance.now() - arrived),
+      lastLatencyMs: Math.round(performance.now() - ask.arrived),
       lastPrepareMs: Math.round(prepareMs * 100) / 100,
+      lastPromptTokens: usage?.promptTokens ?? prepared.promptTokens,
       cachedShare: usage && usage.promptTokens > 0 ? usage.cachedTokens / usage.promptTokens : undefined,
       tokensPerSecond: usage && engineSeconds > 0 ? Math.round(usage.completionTokens / engineSeconds) : undefined,
     });
-    return toList(items);
   }
 
-  /** Cached completions still valid at the request's position (binary and disabled documents get none). */
-  private lookUp(uri: string, position: Position, selected: SelectedCompletion | undefined): string[] | undefined {
-    const syntax = this.store.get(uri)!;
-    if (syntax.binary || this.settings()?.disabledLanguages?.includes(syntax.doc.languageId)) return undefined;
-    const { text, offset } = textAsSeen(syntax.doc, syntax.doc.offsetAt(position), selected);
-    return this.cache.get(uri, text.slice(Math.max(0, offset - NEAR_PREFIX_CHARS), offset), text.slice(offset, offset + NEAR_SUFFIX_CHARS));
-  }
-
-  /** The prompt and shape of a completion at `offset` (no engine involved; the bench and tests call it too). */
-  prepare(uri: string, documentOffset: number, settings = this.settings(), selected?: SelectedCompletion): PreparedCompletion {
-    const syntax = this.store.get(uri)!;
-    const { text, offset } = textAsSeen(syntax.doc, documentOffset, selected);
-    // The tree describes the document, not the document with the selected item in it.
-    const tree = selected ? undefined : syntax.currentTree;
-    const cursorLine = syntax.doc.positionAt(documentOffset).line;
-    // Leave the model room to answer: a prompt near its context length would be refused.
-    const contextLength = this.engine.contextLength();
-    let maxPromptTokens = settings?.maxPromptTokens ?? DEFAULT_BUDGET.maxPromptTokens;
-    if (contextLength) maxPromptTokens = Math.min(maxPromptTokens, Math.floor((contextLength - MULTI_LINE_MAX_TOKENS) * 0.75));
-    const prompt = buildFimPrompt({
-      uri, text, offset, tree,
-      lineComment: languageInfo(syntax.doc.languageId).lineComment,
-      snippets: gatherSnippets(this.store, uri, cursorLine),
-      lineAt: (o) => syntax.doc.positionAt(o).line,
-      budget: { ...DEFAULT_BUDGET, maxPromptTokens },
-    });
+  /** With a suggest item selected, a suggestion replaces the item's range with the item's text and what follows. */
+  private toList(ask: Ask, items: string[]): InlineCompletionList {
+    const { selected, params } = ask;
     return {
-      prompt,
-      text,
-      multiline: wantsMultiline(text, offset, tree),
-      prefixNear: text.slice(Math.max(0, offset - NEAR_PREFIX_CHARS), offset),
-      suffixNear: text.slice(offset, offset + NEAR_SUFFIX_CHARS),
+      items: items.map((item) => selected
+        ? { insertText: selected.text + item, range: selected.range }
+        : { insertText: item, range: { start: params.position, end: params.position } }),
     };
   }
-}
-
-interface SelectedCompletion { range: Range; text: string }
-
-function selectedCompletion(params: InlineCompletionParams): SelectedCompletion | undefined {
-  const info = params.context?.selectedCompletionInfo;
-  const ok = (p: Position | undefined) => Number.isInteger(p?.line) && Number.isInteger(p?.character) && p!.line >= 0 && p!.character >= 0;
-  if (!info || typeof info.text !== 'string' || !ok(info.range?.start) || !ok(info.range?.end)) return undefined;
-  return { range: info.range, text: info.text };
-}
-
-/** The document's text and cursor offset, or, with a selected suggest item, as if that item were accepted. */
-function textAsSeen(doc: TextDocument, offset: number, selected: SelectedCompletion | undefined): { text: string; offset: number } {
-  const text = doc.getText();
-  if (!selected) return { text, offset };
-  const start = doc.offsetAt(selected.range.start);
-  const end = Math.max(start, doc.offsetAt(selected.range.end));
-  return { text: text.slice(0, start) + selected.text + text.slice(end), offset: start + selected.text.length };
 }
 
 function cancelled(): ResponseError<void> {

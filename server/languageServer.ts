@@ -35,7 +35,7 @@ export class LatentLanguageServer {
     this.engine = new EngineConnection((state, message) => {
       this.status.engineState(state, message);
       if (message) log(`engine ${state}: ${message}`);
-    });
+    }, log);
     this.completions = new InlineCompletionProvider(this.store, this.engine, this.status, () => this.settings, log);
     const chat = new ChatService(this.store, this.engine,
       (chatId, delta) => { void connection.sendNotification(ChatDeltaNotification, { chatId, delta } satisfies ChatDeltaParams); },

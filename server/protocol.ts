@@ -111,6 +111,8 @@ export interface StatusParams {
   lastLatencyMs?: number;
   /** Milliseconds of the last inline completion from the request arriving to the engine request leaving. */
   lastPrepareMs?: number;
+  /** Tokens of the last inline-completion prompt, as the engine counted them. */
+  lastPromptTokens?: number;
   /** Share of the last prompt served from the engine's latent cache (0..1). */
   cachedShare?: number;
   tokensPerSecond?: number;

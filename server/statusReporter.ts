@@ -14,7 +14,7 @@ export class StatusReporter {
   }
 
   /** After a completion: its latency, the share of its prompt the engine's cache served, its generation rate. */
-  completionDone(update: Pick<StatusParams, 'lastLatencyMs' | 'cachedShare' | 'tokensPerSecond' | 'lastPrepareMs'>): void {
+  completionDone(update: Pick<StatusParams, 'lastLatencyMs' | 'cachedShare' | 'tokensPerSecond' | 'lastPrepareMs' | 'lastPromptTokens'>): void {
     this.update({ ...update, engine: this.status.engine === 'error' ? 'ready' : this.status.engine });
   }
 

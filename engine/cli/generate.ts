@@ -3,8 +3,8 @@
 import { loadEngine, parseBackend } from './loadWithProgress';
 import { parseNumber, parseOptions, parseTokenList, requireString, UsageError } from './usage';
 
-export async function generateCommand(args: string[]): Promise<void> {
-  const v = parseOptions('generate', args, {
+/** The options `latent generate` accepts (commandHelp.ts describes each). */
+export const GENERATE_OPTIONS = {
     model: { type: 'string' },
     tokens: { type: 'string' },
     prompt: { type: 'string' },
@@ -15,7 +15,10 @@ export async function generateCommand(args: string[]): Promise<void> {
     seed: { type: 'string' },
     stop: { type: 'string', multiple: true },
     backend: { type: 'string' },
-  });
+} as const;
+
+export async function generateCommand(args: string[]): Promise<void> {
+  const v = parseOptions('generate', args, GENERATE_OPTIONS);
   const dir = requireString('generate', v, 'model');
   if ((v.tokens === undefined) === (v.prompt === undefined)) throw new UsageError('generate: give exactly one of --tokens and --prompt');
   const maxTokens = parseNumber('generate', 'max-tokens', requireString('generate', v, 'max-tokens'), 16, (n) => Number.isInteger(n) && n >= 1, 'a positive integer');

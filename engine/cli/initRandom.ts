@@ -33,17 +33,20 @@ function readConfigFile(file: string): Record<string, unknown> {
   return raw as Record<string, unknown>;
 }
 
+/** The options `latent init-random` accepts (commandHelp.ts describes each). */
+export const INIT_RANDOM_OPTIONS = {
+  config: { type: 'string' },
+  out: { type: 'string' },
+  seed: { type: 'string' },
+  dtype: { type: 'string' },
+  tokenizer: { type: 'string' },
+  'shard-size': { type: 'string' },
+  backend: { type: 'string' },
+} as const;
+
 export async function initRandomCommand(args: string[]): Promise<void> {
   const cmd = 'init-random';
-  const v = parseOptions(cmd, args, {
-    config: { type: 'string' },
-    out: { type: 'string' },
-    seed: { type: 'string' },
-    dtype: { type: 'string' },
-    tokenizer: { type: 'string' },
-    'shard-size': { type: 'string' },
-    backend: { type: 'string' },
-  });
+  const v = parseOptions(cmd, args, INIT_RANDOM_OPTIONS);
   const configFile = requireString(cmd, v, 'config');
   const outDir = requireString(cmd, v, 'out');
   const seed = parseNumber(cmd, 'seed', v.seed as string | undefined, 0, (n) => Number.isSafeInteger(n) && n >= 0, 'an integer >= 0');

@@ -3,13 +3,16 @@
 import { loadEngine, parseBackend } from './loadWithProgress';
 import { parseOptions, parseTokenList, requireString, UsageError } from './usage';
 
+/** The options `latent logits` accepts (commandHelp.ts describes each). */
+export const LOGITS_OPTIONS = {
+  model: { type: 'string' },
+  tokens: { type: 'string' },
+  positions: { type: 'string' },
+  backend: { type: 'string' },
+} as const;
+
 export async function logitsCommand(args: string[]): Promise<void> {
-  const v = parseOptions('logits', args, {
-    model: { type: 'string' },
-    tokens: { type: 'string' },
-    positions: { type: 'string' },
-    backend: { type: 'string' },
-  });
+  const v = parseOptions('logits', args, LOGITS_OPTIONS);
   const dir = requireString('logits', v, 'model');
   const tokens = parseTokenList('logits', requireString('logits', v, 'tokens'));
   const which = (v.positions as string | undefined) ?? 'last';

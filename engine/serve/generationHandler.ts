@@ -2,7 +2,7 @@
 // `n` choices, answer whole or as a stream, and stop the work as soon as the client goes away.
 import type { ServerResponse } from 'node:http';
 import type { GenerationResult } from '../api';
-import { HttpError, invalidField, sendError, sendJson } from './httpError';
+import { HttpError, invalidField, sendJson } from './httpError';
 import { AnswerShape, type Kind, usageOf } from './openaiShapes';
 import type { SamplingFields } from './requestValidation';
 import type { Scheduler } from './scheduler';
@@ -118,15 +118,4 @@ export async function handleGeneration(
     sendJson(res, 200, shape.whole(results.map((r) => ({ text: r.text, finishReason: r.finishReason })), usage));
   }
   metrics.observeLatency(job.route, (performance.now() - job.arrivedAt) / 1000);
-}
-
-/** After the stream has started, an error can only be told as an event. */
-export function reportStreamError(res: ServerResponse, error: HttpError): void {
-  if (res.headersSent) {
-    const stream = new SseStream(res);
-    stream.send(error.toBody());
-    stream.close();
-  } else {
-    sendError(res, error);
-  }
 }

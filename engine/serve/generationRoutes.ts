@@ -1,7 +1,7 @@
 // POST /v1/completions and POST /v1/chat/completions: validate, build the prompt tokens, hand to the scheduler.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { chatTemplateMissing } from './chatTemplate';
-import { fimPromptTokens } from './fimPrompt';
+import { fimPromptTokens } from './fimTokens';
 import { handleGeneration } from './generationHandler';
 import { HttpError, invalidField } from './httpError';
 import { readJsonBody } from './jsonBody';
@@ -35,6 +35,10 @@ export async function completionsRoute(req: IncomingMessage, res: ServerResponse
     if (body.suffix !== undefined) throw invalidField('suffix', "'suffix' needs 'prompt' as text, not token ids");
     prompt = body.prompt;
   } else if (body.suffix !== undefined) {
+    if (!model.fim) {
+      throw new HttpError(400, "This model's tokenizer has no fill-in-the-middle tokens, so 'suffix' cannot be used",
+        'invalid_request_error', 'suffix', 'fim_unsupported');
+    }
     const [prefix, suffix] = await Promise.all([encodePrompt(model, body.prompt, 'prompt'),
       encodePrompt(model, body.suffix, 'suffix')]);
     prompt = fimPromptTokens(model.fim, model.bosId, prefix, suffix);

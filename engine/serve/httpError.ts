@@ -1,5 +1,6 @@
 // Errors the server answers with, in OpenAI's error shape, so that OpenAI clients show them as their own.
 import type { ServerResponse } from 'node:http';
+import { SseStream } from './sseStream';
 
 export type OpenAiErrorType = 'invalid_request_error' | 'authentication_error' | 'permission_error' |
   'not_found_error' | 'rate_limit_error' | 'server_error';
@@ -40,4 +41,18 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
 
 export function sendError(res: ServerResponse, error: HttpError): void {
   sendJson(res, error.status, error.toBody(), error.headers);
+}
+
+/**
+ * Answers with `error`, whatever the route: as a JSON error before anything was sent, and as the stream's last
+ * event once a stream has started (its status line is already out).
+ */
+export function answerWithError(res: ServerResponse, error: HttpError): void {
+  if (res.headersSent) {
+    const stream = new SseStream(res);
+    stream.send(error.toBody());
+    stream.close();
+  } else {
+    sendError(res, error);
+  }
 }

@@ -4,10 +4,10 @@ import * as http from 'node:http';
 import { IDENTITY_PATH } from '../../engineLink/identityProof';
 import type { AccessGuard } from './accessGuard';
 import { chatCompletionsRoute, completionsRoute, type GenerationContext } from './generationRoutes';
-import { reportStreamError } from './generationHandler';
-import { HttpError, sendJson } from './httpError';
+import { answerWithError, HttpError, sendJson } from './httpError';
 import { identityRoute } from './identityRoute';
 import { ClientAborted } from './jsonBody';
+import { detokenizeRoute, tokenizeRoute } from './tokenizeRoutes';
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse, ctx: GenerationContext) => Promise<void>;
 
@@ -15,6 +15,8 @@ const ROUTES: Record<string, Partial<Record<string, Handler>>> = {
   '/v1/completions': { POST: completionsRoute },
   '/v1/chat/completions': { POST: chatCompletionsRoute },
   '/v1/models': { GET: modelsRoute },
+  '/tokenize': { POST: tokenizeRoute },
+  '/detokenize': { POST: detokenizeRoute },
   '/health': { GET: healthRoute },
   '/metrics': { GET: metricsRoute },
 };
@@ -30,7 +32,7 @@ export function createServeServer(ctx: GenerationContext, guard: AccessGuard): h
       // A request answered before its body was read (refused, unknown, too large) must not make the server read
       // that body to its end to keep the connection: close it instead.
       if (!req.complete) res.setHeader('Connection', 'close');
-      reportStreamError(res, error);
+      answerWithError(res, error);
     };
     if (openConnections > ctx.options.maxConnections) {
       refuse(new HttpError(503, `The server has ${ctx.options.maxConnections} connections open, its limit; ` +

@@ -1,3 +1,3 @@
 // engine/serve: `latent serve`, the engine as an OpenAI-compatible local HTTP server.
 export { runServe, serveCommand } from './runServe';
-export { DEFAULT_PORT, USAGE as SERVE_USAGE } from './serveOptions';
+export { DEFAULT_PORT, SERVE_OPTIONS, USAGE as SERVE_USAGE } from './serveOptions';

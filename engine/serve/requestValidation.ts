@@ -135,7 +135,7 @@ function promptField(v: unknown): string | number[] {
   throw invalidField('prompt', "'prompt' must be a string or a non-empty array of token ids");
 }
 
-function messagesField(v: unknown): ChatMessage[] {
+export function messagesField(v: unknown): ChatMessage[] {
   if (!Array.isArray(v) || v.length === 0) {
     throw invalidField('messages', "'messages' must be a non-empty array of messages");
   }

@@ -1,6 +1,8 @@
 // `latent serve` command-line options, with the limits that keep one bad or greedy client from hurting others.
 import { parseArgs } from 'node:util';
 import { DEFAULT_ENGINE_PORT } from '../../engineLink/localEngineFacts';
+import { LATENT_FORMATS } from '../cache/latentFormat';
+import { BACKENDS } from '../engine';
 
 /** "LATE" on a phone keypad; the LSP server looks here first for a running daemon. */
 export const DEFAULT_PORT = DEFAULT_ENGINE_PORT;
@@ -30,10 +32,41 @@ export interface ServeOptions {
   maxConnections: number;
 }
 
-export const USAGE = `usage: latent serve --model DIR [--host 127.0.0.1] [--port ${DEFAULT_PORT}] [--backend cpu]
-  [--api-key-file FILE] [--allow-host NAME]... [--max-body-bytes N] [--max-tokens-limit N]
-  [--max-batch N] [--max-queue N] [--max-choices N] [--cache-format fp32|fp16|int8|int4] [--cache-budget-mib N]
-  [--max-connections N]`;
+/** Every option of `latent serve`, as `latent serve --help` prints it. */
+export const USAGE = `usage: latent serve --model DIR [options]   (OpenAI-compatible HTTP on loopback)
+  --model DIR               Hugging Face model folder (config.json, *.safetensors, tokenizer.json)
+  --host ADDRESS            address to listen on (default 127.0.0.1)
+  --port N                  port (default ${DEFAULT_PORT}; 0: any free port, printed at start)
+  --backend NAME            ${BACKENDS.join(' | ')} (default cpu)
+  --api-key-file FILE       bearer key file, 0600 (default: $LATENT_API_KEY, else a generated key in the user's cache dir)
+  --allow-host NAME         a Host name accepted besides loopback and the bound address (repeatable)
+  --max-body-bytes N        largest request body (default 4194304)
+  --max-tokens-limit N      largest max_tokens of one request (default 4096)
+  --max-batch N             sequences decoded together in one step (default 8)
+  --max-queue N             requests waiting beyond the batch before 429 (default 64)
+  --max-choices N           largest n of one request (default 8)
+  --cache-format FORMAT     latent cache storage: ${LATENT_FORMATS.join(' | ')} (default fp32)
+  --cache-budget-mib N      memory of the latent cache pool in MiB (default 1024)
+  --max-connections N       open connections served at once; a request beyond gets 503 (default 512)
+  --help                    this text`;
+
+/** The options `latent serve` parses (USAGE describes each). */
+export const SERVE_OPTIONS = {
+  model: { type: 'string' },
+  host: { type: 'string' },
+  port: { type: 'string' },
+  backend: { type: 'string' },
+  'api-key-file': { type: 'string' },
+  'allow-host': { type: 'string', multiple: true },
+  'max-body-bytes': { type: 'string' },
+  'max-tokens-limit': { type: 'string' },
+  'max-batch': { type: 'string' },
+  'max-queue': { type: 'string' },
+  'max-choices': { type: 'string' },
+  'cache-format': { type: 'string' },
+  'cache-budget-mib': { type: 'string' },
+  'max-connections': { type: 'string' },
+} as const;
 
 /** A bad command line; the message starts with the command's name, as the other `latent` commands' do. */
 export class UsageError extends Error {
@@ -60,22 +93,7 @@ export function parseServeOptions(argv: string[]): ServeOptions {
       args: argv,
       strict: true,
       allowPositionals: false,
-      options: {
-        model: { type: 'string' },
-        host: { type: 'string' },
-        port: { type: 'string' },
-        backend: { type: 'string' },
-        'api-key-file': { type: 'string' },
-        'allow-host': { type: 'string', multiple: true },
-        'max-body-bytes': { type: 'string' },
-        'max-tokens-limit': { type: 'string' },
-        'max-batch': { type: 'string' },
-        'max-queue': { type: 'string' },
-        'max-choices': { type: 'string' },
-        'cache-format': { type: 'string' },
-        'cache-budget-mib': { type: 'string' },
-        'max-connections': { type: 'string' },
-      },
+      options: SERVE_OPTIONS,
     });
   } catch (e) {
     throw new UsageError((e as Error).message);

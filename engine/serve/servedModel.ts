@@ -1,7 +1,7 @@
 // What the HTTP layer needs of a loaded model: its name and limits, how to turn text into prompt tokens (plain,
 // fill-in-the-middle, chat), and a runner that generates. Built once at start from the engine (engineBinding.ts).
 import type { ChatTemplate } from './chatTemplate';
-import type { FimTokens } from './fimPrompt';
+import type { FimTokens } from './fimTokens';
 import type { GenerationRunner } from './scheduler';
 
 export interface ServedModel {

@@ -7,14 +7,18 @@
 //
 // The engine is `--engine-url URL [--api-key KEY]` when given; otherwise a loopback HTTP listener that takes the
 // completion request and answers with no choices: the span measured ends when the request leaves the server,
-// so what answers it does not enter the numbers (the server's own post-processing is not timed here).
+// so what answers it does not enter the numbers (the server's own post-processing is not timed here). The
+// listener counts tokens for real: its /tokenize answers with the DeepSeek tokenizer (with FIM tokens), as
+// `latent serve` does, so the prompt is fitted by exact counts and the tokenizing round trips are in the span.
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
+import { ModelTokenizer } from '../../engine/tokenizer/modelTokenizer';
 import type { StatusParams } from '../../server/protocol';
+import { writeTokenizerWithSpecials } from '../serve/serveFixture';
 import { LspSession } from '../server/lspSession';
 
 const LINES = 10_000;
@@ -64,13 +68,28 @@ async function main(): Promise<void> {
   let engineUrl = arg('engine-url');
   let sink: http.Server | undefined;
   let received: (() => void) | undefined;
+  const tokenizing = { requests: 0, chars: 0 };
+  const tokenizerDir = fs.mkdtempSync(path.join(os.tmpdir(), 'latent-lsp-bench-tokenizer-'));
   if (!engineUrl) {
+    const tokenizer = ModelTokenizer.load(writeTokenizerWithSpecials(tokenizerDir));
     sink = http.createServer((req, res) => {
-      received?.();
-      req.resume();
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
         res.setHeader('content-type', 'application/json');
-        res.end(JSON.stringify({ choices: [], usage: { prompt_tokens: 1, completion_tokens: 0, prompt_tokens_details: { cached_tokens: 0 } } }));
+        if (req.url === '/tokenize') {
+          const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { prompt: string; add_special_tokens?: boolean };
+          tokenizing.requests++;
+          tokenizing.chars += body.prompt.length;
+          const tokens = tokenizer.encode(body.prompt, { addBos: body.add_special_tokens !== false && tokenizer.addBos });
+          res.end(JSON.stringify({ count: tokens.length, max_model_len: 16_384, tokens }));
+          return;
+        }
+        received?.();
+        // After the span: the prompt's real size, as an engine would report it (bos, three FIM markers).
+        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { prompt: string; suffix?: string };
+        const promptTokens = 4 + tokenizer.encode(body.prompt).length + tokenizer.encode(body.suffix ?? '').length;
+        res.end(JSON.stringify({ choices: [], usage: { prompt_tokens: promptTokens, completion_tokens: 0, prompt_tokens_details: { cached_tokens: 0 } } }));
       });
     });
     await new Promise<void>((r) => sink!.listen(0, '127.0.0.1', r));
@@ -91,6 +110,7 @@ async function main(): Promise<void> {
     let column = lineText.length;
     let version = 1;
     const internal: number[] = [];
+    let tokenizedBefore = { ...tokenizing };
     const endToEnd: number[] = [];
     for (let i = 0; i < WARMUP + SAMPLES; i++) {
       // Type one character at the end of a line in the middle of the file, then ask for a completion there.
@@ -110,7 +130,10 @@ async function main(): Promise<void> {
       received = undefined;
       // The status arrives just before the response; give it a moment in case it is still in flight.
       for (let t = 0; t < 20 && session.statuses.length === statusesBefore; t++) await new Promise((r) => setTimeout(r, 1));
-      if (i < WARMUP) continue;
+      if (i < WARMUP) {
+        tokenizedBefore = { ...tokenizing };
+        continue;
+      }
       const status: StatusParams | undefined = session.statuses.length > statusesBefore ? session.statuses[session.statuses.length - 1] : undefined;
       if (status?.lastPrepareMs !== undefined) internal.push(status.lastPrepareMs);
       if (sink && reached !== undefined) endToEnd.push(reached - sent);
@@ -129,15 +152,21 @@ async function main(): Promise<void> {
       target_p50_ms: 5,
       p50_over_target: Math.round((percentile(internal, 0.5) / 5) * 1000) / 1000,
       server_rss_mib: rssMiB(session.child.pid!),
+      token_counting: session.logs.find((l) => l.startsWith('token counts:')),
+      tokenize_requests_per_edit: Math.round(((tokenizing.requests - tokenizedBefore.requests) / SAMPLES) * 100) / 100,
+      tokenized_chars_per_edit: Math.round((tokenizing.chars - tokenizedBefore.chars) / SAMPLES),
+      last_prompt_tokens: session.statuses.at(-1)?.lastPromptTokens,
     };
     console.log(`prepare (request arrives -> engine request leaves): p50 ${result.prepare_p50_ms} ms, p99 ${result.prepare_p99_ms} ms over ${result.samples} edits`);
     if (sink) console.log(`end to end (edit + request leave the client -> engine receives; includes the re-parse): p50 ${result.end_to_end_p50_ms} ms, p99 ${result.end_to_end_p99_ms} ms`);
     console.log(`server memory: ${result.server_rss_mib} MiB RSS`);
+    console.log(`${result.token_counting}; ${result.tokenize_requests_per_edit} /tokenize requests and ${result.tokenized_chars_per_edit} characters tokenized per edit`);
     console.log(JSON.stringify(result));
   } finally {
     await session.stop();
     sink?.close();
     fs.rmSync(dir, { recursive: true, force: true });
+    fs.rmSync(tokenizerDir, { recursive: true, force: true });
   }
 }
 

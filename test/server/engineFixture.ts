@@ -29,8 +29,11 @@ export async function engineMissing(): Promise<string | undefined> {
   }
 }
 
-/** A model folder under `root` with random weights of the shared lite config and a tokenizer with FIM tokens. */
-export async function makeTestModel(root: string, name = `tiny-coder-${process.pid}`): Promise<string> {
+/**
+ * A model folder under `root` with random weights of the shared lite config (with `configChanges`) and a tokenizer
+ * with FIM tokens.
+ */
+export async function makeTestModel(root: string, name = `tiny-coder-${process.pid}`, configChanges: Record<string, unknown> = {}): Promise<string> {
   const tokenizerDir = path.join(root, 'tokenizer');
   fs.mkdirSync(tokenizerDir, { recursive: true });
   const tokenizer = JSON.parse(fs.readFileSync(path.join(TOKENIZERS_DIR, 'deepseek-llm', 'tokenizer.json'), 'utf8'));
@@ -43,7 +46,11 @@ export async function makeTestModel(root: string, name = `tiny-coder-${process.p
   fs.writeFileSync(path.join(tokenizerDir, 'tokenizer.json'), JSON.stringify(tokenizer));
   fs.writeFileSync(path.join(tokenizerDir, 'tokenizer_config.json'), JSON.stringify(config));
   const model = path.join(root, name);
-  await execFileAsync(process.execPath, [LATENT_BIN, 'init-random', '--config', path.join(FIXTURES_DIR, 'lite', 'config.json'),
+  const modelConfig = path.join(root, `${name}-config.json`);
+  fs.writeFileSync(modelConfig, JSON.stringify({
+    ...JSON.parse(fs.readFileSync(path.join(FIXTURES_DIR, 'lite', 'config.json'), 'utf8')), ...configChanges,
+  }));
+  await execFileAsync(process.execPath, [LATENT_BIN, 'init-random', '--config', modelConfig,
     '--tokenizer', tokenizerDir, '--out', model], { maxBuffer: 16 * 1024 * 1024 });
   return model;
 }
@@ -51,11 +58,11 @@ export async function makeTestModel(root: string, name = `tiny-coder-${process.p
 export interface ServeProcess { url: string; apiKey: string; child: ChildProcess; stop(): Promise<void> }
 
 /** `latent serve` on a free loopback port with its own key file; resolves once it listens. */
-export async function startServe(model: string, root: string): Promise<ServeProcess> {
+export async function startServe(model: string, root: string, extraArgs: string[] = []): Promise<ServeProcess> {
   const keyFile = path.join(root, 'serve-key');
   const apiKey = `lsp-test-key-${Math.random().toString(36).slice(2)}`;
   fs.writeFileSync(keyFile, apiKey, { mode: 0o600 });
-  const child = spawn(process.execPath, [LATENT_BIN, 'serve', '--model', model, '--host', '127.0.0.1', '--port', '0', '--api-key-file', keyFile],
+  const child = spawn(process.execPath, [LATENT_BIN, 'serve', '--model', model, '--host', '127.0.0.1', '--port', '0', '--api-key-file', keyFile, ...extraArgs],
     { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout!.on('data', (d) => { output += d; });

@@ -1,7 +1,14 @@
 import * as assert from 'node:assert/strict';
 import type { ContextSnippet } from '../../server/contextSnippet';
-import { buildFimPrompt, estimateTokens, renderFimPrompt, type PromptInput } from '../../server/fimPrompt';
+import { buildFimPrompt, renderFimPrompt, type PromptInput } from '../../server/fimPrompt';
+import { ModelTokenizer } from '../../engine/tokenizer/modelTokenizer';
+import { TOKENIZERS_DIR } from '../sharedDir';
+import * as path from 'node:path';
 import { parse } from './parsedText';
+
+/** The DeepSeek tokenizer's own count: what `latent serve` counts the prompt text as. */
+const tokenizer = ModelTokenizer.load(path.join(TOKENIZERS_DIR, 'deepseek-llm'));
+const tokens = (text: string) => tokenizer.encode(text).length;
 
 const TS_DOC = `import { add } from './math';
 
@@ -52,17 +59,46 @@ describe('the FIM prompt', () => {
   });
 
   it('cuts prefix and suffix at statements of blocks that hold the cursor', async () => {
-    // 40 tokens = 120 characters: the first cut point after `first`'s start would be `return a + 1;`, whose
-    // block does not hold the cursor (it would leave a dangling `}`), so the prefix starts at `second`.
-    const p40 = buildFimPrompt(await base(40));
-    assert.equal(p40.prefix, 'export function second(b: number): number {\n  const c = ');
-    assert.equal(p40.suffix, 'add(b, 2);\n  return c;\n}\n\n');
-    // 20 tokens: the prefix may only start at the statement holding the cursor, the suffix ends with its line.
-    const p20 = buildFimPrompt(await base(20));
-    assert.equal(p20.prefix, '  const c = ');
-    assert.equal(p20.suffix, 'add(b, 2);\n');
-    // Within the budget (3 characters a token).
-    for (const p of [p40, p20]) assert.ok(estimateTokens(p.prefix) + estimateTokens(p.suffix) <= (p === p40 ? 40 : 20));
+    // Tokens per line (+1 for its line break): before the cursor "  const c = " 5, `second` 11, '' 1, '}' 2,
+    // `return a + 1;` 8, `first` 11; after it "add(b, 2);\n" 8, `return c;` 5, '}' 2, '' 1, `third` 6.
+    // 44 tokens: the suffix's share (11) holds its first line (8); the prefix's 36 reach `return a + 1;` (27), whose
+    // block does not hold the cursor (it would leave a dangling `}`), so the prefix starts at `second`; the suffix
+    // gets the 17 the prefix left and ends before `third`.
+    const p44 = buildFimPrompt(await base(44, { countTokens: tokens }));
+    assert.equal(p44.prefix, 'export function second(b: number): number {\n  const c = ');
+    assert.equal(p44.suffix, 'add(b, 2);\n  return c;\n}\n\n');
+    // 14 tokens: the prefix's 14 hold only the cursor's line (5); the suffix then gets 9: its first line.
+    const p14 = buildFimPrompt(await base(14, { countTokens: tokens }));
+    assert.equal(p14.prefix, '  const c = ');
+    assert.equal(p14.suffix, 'add(b, 2);\n');
+    for (const [p, budget] of [[p44, 44], [p14, 14]] as const) assert.ok(tokens(p.prefix) + tokens(p.suffix) <= budget);
+  });
+
+  it('fills its token budget exactly as the tokenizer counts, and never goes over it', () => {
+    const lines: string[] = [];
+    for (let i = 0; lines.length < 200; i++) {
+      lines.push(`export function area${i}(shape: Shape): number {`, `  const scaled = shape.width * ${i % 7 + 1}; // ${'é'.repeat(i % 3)}`,
+        `  return scaled * shape.height + helper("${'ab '.repeat(i % 4)}");`, '}', '');
+    }
+    const text = lines.join('\n');
+    const lineStarts = [0, ...[...text.matchAll(/\n/g)].map((m) => m.index! + 1)];
+    const markerTokens = 4;
+    for (const offset of [text.indexOf('scaled * shape', 3000), text.indexOf('helper', 4000), text.length - 10]) {
+      assert.ok(offset > 0);
+      for (const budget of [16, 50, 97, 300, 1000]) {
+        // No tree: the window may start and end at any line, so it can be filled to the last line that fits.
+        const p = buildFimPrompt({ uri: 'file:///w/big.ts', text, offset, lineComment: '//', snippets: [], countTokens: tokens,
+          budget: { maxPromptTokens: budget, markerTokens, contextShare: 0.25, suffixShare: 0.25 } });
+        // The engine encodes prefix and suffix apart (FIM with `suffix`), and adds bos and three markers.
+        const used = markerTokens + tokens(p.prefix) + tokens(p.suffix);
+        assert.ok(used <= budget, `offset ${offset}, budget ${budget}: ${used} tokens`);
+        const earlier = lineStarts.filter((s) => s < p.prefixStart).at(-1);
+        const later = lineStarts.find((s) => s > p.suffixEnd) ?? (p.suffixEnd < text.length ? text.length : undefined);
+        // A line more on either side would be over: the budget is used as far as whole lines allow.
+        if (earlier !== undefined) assert.ok(markerTokens + tokens(text.slice(earlier, offset)) + tokens(p.suffix) > budget, `prefix could grow (${budget})`);
+        if (later !== undefined) assert.ok(markerTokens + tokens(p.prefix) + tokens(text.slice(offset, later)) > budget, `suffix could grow (${budget})`);
+      }
+    }
   });
 
   it('cuts a Python window at statement lines of the blocks around the cursor', async () => {
@@ -96,18 +132,18 @@ describe('the FIM prompt', () => {
   });
 
   it('keeps context within its share of the budget and gives what it leaves to the prefix', async () => {
-    // 70 tokens: context may take 17 tokens (51 characters).
-    const small = snippet('edited', 'file:///w/c.ts', 0, 'let x = 1;'); // "// c.ts:1\nlet x = 1;\n": 21 chars, 7 tokens
-    const large = snippet('edited', 'file:///w/d.ts', 0, 'x'.repeat(80)); // 91 chars, 31 tokens: too large
-    const withContext = buildFimPrompt(await base(70, { snippets: [large, small] }));
+    // 70 tokens: context may take 17.
+    const small = snippet('edited', 'file:///w/c.ts', 0, 'let x = 1;'); // "// c.ts:1\nlet x = 1;\n": 14 tokens
+    const large = snippet('edited', 'file:///w/d.ts', 0, 'x'.repeat(80)); // 18 tokens: too large
+    const withContext = buildFimPrompt(await base(70, { snippets: [large, small], countTokens: tokens }));
     assert.equal(withContext.context, '// c.ts:1\nlet x = 1;\n');
     assert.deepEqual(withContext.snippets, [small]);
-    // The window got 70 - 7 = 63 tokens (189 characters; 47 for the suffix, 142 for the prefix): the 149
-    // characters before the cursor do not fit, so the prefix starts at the next statement, `first`.
+    // The window got 70 - 14 = 56 tokens (13 for the suffix, 43 for the prefix): the 48 tokens before the cursor
+    // do not fit, so the prefix starts at the next statement, `first`.
     assert.equal(withContext.prefix, TS_DOC.slice(TS_DOC.indexOf('export function first'), TS_DOC.indexOf('add(b')));
-    assert.ok(estimateTokens(withContext.context) + estimateTokens(withContext.prefix) + estimateTokens(withContext.suffix) <= 70);
-    // Without context the window has all 70 tokens (210 characters; 158 for the prefix): it starts at the top.
-    const without = buildFimPrompt(await base(70, { snippets: [large] }));
+    assert.ok(tokens(withContext.context + withContext.prefix) + tokens(withContext.suffix) <= 70);
+    // Without context the window has all 70 tokens (54 for the prefix): it starts at the top.
+    const without = buildFimPrompt(await base(70, { snippets: [large], countTokens: tokens }));
     assert.equal(without.context, '');
     assert.equal(without.prefix, TS_DOC.slice(0, TS_DOC.indexOf('add(b')));
   });
