@@ -35,9 +35,9 @@ describe('completion cache keys', () => {
 
   it('finds the rest of a suggestion whose typed part repeats the text before the cursor', () => {
     const cache = new CompletionCache();
-    cache.put('u', 'Qab', '', ['abzq']);
-    // Typed "abz": the last "ab" in the prefix is inside the typed part, the cached place is the one before.
-    assert.deepEqual(cache.get('u', 'Qababz', ''), ['q']);
+    cache.put('u', 'ab', '', ['abzq']);
+    // Typed "abz": the last "ab" before the cursor is inside the typed part; the cached place is the one before it.
+    assert.deepEqual(cache.get('u', 'ababz', ''), ['q']);
   });
 
   it('forgets everything on clear', () => {
