@@ -65,7 +65,7 @@ describe('latent serve: tokenizing never blocks the server', function () {
 
   it('stops encoding a many-line prompt soon after it passes the context', async () => {
     const line = `const value_${'abc'.repeat(20)} = compute(alpha, beta) + 42;\n`;
-    // About 470 KB, some 160,000 tokens; encoding stops after its first 64 KB piece or two.
+    // About 470 KB, some 166,000 tokens; encoding stops after its first 64 KB piece or two.
     const prompt = line.repeat(Math.floor(470_000 / line.length));
     const refused = await call(serve, 'POST', '/v1/completions', { prompt, max_tokens: 1 });
     assert.equal(refused.status, 400, refused.text);
