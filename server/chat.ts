@@ -33,7 +33,7 @@ export class ChatService {
         throw new ResponseError(ErrorCodes.InvalidParams, `messages[${i}] needs a role (system, user or assistant) and a string content`);
       }
     });
-    const context = renderChatContext(this.store, params.context);
+    const context = await renderChatContext(this.store, params.context);
     const system = context ? `${CHAT_SYSTEM_PROMPT}\n\nContext:\n\n${context}` : CHAT_SYSTEM_PROMPT;
     return this.stream(chatId, [{ role: 'system', content: system }, ...params.messages], cancel);
   }

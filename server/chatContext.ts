@@ -1,5 +1,7 @@
 // The text a chat or refactor request refers to (selection, current file, files the user named), gathered from
-// open documents or, for files not open, from disk, each within a size limit.
+// open documents or, for files not open, from disk, each within a size limit. Files on disk are read off the
+// server's thread, opened without blocking, and only when they are regular files: a FIFO, a device or a socket
+// named with @file must not hang the language server (nor a thread of libuv's small pool).
 import * as fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ErrorCodes, ResponseError } from 'vscode-languageserver';
@@ -11,7 +13,7 @@ const MAX_FILE_CHARS = 24_000;
 const MAX_FILES = 8;
 
 /** A markdown section holding the context, or '' when there is none. */
-export function renderChatContext(store: DocumentStore, context: ChatContext | undefined): string {
+export async function renderChatContext(store: DocumentStore, context: ChatContext | undefined): Promise<string> {
   if (!context) return '';
   const parts: string[] = [];
   const label = (uri: string) => workspaceLabel(uri, store.workspaceRoots);
@@ -21,7 +23,7 @@ export function renderChatContext(store: DocumentStore, context: ChatContext | u
   for (const file of files) {
     if (typeof file?.uri !== 'string' || seen.has(file.uri)) continue;
     seen.add(file.uri);
-    const text = fileText(store, file.uri);
+    const text = await fileText(store, file.uri);
     parts.push(`File ${label(file.uri)}:\n${fence(text)}`);
   }
   const selection = context.selection;
@@ -31,8 +33,13 @@ export function renderChatContext(store: DocumentStore, context: ChatContext | u
   return parts.join('\n\n');
 }
 
+/** Bytes read of a file not open: enough for MAX_FILE_CHARS characters of UTF-8. */
+const MAX_FILE_BYTES = MAX_FILE_CHARS * 4 + 4;
+/** Opening never waits for a writer (FIFO) or a device; harmless on regular files. Windows has no such flag. */
+const OPEN_FLAGS = fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0);
+
 /** The text of a document: the open one's live text, else the file on disk; limited to MAX_FILE_CHARS. */
-export function fileText(store: DocumentStore, uri: string): string {
+export async function fileText(store: DocumentStore, uri: string): Promise<string> {
   const open = store.get(uri);
   if (open) return clip(open.doc.getText());
   let path: string;
@@ -42,17 +49,21 @@ export function fileText(store: DocumentStore, uri: string): string {
     throw new ResponseError(ErrorCodes.InvalidParams, `${uri} is neither open nor a file: URI`);
   }
   let text: string;
+  let handle: fs.promises.FileHandle | undefined;
   try {
+    handle = await fs.promises.open(path, OPEN_FLAGS);
+    // Judged on the opened file, not on the path: it cannot be swapped for a FIFO in between.
+    const stat = await handle.stat();
+    if (!stat.isFile()) throw new ResponseError(ErrorCodes.InvalidParams, `${uri} is not a regular file`);
     // Read no more than is shown: a file the user names may be huge.
-    const fd = fs.openSync(path, 'r');
-    try {
-      const buffer = Buffer.alloc(Math.min(fs.fstatSync(fd).size, MAX_FILE_CHARS * 4 + 4));
-      text = buffer.subarray(0, fs.readSync(fd, buffer, 0, buffer.length, 0)).toString('utf8');
-    } finally {
-      fs.closeSync(fd);
-    }
+    const buffer = Buffer.alloc(Math.min(stat.size, MAX_FILE_BYTES));
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
+    text = buffer.subarray(0, bytesRead).toString('utf8');
   } catch (e) {
+    if (e instanceof ResponseError) throw e;
     throw new ResponseError(ErrorCodes.InvalidParams, `cannot read ${uri}: ${(e as Error).message}`);
+  } finally {
+    await handle?.close();
   }
   if (text.includes('\u0000')) throw new ResponseError(ErrorCodes.InvalidParams, `${uri} is a binary file`);
   return clip(text);

@@ -35,3 +35,11 @@ export function checkedRange(syntax: DocumentSyntax, range: Range | undefined): 
   if (end < start) throw new ResponseError(ErrorCodes.InvalidParams, `range ${JSON.stringify(range)} ends before it starts`);
   return { start, end };
 }
+
+/** Whether `range` has the shape of an LSP Range (non-negative integer lines and characters), whatever document. */
+export function isRange(range: unknown): range is Range {
+  const isPosition = (p: unknown): boolean => typeof p === 'object' && p !== null &&
+    Number.isInteger((p as Position).line) && Number.isInteger((p as Position).character) &&
+    (p as Position).line >= 0 && (p as Position).character >= 0;
+  return typeof range === 'object' && range !== null && isPosition((range as Range).start) && isPosition((range as Range).end);
+}

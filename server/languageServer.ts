@@ -2,13 +2,14 @@
 // Every handler turns bad input into an error response or an empty result; nothing a client sends ends the
 // process.
 import {
-  TextDocumentSyncKind, type Connection, type InitializeParams, type InitializeResult,
+  ErrorCodes, ResponseError, TextDocumentSyncKind, type Connection, type InitializeParams, type InitializeResult,
 } from 'vscode-languageserver';
 import { fileURLToPath } from 'node:url';
 import { abortSignalOf } from './cancellation';
 import { ChatService } from './chat';
 import { refactorCodeActions } from './codeActions';
 import { DocumentStore } from './documentStore';
+import { isRange } from './documentPosition';
 import { EngineConnection } from './engineConnection';
 import { InlineCompletionProvider } from './inlineCompletion';
 import {
@@ -72,7 +73,10 @@ export class LatentLanguageServer {
     connection.onRequest(ChatRequestMethod, (params: ChatParams, token) => chat.chat(params, abortSignalOf(token)));
     connection.onRequest(RefactorRequestMethod, (params: RefactorParams, token) => refactor.refactor(params, abortSignalOf(token)));
     connection.onCodeAction((params) => {
-      if (typeof params?.textDocument?.uri !== 'string' || !params.range || !params.context) return [];
+      if (typeof params?.textDocument?.uri !== 'string' || !isRange(params.range) || typeof params.context !== 'object') {
+        throw new ResponseError(ErrorCodes.InvalidParams,
+          'textDocument/codeAction needs textDocument.uri, a range of integer lines and characters, and a context');
+      }
       refactor.rememberDiagnostics(params.textDocument.uri, params.context.diagnostics ?? []);
       return refactorCodeActions(params);
     });

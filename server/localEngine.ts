@@ -1,13 +1,15 @@
 // A local `latent serve` for a model folder, shared by every window of the machine: a record file in the user's
 // cache directory names the port and key of the running engine; a window that finds none answering starts one
-// (holding a lock file so two windows do not both start one), and restarts it with backoff if it dies.
+// (holding a lock file so two windows do not both start one), and restarts it with backoff if it dies. Every
+// connection to it first makes the engine prove it holds the key (engineIdentity.ts): no impostor gets code.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
+import { DEFAULT_ENGINE_PORT as STANDARD_ENGINE_PORT, defaultApiKeyFile, latentCacheDir } from '../engineLink/localEngineFacts';
 import { EngineClient } from './engineClient';
+import { VerifiedEngineAgent } from './engineIdentity';
 
 export interface LocalEngineRecord { pid: number; port: number; model: string; backend?: string; keyFile: string }
 
@@ -17,20 +19,15 @@ export interface LocalEngineEvents {
   lost(reason: string): void;
 }
 
-/** Where records, locks and the key live: the user's cache directory, as `latent serve` computes it. */
-export function latentCacheDir(): string {
-  let base = process.env.XDG_CACHE_HOME;
-  if (!base && process.platform === 'darwin') base = path.join(os.homedir(), 'Library', 'Caches');
-  if (!base && process.platform === 'win32') base = process.env.LOCALAPPDATA ?? path.join(os.homedir(), 'AppData', 'Local');
-  return path.join(base ?? path.join(os.homedir(), '.cache'), 'latent-coder');
-}
+export { latentCacheDir };
 
 /**
  * The port `latent serve` listens on by default; a daemon started by hand is looked for there, and a new one
  * started there when it is free. $LATENT_ENGINE_PORT overrides it; 0 turns it off (tests that must not meet a
  * daemon someone else started).
  */
-export const DEFAULT_ENGINE_PORT = process.env.LATENT_ENGINE_PORT !== undefined ? Number(process.env.LATENT_ENGINE_PORT) : 5283;
+export const DEFAULT_ENGINE_PORT = process.env.LATENT_ENGINE_PORT !== undefined ? Number(process.env.LATENT_ENGINE_PORT)
+  : STANDARD_ENGINE_PORT;
 
 /** The `latent` launcher that starts engines: $LATENT_BIN, else bin/latent.js of this repository or package. */
 export function latentBin(): string {
@@ -123,8 +120,8 @@ export class LocalEngine {
     } catch {
       return undefined;
     }
-    const client = new EngineClient({ url: `http://127.0.0.1:${record.port}`, apiKey: readKey(record.keyFile) });
-    if (!(await client.healthy(AbortSignal.timeout(2_000)))) return undefined;
+    const client = verifiedClient(record.port, readKey(record.keyFile));
+    if (!client || !(await this.answers(client))) return undefined;
     this.client = client;
     this.events.state('ready', `attached to the engine on port ${record.port} (pid ${record.pid})`);
     return client;
@@ -132,12 +129,26 @@ export class LocalEngine {
 
   /** A daemon on the default port, started by hand with the default key, serving this model folder. */
   private async attachToDefaultPort(): Promise<EngineClient | undefined> {
-    const client = new EngineClient({ url: `http://127.0.0.1:${DEFAULT_ENGINE_PORT}`, apiKey: readKey(defaultKeyFile()) });
+    const client = verifiedClient(DEFAULT_ENGINE_PORT, readKey(defaultApiKeyFile()));
+    if (!client) return undefined;
     const health = await client.health(AbortSignal.timeout(2_000));
+    this.reportImpostor(client);
     if (health?.model !== path.basename(path.resolve(this.model))) return undefined;
     this.client = client;
     this.events.state('ready', `attached to the engine on port ${DEFAULT_ENGINE_PORT}`);
     return client;
+  }
+
+  private async answers(client: EngineClient): Promise<boolean> {
+    const healthy = await client.healthy(AbortSignal.timeout(2_000));
+    this.reportImpostor(client);
+    return healthy;
+  }
+
+  /** A process that failed the identity check is named in the status, then passed over. */
+  private reportImpostor(client: EngineClient): void {
+    const refusal = agents.get(client)?.lastRefusal;
+    if (refusal) this.events.state('error', refusal.message);
   }
 
   private tryLock(): boolean {
@@ -167,7 +178,8 @@ export class LocalEngine {
       child.once('error', (e) => reject(new Error(`latent serve could not start: ${e.message}`)));
     });
     exited.catch(() => undefined);
-    const client = new EngineClient({ url: `http://127.0.0.1:${port}`, apiKey: readKey(keyFile) });
+    const client = verifiedClient(port, readKey(keyFile));
+    if (!client) throw new Error(`cannot read the API key file ${keyFile}`);
     this.events.state('loading', `loading ${this.model}`);
     const deadline = Date.now() + READY_TIMEOUT_MS;
     for (;;) {
@@ -215,12 +227,19 @@ export class LocalEngine {
   }
 }
 
-function defaultKeyFile(): string {
-  return path.join(latentCacheDir(), 'api-key');
+const agents = new WeakMap<EngineClient, VerifiedEngineAgent>();
+
+/** A client of the engine on 127.0.0.1:`port` whose connections are verified first; none without a key. */
+function verifiedClient(port: number, apiKey: string | undefined): EngineClient | undefined {
+  if (!apiKey) return undefined;
+  const agent = new VerifiedEngineAgent(apiKey);
+  const client = new EngineClient({ url: `http://127.0.0.1:${port}`, apiKey }, agent);
+  agents.set(client, agent);
+  return client;
 }
 
 function ensureKeyFile(): string {
-  const keyFile = defaultKeyFile();
+  const keyFile = defaultApiKeyFile();
   if (!fs.existsSync(keyFile)) {
     fs.mkdirSync(path.dirname(keyFile), { recursive: true, mode: 0o700 });
     try {

@@ -8,6 +8,7 @@ import { ChatTemplate } from './chatTemplate';
 import type { ServedModel } from './servedModel';
 import type { ServeOptions } from './serveOptions';
 import { UsageError } from './serveOptions';
+import { TokenizerPool } from './tokenizerPool';
 
 export async function bindEngine(options: ServeOptions): Promise<ServedModel> {
   if (!(BACKENDS as readonly string[]).includes(options.backend)) {
@@ -33,14 +34,16 @@ export async function bindEngine(options: ServeOptions): Promise<ServedModel> {
       bosToken: tokenizer.bosText ?? undefined, eosToken: tokenizer.eosText ?? undefined,
     });
   const runner = new BatchedRunner(engine);
+  const tokenizerPool = new TokenizerPool(options.modelDir, tokenizer.maxTokenBytes);
   return {
     id: path.basename(path.resolve(options.modelDir)),
     modelDir: options.modelDir,
     created: Math.floor(Date.now() / 1000),
     contextLength: engine.config.maxPositionEmbeddings,
     vocabSize: engine.config.vocabSize,
-    encode: (text) => tokenizer.encode(text),
-    decode: (ids, decodeOptions) => tokenizer.decode(ids, decodeOptions),
+    encode: (text, limit) => tokenizerPool.encode(text, limit),
+    decode: (ids, decodeOptions) => tokenizerPool.decode(ids, decodeOptions),
+    close: () => tokenizerPool.close(),
     bosId: tokenizer.addBos ? tokenizer.special.bos ?? undefined : undefined,
     fim: tokenizer.special.fim ?? undefined,
     chatTemplate,

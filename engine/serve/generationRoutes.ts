@@ -10,6 +10,7 @@ import { PRIORITY, type Scheduler } from './scheduler';
 import type { ServedModel } from './servedModel';
 import type { ServeMetrics } from './serveMetrics';
 import type { ServeOptions } from './serveOptions';
+import { TextTooLong } from './tokenizerPool';
 
 /** OpenAI's default for /v1/completions. */
 const DEFAULT_COMPLETION_TOKENS = 16;
@@ -38,9 +39,11 @@ export async function completionsRoute(req: IncomingMessage, res: ServerResponse
       throw new HttpError(400, "This model's tokenizer has no fill-in-the-middle tokens, so 'suffix' cannot be used",
         'invalid_request_error', 'suffix', 'fim_unsupported');
     }
-    prompt = fimPromptTokens(model.fim, model.bosId, model.encode(body.prompt), model.encode(body.suffix));
+    const [prefix, suffix] = await Promise.all([encodePrompt(model, body.prompt, 'prompt'),
+      encodePrompt(model, body.suffix, 'suffix')]);
+    prompt = fimPromptTokens(model.fim, model.bosId, prefix, suffix);
   } else {
-    prompt = [...bos, ...model.encode(body.prompt)];
+    prompt = [...bos, ...(await encodePrompt(model, body.prompt, 'prompt'))];
   }
   const priority = body.priority ?? (body.suffix !== undefined ? PRIORITY.inline : PRIORITY.completion);
   const maxTokens = fitToContext(body, prompt.length, body.maxTokens ?? DEFAULT_COMPLETION_TOKENS, model, 'prompt');
@@ -56,13 +59,24 @@ export async function chatCompletionsRoute(req: IncomingMessage, res: ServerResp
   checkModel(body, ctx.model);
   const { model } = ctx;
   if (!model.chatTemplate) throw chatTemplateMissing(model.modelDir);
-  const prompt = model.encode(model.chatTemplate.render(body.messages));
+  const prompt = await encodePrompt(model, model.chatTemplate.render(body.messages), 'messages');
   const room = Math.min(ctx.options.maxTokensLimit, model.contextLength - prompt.length);
   const maxTokens = fitToContext(body, prompt.length, body.maxTokens ?? Math.max(1, room), model, 'messages');
   await handleGeneration(res, {
     kind: 'chat', route: '/v1/chat/completions', modelId: model.id, prompt, maxTokens,
     priority: body.priority ?? PRIORITY.chat, fields: body, arrivedAt,
   }, ctx.scheduler, ctx.metrics);
+}
+
+/** Prompt text -> tokens; text that cannot fit the context is a 400 naming `field`, found without encoding it all. */
+async function encodePrompt(model: ServedModel, text: string, field: string): Promise<number[]> {
+  try {
+    return await model.encode(text, model.contextLength);
+  } catch (e) {
+    if (!(e instanceof TextTooLong)) throw e;
+    throw invalidField(field, `The ${field} is at least ${e.tokensAtLeast} tokens; this model's context holds ` +
+      `${model.contextLength}`);
+  }
 }
 
 function checkModel(body: SamplingFields, model: ServedModel): void {

@@ -1,10 +1,13 @@
 // The HTTP server: access checks first, then one handler per route. Any error becomes an OpenAI-style answer;
 // nothing a client sends can take the process down.
 import * as http from 'node:http';
+import { IDENTITY_PATH } from '../../engineLink/identityProof';
 import type { AccessGuard } from './accessGuard';
 import { chatCompletionsRoute, completionsRoute, type GenerationContext } from './generationRoutes';
-import { detokenizeRoute, tokenizeRoute } from './tokenizeRoutes';
 import { answerWithError, HttpError, sendJson } from './httpError';
+import { identityRoute } from './identityRoute';
+import { ClientAborted } from './jsonBody';
+import { detokenizeRoute, tokenizeRoute } from './tokenizeRoutes';
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse, ctx: GenerationContext) => Promise<void>;
 
@@ -19,23 +22,38 @@ const ROUTES: Record<string, Partial<Record<string, Handler>>> = {
 };
 
 export function createServeServer(ctx: GenerationContext, guard: AccessGuard): http.Server {
+  let openConnections = 0;
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     // 'close' rather than 'finish': a stream whose client went away counts too.
     res.on('close', () => ctx.metrics.countRequest(path, res.statusCode));
-    // A body the server refused is not read to its end: close the connection instead.
-    res.on('finish', () => {
-      if (res.statusCode === 413) req.destroy();
-    });
+    const refuse = (error: HttpError): void => {
+      if (res.writableEnded || res.destroyed) return;
+      // A request answered before its body was read (refused, unknown, too large) must not make the server read
+      // that body to its end to keep the connection: close it instead.
+      if (!req.complete) res.setHeader('Connection', 'close');
+      answerWithError(res, error);
+    };
+    if (openConnections > ctx.options.maxConnections) {
+      refuse(new HttpError(503, `The server has ${ctx.options.maxConnections} connections open, its limit; ` +
+        'retry shortly', 'server_error', null, 'too_many_connections', { 'Retry-After': '1', Connection: 'close' }));
+      return;
+    }
     dispatch(req, res, path, ctx, guard).catch((e: unknown) => {
+      // A client that hung up before sending its whole body is gone: nothing to answer, nothing to log.
+      if (e instanceof ClientAborted) return;
       const error = e instanceof HttpError ? e
         : new HttpError(500, `Internal error: ${(e as Error)?.message ?? String(e)}`, 'server_error');
       if (error.status === 500) console.error(`latent serve: ${req.method} ${path}:`, e);
-      if (res.writableEnded || res.destroyed) return;
-      if (error.status === 413) res.setHeader('Connection', 'close');
-      answerWithError(res, error);
+      refuse(error);
     });
   });
+  server.on('connection', (socket) => {
+    openConnections++;
+    socket.once('close', () => { openConnections--; });
+  });
+  // Past twice the limit, connections are dropped unanswered: each one costs a file descriptor.
+  server.maxConnections = 2 * ctx.options.maxConnections;
   // Slow or idle clients must not hold sockets for ever; streams of long generations are kept alive by data.
   server.headersTimeout = 20_000;
   server.requestTimeout = 60_000;
@@ -47,6 +65,11 @@ export function createServeServer(ctx: GenerationContext, guard: AccessGuard): h
 
 async function dispatch(req: http.IncomingMessage, res: http.ServerResponse, path: string, ctx: GenerationContext,
   guard: AccessGuard): Promise<void> {
+  if (path === IDENTITY_PATH && req.method === 'GET') {
+    guard.checkOrigin(req);
+    identityRoute(req, res, guard);
+    return;
+  }
   guard.check(req);
   const methods = ROUTES[path];
   if (!methods) throw new HttpError(404, `Unknown path ${path}`, 'invalid_request_error', null, 'unknown_url');

@@ -189,8 +189,14 @@ function optional<T>(body: Json, key: string, parse: (v: unknown) => T | undefin
   const v = body[key];
   if (v === undefined || v === null) return undefined;
   const parsed = parse(v);
-  if (parsed === undefined) throw invalidField(key, `'${key}' must be ${expected}, got ${JSON.stringify(v)}`);
+  if (parsed === undefined) throw invalidField(key, `'${key}' must be ${expected}, got ${preview(v)}`);
   return parsed;
+}
+
+/** A bad value as the 400 quotes it: never more than a line, however large the value. */
+function preview(v: unknown): string {
+  const text = JSON.stringify(v) ?? String(v);
+  return text.length <= 80 ? text : `${text.slice(0, 80)}… (${text.length} characters)`;
 }
 
 function maxTokensValue(v: unknown, limits: ValidationLimits): number | undefined {

@@ -24,15 +24,21 @@ export async function runServe(argv: string[]): Promise<{ url: string; close: ()
   const server = createServeServer({ model, scheduler, metrics, options },
     new AccessGuard(apiKey.key, options.host, options.allowedHosts));
 
-  await new Promise<void>((resolve, reject) => {
-    const onError = (e: NodeJS.ErrnoException): void => reject(e.code === 'EADDRINUSE'
-      ? new Error(`serve: ${options.host}:${options.port} is in use (another latent serve?); pick --port`) : e);
-    server.once('error', onError);
-    server.listen(options.port, options.host, () => {
-      server.off('error', onError);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const onError = (e: NodeJS.ErrnoException): void => reject(e.code === 'EADDRINUSE'
+        ? new Error(`serve: ${options.host}:${options.port} is in use (another latent serve?); pick --port`) : e);
+      server.once('error', onError);
+      server.listen(options.port, options.host, () => {
+        server.off('error', onError);
+        resolve();
+      });
     });
-  });
+  } catch (e) {
+    // The tokenizer's worker threads would keep a server that never listened alive.
+    await model.close();
+    throw e;
+  }
   const { port } = server.address() as AddressInfo;
   const host = options.host.includes(':') ? `[${options.host}]` : options.host;
   const url = `http://${host}:${port}`;
@@ -44,6 +50,7 @@ export async function runServe(argv: string[]): Promise<{ url: string; close: ()
   const close = async (): Promise<void> => {
     scheduler.drain();
     await new Promise<void>((resolve) => server.close(() => resolve()));
+    await model.close();
   };
   return { url, close };
 }

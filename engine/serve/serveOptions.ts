@@ -1,12 +1,13 @@
 // `latent serve` command-line options, with the limits that keep one bad or greedy client from hurting others.
 import { defaultModelDir } from '../defaultModel';
 import { parseArgs } from 'node:util';
+import { DEFAULT_ENGINE_PORT } from '../../engineLink/localEngineFacts';
 import { LATENT_FORMATS } from '../cache/latentFormat';
 import { BACKENDS } from '../engine';
 import { parseReusePolicy } from '../cache/promptCache';
 
 /** "LATE" on a phone keypad; the LSP server looks here first for a running daemon. */
-export const DEFAULT_PORT = 5283;
+export const DEFAULT_PORT = DEFAULT_ENGINE_PORT;
 
 export interface ServeOptions {
   modelDir: string;
@@ -31,6 +32,8 @@ export interface ServeOptions {
   cacheBudgetMiB: number;
   /** How cached latents are reused: exact | reuse:K[:D] (engine/cache/promptCache.ts); the engine's default if unset. */
   reusePolicy?: string;
+  /** Open connections served at once; a request on one beyond them is answered 503 and its connection closed. */
+  maxConnections: number;
 }
 
 /** Every option of `latent serve`, as `latent serve --help` prints it. */
@@ -51,6 +54,7 @@ export const USAGE = `usage: latent serve [--model DIR] [options]   (OpenAI-comp
   --cache-budget-mib N      memory of the latent cache pool in MiB (default 1024)
   --reuse-policy POLICY     exact | reuse:K[:D]: recompute K tokens of each moved run, reuse latents at most D
                             re-positionings from exact (default reuse:16, D 4)
+  --max-connections N       open connections served at once; a request beyond gets 503 (default 512)
   --help                    this text`;
 
 /** The options `latent serve` parses (USAGE describes each). */
@@ -69,6 +73,7 @@ export const SERVE_OPTIONS = {
   'cache-format': { type: 'string' },
   'cache-budget-mib': { type: 'string' },
   'reuse-policy': { type: 'string' },
+  'max-connections': { type: 'string' },
 } as const;
 
 /** A bad command line; the message starts with the command's name, as the other `latent` commands' do. */
@@ -124,5 +129,6 @@ export function parseServeOptions(argv: string[]): ServeOptions {
     cacheFormat: v['cache-format'] ?? 'fp32',
     cacheBudgetMiB: positiveInt('cache-budget-mib', v['cache-budget-mib'], 1024),
     reusePolicy: v['reuse-policy'],
+    maxConnections: positiveInt('max-connections', v['max-connections'], 512),
   };
 }

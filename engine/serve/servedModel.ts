@@ -12,10 +12,15 @@ export interface ServedModel {
   created: number;
   contextLength: number;
   vocabSize: number;
-  /** Text -> token ids, adding no special tokens. */
-  encode(text: string): number[];
-  /** Token ids -> text (for /detokenize); special tokens skipped unless `skipSpecial` is false. */
-  decode(ids: number[], options?: { skipSpecial?: boolean }): string;
+  /**
+   * Text -> token ids, adding no special tokens, in a worker thread (tokenizerPool.ts): serve's one encoder, for
+   * every route. Rejects with TextTooLong past `limit` tokens, without encoding all of a text far past it.
+   */
+  encode(text: string, limit?: number): Promise<number[]>;
+  /** Token ids -> text, in the same workers. */
+  decode(ids: number[], options?: { skipSpecial?: boolean }): Promise<string>;
+  /** Stops the tokenizer workers. */
+  close(): Promise<void>;
   /** Prepended to plain and FIM prompts when the tokenizer config says add_bos_token. */
   bosId?: number;
   fim?: FimTokens;

@@ -36,6 +36,11 @@ export class ModelTokenizer {
     readonly chatTemplate: string | null,
     readonly addBos: boolean,
     readonly vocabSize: number,
+    /**
+     * No token stands for more bytes of text than this (an upper bound: the vocabulary's strings in UTF-8), so a
+     * text of B bytes has at least B / maxTokenBytes tokens: a server refuses text too long for its context unread.
+     */
+    readonly maxTokenBytes: number,
   ) {}
 
   /** Whether `dir` has a tokenizer at all (the test fixtures have none). */
@@ -65,8 +70,12 @@ export class ModelTokenizer {
       fim: begin !== null && hole !== null && end !== null ? { begin, hole, end } : null,
     };
     const template = typeof config.chat_template === 'string' ? config.chat_template : null;
-    const vocabSize = Math.max(...tokenizer.get_vocab(true).values()) + 1;
-    return new ModelTokenizer(tokenizer, special, bosText, eosText, template, config.add_bos_token !== false, vocabSize);
+    const vocab = tokenizer.get_vocab(true);
+    const vocabSize = Math.max(...vocab.values()) + 1;
+    let maxTokenBytes = 1;
+    for (const text of vocab.keys()) maxTokenBytes = Math.max(maxTokenBytes, Buffer.byteLength(text));
+    return new ModelTokenizer(tokenizer, special, bosText, eosText, template, config.add_bos_token !== false, vocabSize,
+      maxTokenBytes);
   }
 
   /** Token ids of plain text: special-token text inside it is still recognised as special tokens. */
