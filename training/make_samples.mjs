@@ -7,7 +7,9 @@
 // the others plain <bos> text <eos>. Prefix, suffix and middle are encoded apart, as the engine encodes a FIM
 // request. Samples are shuffled and concatenated into one uint16 stream per stage:
 //   stage1.bin: chunks of ~1,600 characters (the short-context pre-training), plus the chat turns;
-//   stage2.bin: chunks of ~6,500 characters (the YaRN long-context extension).
+//   stage2.bin: chunks of ~6,500 characters (the YaRN long-context extension);
+//   stage3.bin (--stage 3): chunks of ~3,000 characters, FIM at rate 0.8 with most holes where an editor's cursor
+//   is (after a line's indentation, or at a word start) and running to the end of the line or a few lines more.
 //
 //   node training/make_samples.mjs --tokenizer models/DIR --data training/.data [--seed 1234]
 import * as fs from 'node:fs';
@@ -63,9 +65,30 @@ function hole(text) {
   return [Math.min(a, b), Math.max(a, b)];
 }
 
-function sample(text) {
-  if (random() < 0.5) return [BOS, ...encode(text), EOS];
-  const [start, end] = hole(text);
+/** Stage 3's holes start where an editor's cursor usually is: after a line's indentation, or at a word start. */
+function editorHole(text) {
+  const lineStarts = [0];
+  for (let i = text.indexOf('\n'); i >= 0 && i + 1 < text.length; i = text.indexOf('\n', i + 1)) lineStarts.push(i + 1);
+  let start;
+  if (random() < 0.6) {
+    const line = lineStarts[randInt(lineStarts.length)];
+    start = line + (/^[ \t]*/.exec(text.slice(line))?.[0].length ?? 0);
+  } else {
+    const words = [...text.matchAll(/(?<=[^\w$]|^)[\w$]/g)].map((m) => m.index);
+    start = words.length ? words[randInt(words.length)] : randInt(text.length);
+  }
+  let end = text.indexOf('\n', start);
+  end = end < 0 ? text.length : end;
+  if (random() < 0.25) for (let extra = 1 + randInt(6); extra > 0 && end < text.length; extra--) {
+    const next = text.indexOf('\n', end + 1);
+    end = next < 0 ? text.length : next;
+  }
+  return [start, end];
+}
+
+function sample(text, stage = 1) {
+  if (random() < (stage === 3 ? 0.2 : 0.5)) return [BOS, ...encode(text), EOS];
+  const [start, end] = stage === 3 && random() < 0.8 ? editorHole(text) : hole(text);
   return [BOS, FIM_BEGIN, ...encode(text.slice(0, start)), FIM_HOLE, ...encode(text.slice(end)), FIM_END,
     ...encode(text.slice(start, end)), EOS];
 }
@@ -85,6 +108,14 @@ function write(file, samples) {
 }
 
 const readJsonl = (file) => fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+if (args.stage === '3') {
+  // Stage 3: a short fine-tune on FIM holes placed as inline completion places them, at 1,024 tokens.
+  const docs3 = shuffle(readJsonl(path.join(dataDir, 'corpus-train.jsonl')));
+  const stage3 = [];
+  for (const d of docs3.slice(0, Math.ceil(docs3.length / 3))) for (const c of chunks(d.text, 3000)) stage3.push(sample(c, 3));
+  write(path.join(dataDir, 'stage3.bin'), shuffle(stage3));
+  process.exit(0);
+}
 const docs = shuffle(readJsonl(path.join(dataDir, 'corpus-train.jsonl')));
 const chat = readJsonl(path.join(dataDir, 'chat-train.jsonl'));
 const stage1 = [];

@@ -5,7 +5,8 @@
 
 Stage 1 trains at --context tokens (rope_scaling null) on stage1.bin; stage 2 loads stage 1's checkpoint, sets
 rope_scaling to YaRN (factor = serving length / stage-1 context, as DeepSeek-V2 did from 4K to 128K) and trains
-at a longer context on stage2.bin. Both read the packed token stream in order, so a rerun with the same seed
+at a longer context on stage2.bin; stage 3 (same YaRN config) fine-tunes stage 2 on stage3.bin, FIM holes placed
+where an editor's cursor is. Both read the packed token stream in order, so a rerun with the same seed
 reproduces the run. AdamW (0.9, 0.95, weight decay 0.1), linear warm-up then cosine decay to 10%, gradient
 clip 1.0, DeepSeek-V2's expert-balance loss. CUDA is used when present. `--benchmark N` times N steps and exits.
 """
@@ -64,7 +65,7 @@ def learning_rate(step, steps, peak, warmup):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--config', required=True, help='model config.json (DeepSeek-V2 keys)')
-    parser.add_argument('--stage', type=int, choices=(1, 2), default=1)
+    parser.add_argument('--stage', type=int, choices=(1, 2, 3), default=1)
     parser.add_argument('--data', default='training/.data')
     parser.add_argument('--out', default='training/.data/run')
     parser.add_argument('--steps', type=int, default=1000)
@@ -93,7 +94,7 @@ def main():
     peak = args.lr or (2e-3 if args.stage == 1 else 5e-4)
     checkpoint = os.path.join(args.out, f'stage{args.stage}.pt')
 
-    if args.stage == 2:
+    if args.stage >= 2:
         factor = args.serve_length / stage1_context
         config_dict['rope_scaling'] = {'type': 'yarn', 'factor': factor,
                                        'original_max_position_embeddings': stage1_context,
@@ -113,10 +114,11 @@ def main():
         optimizer.load_state_dict(state['optimizer'])
         start_step, stream_at = state['step'], state['stream_at']
         print(f'resumed {checkpoint} at step {start_step}')
-    elif args.stage == 2:
-        state = torch.load(os.path.join(args.out, 'stage1.pt'))
+    elif args.stage >= 2:
+        previous = f'stage{args.stage - 1}.pt'
+        state = torch.load(os.path.join(args.out, previous))
         model.load_state_dict(state['model'])
-        print('stage 2 starts from stage1.pt')
+        print(f'stage {args.stage} starts from {previous}')
     model.to(device).train()
     n_params = sum(p.numel() for p in model.parameters())
     print(f'{n_params / 1e6:.2f}M parameters, context {context}, batch {batch}, device {device}, '

@@ -1,11 +1,13 @@
 // `npm run eval`: the default model on held-out packages it never saw in training (training/corpus.py HELDOUT),
 // each figure beside a trivial baseline measured on the same cases:
 //   heldout_loss            mean next-token cross-entropy (nats) over the first 512 tokens of each file,
-//                           beside the unigram baseline (token frequencies of the same files);
-//   fim_line_exact_match    a whole line removed from inside an indented block, the model fills the hole
-//                           (PSM prompt: up to 1,500 characters before, 500 after), exact match ignoring the
-//                           line's surrounding whitespace; baseline: repeat the previous line;
-//   next_line_exact_match   the model writes the line after the cursor from the prefix alone; same baseline;
+//                           beside the unigram baseline (token frequencies of the same files), and the next
+//                           token's top-1 accuracy beside always answering the most frequent token;
+//   fim_line_exact_match    the code of a line inside an indented block removed, the cursor after its indentation
+//                           (where the editor puts it after Enter), the model fills the hole (PSM prompt: up to
+//                           1,500 characters before, 500 after), exact match ignoring surrounding whitespace;
+//                           baseline: repeat the previous line;
+//   next_line_exact_match   the same line written from the prefix alone (no suffix); same baseline;
 //   latency                 median milliseconds of one FIM completion (prompt + greedy decode to the newline).
 // Usage: npm run eval [-- --model DIR] [--cases N] [--seed S]. Last line JSON.
 import * as fs from 'node:fs';
@@ -131,13 +133,17 @@ async function main(): Promise<void> {
     const freq = new Float64Array(V);
     for (const w of windows) for (const t of w.slice(1)) freq[t]++;
     const total = freq.reduce((a, b) => a + b, 0);
-    let unigram = 0;
+    let unigram = 0, top1 = 0, unigramTop1 = 0;
+    let mostFrequent = 0;
+    for (let v = 1; v < V; v++) if (freq[v] > freq[mostFrequent]) mostFrequent = v;
     for (const w of windows) {
       const [logits] = engine.model.forward([{ cache: engine.newCache(), tokens: w, logits: 'all' }]);
       for (let i = 0; i + 1 < w.length; i++) {
         const row = logits.subarray(i * V, (i + 1) * V);
-        let max = -Infinity;
-        for (const x of row) max = Math.max(max, x);
+        let max = -Infinity, best = 0;
+        for (let v = 0; v < V; v++) if (row[v] > max) { max = row[v]; best = v; }
+        if (best === w[i + 1]) top1++;
+        if (mostFrequent === w[i + 1]) unigramTop1++;
         let sum = 0;
         for (const x of row) sum += Math.exp(x - max);
         nll += Math.log(sum) + max - row[w[i + 1]];
@@ -153,8 +159,10 @@ async function main(): Promise<void> {
     for (const c of lines) {
       const text = c.file.text;
       const expected = text.slice(c.start, c.end).trim();
-      const prefix = text.slice(Math.max(0, c.start - 1500), c.start);
-      const suffix = text.slice(c.end + 1, c.end + 1 + 500);
+      // The cursor after the line's indentation, where the editor leaves it after Enter.
+      const cursor = c.start + (text.slice(c.start, c.end).length - text.slice(c.start, c.end).trimStart().length);
+      const prefix = text.slice(Math.max(0, cursor - 1500), cursor);
+      const suffix = text.slice(c.end, c.end + 500);
       const t0 = performance.now();
       const fimText = await completeLine(engine, [bos as number, fim.begin, ...tok.encode(prefix), fim.hole, ...tok.encode(suffix), fim.end]);
       latencies.push(performance.now() - t0);
@@ -172,6 +180,8 @@ async function main(): Promise<void> {
       heldout_tokens: count,
       heldout_loss: +(nll / count).toFixed(4),
       baseline_unigram_loss: +(unigram / count).toFixed(4),
+      heldout_top1_accuracy: +(top1 / count).toFixed(4),
+      baseline_top1_accuracy: +(unigramTop1 / count).toFixed(4),
       cases: n,
       fim_line_exact_match: +(fimHits / n).toFixed(4),
       next_line_exact_match: +(nextHits / n).toFixed(4),
@@ -179,7 +189,8 @@ async function main(): Promise<void> {
       baseline_next_line_exact_match: +(baselineHits / n).toFixed(4),
       fim_latency_ms_p50: +median(latencies).toFixed(1),
     };
-    console.log(`held-out loss ${result.heldout_loss} nats/token (unigram baseline ${result.baseline_unigram_loss}); ` +
+    console.log(`held-out loss ${result.heldout_loss} nats/token (unigram baseline ${result.baseline_unigram_loss}), ` +
+      `next token top-1 ${(100 * result.heldout_top1_accuracy).toFixed(1)}% (most frequent token ${(100 * result.baseline_top1_accuracy).toFixed(1)}%); ` +
       `FIM line exact ${(100 * result.fim_line_exact_match).toFixed(1)}%, next line ${(100 * result.next_line_exact_match).toFixed(1)}% ` +
       `(repeat-previous-line baseline ${(100 * result.baseline_fim_line_exact_match).toFixed(1)}%); one completion ${result.fim_latency_ms_p50} ms`);
     console.log(JSON.stringify(result));
