@@ -53,6 +53,9 @@ if (exists('engine/cli/main.ts')) {
       stdin: { contents: "require('./engine/cli/main').main(process.argv.slice(2));", resolveDir: root, loader: 'js' },
       outfile: 'dist/engine.js',
     }),
+    // Worker threads load their scripts from beside the module that starts them (dist/ in the bundle).
+    esbuild.build({ ...node, entryPoints: ['engine/backend/cpu/kernelWorker.ts'], outfile: 'dist/kernelWorker.js' }),
+    esbuild.build({ ...node, entryPoints: ['engine/serve/tokenizerWorker.ts'], outfile: 'dist/tokenizerWorker.js' }),
   );
 }
 await Promise.all(builds);

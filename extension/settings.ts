@@ -28,6 +28,8 @@ export const DEFAULTS = {
 
 const LANGUAGE_ID = /^(\*|[A-Za-z0-9][\w.+#-]{0,63})$/;
 const BACKENDS = ['auto', 'cpu', 'webgpu'];
+/** `latent serve --reuse-policy`: exact, or reuse:K[:D] (empty: the engine's default). */
+const REUSE_POLICY = /^(|exact|reuse:\d{1,4}(:\d{1,3})?)$/;
 
 export function readSettings(read: SettingReader, apiKey?: string): ExtensionSettings {
   const problems: string[] = [];
@@ -74,13 +76,17 @@ function readEngine(read: SettingReader, apiKey: string | undefined, problems: s
     problems.push(`latent.engine.url must be an http(s) URL when latent.engine.mode is "remote", not ${show(url)}; using the local engine.`);
   }
   const model = readString(read, 'engine.modelFolder', problems);
+  const policy = read('engine.reusePolicy') ?? '';
+  let reuse: { reusePolicy?: string } = {};
+  if (typeof policy === 'string' && REUSE_POLICY.test(policy)) reuse = policy ? { reusePolicy: policy } : {};
+  else problems.push(`latent.engine.reusePolicy must be exact or reuse:K[:D], not ${show(policy)}; using the engine's default.`);
   const backend = read('engine.backend') ?? 'auto';
   if (typeof backend !== 'string' || !BACKENDS.includes(backend)) {
     problems.push(`latent.engine.backend must be one of ${BACKENDS.join(', ')}, not ${show(backend)}; using auto.`);
-    return { model };
+    return { model, ...reuse };
   }
   // An empty model folder asks the server for the embedded default model.
-  return backend === 'auto' ? { model } : { model, backend };
+  return backend === 'auto' ? { model, ...reuse } : { model, backend, ...reuse };
 }
 
 function checkUrl(text: string): string | undefined {

@@ -58,7 +58,7 @@ export class EngineConnection {
       this.local = new LocalEngine(model, 'backend' in settings ? settings.backend : undefined, {
         state: (state, message) => this.onState(state, message),
         lost: (reason) => this.failPending(new EngineError('stopped', reason)),
-      });
+      }, 'reusePolicy' in settings ? settings.reusePolicy : undefined);
       // Start (or find) the engine now so the first completion does not wait for the model to load.
       this.local.ready().catch((e: Error) => this.onState('error', e.message));
     }

@@ -48,8 +48,10 @@ export class LocalEngine {
   private disposed = false;
   private readonly id: string;
 
-  constructor(readonly model: string, readonly backend: string | undefined, private readonly events: LocalEngineEvents) {
-    this.id = createHash('sha256').update(`${path.resolve(model)}\n${backend ?? ''}`).digest('hex').slice(0, 16);
+  constructor(readonly model: string, readonly backend: string | undefined, private readonly events: LocalEngineEvents,
+    /** `latent serve --reuse-policy`; the engine's default when unset. */
+    readonly reusePolicy?: string) {
+    this.id = createHash('sha256').update(`${path.resolve(model)}\n${backend ?? ''}\n${reusePolicy ?? ''}`).digest('hex').slice(0, 16);
   }
 
   /** A client for a running engine, starting one when none answers. */
@@ -168,6 +170,7 @@ export class LocalEngine {
     const port = DEFAULT_ENGINE_PORT > 0 && (await portIsFree(DEFAULT_ENGINE_PORT)) ? DEFAULT_ENGINE_PORT : await freePort();
     const args = [latentBin(), 'serve', '--model', this.model, '--host', '127.0.0.1', '--port', String(port), '--api-key-file', keyFile];
     if (this.backend) args.push('--backend', this.backend);
+    if (this.reusePolicy) args.push('--reuse-policy', this.reusePolicy);
     this.events.state('starting', `starting latent serve for ${this.model} on port ${port}`);
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], windowsHide: true });
     this.child = child;

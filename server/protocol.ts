@@ -13,7 +13,7 @@ export type EngineSettings =
       /** How FIM is sent: 'suffix' (default; the server renders the FIM tokens) or 'prompt' (tokens in the prompt). */
       fim?: 'suffix' | 'prompt';
     }
-  | { model: string; backend?: string };
+  | { model: string; backend?: string; reusePolicy?: string };
 
 export interface LatentSettings {
   engine: EngineSettings;

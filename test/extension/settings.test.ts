@@ -20,6 +20,14 @@ describe('extension settings', () => {
     assert.deepEqual(s.server.engine, { model: '/models/lite', backend: 'webgpu' });
   });
 
+  it('passes the reuse policy to the local engine, and refuses a malformed one', () => {
+    assert.deepEqual(readSettings(reader({ 'engine.reusePolicy': 'reuse:8:2' })).server.engine, { model: '', reusePolicy: 'reuse:8:2' });
+    assert.deepEqual(readSettings(reader({ 'engine.reusePolicy': 'exact' })).server.engine, { model: '', reusePolicy: 'exact' });
+    const bad = readSettings(reader({ 'engine.reusePolicy': 'reuse:-1' }));
+    assert.deepEqual(bad.server.engine, { model: '' });
+    assert.match(bad.problems.join('\n'), /latent\.engine\.reusePolicy/);
+  });
+
   it('builds a remote engine with the API key from the secret store', () => {
     const s = readSettings(
       reader({ 'engine.mode': 'remote', 'engine.url': 'http://gpu-box:8000/v1/', 'engine.remoteModel': 'deepseek-coder' }),

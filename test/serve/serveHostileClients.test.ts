@@ -19,19 +19,21 @@ function uploadUntilClosed(url: string, path: string, headers: Record<string, st
     const socket = net.connect(Number(port), hostname);
     let written = 0;
     let answer = '';
+    let reset = false;
     let done = false;
     const finish = (): void => {
       if (done) return;
       done = true;
       clearTimeout(timer);
       socket.destroy();
-      resolve({ written, status: answer.split('\r\n')[0] });
+      // A socket closed with unread data sends a reset, which can reach the client before it reads the answer.
+      resolve({ written, status: answer.split('\r\n')[0] || (reset ? 'reset' : '') });
     };
     // A server still reading after 20 s has read the whole body (or will): the test then fails on `written`.
     const timer = setTimeout(finish, 20_000);
     socket.on('data', (d) => { answer += d.toString('latin1'); });
     socket.on('close', finish);
-    socket.on('error', finish);
+    socket.on('error', (e: NodeJS.ErrnoException) => { reset = e.code === 'ECONNRESET' || e.code === 'EPIPE'; finish(); });
     socket.on('connect', () => {
       const head = Object.entries({ Host: `${hostname}:${port}`, 'Content-Type': 'application/json',
         'Content-Length': String(DECLARED_BYTES), ...headers }).map(([k, v]) => `${k}: ${v}\r\n`).join('');
@@ -79,7 +81,7 @@ describe('latent serve: hostile clients', function () {
   ] as const) {
     it(`answers a request ${what} at once and closes its connection without reading its body`, async () => {
       const { written, status } = await uploadUntilClosed(serve.url, path, headers);
-      assert.match(status, /^HTTP\/1\.1 (401|404) /);
+      assert.match(status, /^(HTTP\/1\.1 (401|404) |reset$)/);
       assert.ok(written < UNREAD_ALLOWANCE, `the server took ${written} bytes of a body it had refused`);
     });
   }
