@@ -10,7 +10,6 @@ import argparse
 import json
 import os
 import shutil
-import struct
 import subprocess
 import sys
 
@@ -19,6 +18,8 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from model import DeepseekV2Config, DeepseekV2ForCausalLM  # noqa: E402
+import safetensors_io  # noqa: E402
+from safetensors_io import to_bf16_bits  # noqa: E402
 
 REFERENCE_PROMPTS = [
     '<｜begin▁of▁sentence｜>def fibonacci(n):\n    """Return the n-th Fibonacci number."""\n',
@@ -26,29 +27,6 @@ REFERENCE_PROMPTS = [
     '<｜begin▁of▁sentence｜><｜fim▁begin｜>function add(a, b) {\n  <｜fim▁hole｜>\n}\n<｜fim▁end｜>',
     '<｜begin▁of▁sentence｜><｜User｜>Write a Python function `is_even(n)`: Return True when n is even.<｜Assistant｜>',
 ]
-
-
-def to_bf16_bits(t):
-    """Round float32 to bfloat16 (nearest, ties to even), as torch's .to(torch.bfloat16) does."""
-    bits = t.detach().cpu().contiguous().float().numpy().view(np.uint32).astype(np.uint64)
-    rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
-    return rounded.astype(np.uint16)
-
-
-def save_bf16(tensors, path):
-    header, blobs, offset = {'__metadata__': {'format': 'pt'}}, [], 0
-    for name in sorted(tensors):
-        blob = to_bf16_bits(tensors[name]).astype('<u2').tobytes()
-        header[name] = {'dtype': 'BF16', 'shape': list(tensors[name].shape), 'data_offsets': [offset, offset + len(blob)]}
-        blobs.append(blob)
-        offset += len(blob)
-    text = json.dumps(header, separators=(',', ':')).encode()
-    text += b' ' * (-len(text) % 8)
-    with open(path, 'wb') as f:
-        f.write(struct.pack('<Q', len(text)))
-        f.write(text)
-        for blob in blobs:
-            f.write(blob)
 
 
 def main():
@@ -75,7 +53,7 @@ def main():
             shutil.copy(os.path.join(args.tokenizer, name), os.path.join(args.out, name))
     with open(os.path.join(args.out, 'config.json'), 'w') as f:
         json.dump(config_dict, f, indent=1)
-    save_bf16(model.state_dict(), os.path.join(args.out, 'model.safetensors'))
+    safetensors_io.save(model.state_dict(), os.path.join(args.out, 'model.safetensors'), dtype='BF16')
 
     encoder = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'encode.mjs')
     ids = json.loads(subprocess.run(['node', encoder, args.out], input=json.dumps(REFERENCE_PROMPTS), text=True,

@@ -29,13 +29,19 @@ def load(path):
     return tensors
 
 
-def save(tensors, path, metadata=None):
-    """Write float32 tensors in sorted-name order, as torch's safetensors writer does."""
+def to_bf16_bits(t):
+    """Round float32 to bfloat16 (nearest, ties to even), as torch's .to(torch.bfloat16) does."""
+    bits = t.detach().cpu().contiguous().float().numpy().view(np.uint32).astype(np.uint64)
+    return ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype(np.uint16)
+
+
+def save(tensors, path, dtype='F32', metadata=None):
+    """Write tensors as F32 or BF16 in sorted-name order, as torch's safetensors writer does."""
     header, blobs, offset = {'__metadata__': metadata or {'format': 'pt'}}, [], 0
     for name in sorted(tensors):
-        array = tensors[name].detach().cpu().contiguous().float().numpy()
-        blob = array.astype('<f4').tobytes()
-        header[name] = {'dtype': 'F32', 'shape': list(array.shape), 'data_offsets': [offset, offset + len(blob)]}
+        t = tensors[name]
+        blob = (to_bf16_bits(t).astype('<u2') if dtype == 'BF16' else t.detach().cpu().contiguous().float().numpy().astype('<f4')).tobytes()
+        header[name] = {'dtype': dtype, 'shape': list(t.shape), 'data_offsets': [offset, offset + len(blob)]}
         blobs.append(blob)
         offset += len(blob)
     text = json.dumps(header, separators=(',', ':')).encode()
