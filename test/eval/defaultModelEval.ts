@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
 import { Engine } from '../../engine/engine';
 import { defaultModelDir } from '../../engine/defaultModel';
 import { mulberry32 } from '../../engine/generate/seededRandom';
+import { median } from '../bench/benchModel';
 
 const HELDOUT_NPM = ['commander', 'js-yaml', 'markdown-it', 'semver'];
 const HELDOUT_PYTHON = ['/usr/lib/python3/dist-packages/click'];
@@ -100,11 +101,6 @@ function pick<T>(items: T[], n: number, rng: () => number): T[] {
   }
   return copy.slice(0, n);
 }
-
-const median = (xs: number[]) => {
-  const s = xs.slice().sort((a, b) => a - b);
-  return s.length ? s[Math.floor(s.length / 2)] : NaN;
-};
 
 async function completeLine(engine: Engine, prompt: number[]): Promise<string> {
   const result = await engine.generate({ prompt, maxTokens: 48, sampling: { temperature: 0, topP: 1, topK: 0 }, stop: ['\n'] });
