@@ -1,68 +1,145 @@
-// The seam between the model and the hardware. The model (engine/model/) is written once against this
-// interface; each backend (cpu here; webgpu next) implements the heavy operations its own way.
-import type { LatentChunk } from '../cache/latentCache';
+// The seam between the model and the hardware. The model (engine/model/) is written once, top-down, against this
+// interface; each backend (cpu; webgpu) computes where its memory is. A step's activations stay in the backend's
+// memory as opaque `Activation`s: the model never reads their numbers, it only asks for the rows it needs
+// (`read`, asynchronous), so a GPU backend records a whole step and copies back only the logits.
+//
+// Every op may be queued rather than run at once; results are guaranteed only through `read`. Activations live
+// until `endStep()`. Shapes are [rows, cols] f32, row-major; an op's contract names every shape it takes.
+import type { LatentCache } from '../cache/latentCache';
+import type { LatentPageStore, LatentShape } from '../cache/latentStore';
+import type { LatentFormat } from '../cache/latentFormat';
+import type { Rope } from '../model/rope';
 import type { DType } from '../weights/safetensors';
 import type { Tensor } from '../weights/tensor';
 
-/** MLA's absorbed attention: MQA of query rows (one per head per token) over one sequence's latent rows. */
-export interface LatentAttention {
-  /** [rows, kvLoraRank]: the output, Σ_s p_s · c_kv[s] per query row. */
-  out: Float32Array;
-  /** [rows, kvLoraRank]: the queries with W_UK folded in (q_nope · W_UK per head). */
-  qLat: Float32Array;
-  /** [rows, ropeDim]: the queries' rotated rope part. */
-  qPe: Float32Array;
-  rows: number;
-  /** Per query row, how many latent rows it sees (causal limit). */
-  visible: Int32Array;
-  /** The sequence's latents, as consecutive chunks from token 0. */
-  latents: LatentChunk[];
-  kvLoraRank: number;
-  ropeDim: number;
-  scale: number;
+/** A [rows, cols] f32 matrix in the backend's memory. */
+export interface Activation {
+  readonly rows: number;
+  readonly cols: number;
 }
 
-/** Multi-head causal attention with per-head keys and values (MLA's naive path, after expanding the latents). */
-export interface HeadAttention {
-  /** [n, heads, vDim] */
-  out: Float32Array;
-  /** [n, heads, qkDim] */
-  q: Float32Array;
-  /** [length, heads, qkDim] */
-  k: Float32Array;
-  /** [length, heads, vDim] */
-  v: Float32Array;
-  n: number;
-  heads: number;
-  length: number;
-  qkDim: number;
-  vDim: number;
-  /** Per query token, how many keys it sees (causal limit). */
-  visible: Int32Array;
-  scale: number;
+/** A run of new tokens of one sequence inside the batch: rows [row, row + count) at positions pos0... */
+export interface BatchItem {
+  cache: LatentCache;
+  /** Row of the item's first token in the batch. */
+  row: number;
+  count: number;
+  /** Position (= cache index) of the item's first new token. */
+  pos0: number;
+}
+
+/** How the router picks experts (DeepSeekMoE's MoEGate). */
+export interface RouterSpec {
+  topK: number;
+  method: 'greedy' | 'group_limited_greedy';
+  nGroup: number;
+  topkGroup: number;
+  normTopkProb: boolean;
+  routedScalingFactor: number;
+}
+
+/** The router's choice per token, in the backend's memory (read it with `readRouting`). */
+export interface Routing {
+  readonly tokens: number;
+  readonly topK: number;
+}
+
+export interface ExpertWeights {
+  gate: Tensor;
+  up: Tensor;
+  down: Tensor;
+}
+
+/** What a backend runs on, for logs and `latent info`. */
+export interface BackendInfo {
+  name: string;
+  /** The device: "cpu, 2 threads, WebAssembly SIMD", or the GPU adapter's vendor / architecture / description. */
+  device: string;
+  /** Limits that bound what the backend can hold (e.g. maxBufferSize), as name -> value. */
+  limits?: Record<string, number>;
 }
 
 export interface Backend {
   readonly name: string;
+  info(): BackendInfo;
+
+  // ---- weights: placed once, at load ----
   /**
    * A zeroed weight tensor in the memory the backend computes from, for the loader to fill through `bytes`
-   * (so that loading never holds a second copy of the weights).
+   * (so that loading never holds a second copy of the weights); the model then adopts it.
    */
   allocateWeight(name: string, dtype: DType, shape: number[]): { tensor: Tensor; bytes: Uint8Array };
   /**
-   * Takes a weight into the memory the backend computes from (device memory for a GPU, kernel-visible memory
-   * for the CPU), once, at load; the model uses the returned tensor from then on. May return `w` itself.
+   * Takes a weight (1-D norms included) into the memory the backend computes from, once, at load; the model
+   * uses the returned tensor from then on. May return `w` itself (a GPU backend uploads it and drops the host bytes).
    */
   adoptWeight(w: Tensor): Tensor;
-  /** out[n, rows] = x[n, cols] · Wᵀ for a weight W of shape [rows, cols] (any stored dtype). */
-  matmul(out: Float32Array, x: Float32Array, n: number, w: Tensor): void;
+
+  // ---- the latent pool's pages ----
+  /** Page storage for a latent pool (PAGE_TOKENS tokens of every layer per page) in the backend's memory. */
+  createLatentStore(shape: LatentShape, format: LatentFormat, capacityPages: number): LatentPageStore;
+
+  // ---- a step's ops ----
+  /** [tokens.length, hidden]: rows of an embedding table [vocab, hidden]. Ids are validated by the caller. */
+  embed(table: Tensor, tokens: Int32Array): Activation;
+  /** [x.rows, w.rows] = x[rows, w.cols] · Wᵀ for a weight W [outFeatures, inFeatures] of any stored dtype. */
+  matmul(x: Activation, w: Tensor): Activation;
   /**
-   * Per query row i: p = softmax(scale · (qLat[i]·c_kv[s] + qPe[i]·k_pe[s])) over s < visible[i];
-   * out[i] = Σ_s p_s · c_kv[s].
+   * Per head h (w.length heads): out[j, h·o .. (h+1)·o) = x[j, h·stride + offset .. + w[h].cols) · w[h]ᵀ, with
+   * o = w[h].rows: [x.rows, heads·o]. MLA's W_UK (queries into the latent space) and W_UV (latents out).
    */
-  attendLatent(a: LatentAttention): void;
-  /** Per head h and query token j: out[j, h] = softmax(scale · q[j, h]·k[s, h]) · v[s, h] over s < visible[j]. */
-  attendHeads(a: HeadAttention): void;
+  matmulPerHead(x: Activation, w: readonly Tensor[], stride: number, offset: number): Activation;
+  /** [x.rows, width]: RMSNorm of columns [offset, offset + width) of x with a 1-D weight [width]. */
+  rmsNorm(x: Activation, weight: Tensor, eps: number, offset?: number, width?: number): Activation;
+  /**
+   * In place: per row j and head h < heads, rotates x[j, h·stride + offset .. + rope dim) for position
+   * positions[j] (interleaved checkpoint layout in, half-split out: Rope.applyInterleaved).
+   */
+  applyRope(x: Activation, rope: Rope, positions: Int32Array, heads: number, stride: number, offset: number): void;
+  /** In place: h += d (same shape). */
+  addInto(h: Activation, d: Activation): void;
+  /** In place: gate = silu(gate) ⊙ up (same shape); returns gate. */
+  siluMul(gate: Activation, up: Activation): Activation;
+  /** [count, x.cols]: rows [first, first + count) of x (may be a view: do not write to it). */
+  sliceRows(x: Activation, first: number, count: number): Activation;
+  /** [Σ rows, cols]: the parts stacked in order. */
+  concatRows(parts: readonly Activation[]): Activation;
+
+  /**
+   * Stores the batch's new latents of one layer: row item.row + j of c_kv [n, r] and k_pe [n, dr] (rotated) go to
+   * token pos0 + j of item.cache, for every item.
+   */
+  writeLatents(layer: number, items: readonly BatchItem[], cKv: Activation, kPe: Activation): void;
+  /**
+   * MLA absorbed attention (MQA over the latent rows) for one item's `count` new tokens and `heads` heads, over
+   * cached tokens [0, pos0 + count) of `layer`; query row j·heads + h sees tokens [0, pos0 + j] (causal).
+   * qLat [count, heads·r]: the queries with W_UK folded in; q [count, heads·qStride]: the rotated rope part of
+   * head h at columns h·qStride + qPeOffset .. + dr. Returns [count, heads·r]: Σ_s p_s·c_kv[s] per query row,
+   * p = softmax(scale·(qLat·c_kv[s] + qPe·k_pe[s])).
+   */
+  attendLatent(layer: number, item: BatchItem, heads: number, qLat: Activation, q: Activation, qStride: number, qPeOffset: number, scale: number): Activation;
+  /**
+   * MLA naive attention for one item: per head h, keys [k_nope | k_pe] and values v of cached tokens
+   * [0, pos0 + count), where kv [pos0 + count, heads·(dn + dv)] holds per head [k_nope (dn) | v (dv)] and
+   * kPe [pos0 + count, dr] is shared by the heads; queries q [count, heads·(dn + dr)]; causal as attendLatent.
+   * Returns [count, heads·dv].
+   */
+  attendHeads(item: BatchItem, heads: number, q: Activation, kv: Activation, kPe: Activation, dn: number, dv: number, scale: number): Activation;
+  /** The cached latents of tokens [0, end) of `layer`: c_kv [end, r] and k_pe [end, dr] (the naive path expands them). */
+  gatherLatents(layer: number, cache: LatentCache, end: number): { cKv: Activation; kPe: Activation };
+
+  /** The router: softmax over logits [n, experts], then top-k per token (greedy or group-limited). */
+  route(logits: Activation, spec: RouterSpec): Routing;
+  /** [x.rows, hidden]: Σ_k weight_k · expert_k(x) per token, each expert a gated MLP, computed from `routing`. */
+  routedExperts(x: Activation, routing: Routing, experts: readonly ExpertWeights[]): Activation;
+
+  /** The rows of x as host floats [x.rows · x.cols]: the only way numbers leave the backend. */
+  read(x: Activation): Promise<Float32Array>;
+  /** The routing as host arrays [tokens · topK] (for traces and tests). */
+  readRouting(r: Routing): Promise<{ experts: Int32Array; weights: Float32Array }>;
+  /** Ends a step: every activation and routing of the step may be reused from now on. */
+  endStep(): void;
+
   /** Releases threads and device memory. */
   dispose(): void;
 }
