@@ -102,6 +102,8 @@ export interface Backend {
   siluMul(gate: Activation, up: Activation): Activation;
   /** [count, x.cols]: rows [first, first + count) of x (may be a view: do not write to it). */
   sliceRows(x: Activation, first: number, count: number): Activation;
+  /** [x.rows, width]: columns [offset, offset + width) of x. */
+  sliceCols(x: Activation, offset: number, width: number): Activation;
   /** [Σ rows, cols]: the parts stacked in order. */
   concatRows(parts: readonly Activation[]): Activation;
 

@@ -63,15 +63,15 @@ interface Timed {
 }
 
 /** Time to first token for `prompt` against `pc`'s cache; nothing is cached afterwards. */
-function timeToFirstToken(model: DeepseekV2Model, pc: PromptCache, prompt: number[]): Timed {
+async function timeToFirstToken(model: DeepseekV2Model, pc: PromptCache, prompt: number[]): Promise<Timed> {
   const t0 = performance.now();
   let computed = 0;
-  const prepared = pc.prepare(prompt, (cache, toks) => {
+  const prepared = await pc.prepare(prompt, async (cache, toks) => {
     computed += toks.length;
-    model.forward([{ cache, tokens: toks, logits: 'none' }]);
+    await model.forward([{ cache, tokens: toks, logits: 'none' }]);
   });
   computed += prepared.pending.length;
-  const [logits] = model.forward([{ cache: prepared.cache, tokens: prepared.pending, logits: 'last' }]);
+  const [logits] = await model.forward([{ cache: prepared.cache, tokens: prepared.pending, logits: 'last' }]);
   argmax(logits);
   const ms = performance.now() - t0;
   pc.abandon(prepared);
@@ -88,10 +88,10 @@ interface PolicyTimes {
  * On the edited prompt `after`: a full recompute (empty cache), and `exact` / `reuse:k` with the cache warmed by
  * `before`; each a warm-up and then `runs` timed runs (nothing measured is cached, so each sees the same state).
  */
-function measureEdit(model: DeepseekV2Model, before: number[], after: number[], k: number, runs: number): PolicyTimes {
+async function measureEdit(model: DeepseekV2Model, before: number[], after: number[], k: number, runs: number): Promise<PolicyTimes> {
   const warm = newPromptCache(model, { kind: 'exact' });
-  const prepared = warm.prepare(before, (cache, toks) => model.forward([{ cache, tokens: toks, logits: 'none' }]));
-  model.forward([{ cache: prepared.cache, tokens: prepared.pending, logits: 'none' }]);
+  const prepared = await warm.prepare(before, async (cache, toks) => await model.forward([{ cache, tokens: toks, logits: 'none' }]));
+  await model.forward([{ cache: prepared.cache, tokens: prepared.pending, logits: 'none' }]);
   warm.finish(prepared, before);
   const times: PolicyTimes = { full: [], exact: [], reuse: [] };
   const policies: [keyof PolicyTimes, () => PromptCache][] = [
@@ -100,8 +100,8 @@ function measureEdit(model: DeepseekV2Model, before: number[], after: number[], 
     ['reuse', () => ((warm.policy = { kind: 'reuse', k, maxDistance: DEFAULT_MAX_DISTANCE }), warm)],
   ];
   for (const [name, cache] of policies) {
-    timeToFirstToken(model, cache(), after); // warm-up
-    for (let i = 0; i < runs; i++) times[name].push(timeToFirstToken(model, cache(), after));
+    await timeToFirstToken(model, cache(), after); // warm-up
+    for (let i = 0; i < runs; i++) times[name].push(await timeToFirstToken(model, cache(), after));
   }
   return times;
 }
@@ -185,7 +185,7 @@ async function main(): Promise<void> {
   const typingBefore = fimPrompt(text.slice(0, cursor));
   const typingAfter = fimPrompt(text.slice(0, cursor) + 'x');
   log(`  (a) typing: ${typingAfter.length} tokens`);
-  const typing = measureEdit(s.timingModel, typingBefore, typingAfter, K_DEFAULT, RUNS);
+  const typing = await measureEdit(s.timingModel, typingBefore, typingAfter, K_DEFAULT, RUNS);
   log(`      ttft ms: full ${medianMs(typing.full).toFixed(0)}, exact ${medianMs(typing.exact).toFixed(0)}, reuse ${medianMs(typing.reuse).toFixed(0)}`);
 
   // 1b. An edit half-way up contexts of each length, the cursor at the end.
@@ -201,7 +201,7 @@ async function main(): Promise<void> {
     const before = farPrompt(len, '');
     const after = farPrompt(len, '  const added = 1;\n');
     log(`  (b) far edit at ${len} tokens context`);
-    const times = measureEdit(s.timingModel, before, after, K_DEFAULT, len === sizes.farContext ? RUNS : 1);
+    const times = await measureEdit(s.timingModel, before, after, K_DEFAULT, len === sizes.farContext ? RUNS : 1);
     chartPoints.push({ context: after.length, full: medianMs(times.full), exact: medianMs(times.exact), reuse: medianMs(times.reuse) });
     log(`      ttft ms: full ${medianMs(times.full).toFixed(0)}, exact ${medianMs(times.exact).toFixed(0)}, reuse ${medianMs(times.reuse).toFixed(0)}`);
     if (len === sizes.farContext) [far, farTokens] = [times, after.length];
@@ -224,7 +224,7 @@ async function main(): Promise<void> {
   log(`  divergence over ${edits.length} edits (${window}-token windows)`);
   const policies: ReusePolicy[] = KS.map((k) => ({ kind: 'reuse', k, maxDistance: DEFAULT_MAX_DISTANCE }));
   const defaultPolicy = formatReusePolicy({ kind: 'reuse', k: K_DEFAULT, maxDistance: DEFAULT_MAX_DISTANCE });
-  const divergence = measureDivergence(s.divergenceModel, edits, policies, K_DEFAULT, sizes.continuation, defaultPolicy, log);
+  const divergence = await measureDivergence(s.divergenceModel, edits, policies, K_DEFAULT, sizes.continuation, defaultPolicy, log);
   for (const d of divergence.policies) {
     log(`    ${d.policy}: agreement ${(d.first_token_agreement * 100).toFixed(1)}% (on ${divergence.edits_changing_answer} changed: ${d.first_token_agreement_on_changed === null ? '-' : (d.first_token_agreement_on_changed * 100).toFixed(1) + '%'}), KL ${d.mean_kl.toExponential(2)} (x${d.kl_vs_unedited.toFixed(3)} of unedited)${d.continuation_agreement === null ? '' : `, ${sizes.continuation}-token continuations ${(d.continuation_agreement * 100).toFixed(1)}%`}`);
   }
@@ -234,29 +234,30 @@ async function main(): Promise<void> {
   const typed = text.slice(fnAt, fnAt + sizes.keystrokes);
   const sessionText = text.slice(0, fnAt) + text.slice(fnAt + sizes.keystrokes);
   log(`  keystroke session: ${typed.length} characters typed at offset ${fnAt}`);
-  const session = replaySession(s.divergenceModel, { kind: 'reuse', k: K_DEFAULT, maxDistance: DEFAULT_MAX_DISTANCE }, {
+  const session = await replaySession(s.divergenceModel, { kind: 'reuse', k: K_DEFAULT, maxDistance: DEFAULT_MAX_DISTANCE }, {
     text: sessionText, at: fnAt, typed, encode: s.encode, fim: s.fim, prefixTokens: quick ? 128 : 512, suffixTokens: 400,
   }, sizes.klEvery, log);
   log(`    worst KL ${session.worst_kl.toExponential(2)} (x${session.worst_kl_vs_first.toFixed(2)} of the first keystroke's), pages held at most ${session.pages_held.max} for a ${session.pages_held.document}-page prompt`);
 
   // 4. Storage formats: bytes per token (DeepSeek-V2-Lite: 27 layers) and max logit error on the fixtures.
-  const formats = LATENT_FORMATS.map((format) => {
+  const formats = [];
+  for (const format of LATENT_FORMATS) {
     let maxErr = 0;
     for (const name of FIXTURE_NAMES) {
       const m = loadFixtureModel(name);
       for (const kase of loadExpected(name).cases) {
         const c = m.config;
         const pc = new PromptCache({ numLayers: c.numLayers, kvLoraRank: c.kvLoraRank, qkRopeHeadDim: c.qkRopeHeadDim }, m.rope, { format, budgetBytes: 2 ** 28, policy: { kind: 'exact' } });
-        const prepared = pc.prepare(kase.input_ids, () => undefined);
-        const [logits] = m.forward([{ cache: prepared.cache, tokens: prepared.pending, logits: 'all' }]);
+        const prepared = await pc.prepare(kase.input_ids, () => undefined);
+        const [logits] = await m.forward([{ cache: prepared.cache, tokens: prepared.pending, logits: 'all' }]);
         pc.abandon(prepared);
         kase.logits_positions.forEach((p, r) => {
           for (let v = 0; v < c.vocabSize; v++) maxErr = Math.max(maxErr, Math.abs(logits[p * c.vocabSize + v] - kase.logits[r][v]));
         });
       }
     }
-    return { format, bytes_per_token: 27 * bytesPerTokenLayer(format, 512, 64), max_logit_error_on_fixtures: maxErr };
-  });
+    formats.push({ format, bytes_per_token: 27 * bytesPerTokenLayer(format, 512, 64), max_logit_error_on_fixtures: maxErr });
+  }
 
   const ratio = (a: number, b: number) => Number((a / b).toFixed(2));
   const ofDefault = divergence.policies.find((d) => d.policy === defaultPolicy)!;
