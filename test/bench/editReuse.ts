@@ -1,5 +1,5 @@
 // npm run bench:edit-reuse [-- --quick] [-- --model DIR] [-- --layers N] [-- --contexts 1000,2000] [-- --edits N]
-//   [-- --keystrokes N]
+//   [-- --near-edits N] [-- --keystrokes N]
 //
 // Edit-aware reuse of the latent cache, measured in one run:
 // 1. Time to first token on the edited prompt: full recompute, prefix-only reuse (`exact`) and edit-aware reuse
@@ -8,7 +8,8 @@
 // 2. Divergence that can fail: per random edit of a real source file, the exact answer against each reuse:k and
 //    two null baselines (the unedited prompt's answer; reuse without k_pe rotation): first-token agreement over all
 //    edits and over those that change the exact answer, KL(exact || policy) and its ratio to KL(exact || unedited),
-//    greedy 32-token continuation agreement.
+//    greedy 32-token continuation agreement; over edits anywhere in the window, and over edits within the last
+//    24 tokens before the answer (typing near the cursor), which are the ones that change it.
 // 3. A replayed keystroke session: a function typed character by character into the file, each keystroke reusing
 //    the last one's cache: worst KL along the chain and pages held.
 // 4. Storage formats: bytes per token and logit error on the fixtures.
@@ -39,6 +40,8 @@ const modelDir = flag('model');
 const numLayers = Number(flag('layers') ?? 2);
 const RUNS = quick ? 2 : 3;
 const K_DEFAULT = 16;
+/** Near-cursor edits land within this many tokens of the prompt's end. */
+const NEAR_CURSOR = 24;
 const KS = quick ? [0, 16] : [0, 4, 16, 64];
 const chart = flag('contexts')?.split(',').map(Number) ?? (quick ? [256, 512] : [1000, 2000, 4000]);
 const sizes = {
@@ -46,6 +49,8 @@ const sizes = {
   typingSuffix: quick ? 256 : 2000,
   farContext: chart[chart.length - 1],
   edits: Number(flag('edits') ?? (quick ? 8 : 60)),
+  /** Edits within the last NEAR_CURSOR tokens before the answer: the ones that change it. */
+  nearEdits: Number(flag('near-edits') ?? (quick ? 8 : 60)),
   editWindow: quick ? 300 : 900,
   continuation: quick ? 8 : 32,
   keystrokes: Number(flag('keystrokes') ?? (quick ? 20 : 200)),
@@ -213,20 +218,27 @@ async function main(): Promise<void> {
   let seed = 99;
   const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
   const window = Math.min(sizes.editWindow, fileTokens.length - 100);
-  const edits: Edit[] = Array.from({ length: sizes.edits }, () => {
+  /** An edit at a position drawn by `at(window)`: 1-5 tokens of other text of the file typed, 0-2 removed. */
+  const edit = (at: (window: number) => number): Edit => {
     const start = Math.floor(rand() * (fileTokens.length - window - 10));
     const base = [s.bos, ...fileTokens.slice(start, start + window)];
-    const at = 1 + Math.floor(rand() * (window - 50));
+    const where = at(window);
     const from = Math.floor(rand() * (fileTokens.length - 5));
     const inserted = fileTokens.slice(from, from + 1 + Math.floor(rand() * 5));
-    return { base, edited: [...base.slice(0, at), ...inserted, ...base.slice(at + Math.floor(rand() * 3))] };
-  });
-  log(`  divergence over ${edits.length} edits (${window}-token windows)`);
+    return { base, edited: [...base.slice(0, where), ...inserted, ...base.slice(where + Math.floor(rand() * 3))] };
+  };
+  const edits = Array.from({ length: sizes.edits }, () => edit((w) => 1 + Math.floor(rand() * (w - 50))));
+  log(`  divergence over ${edits.length} edits anywhere in ${window}-token windows`);
   const policies: ReusePolicy[] = KS.map((k) => ({ kind: 'reuse', k, maxDistance: DEFAULT_MAX_DISTANCE }));
   const defaultPolicy = formatReusePolicy({ kind: 'reuse', k: K_DEFAULT, maxDistance: DEFAULT_MAX_DISTANCE });
   const divergence = await measureDivergence(s.divergenceModel, edits, policies, K_DEFAULT, sizes.continuation, defaultPolicy, log);
-  for (const d of divergence.policies) {
-    log(`    ${d.policy}: agreement ${(d.first_token_agreement * 100).toFixed(1)}% (on ${divergence.edits_changing_answer} changed: ${d.first_token_agreement_on_changed === null ? '-' : (d.first_token_agreement_on_changed * 100).toFixed(1) + '%'}), KL ${d.mean_kl.toExponential(2)} (x${d.kl_vs_unedited.toFixed(3)} of unedited)${d.continuation_agreement === null ? '' : `, ${sizes.continuation}-token continuations ${(d.continuation_agreement * 100).toFixed(1)}%`}`);
+  // Edits a few tokens before the answer (the user typing near the cursor, the rest of the window reused): these
+  // change the exact answer often enough to give "agreement on changed answers" power.
+  const nearEdits = Array.from({ length: sizes.nearEdits }, () => edit((w) => w - NEAR_CURSOR + Math.floor(rand() * (NEAR_CURSOR - 2))));
+  log(`  divergence over ${nearEdits.length} edits within ${NEAR_CURSOR} tokens of the answer`);
+  const nearCursor = await measureDivergence(s.divergenceModel, nearEdits, policies, K_DEFAULT, sizes.continuation, defaultPolicy, log);
+  for (const [what, report] of [['anywhere', divergence], ['near the answer', nearCursor]] as const) for (const d of report.policies) {
+    log(`    ${what}, ${d.policy}: agreement ${(d.first_token_agreement * 100).toFixed(1)}% (on ${report.edits_changing_answer} changed: ${d.first_token_agreement_on_changed === null ? '-' : (d.first_token_agreement_on_changed * 100).toFixed(1) + '%'}), KL ${d.mean_kl.toExponential(2)} (x${d.kl_vs_unedited.toFixed(3)} of unedited)${d.continuation_agreement === null ? '' : `, ${sizes.continuation}-token continuations ${(d.continuation_agreement * 100).toFixed(1)}%`}`);
   }
 
   // 3. A function typed into the file, one keystroke at a time.
@@ -261,6 +273,7 @@ async function main(): Promise<void> {
 
   const ratio = (a: number, b: number) => Number((a / b).toFixed(2));
   const ofDefault = divergence.policies.find((d) => d.policy === defaultPolicy)!;
+  const nearDefault = nearCursor.policies.find((d) => d.policy === defaultPolicy)!;
   const result = {
     bench: 'edit-reuse',
     quick,
@@ -271,6 +284,7 @@ async function main(): Promise<void> {
     far_edit: summary(far, farTokens),
     chart: chartPoints,
     divergence,
+    divergence_near_cursor: nearCursor,
     session,
     formats,
     typing_speedup_vs_prefix: ratio(medianMs(typing.exact), medianMs(typing.reuse)),
@@ -278,6 +292,9 @@ async function main(): Promise<void> {
     far_edit_speedup_vs_full: ratio(medianMs(far.full), medianMs(far.reuse)),
     first_token_agreement: ofDefault.first_token_agreement,
     first_token_agreement_on_changed: ofDefault.first_token_agreement_on_changed,
+    near_cursor_first_token_agreement_on_changed: nearDefault.first_token_agreement_on_changed,
+    near_cursor_edits_changing_answer: nearCursor.edits_changing_answer,
+    near_cursor_continuation_agreement: nearDefault.continuation_agreement,
     continuation_agreement: ofDefault.continuation_agreement,
     session_worst_kl_vs_first: session.worst_kl_vs_first,
     bytes_per_token: Object.fromEntries(formats.map((f) => [f.format, f.bytes_per_token])),
