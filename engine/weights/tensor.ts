@@ -1,20 +1,31 @@
-// A weight tensor as the engine holds it: in its file dtype (F32, or F16/BF16 as raw 16-bit words), in shared
-// memory so that worker threads read the same bytes.
-import { DType, DTYPE_BYTES } from './safetensors';
+// A weight tensor as the engine holds it: in its file dtype (F32, F16/BF16 as raw 16-bit words, or a GGML
+// block-quantised type as its raw blocks), in shared memory so that worker threads read the same bytes.
+import { DType, isQuantised, tensorBytes } from './ggmlTypes';
 
 export interface Tensor {
   name: string;
   dtype: DType;
   shape: number[];
-  /** F32: Float32Array; F16 and BF16: the raw 16-bit words. */
-  data: Float32Array | Uint16Array;
+  /** F32: Float32Array; F16 and BF16: the raw 16-bit words; quantised types: the blocks' bytes, row-major, each row whole blocks. */
+  data: Float32Array | Uint16Array | Uint8Array;
+}
+
+/** The typed view a tensor of `dtype` and `byteLength` bytes keeps over `buffer` from `offset`. */
+export function tensorData(dtype: DType, buffer: ArrayBufferLike, offset: number, byteLength: number): Tensor['data'] {
+  if (dtype === 'F32') return new Float32Array(buffer, offset, byteLength / 4);
+  if (isQuantised(dtype)) return new Uint8Array(buffer, offset, byteLength);
+  return new Uint16Array(buffer, offset, byteLength / 2);
 }
 
 export function allocateTensor(name: string, dtype: DType, shape: number[]): { tensor: Tensor; bytes: Uint8Array } {
-  const count = shape.reduce((a, b) => a * b, 1);
-  const buffer = new SharedArrayBuffer(count * DTYPE_BYTES[dtype]);
-  const data = dtype === 'F32' ? new Float32Array(buffer) : new Uint16Array(buffer);
-  return { tensor: { name, dtype, shape, data }, bytes: new Uint8Array(buffer) };
+  const byteLength = tensorBytes(dtype, shape);
+  const buffer = new SharedArrayBuffer(byteLength);
+  return { tensor: { name, dtype, shape, data: tensorData(dtype, buffer, 0, byteLength) }, bytes: new Uint8Array(buffer) };
+}
+
+/** Elements of a tensor (its shape's product; for quantised types not the length of its data). */
+export function elementCount(t: Tensor): number {
+  return t.shape.reduce((a, b) => a * b, 1);
 }
 
 let f16Table: Float32Array | undefined;
