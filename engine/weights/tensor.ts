@@ -1,6 +1,7 @@
 // A weight tensor as the engine holds it: in its file dtype (F32, F16/BF16 as raw 16-bit words, or a GGML
 // block-quantised type as its raw blocks), in shared memory so that worker threads read the same bytes.
-import { DType, isQuantised, tensorBytes } from './ggmlTypes';
+import { dequantiseBlocks } from './dequantise';
+import { DType, GGML_TYPES, isQuantised, tensorBytes } from './ggmlTypes';
 
 export interface Tensor {
   name: string;
@@ -45,10 +46,14 @@ export function f16ToF32Table(): Float32Array {
   return (f16Table = table);
 }
 
-/** Decodes elements [start, start+count) of a tensor into `out` as float32. */
+/** Decodes elements [start, start+count) of a tensor into `out` as float32 (whole blocks, for a quantised tensor). */
 export function readRow(t: Tensor, start: number, count: number, out: Float32Array): void {
   const d = t.data;
-  if (t.dtype === 'F32') {
+  if (isQuantised(t.dtype)) {
+    const block = GGML_TYPES[t.dtype].blockElements;
+    if (start % block !== 0) throw new Error(`tensor "${t.name}" (${t.dtype}): elements from ${start} do not start a ${block}-value block`);
+    dequantiseBlocks(t.dtype, d as Uint8Array, start / block, count, out);
+  } else if (t.dtype === 'F32') {
     out.set((d as Float32Array).subarray(start, start + count));
   } else if (t.dtype === 'BF16') {
     const u32 = new Uint32Array(out.buffer, out.byteOffset, count);
@@ -62,7 +67,8 @@ export function readRow(t: Tensor, start: number, count: number, out: Float32Arr
 /** The whole tensor as float32 (copies unless it already is). */
 export function toF32(t: Tensor): Float32Array {
   if (t.dtype === 'F32') return t.data as Float32Array;
-  const out = new Float32Array(t.data.length);
-  readRow(t, 0, t.data.length, out);
+  const count = elementCount(t);
+  const out = new Float32Array(count);
+  readRow(t, 0, count, out);
   return out;
 }
