@@ -2,7 +2,8 @@
 // - `new CpuBackend()`: the reference, plain TypeScript kernels accumulating in double on one thread, the
 //   oracle for every other backend;
 // - `await CpuBackend.create({ threads })`: the fast one, WebAssembly SIMD kernels (f32 accumulation, f16/bf16
-//   decoded in-register) over weights kept in WASM shared memory, rows split across persistent worker threads.
+//   and GGML's block-quantised Q8_0/Q4_0/Q4_K/Q5_K/Q6_K decoded in-register) over weights kept in WASM shared
+//   memory, rows split across persistent worker threads.
 // Weights reach the fast kernels by being allocated in the backend's arena (`allocateWeight`, for loaders) or
 // adopted into it (`adoptWeight`, a copy); any other tensor takes the reference kernel.
 import { availableParallelism } from 'node:os';
@@ -12,7 +13,7 @@ import type { LatentFormat } from '../../cache/latentFormat';
 import { HostLatentStore, LatentPageStore, LatentShape } from '../../cache/latentStore';
 import { routeTokens } from '../../model/router';
 import type { Rope } from '../../model/rope';
-import type { DType } from '../../weights/safetensors';
+import { DType, rowBytes } from '../../weights/ggmlTypes';
 import { allocateTensor, readRow, Tensor, toF32 } from '../../weights/tensor';
 import type { HeadAttention, LatentAttention } from './attentionJobs';
 import * as C from './controlBlock';
@@ -47,7 +48,16 @@ function host(x: Activation): CpuActivation {
   return x;
 }
 
-const OPS: Record<DType, MatmulJob['op']> = { F32: C.OP_MATMUL_F32, F16: C.OP_MATMUL_F16, BF16: C.OP_MATMUL_BF16 };
+const OPS: Record<DType, MatmulJob['op']> = {
+  F32: C.OP_MATMUL_F32,
+  F16: C.OP_MATMUL_F16,
+  BF16: C.OP_MATMUL_BF16,
+  Q8_0: C.OP_MATMUL_Q8_0,
+  Q4_0: C.OP_MATMUL_Q4_0,
+  Q4_K: C.OP_MATMUL_Q4_K,
+  Q5_K: C.OP_MATMUL_Q5_K,
+  Q6_K: C.OP_MATMUL_Q6_K,
+};
 /** Bytes of W per row block: the block is reused by every token block, so it should stay in L2. */
 const ROW_BLOCK_BYTES = 256 << 10;
 
@@ -304,8 +314,7 @@ export class CpuBackend implements Backend {
       return;
     }
     const memory = this.fast.arena.banks[at.bank].memory;
-    const wBytes = w.dtype === 'F32' ? 4 : 2;
-    const rowBlock = Math.max(4, Math.floor(ROW_BLOCK_BYTES / (cols * wBytes) / 4) * 4);
+    const rowBlock = Math.max(4, Math.floor(ROW_BLOCK_BYTES / rowBytes(w.dtype, cols) / 4) * 4);
     // Activations go through the bank's scratch, a chunk of tokens at a time.
     const perToken = (cols + rows) * 4;
     if (perToken > SCRATCH_BYTES) {
