@@ -26,7 +26,7 @@ export interface CpuBackendOptions {
   shareWeightsWith?: CpuBackend;
 }
 
-const OPS: Record<DType, MatmulJob['op']> = { F32: C.OP_MATMUL_F32, F16: C.OP_MATMUL_F16, BF16: C.OP_MATMUL_BF16 };
+const OPS: Partial<Record<DType, MatmulJob['op']>> = { F32: C.OP_MATMUL_F32, F16: C.OP_MATMUL_F16, BF16: C.OP_MATMUL_BF16 };
 /** Bytes of W per row block: the block is reused by every token block, so it should stay in L2. */
 const ROW_BLOCK_BYTES = 256 << 10;
 
@@ -126,7 +126,7 @@ export class CpuBackend implements Backend {
 
   /** The kernel for a weight; f16 takes the cheaper decode when the tensor holds no inf/nan (checked once). */
   private opFor(w: Tensor, at: WeightLocation): MatmulJob['op'] {
-    if (w.dtype !== 'F16') return OPS[w.dtype];
+    if (w.dtype !== 'F16') return OPS[w.dtype]!;
     let finite = this.f16Finite.get(w.data);
     if (finite === undefined) {
       finite = this.fast!.pool.kernelsOf(at.bank).f16_finite(at.offset, w.data.length) === 1;
