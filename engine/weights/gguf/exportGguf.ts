@@ -2,9 +2,10 @@
 // MLA split kv_b by default, stacked experts, norms and router in F32), read and written one tensor at a time.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { checkpointLayout, TensorSpec } from '../../model/checkpointLayout';
+import { checkpointLayout, GLOBAL_NAMES, TensorSpec } from '../../model/checkpointLayout';
 import type { DeepseekV2Config } from '../../model/config';
-import type { DType } from '../ggmlTypes';
+import { DType, GGML_TYPES, QuantDType } from '../ggmlTypes';
+import { quantiseRow } from '../quantise';
 import { encodeF16 } from '../halfPrecision';
 import { openCheckpoint, readConfig } from '../modelFolder';
 import { toF32 } from '../tensor';
@@ -14,12 +15,18 @@ import { GgufValueType } from './ggufFormat';
 import { metadataFromTokenizer } from './ggufTokenizer';
 import { GgufTensorSpec, GgufWriter } from './ggufWriter';
 
-export const EXPORT_TYPES = ['f32', 'f16'] as const;
+export const EXPORT_TYPES = ['f32', 'f16', 'q8_0', 'q4_k'] as const;
 export type ExportType = (typeof EXPORT_TYPES)[number];
 
-/** llama_ftype of each export type (general.file_type). */
-const FILE_TYPE: Record<ExportType, number> = { f32: 0, f16: 1 };
-const TENSOR_TYPE: Record<ExportType, DType> = { f32: 'F32', f16: 'F16' };
+/** llama_ftype of each export type (general.file_type; q4_k is written as llama.cpp's Q4_K_M). */
+const FILE_TYPE: Record<ExportType, number> = { f32: 0, f16: 1, q8_0: 7, q4_k: 15 };
+/**
+ * The types a matrix of each export type may take, best first: a quantised type needs rows of whole blocks, so a
+ * row too short for Q4_K's 256 falls back to Q8_0's 32, then to F16 (llama.cpp's converter falls back the same way).
+ */
+const TENSOR_TYPES: Record<ExportType, DType[]> = { f32: ['F32'], f16: ['F16'], q8_0: ['Q8_0', 'F16'], q4_k: ['Q4_K', 'Q8_0', 'F16'] };
+/** Q4_K_M keeps the output projection in Q6_K. */
+const Q4_K_M_OUTPUT: DType = 'Q6_K';
 
 export interface ExportOptions {
   type?: ExportType;
@@ -89,8 +96,12 @@ function encode(values: Float32Array, dtype: DType): Uint8Array {
       encodeF16(values, h);
       return new Uint8Array(h.buffer);
     }
-    default:
-      throw new Error(`export-gguf: cannot encode ${dtype}`);
+    default: {
+      const q = dtype as QuantDType;
+      const out = new Uint8Array((values.length / GGML_TYPES[q].blockElements) * GGML_TYPES[q].blockBytes);
+      quantiseRow(q, values, out);
+      return out;
+    }
   }
 }
 
@@ -98,7 +109,12 @@ function encode(values: Float32Array, dtype: DType): Uint8Array {
 function planTensors(c: DeepseekV2Config, layout: KvBLayout, type: ExportType, read: (spec: TensorSpec) => Float32Array): Planned[] {
   const planned: Planned[] = [];
   const stacked = new Map<string, { plan: Planned; specs: TensorSpec[] }>();
-  const dtypeOf = (spec: TensorSpec): DType => (spec.ggufF32 ? 'F32' : TENSOR_TYPE[type]);
+  const dtypeOf = (spec: TensorSpec): DType => {
+    if (spec.ggufF32) return 'F32';
+    const row = spec.gguf.kind === 'kvB' && layout === 'split' ? Math.min(c.qkNopeHeadDim, c.kvLoraRank) : spec.shape[spec.shape.length - 1];
+    const types = type === 'q4_k' && spec.name === GLOBAL_NAMES.lmHead ? [Q4_K_M_OUTPUT, ...TENSOR_TYPES[type]] : TENSOR_TYPES[type];
+    return types.find((t) => row % GGML_TYPES[t].blockElements === 0)!;
+  };
   const ne = (shape: number[]) => [...shape].reverse();
   for (const spec of checkpointLayout(c)) {
     const g = spec.gguf;
