@@ -14,6 +14,10 @@ import type { DeepseekV2Config } from './model/config';
 import { DeepseekV2Model } from './model/deepseekV2';
 import { ModelTokenizer } from './tokenizer/modelTokenizer';
 import { LoadProgress, loadWeights, readConfig } from './weights/modelFolder';
+import { isGgufFile, loadGgufWeights, readGgufConfig } from './weights/gguf/ggufModel';
+import { GgufFile } from './weights/gguf/ggufReader';
+import { hasGgufTokenizer, tokenizerFromMetadata } from './weights/gguf/ggufTokenizer';
+import type { Tensor } from './weights/tensor';
 
 /** cpu: WebAssembly SIMD kernels on every core; cpu-reference: the double-precision oracle, one thread. */
 export type BackendName = 'cpu' | 'cpu-reference';
@@ -92,16 +96,44 @@ export class Engine {
     return this.refresher.step(chunkTokens);
   }
 
+  /** Loads a model folder (config.json, safetensors, tokenizer) or a GGUF file (llama.cpp's deepseek2). */
   static async load(dir: string, options: EngineOptions = {}): Promise<Engine> {
+    if (isGgufFile(dir)) return Engine.loadGguf(dir, options);
     const config = readConfig(dir);
     const tokenizer = ModelTokenizer.exists(dir) ? ModelTokenizer.load(dir) : null;
+    return Engine.build(dir, config, tokenizer, options, (allocate) => loadWeights(dir, config, options.onProgress, allocate));
+  }
+
+  private static async loadGguf(file: string, options: EngineOptions): Promise<Engine> {
+    const f = GgufFile.open(file);
+    try {
+      const { config, kvB } = readGgufConfig(f);
+      const tokenizer = hasGgufTokenizer(f.metadata)
+        ? (() => {
+            const { tokenizerJson, tokenizerConfig } = tokenizerFromMetadata(file, f.metadata);
+            return ModelTokenizer.fromJson(tokenizerJson, tokenizerConfig, `${file} (tokenizer.ggml metadata)`);
+          })()
+        : null;
+      return await Engine.build(file, config, tokenizer, options, (allocate) => loadGgufWeights(f, config, kvB, options.onProgress, allocate));
+    } finally {
+      f.close();
+    }
+  }
+
+  private static async build(
+    source: string,
+    config: DeepseekV2Config,
+    tokenizer: ModelTokenizer | null,
+    options: EngineOptions,
+    loadInto: (allocate: Backend['allocateWeight']) => Map<string, Tensor>,
+  ): Promise<Engine> {
     if (tokenizer && tokenizer.vocabSize > config.vocabSize) {
-      throw new Error(`${dir}: the tokenizer has ${tokenizer.vocabSize} tokens but config.json's vocab_size is ${config.vocabSize}`);
+      throw new Error(`${source}: the tokenizer has ${tokenizer.vocabSize} tokens but the model's vocab_size is ${config.vocabSize}`);
     }
     const backend = await createBackend(options.backend ?? 'cpu');
     try {
-      const weights = loadWeights(dir, config, options.onProgress, (name, dtype, shape) => backend.allocateWeight(name, dtype, shape));
-      return new Engine(dir, new DeepseekV2Model(config, weights, backend), tokenizer, options);
+      const weights = loadInto((name, dtype, shape) => backend.allocateWeight(name, dtype, shape));
+      return new Engine(source, new DeepseekV2Model(config, weights, backend), tokenizer, options);
     } catch (e) {
       backend.dispose();
       throw e;

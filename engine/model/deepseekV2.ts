@@ -4,6 +4,7 @@
 // handled once here, at load; the latents live in a LatentCache owned by the caller.
 import type { Activation, Backend, RouterSpec } from '../backend/backend';
 import type { LatentCache } from '../cache/latentCache';
+import { GLOBAL_NAMES, layerNames, MlpNames } from './checkpointLayout';
 import { DeepseekV2Config, isMoeLayer } from './config';
 import { AttentionItem, AttentionPath, AttentionWeights, MultiHeadLatentAttention } from './mla';
 import { gatedMlp, MlpWeights } from './mlp';
@@ -64,40 +65,39 @@ export class DeepseekV2Model {
       if (!t) throw new Error(`model weights: "${name}" is missing`);
       return backend.adoptWeight(t);
     };
-    const mlpAt = (p: string): MlpWeights => ({ gate: get(`${p}.gate_proj.weight`), up: get(`${p}.up_proj.weight`), down: get(`${p}.down_proj.weight`) });
+    const mlpAt = (n: MlpNames): MlpWeights => ({ gate: get(n.gate), up: get(n.up), down: get(n.down) });
     this.rope = new Rope(c);
     const scale = softmaxScale(c);
-    this.embed = get('model.embed_tokens.weight');
-    this.finalNorm = get('model.norm.weight');
+    this.embed = get(GLOBAL_NAMES.embed);
+    this.finalNorm = get(GLOBAL_NAMES.finalNorm);
     this.router = c.nRoutedExperts === null ? null : routerSpec(c);
-    this.lmHead = c.tieWordEmbeddings ? this.embed : get('lm_head.weight');
+    this.lmHead = c.tieWordEmbeddings ? this.embed : get(GLOBAL_NAMES.lmHead);
     this.layers = [];
     for (let i = 0; i < c.numLayers; i++) {
-      const p = `model.layers.${i}`;
-      const a = `${p}.self_attn`;
-      const kvB = get(`${a}.kv_b_proj.weight`);
+      const n = layerNames(i);
+      const kvB = get(n.kvB);
       const attnWeights: AttentionWeights = {
-        qProj: c.qLoraRank === null ? get(`${a}.q_proj.weight`) : null,
-        qA: c.qLoraRank === null ? null : get(`${a}.q_a_proj.weight`),
-        qANorm: c.qLoraRank === null ? null : get(`${a}.q_a_layernorm.weight`),
-        qB: c.qLoraRank === null ? null : get(`${a}.q_b_proj.weight`),
-        kvA: get(`${a}.kv_a_proj_with_mqa.weight`),
-        kvANorm: get(`${a}.kv_a_layernorm.weight`),
+        qProj: c.qLoraRank === null ? get(n.qProj) : null,
+        qA: c.qLoraRank === null ? null : get(n.qA),
+        qANorm: c.qLoraRank === null ? null : get(n.qANorm),
+        qB: c.qLoraRank === null ? null : get(n.qB),
+        kvA: get(n.kvA),
+        kvANorm: get(n.kvANorm),
         kvB,
-        oProj: get(`${a}.o_proj.weight`),
+        oProj: get(n.oProj),
         ...splitKvB(c, kvB, backend),
       };
       const moeLayer = isMoeLayer(c, i);
       this.layers.push({
-        inputNorm: get(`${p}.input_layernorm.weight`),
+        inputNorm: get(n.inputNorm),
         attention: new MultiHeadLatentAttention(c, i, attnWeights, backend, this.rope, scale),
-        postAttentionNorm: get(`${p}.post_attention_layernorm.weight`),
-        mlp: moeLayer ? null : mlpAt(`${p}.mlp`),
+        postAttentionNorm: get(n.postAttentionNorm),
+        mlp: moeLayer ? null : mlpAt(n.mlp),
         moe: moeLayer
           ? {
-              router: get(`${p}.mlp.gate.weight`),
-              experts: Array.from({ length: c.nRoutedExperts! }, (_, e) => mlpAt(`${p}.mlp.experts.${e}`)),
-              shared: c.nSharedExperts > 0 ? mlpAt(`${p}.mlp.shared_experts`) : null,
+              router: get(n.router),
+              experts: Array.from({ length: c.nRoutedExperts! }, (_, e) => mlpAt(n.expert(e))),
+              shared: c.nSharedExperts > 0 ? mlpAt(n.shared) : null,
             }
           : null,
       });

@@ -3,6 +3,7 @@
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { COMMAND_USAGE } from '../../engine/cli/commandHelp';
+import { EXPORT_GGUF_OPTIONS } from '../../engine/cli/exportGguf';
 import { GENERATE_OPTIONS } from '../../engine/cli/generate';
 import { INIT_RANDOM_OPTIONS } from '../../engine/cli/initRandom';
 import { LOGITS_OPTIONS } from '../../engine/cli/logits';
@@ -13,6 +14,7 @@ const PARSED_OPTIONS: Record<string, readonly string[]> = {
   logits: Object.keys(LOGITS_OPTIONS),
   generate: Object.keys(GENERATE_OPTIONS),
   'init-random': Object.keys(INIT_RANDOM_OPTIONS),
+  'export-gguf': Object.keys(EXPORT_GGUF_OPTIONS),
   serve: Object.keys(SERVE_OPTIONS),
   lsp: ['stdio', 'node-ipc'],
 };
