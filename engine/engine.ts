@@ -10,6 +10,7 @@ import { PagedLatentCache } from './cache/pagedLatentCache';
 import { LatentRefresher } from './cache/latentRefresh';
 import { DEFAULT_MAX_DISTANCE, PromptCache, PromptCacheStats, ReusePolicy } from './cache/promptCache';
 import { Sequence } from './generate/sequence';
+import { TokenHealer } from './generate/tokenHealing';
 import type { DeepseekV2Config } from './model/config';
 import { DeepseekV2Model } from './model/deepseekV2';
 import { ModelTokenizer } from './tokenizer/modelTokenizer';
@@ -56,6 +57,8 @@ export class Engine {
   /** Recomputes derived latents exactly while no request runs (`refreshIdle`); every new request pre-empts it. */
   readonly refresher: LatentRefresher;
   private readonly prefillChunkTokens: number;
+  /** Token healing for text prompts (null without a tokenizer). */
+  private readonly healer: TokenHealer | null;
 
   private constructor(
     readonly dir: string,
@@ -72,6 +75,7 @@ export class Engine {
       createStore: (shape, format, capacityPages) => model.backend.createLatentStore(shape, format, capacityPages),
     });
     this.prefillChunkTokens = options.prefillChunkTokens ?? 512;
+    this.healer = tokenizer ? new TokenHealer(tokenizer) : null;
     if (!(this.prefillChunkTokens >= 1)) throw new RangeError(`prefillChunkTokens must be at least 1 (got ${options.prefillChunkTokens})`);
     this.refresher = new LatentRefresher(this.promptCache, async (cache, tokens) => {
       await this.model.forward([{ cache, tokens, logits: 'none' }]);
@@ -159,8 +163,10 @@ export class Engine {
    * Starts a generation; advance it with `step`. The prompt's cached prefix (and, under a reuse policy, its moved
    * runs) come from the latent cache; the gaps between reused runs are computed here, the rest in `step`.
    */
-  async startSequence(request: GenerationRequest, onDelta?: (d: GenerationDelta) => void): Promise<Sequence> {
-    this.checkRequest(request);
+  async startSequence(asked: GenerationRequest, onDelta?: (d: GenerationDelta) => void): Promise<Sequence> {
+    this.checkRequest(asked);
+    const healed = asked.tokenHealing && this.healer ? this.healer.heal(asked.prompt) : null;
+    const request = healed ? { ...asked, prompt: healed.prompt } : asked;
     // A request never waits for background work: the refresh in progress is dropped with what it held.
     this.refresher.drop();
     const prepared = await this.promptCache.prepare(request.prompt, async (cache, tokens) => {
@@ -178,7 +184,8 @@ export class Engine {
     // A sequence that ended in an error may hold half-written latents: they are dropped, not cached.
     const onFinish = (s: Sequence) => s.finishReason === 'error'
       ? this.promptCache.abandon(prepared) : this.promptCache.finish(prepared, s.fedTokens);
-    return new Sequence(request, prepared.cache, prepared.cachedTokens, prepared.pending, this.tokenizer, this.eos, onDelta, onFinish);
+    return new Sequence(request, prepared.cache, prepared.cachedTokens, prepared.pending, this.tokenizer, this.eos, onDelta, onFinish,
+      healed?.healing ?? null);
   }
 
   /** Throws (RangeError) on a request the engine cannot take, before anything is held. */
