@@ -1,5 +1,5 @@
 // npm run bench:edit-reuse [-- --quick] [-- --model DIR] [-- --layers N] [-- --contexts 1000,2000] [-- --edits N]
-//   [-- --near-edits N] [-- --keystrokes N]
+//   [-- --near-edits N] [-- --keystrokes N] [-- --divergence-only]
 //
 // Edit-aware reuse of the latent cache, measured in one run:
 // 1. Time to first token on the edited prompt: full recompute, prefix-only reuse (`exact`) and edit-aware reuse
@@ -8,8 +8,8 @@
 // 2. Divergence that can fail: per random edit of a real source file, the exact answer against each reuse:k and
 //    two null baselines (the unedited prompt's answer; reuse without k_pe rotation): first-token agreement over all
 //    edits and over those that change the exact answer, KL(exact || policy) and its ratio to KL(exact || unedited),
-//    greedy 32-token continuation agreement; over edits anywhere in the window, and over edits within the last
-//    24 tokens before the answer (typing near the cursor), which are the ones that change it.
+//    greedy 32-token continuation agreement; over edits anywhere in a plain window, and over edits within 24
+//    tokens of the cursor of a FIM prompt with a 300-token suffix (the editor's case), which change the answer.
 // 3. A replayed keystroke session: a function typed character by character into the file, each keystroke reusing
 //    the last one's cache: worst KL along the chain and pages held.
 // 4. Storage formats: bytes per token and logit error on the fixtures.
@@ -36,12 +36,15 @@ const flag = (name: string): string | undefined => {
   return i >= 0 ? args[i + 1] : undefined;
 };
 const quick = args.includes('--quick');
+/** Only the divergence measurements (section 2), for a quick re-measure of accuracy. */
+const divergenceOnly = args.includes('--divergence-only');
 const modelDir = flag('model');
 const numLayers = Number(flag('layers') ?? 2);
 const RUNS = quick ? 2 : 3;
 const K_DEFAULT = 16;
-/** Near-cursor edits land within this many tokens of the prompt's end. */
+/** Near-cursor edits land within this many tokens of the FIM prompt's cursor, before a suffix of SUFFIX_TOKENS. */
 const NEAR_CURSOR = 24;
+const SUFFIX_TOKENS = 300;
 const KS = quick ? [0, 16] : [0, 4, 16, 64];
 const chart = flag('contexts')?.split(',').map(Number) ?? (quick ? [256, 512] : [1000, 2000, 4000]);
 const sizes = {
@@ -183,6 +186,51 @@ async function main(): Promise<void> {
   const s = await loadSubject();
   const tenc = s.timingEncode;
 
+  // 2. Divergence over random edits of the file: 1-5 tokens of other text of the file typed, 0-2 removed.
+  const fileTokens = s.encode(text);
+  let seed = 99;
+  const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  const window = Math.min(sizes.editWindow, fileTokens.length - 100);
+  /** An edit at a position drawn by `at(window)`: 1-5 tokens of other text of the file typed, 0-2 removed. */
+  const edit = (at: (window: number) => number): Edit => {
+    const start = Math.floor(rand() * (fileTokens.length - window - 10));
+    const base = [s.bos, ...fileTokens.slice(start, start + window)];
+    const where = at(window);
+    const from = Math.floor(rand() * (fileTokens.length - 5));
+    const inserted = fileTokens.slice(from, from + 1 + Math.floor(rand() * 5));
+    return { base, edited: [...base.slice(0, where), ...inserted, ...base.slice(where + Math.floor(rand() * 3))] };
+  };
+  const edits = Array.from({ length: sizes.edits }, () => edit((w) => 1 + Math.floor(rand() * (w - 50))));
+  log(`  divergence over ${edits.length} edits anywhere in ${window}-token windows`);
+  const policies: ReusePolicy[] = KS.map((k) => ({ kind: 'reuse', k, maxDistance: DEFAULT_MAX_DISTANCE }));
+  const defaultPolicy = formatReusePolicy({ kind: 'reuse', k: K_DEFAULT, maxDistance: DEFAULT_MAX_DISTANCE });
+  const divergence = await measureDivergence(s.divergenceModel, edits, policies, K_DEFAULT, sizes.continuation, defaultPolicy, log);
+  // Edits at the cursor of a FIM prompt (the editor's case): a few tokens typed or removed within the last
+  // NEAR_CURSOR tokens of the prefix, with a SUFFIX_TOKENS suffix after the hole that reuse re-positions. These
+  // change the exact answer often enough to give "agreement on changed answers" power.
+  const suffixTokens = Math.min(SUFFIX_TOKENS, Math.floor(window / 2));
+  const nearEdits = Array.from({ length: sizes.nearEdits }, (): Edit => {
+    const start = Math.floor(rand() * (fileTokens.length - window - 10));
+    const prefix = fileTokens.slice(start, start + window - suffixTokens);
+    const suffix = fileTokens.slice(start + window - suffixTokens, start + window);
+    const at = prefix.length - NEAR_CURSOR + Math.floor(rand() * (NEAR_CURSOR - 2));
+    const from = Math.floor(rand() * (fileTokens.length - 5));
+    const edited = [...prefix.slice(0, at), ...fileTokens.slice(from, from + 1 + Math.floor(rand() * 5)), ...prefix.slice(at + Math.floor(rand() * 3))];
+    const fim = (p: number[]) => [s.bos, s.fim.begin, ...p, s.fim.hole, ...suffix, s.fim.end];
+    return { base: fim(prefix), edited: fim(edited) };
+  });
+  log(`  divergence over ${nearEdits.length} FIM edits within ${NEAR_CURSOR} tokens of the cursor, ${suffixTokens}-token suffix`);
+  const nearCursor = await measureDivergence(s.divergenceModel, nearEdits, policies, K_DEFAULT, sizes.continuation, defaultPolicy, log);
+  for (const [what, report] of [['anywhere', divergence], ['at the FIM cursor', nearCursor]] as const) for (const d of report.policies) {
+    log(`    ${what}, ${d.policy}: agreement ${(d.first_token_agreement * 100).toFixed(1)}% (on ${report.edits_changing_answer} changed: ${d.first_token_agreement_on_changed === null ? '-' : (d.first_token_agreement_on_changed * 100).toFixed(1) + '%'}), KL ${d.mean_kl.toExponential(2)} (x${d.kl_vs_unedited.toFixed(3)} of unedited)${d.continuation_agreement === null ? '' : `, ${sizes.continuation}-token continuations ${(d.continuation_agreement * 100).toFixed(1)}%`}`);
+  }
+
+  if (divergenceOnly) {
+    process.stdout.write(JSON.stringify({ bench: 'edit-reuse', divergence_only: true, model: s.description, policy: defaultPolicy, divergence, divergence_near_cursor: nearCursor }) + '\n');
+    s.dispose();
+    return;
+  }
+
   // 1a. Typing one character at a cursor with a long suffix after it.
   const cursor = charsOfTokens(tenc, text, sizes.typingPrefix);
   const suffixText = text.slice(cursor, cursor + charsOfTokens(tenc, text.slice(cursor), sizes.typingSuffix));
@@ -212,34 +260,6 @@ async function main(): Promise<void> {
     if (len === sizes.farContext) [far, farTokens] = [times, after.length];
   }
   if (!far) throw new Error('the far-edit context is not among the chart contexts');
-
-  // 2. Divergence over random edits of the file: 1-5 tokens of other text of the file typed, 0-2 removed.
-  const fileTokens = s.encode(text);
-  let seed = 99;
-  const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
-  const window = Math.min(sizes.editWindow, fileTokens.length - 100);
-  /** An edit at a position drawn by `at(window)`: 1-5 tokens of other text of the file typed, 0-2 removed. */
-  const edit = (at: (window: number) => number): Edit => {
-    const start = Math.floor(rand() * (fileTokens.length - window - 10));
-    const base = [s.bos, ...fileTokens.slice(start, start + window)];
-    const where = at(window);
-    const from = Math.floor(rand() * (fileTokens.length - 5));
-    const inserted = fileTokens.slice(from, from + 1 + Math.floor(rand() * 5));
-    return { base, edited: [...base.slice(0, where), ...inserted, ...base.slice(where + Math.floor(rand() * 3))] };
-  };
-  const edits = Array.from({ length: sizes.edits }, () => edit((w) => 1 + Math.floor(rand() * (w - 50))));
-  log(`  divergence over ${edits.length} edits anywhere in ${window}-token windows`);
-  const policies: ReusePolicy[] = KS.map((k) => ({ kind: 'reuse', k, maxDistance: DEFAULT_MAX_DISTANCE }));
-  const defaultPolicy = formatReusePolicy({ kind: 'reuse', k: K_DEFAULT, maxDistance: DEFAULT_MAX_DISTANCE });
-  const divergence = await measureDivergence(s.divergenceModel, edits, policies, K_DEFAULT, sizes.continuation, defaultPolicy, log);
-  // Edits a few tokens before the answer (the user typing near the cursor, the rest of the window reused): these
-  // change the exact answer often enough to give "agreement on changed answers" power.
-  const nearEdits = Array.from({ length: sizes.nearEdits }, () => edit((w) => w - NEAR_CURSOR + Math.floor(rand() * (NEAR_CURSOR - 2))));
-  log(`  divergence over ${nearEdits.length} edits within ${NEAR_CURSOR} tokens of the answer`);
-  const nearCursor = await measureDivergence(s.divergenceModel, nearEdits, policies, K_DEFAULT, sizes.continuation, defaultPolicy, log);
-  for (const [what, report] of [['anywhere', divergence], ['near the answer', nearCursor]] as const) for (const d of report.policies) {
-    log(`    ${what}, ${d.policy}: agreement ${(d.first_token_agreement * 100).toFixed(1)}% (on ${report.edits_changing_answer} changed: ${d.first_token_agreement_on_changed === null ? '-' : (d.first_token_agreement_on_changed * 100).toFixed(1) + '%'}), KL ${d.mean_kl.toExponential(2)} (x${d.kl_vs_unedited.toFixed(3)} of unedited)${d.continuation_agreement === null ? '' : `, ${sizes.continuation}-token continuations ${(d.continuation_agreement * 100).toFixed(1)}%`}`);
-  }
 
   // 3. A function typed into the file, one keystroke at a time.
   const fnAt = text.search(/\n\s*(export )?(async )?function /) + 1;
