@@ -14,6 +14,10 @@ import type { DeepseekV2Config } from './model/config';
 import { DeepseekV2Model } from './model/deepseekV2';
 import { ModelTokenizer } from './tokenizer/modelTokenizer';
 import { LoadProgress, loadWeights, readConfig } from './weights/modelFolder';
+import { isGgufFile, loadGgufWeights, readGgufConfig } from './weights/gguf/ggufModel';
+import { GgufFile } from './weights/gguf/ggufReader';
+import { hasGgufTokenizer, tokenizerFromMetadata } from './weights/gguf/ggufTokenizer';
+import type { Tensor } from './weights/tensor';
 
 /** cpu: WebAssembly SIMD kernels on every core; cpu-reference: the double-precision oracle, one thread. */
 export type BackendName = 'cpu' | 'cpu-reference';
@@ -65,11 +69,12 @@ export class Engine {
       format: options.cacheFormat ?? 'fp32',
       budgetBytes: options.cacheBudgetBytes ?? 2 ** 30,
       policy: options.reusePolicy ?? DEFAULT_REUSE_POLICY,
+      createStore: (shape, format, capacityPages) => model.backend.createLatentStore(shape, format, capacityPages),
     });
     this.prefillChunkTokens = options.prefillChunkTokens ?? 512;
     if (!(this.prefillChunkTokens >= 1)) throw new RangeError(`prefillChunkTokens must be at least 1 (got ${options.prefillChunkTokens})`);
-    this.refresher = new LatentRefresher(this.promptCache, (cache, tokens) => {
-      this.model.forward([{ cache, tokens, logits: 'none' }]);
+    this.refresher = new LatentRefresher(this.promptCache, async (cache, tokens) => {
+      await this.model.forward([{ cache, tokens, logits: 'none' }]);
     });
   }
 
@@ -87,20 +92,48 @@ export class Engine {
    * One chunk (at most `chunkTokens` tokens) of background refresh; call only while no sequence runs. Returns
    * false when no derived latents are left to refresh.
    */
-  refreshIdle(chunkTokens: number): boolean {
+  refreshIdle(chunkTokens: number): Promise<boolean> {
     return this.refresher.step(chunkTokens);
   }
 
+  /** Loads a model folder (config.json, safetensors, tokenizer) or a GGUF file (llama.cpp's deepseek2). */
   static async load(dir: string, options: EngineOptions = {}): Promise<Engine> {
+    if (isGgufFile(dir)) return Engine.loadGguf(dir, options);
     const config = readConfig(dir);
     const tokenizer = ModelTokenizer.exists(dir) ? ModelTokenizer.load(dir) : null;
+    return Engine.build(dir, config, tokenizer, options, (allocate) => loadWeights(dir, config, options.onProgress, allocate));
+  }
+
+  private static async loadGguf(file: string, options: EngineOptions): Promise<Engine> {
+    const f = GgufFile.open(file);
+    try {
+      const { config, kvB } = readGgufConfig(f);
+      const tokenizer = hasGgufTokenizer(f.metadata)
+        ? (() => {
+            const { tokenizerJson, tokenizerConfig } = tokenizerFromMetadata(file, f.metadata);
+            return ModelTokenizer.fromJson(tokenizerJson, tokenizerConfig, `${file} (tokenizer.ggml metadata)`);
+          })()
+        : null;
+      return await Engine.build(file, config, tokenizer, options, (allocate) => loadGgufWeights(f, config, kvB, options.onProgress, allocate));
+    } finally {
+      f.close();
+    }
+  }
+
+  private static async build(
+    source: string,
+    config: DeepseekV2Config,
+    tokenizer: ModelTokenizer | null,
+    options: EngineOptions,
+    loadInto: (allocate: Backend['allocateWeight']) => Map<string, Tensor>,
+  ): Promise<Engine> {
     if (tokenizer && tokenizer.vocabSize > config.vocabSize) {
-      throw new Error(`${dir}: the tokenizer has ${tokenizer.vocabSize} tokens but config.json's vocab_size is ${config.vocabSize}`);
+      throw new Error(`${source}: the tokenizer has ${tokenizer.vocabSize} tokens but the model's vocab_size is ${config.vocabSize}`);
     }
     const backend = await createBackend(options.backend ?? 'cpu');
     try {
-      const weights = loadWeights(dir, config, options.onProgress, (name, dtype, shape) => backend.allocateWeight(name, dtype, shape));
-      return new Engine(dir, new DeepseekV2Model(config, weights, backend), tokenizer, options);
+      const weights = loadInto((name, dtype, shape) => backend.allocateWeight(name, dtype, shape));
+      return new Engine(source, new DeepseekV2Model(config, weights, backend), tokenizer, options);
     } catch (e) {
       backend.dispose();
       throw e;
@@ -126,25 +159,13 @@ export class Engine {
    * Starts a generation; advance it with `step`. The prompt's cached prefix (and, under a reuse policy, its moved
    * runs) come from the latent cache; the gaps between reused runs are computed here, the rest in `step`.
    */
-  startSequence(request: GenerationRequest, onDelta?: (d: GenerationDelta) => void): Sequence {
-    if (request.prompt.length === 0) throw new RangeError('the prompt is empty');
-    for (const t of request.prompt) {
-      if (!Number.isInteger(t) || t < 0 || t >= this.config.vocabSize) throw new RangeError(`prompt token ${t} is outside the vocabulary (0..${this.config.vocabSize - 1})`);
-    }
-    if (!Number.isInteger(request.maxTokens) || request.maxTokens < 1) throw new RangeError(`maxTokens must be a positive integer (got ${request.maxTokens})`);
+  async startSequence(request: GenerationRequest, onDelta?: (d: GenerationDelta) => void): Promise<Sequence> {
+    this.checkRequest(request);
     // A request never waits for background work: the refresh in progress is dropped with what it held.
     this.refresher.drop();
-    // A request the whole pool could not hold is refused outright: waiting for other requests would not help.
-    const { capacityPages, pageBytes } = this.promptCache.stats();
-    const pagesNeeded = Math.ceil((request.prompt.length + request.maxTokens) / PAGE_TOKENS);
-    if (pagesNeeded > capacityPages) {
-      throw new RangeError(`the prompt (${request.prompt.length} tokens) with max_tokens ${request.maxTokens} needs ` +
-        `${pagesNeeded} pages of the latent pool, which holds ${capacityPages} (${capacityPages * pageBytes} B; ` +
-        'see --cache-budget-mib)');
-    }
-    const prepared = this.promptCache.prepare(request.prompt, (cache, tokens) => {
+    const prepared = await this.promptCache.prepare(request.prompt, async (cache, tokens) => {
       cache.reserve(tokens.length);
-      this.model.forward([{ cache, tokens, logits: 'none' }]);
+      await this.model.forward([{ cache, tokens, logits: 'none' }]);
     });
     // The whole prompt's pages are taken now: a request that starts never fails its prefill for want of a page,
     // and a full pool is told at once (PoolExhaustedError: the caller may retry when others end).
@@ -160,8 +181,25 @@ export class Engine {
     return new Sequence(request, prepared.cache, prepared.cachedTokens, prepared.pending, this.tokenizer, this.eos, onDelta, onFinish);
   }
 
+  /** Throws (RangeError) on a request the engine cannot take, before anything is held. */
+  checkRequest(request: GenerationRequest): void {
+    if (request.prompt.length === 0) throw new RangeError('the prompt is empty');
+    for (const t of request.prompt) {
+      if (!Number.isInteger(t) || t < 0 || t >= this.config.vocabSize) throw new RangeError(`prompt token ${t} is outside the vocabulary (0..${this.config.vocabSize - 1})`);
+    }
+    if (!Number.isInteger(request.maxTokens) || request.maxTokens < 1) throw new RangeError(`maxTokens must be a positive integer (got ${request.maxTokens})`);
+    // A request the whole pool could not hold is refused outright: waiting for other requests would not help.
+    const { capacityPages, pageBytes } = this.promptCache.stats();
+    const pagesNeeded = Math.ceil((request.prompt.length + request.maxTokens) / PAGE_TOKENS);
+    if (pagesNeeded > capacityPages) {
+      throw new RangeError(`the prompt (${request.prompt.length} tokens) with max_tokens ${request.maxTokens} needs ` +
+        `${pagesNeeded} pages of the latent pool, which holds ${capacityPages} (${capacityPages * pageBytes} B; ` +
+        'see --cache-budget-mib)');
+    }
+  }
+
   /** One forward pass over the pending tokens of every unfinished sequence; each then picks its next token. */
-  step(sequences: Sequence[]): void {
+  async step(sequences: Sequence[]): Promise<void> {
     const active = sequences.filter((s) => !s.done);
     for (const s of active) {
       if (s.request.signal?.aborted) s.finish('cancelled');
@@ -181,7 +219,7 @@ export class Engine {
     const fed = running.map((s) => s.pending.slice(0, this.prefillChunkTokens));
     let logits: Float32Array[];
     try {
-      logits = this.model.forward(running.map((s, i) => ({
+      logits = await this.model.forward(running.map((s, i) => ({
         cache: s.cache, tokens: fed[i], logits: fed[i].length < s.pending.length ? 'none' as const : 'last' as const,
       })));
     } catch (e) {
@@ -197,9 +235,9 @@ export class Engine {
 
   /** Runs one generation to the end, yielding to the event loop between steps so that aborts are seen. */
   async generate(request: GenerationRequest, onDelta?: (d: GenerationDelta) => void): Promise<GenerationResult> {
-    const seq = this.startSequence(request, onDelta);
+    const seq = await this.startSequence(request, onDelta);
     while (!seq.done) {
-      this.step([seq]);
+      await this.step([seq]);
       await new Promise((resolve) => setImmediate(resolve));
     }
     return seq.result();

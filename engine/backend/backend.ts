@@ -83,12 +83,12 @@ export interface Backend {
   /** [tokens.length, hidden]: rows of an embedding table [vocab, hidden]. Ids are validated by the caller. */
   embed(table: Tensor, tokens: Int32Array): Activation;
   /** [x.rows, w.rows] = x[rows, w.cols] · Wᵀ for a weight W [outFeatures, inFeatures] of any stored dtype. */
-  matmul(x: Activation, w: Tensor): Activation;
+  linear(x: Activation, w: Tensor): Activation;
   /**
    * Per head h (w.length heads): out[j, h·o .. (h+1)·o) = x[j, h·stride + offset .. + w[h].cols) · w[h]ᵀ, with
    * o = w[h].rows: [x.rows, heads·o]. MLA's W_UK (queries into the latent space) and W_UV (latents out).
    */
-  matmulPerHead(x: Activation, w: readonly Tensor[], stride: number, offset: number): Activation;
+  linearPerHead(x: Activation, w: readonly Tensor[], stride: number, offset: number): Activation;
   /** [x.rows, width]: RMSNorm of columns [offset, offset + width) of x with a 1-D weight [width]. */
   rmsNorm(x: Activation, weight: Tensor, eps: number, offset?: number, width?: number): Activation;
   /**
@@ -102,6 +102,8 @@ export interface Backend {
   siluMul(gate: Activation, up: Activation): Activation;
   /** [count, x.cols]: rows [first, first + count) of x (may be a view: do not write to it). */
   sliceRows(x: Activation, first: number, count: number): Activation;
+  /** [x.rows, width]: columns [offset, offset + width) of x. */
+  sliceCols(x: Activation, offset: number, width: number): Activation;
   /** [Σ rows, cols]: the parts stacked in order. */
   concatRows(parts: readonly Activation[]): Activation;
 

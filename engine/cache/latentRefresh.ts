@@ -5,8 +5,7 @@
 // the derived ones. A new request pre-empts the job at once (it is dropped with what it held): its sequence is
 // about to be superseded anyway, and the request must not wait for it.
 import { PoolExhaustedError } from './latentPool';
-import type { PagedLatentCache } from './pagedLatentCache';
-import type { PreparedPrompt, PromptCache } from './promptCache';
+import type { ComputeTokens, PreparedPrompt, PromptCache } from './promptCache';
 
 export interface RefreshJob {
   tokens: number[];
@@ -22,7 +21,7 @@ export class LatentRefresher {
   readonly counts = { refreshed: 0, dropped: 0 };
 
   constructor(private readonly cache: PromptCache,
-    private readonly compute: (cache: PagedLatentCache, tokens: number[]) => void) {}
+    private readonly compute: ComputeTokens) {}
 
   get busy(): boolean {
     return this.job !== null;
@@ -37,18 +36,20 @@ export class LatentRefresher {
    * Computes at most `chunkTokens` tokens of the current job (starting one if there is derived work); returns
    * false when nothing is left to refresh.
    */
-  step(chunkTokens: number): boolean {
+  async step(chunkTokens: number): Promise<boolean> {
     if (!this.job) {
       const tokens = this.cache.tree.latestDerivedSequence();
       if (!tokens || tokens.join() === this.lastRefreshed) return false;
-      const prepared = this.cache.prepare(tokens, () => undefined, { kind: 'exact' });
+      const prepared = await this.cache.prepare(tokens, () => undefined, { kind: 'exact' });
       this.job = { tokens, prepared, pending: prepared.pending };
     }
     const job = this.job;
     const chunk = job.pending.slice(0, chunkTokens);
     try {
       job.prepared.cache.reserve(chunk.length);
-      this.compute(job.prepared.cache, chunk);
+      await this.compute(job.prepared.cache, chunk);
+      // A request may have dropped the job while its chunk ran.
+      if (this.job !== job) return true;
     } catch (e) {
       this.drop();
       if (e instanceof PoolExhaustedError) return false;

@@ -9,6 +9,7 @@
 import type { Rope } from '../model/rope';
 import type { LatentFormat } from './latentFormat';
 import { LatentPool, LatentShape, PAGE_TOKENS, PoolExhaustedError } from './latentPool';
+import type { LatentPageStore } from './latentStore';
 import { findMovedRuns, MovedRun } from './movedRuns';
 import { PagedLatentCache } from './pagedLatentCache';
 import { EXACT } from './provenance';
@@ -73,7 +74,12 @@ export interface PromptCacheOptions {
   format: LatentFormat;
   budgetBytes: number;
   policy: ReusePolicy;
+  /** Page storage in the backend's memory (default: host arrays). */
+  createStore?: (shape: LatentShape, format: LatentFormat, capacityPages: number) => LatentPageStore;
 }
+
+/** Runs the model over `tokens` appended to `cache` (the caller's forward). */
+export type ComputeTokens = (cache: PagedLatentCache, tokens: number[]) => unknown;
 
 export class PromptCache {
   readonly pool: LatentPool;
@@ -81,7 +87,8 @@ export class PromptCache {
   policy: ReusePolicy;
 
   constructor(shape: LatentShape, private readonly rope: Rope, options: PromptCacheOptions) {
-    this.pool = new LatentPool(shape, options.format, options.budgetBytes);
+    this.pool = new LatentPool(shape, options.format, options.budgetBytes,
+      options.createStore && ((capacityPages) => options.createStore!(shape, options.format, capacityPages)));
     this.tree = new RadixTree(this.pool);
     this.policy = options.policy;
   }
@@ -118,8 +125,7 @@ export class PromptCache {
    * (used for the gaps between reused runs); the last gap is returned as `pending` for the caller's batch. On any
    * error nothing stays held.
    */
-  prepare(prompt: readonly number[], compute: (cache: PagedLatentCache, tokens: number[]) => void,
-    policy: ReusePolicy = this.policy): PreparedPrompt {
+  async prepare(prompt: readonly number[], compute: ComputeTokens, policy: ReusePolicy = this.policy): Promise<PreparedPrompt> {
     const n = prompt.length;
     if (n === 0) throw new RangeError('prepare: the prompt is empty');
     const maxDistance = policy.kind === 'exact' ? EXACT : policy.maxDistance;
@@ -139,7 +145,7 @@ export class PromptCache {
         // Pages for the copies may come from evicting cold leaves: never the source's.
         this.tree.lock(source.leaf);
         try {
-          this.copyRuns(moved, source, prompt, cache, compute, cursor);
+          await this.copyRuns(moved, source, prompt, cache, compute, cursor);
         } finally {
           this.tree.unlock(source.leaf);
         }
@@ -162,10 +168,10 @@ export class PromptCache {
   }
 
   /** Computes the gaps before each moved run and copies the run itself, re-positioned. */
-  private copyRuns(moved: MovedRun[], source: CachedSequence, prompt: readonly number[], cache: PagedLatentCache,
-    compute: (cache: PagedLatentCache, tokens: number[]) => void, cursor: number): void {
+  private async copyRuns(moved: MovedRun[], source: CachedSequence, prompt: readonly number[], cache: PagedLatentCache,
+    compute: ComputeTokens, cursor: number): Promise<void> {
     for (const run of moved) {
-      if (run.start > cursor) compute(cache, prompt.slice(cursor, run.start));
+      if (run.start > cursor) await compute(cache, prompt.slice(cursor, run.start));
       const base = cache.length;
       cache.growCopied(source.distances.slice(run.sourceStart, run.sourceStart + run.count).map((d) => d + run.distanceStep));
       for (let i = 0; i < run.count; i++) {

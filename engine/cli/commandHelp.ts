@@ -2,21 +2,22 @@
 // own *_OPTIONS tables; test/engine/cliHelp.test.ts checks that each is described here).
 import { BACKENDS } from '../engine';
 import { SERVE_USAGE } from '../serve';
+import { EXPORT_TYPES } from '../weights/gguf/exportGguf';
 import { CHECKPOINT_DTYPES } from '../weights/randomCheckpoint';
 
 const BACKEND_LINE = `  --backend NAME            ${BACKENDS.join(' | ')} (default cpu)`;
 
 export const COMMAND_USAGE: Record<string, string> = {
   logits: `usage: latent logits [--model DIR] --tokens 0,5,7 [options]   (one forward pass; the logits as JSON)
-  --model DIR               model folder (default: the embedded model, models/latent-coder-tiny)
+  --model DIR|FILE.gguf     model folder or GGUF file (default: the embedded model, models/latent-coder-tiny)
   --tokens IDS              comma-separated prompt token ids
   --positions WHICH         all | last | N (the last N positions; default last)
 ${BACKEND_LINE}`,
   generate: `usage: latent generate [--model DIR] (--tokens IDS | --prompt TEXT) --max-tokens N [options]
   prints {"tokens": [...], "text": "..."} of the new tokens
-  --model DIR               model folder (default: the embedded model, models/latent-coder-tiny)
+  --model DIR|FILE.gguf     model folder or GGUF file (default: the embedded model, models/latent-coder-tiny)
   --tokens IDS              comma-separated prompt token ids
-  --prompt TEXT             prompt text (needs the folder's tokenizer.json; bos as its config says)
+  --prompt TEXT             prompt text (needs the model's tokenizer; bos as its config says)
   --max-tokens N            tokens to generate at most
   --temperature T           0: greedy (default 0)
   --top-p P                 nucleus sampling, in (0, 1] (default 1)
@@ -32,6 +33,11 @@ ${BACKEND_LINE}`,
   --tokenizer DIR           copy tokenizer.json and tokenizer_config.json from DIR (the vocabulary widens to fit)
   --shard-size SIZE         largest safetensors file, e.g. 2GB or 500MiB (default 2GB)
 ${BACKEND_LINE}   (accepted; writing needs none)`,
+  'export-gguf': `usage: latent export-gguf [--model DIR] --out FILE.gguf [options]   (the model as llama.cpp's deepseek2 GGUF)
+  --model DIR               model folder (default: the embedded model, models/latent-coder-tiny)
+  --out FILE                the GGUF file to write
+  --type TYPE               ${EXPORT_TYPES.join(' | ')} (default f16; norms and the router stay f32)
+  --legacy-kv-b             write kv_b_proj whole (attn_kv_b) instead of the MLA split attn_k_b / attn_v_b`,
   lsp: `usage: latent lsp [--stdio | --node-ipc]   (the language server)
   --stdio                   LSP over stdin/stdout
   --node-ipc                LSP over node's IPC channel (how the extension starts it; the default when there is one)`,

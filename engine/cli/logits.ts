@@ -25,7 +25,7 @@ export async function logitsCommand(args: string[]): Promise<void> {
 
   const engine = await loadEngine(dir, parseBackend('logits', v.backend as string | undefined));
   try {
-    const [logits] = engine.model.forward([{ cache: engine.newCache(), tokens, logits: count === 1 ? 'last' : 'all' }]);
+    const [logits] = await engine.model.forward([{ cache: engine.newCache(), tokens, logits: count === 1 ? 'last' : 'all' }]);
     const V = engine.config.vocabSize;
     const rows = logits.length / V;
     const positions = Array.from({ length: count }, (_, i) => tokens.length - count + i);

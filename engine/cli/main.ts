@@ -1,6 +1,7 @@
 // The `latent` command line: one entry per command. `latent COMMAND --help` prints all of a command's options;
 // any failure is one line on stderr and exit code 2.
 import { COMMAND_USAGE, overallUsage } from './commandHelp';
+import { exportGgufCommand } from './exportGguf';
 import { generateCommand } from './generate';
 import { initRandomCommand } from './initRandom';
 import { logitsCommand } from './logits';
@@ -13,6 +14,7 @@ const COMMANDS: Record<string, Command> = {
   logits: logitsCommand,
   generate: generateCommand,
   'init-random': initRandomCommand,
+  'export-gguf': exportGgufCommand,
   // Loaded on demand: the language server's libraries are not needed by any other command.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   lsp: (args) => (require('../../server/main') as typeof import('../../server/main')).lspCommand(args),

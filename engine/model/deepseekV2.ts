@@ -2,20 +2,21 @@
 //   h = h + MLA(input_norm(h));  h = h + FFN(post_attention_norm(h))   (FFN: dense MLP or DeepSeekMoE)
 // then the final norm and lm_head. The checkpoint's layout quirks (kv_b per-head [k_nope | v] rows) are
 // handled once here, at load; the latents live in a LatentCache owned by the caller.
-import type { Backend } from '../backend/backend';
+import type { Activation, Backend, RouterSpec } from '../backend/backend';
 import type { LatentCache } from '../cache/latentCache';
+import { GLOBAL_NAMES, layerNames, MlpNames } from './checkpointLayout';
 import { DeepseekV2Config, isMoeLayer } from './config';
-import { AttentionPath, AttentionWeights, MultiHeadLatentAttention } from './mla';
+import { AttentionItem, AttentionPath, AttentionWeights, MultiHeadLatentAttention } from './mla';
 import { gatedMlp, MlpWeights } from './mlp';
-import { moe, MoeWeights, Routing } from './moe';
-import { rmsNorm } from './rmsNorm';
+import { moe, MoeWeights } from './moe';
 import { Rope, softmaxScale } from './rope';
-import { allocateTensor, readRow, Tensor, toF32 } from '../weights/tensor';
+import { routerSpec } from './router';
+import { allocateTensor, Tensor, toF32 } from '../weights/tensor';
 
 interface Layer {
-  inputNorm: Float32Array;
+  inputNorm: Tensor;
   attention: MultiHeadLatentAttention;
-  postAttentionNorm: Float32Array;
+  postAttentionNorm: Tensor;
   mlp: MlpWeights | null;
   moe: MoeWeights | null;
 }
@@ -26,6 +27,14 @@ export interface ForwardItem {
   tokens: number[];
   /** Which of the new tokens' logits to compute. */
   logits: 'all' | 'last' | 'none';
+}
+
+/** The router's choice per token of one layer (host copies, for traces). */
+export interface Routing {
+  /** [n, topK] chosen expert ids. */
+  experts: Int32Array;
+  /** [n, topK] their weights after normalisation or scaling. */
+  weights: Float32Array;
 }
 
 /** Intermediate outputs, for checking against the reference's hooks (single-item forwards). */
@@ -44,7 +53,8 @@ export interface ForwardOptions {
 export class DeepseekV2Model {
   private readonly layers: Layer[];
   private readonly embed: Tensor;
-  private readonly finalNorm: Float32Array;
+  private readonly finalNorm: Tensor;
+  private readonly router: RouterSpec | null;
   private readonly lmHead: Tensor;
   readonly rope: Rope;
 
@@ -55,39 +65,39 @@ export class DeepseekV2Model {
       if (!t) throw new Error(`model weights: "${name}" is missing`);
       return backend.adoptWeight(t);
     };
-    const mlpAt = (p: string): MlpWeights => ({ gate: get(`${p}.gate_proj.weight`), up: get(`${p}.up_proj.weight`), down: get(`${p}.down_proj.weight`) });
+    const mlpAt = (n: MlpNames): MlpWeights => ({ gate: get(n.gate), up: get(n.up), down: get(n.down) });
     this.rope = new Rope(c);
     const scale = softmaxScale(c);
-    this.embed = get('model.embed_tokens.weight');
-    this.finalNorm = toF32(get('model.norm.weight'));
-    this.lmHead = c.tieWordEmbeddings ? this.embed : get('lm_head.weight');
+    this.embed = get(GLOBAL_NAMES.embed);
+    this.finalNorm = get(GLOBAL_NAMES.finalNorm);
+    this.router = c.nRoutedExperts === null ? null : routerSpec(c);
+    this.lmHead = c.tieWordEmbeddings ? this.embed : get(GLOBAL_NAMES.lmHead);
     this.layers = [];
     for (let i = 0; i < c.numLayers; i++) {
-      const p = `model.layers.${i}`;
-      const a = `${p}.self_attn`;
-      const kvB = get(`${a}.kv_b_proj.weight`);
+      const n = layerNames(i);
+      const kvB = get(n.kvB);
       const attnWeights: AttentionWeights = {
-        qProj: c.qLoraRank === null ? get(`${a}.q_proj.weight`) : null,
-        qA: c.qLoraRank === null ? null : get(`${a}.q_a_proj.weight`),
-        qANorm: c.qLoraRank === null ? null : toF32(get(`${a}.q_a_layernorm.weight`)),
-        qB: c.qLoraRank === null ? null : get(`${a}.q_b_proj.weight`),
-        kvA: get(`${a}.kv_a_proj_with_mqa.weight`),
-        kvANorm: toF32(get(`${a}.kv_a_layernorm.weight`)),
+        qProj: c.qLoraRank === null ? get(n.qProj) : null,
+        qA: c.qLoraRank === null ? null : get(n.qA),
+        qANorm: c.qLoraRank === null ? null : get(n.qANorm),
+        qB: c.qLoraRank === null ? null : get(n.qB),
+        kvA: get(n.kvA),
+        kvANorm: get(n.kvANorm),
         kvB,
-        oProj: get(`${a}.o_proj.weight`),
+        oProj: get(n.oProj),
         ...splitKvB(c, kvB, backend),
       };
       const moeLayer = isMoeLayer(c, i);
       this.layers.push({
-        inputNorm: toF32(get(`${p}.input_layernorm.weight`)),
+        inputNorm: get(n.inputNorm),
         attention: new MultiHeadLatentAttention(c, i, attnWeights, backend, this.rope, scale),
-        postAttentionNorm: toF32(get(`${p}.post_attention_layernorm.weight`)),
-        mlp: moeLayer ? null : mlpAt(`${p}.mlp`),
+        postAttentionNorm: get(n.postAttentionNorm),
+        mlp: moeLayer ? null : mlpAt(n.mlp),
         moe: moeLayer
           ? {
-              router: get(`${p}.mlp.gate.weight`),
-              experts: Array.from({ length: c.nRoutedExperts! }, (_, e) => mlpAt(`${p}.mlp.experts.${e}`)),
-              shared: c.nSharedExperts > 0 ? mlpAt(`${p}.mlp.shared_experts`) : null,
+              router: get(n.router),
+              experts: Array.from({ length: c.nRoutedExperts! }, (_, e) => mlpAt(n.expert(e))),
+              shared: c.nSharedExperts > 0 ? mlpAt(n.shared) : null,
             }
           : null,
       });
@@ -96,68 +106,65 @@ export class DeepseekV2Model {
 
   /**
    * Runs the new tokens of every item through the model, appending their latents to the items' caches, and
-   * returns per item the requested logits ([rows, vocab], rows = 1 for 'last').
+   * returns per item the requested logits ([rows, vocab], rows = 1 for 'last'). Only those logits leave the
+   * backend's memory.
    */
-  forward(items: ForwardItem[], options: ForwardOptions = {}): Float32Array[] {
+  async forward(items: ForwardItem[], options: ForwardOptions = {}): Promise<Float32Array[]> {
+    const b = this.backend;
     const c = this.config;
-    const D = c.hiddenSize;
-    const n = items.reduce((a, it) => a + it.tokens.length, 0);
     const path = options.attentionPath ?? 'auto';
     const trace = options.trace;
-
+    const tokens = items.flatMap((it) => it.tokens);
+    // Every token id is validated before any cache grows, so bad input leaves the caches untouched.
+    for (const tok of tokens) {
+      if (!Number.isInteger(tok) || tok < 0 || tok >= c.vocabSize) {
+        throw new RangeError(`token id ${tok} is outside the vocabulary (0..${c.vocabSize - 1})`);
+      }
+    }
     let row = 0;
-    const attentionItems = items.map((it) => {
+    const attentionItems: AttentionItem[] = items.map((it) => {
       const a = { cache: it.cache, row, count: it.tokens.length, pos0: it.cache.length };
       row += it.tokens.length;
       return a;
     });
-    // Embedding validates every token id before any cache grows, so bad input leaves the caches untouched.
-    const h = this.embedTokens(items.flatMap((it) => it.tokens));
-    for (const it of items) it.cache.grow(it.tokens.length);
-    trace?.hiddenStates.push(h.slice());
-    const x = new Float32Array(n * D);
-    const delta = new Float32Array(n * D);
-    for (let l = 0; l < this.layers.length; l++) {
-      const layer = this.layers[l];
-      rmsNorm(x, h, n, D, layer.inputNorm, c.rmsNormEps);
-      layer.attention.forward(x, n, attentionItems, delta, path);
-      trace?.attnOutputs.push(delta.slice());
-      for (let i = 0; i < h.length; i++) h[i] += delta[i];
+    const positions = Int32Array.from(attentionItems.flatMap((a) => Array.from({ length: a.count }, (_, j) => a.pos0 + j)));
+    try {
+      const h = b.embed(this.embed, Int32Array.from(tokens));
+      for (const it of items) it.cache.grow(it.tokens.length);
+      if (trace) trace.hiddenStates.push((await b.read(h)).slice());
+      for (let l = 0; l < this.layers.length; l++) {
+        const layer = this.layers[l];
+        const attn = layer.attention.forward(b.rmsNorm(h, layer.inputNorm, c.rmsNormEps), attentionItems, positions, path);
+        if (trace) trace.attnOutputs.push((await b.read(attn)).slice());
+        b.addInto(h, attn);
 
-      rmsNorm(x, h, n, D, layer.postAttentionNorm, c.rmsNormEps);
-      let routing: Routing | null = null;
-      if (layer.moe) routing = moe(c, this.backend, layer.moe, x, n, delta);
-      else gatedMlp(this.backend, layer.mlp!, x, n, delta);
-      trace?.mlpOutputs.push(delta.slice());
-      trace?.routings.push(routing);
-      for (let i = 0; i < h.length; i++) h[i] += delta[i];
-      if (trace && l < this.layers.length - 1) trace.hiddenStates.push(h.slice());
-    }
-    rmsNorm(h, h, n, D, this.finalNorm, c.rmsNormEps);
-    trace?.hiddenStates.push(h.slice());
-    return attentionItems.map((a, i) => this.logits(h, a.row, a.count, items[i].logits));
-  }
-
-  private embedTokens(tokens: number[]): Float32Array {
-    const D = this.config.hiddenSize;
-    const out = new Float32Array(tokens.length * D);
-    tokens.forEach((tok, t) => {
-      if (!Number.isInteger(tok) || tok < 0 || tok >= this.config.vocabSize) {
-        throw new RangeError(`token id ${tok} is outside the vocabulary (0..${this.config.vocabSize - 1})`);
+        const x = b.rmsNorm(h, layer.postAttentionNorm, c.rmsNormEps);
+        let ffn: Activation;
+        if (layer.moe) {
+          const routed = moe(b, this.router!, layer.moe, x);
+          ffn = routed.out;
+          if (trace) trace.routings.push(await b.readRouting(routed.routing));
+        } else {
+          ffn = gatedMlp(b, layer.mlp!, x);
+          trace?.routings.push(null);
+        }
+        if (trace) trace.mlpOutputs.push((await b.read(ffn)).slice());
+        b.addInto(h, ffn);
+        if (trace && l < this.layers.length - 1) trace.hiddenStates.push((await b.read(h)).slice());
       }
-      readRow(this.embed, tok * D, D, out.subarray(t * D, (t + 1) * D));
-    });
-    return out;
+      const normed = b.rmsNorm(h, this.finalNorm, c.rmsNormEps);
+      if (trace) trace.hiddenStates.push((await b.read(normed)).slice());
+      return await Promise.all(attentionItems.map((a, i) => this.logits(normed, a.row, a.count, items[i].logits)));
+    } finally {
+      b.endStep();
+    }
   }
 
-  private logits(normed: Float32Array, row: number, count: number, which: ForwardItem['logits']): Float32Array {
-    const D = this.config.hiddenSize;
+  private async logits(normed: Activation, row: number, count: number, which: ForwardItem['logits']): Promise<Float32Array> {
     if (which === 'none' || count === 0) return new Float32Array(0);
     const first = which === 'last' ? row + count - 1 : row;
     const rows = which === 'last' ? 1 : count;
-    const out = new Float32Array(rows * this.config.vocabSize);
-    this.backend.matmul(out, normed.subarray(first * D, (first + rows) * D), rows, this.lmHead);
-    return out;
+    return this.backend.read(this.backend.linear(this.backend.sliceRows(normed, first, rows), this.lmHead));
   }
 }
 

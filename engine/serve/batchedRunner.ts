@@ -13,6 +13,13 @@ interface Running {
   reject: (error: unknown) => void;
 }
 
+interface Arriving {
+  request: GenerationRequest;
+  onDelta: (delta: GenerationDelta) => void;
+  resolve: (result: GenerationResult) => void;
+  reject: (error: unknown) => void;
+}
+
 export interface BatchedRunnerOptions {
   /**
    * Tokens per chunk of background refresh (derived latents recomputed exactly while nothing runs, one chunk per
@@ -21,10 +28,15 @@ export interface BatchedRunnerOptions {
   refreshChunkTokens: number;
 }
 
+/**
+ * One loop owns the engine: it starts arriving sequences, steps the batch and refreshes while idle, one thing at
+ * a time, so the latent cache never sees two of them interleaved across the engine's awaits.
+ */
 export class BatchedRunner implements GenerationRunner {
+  private readonly arriving: Arriving[] = [];
   private readonly running: Running[] = [];
   private looping = false;
-  private refreshing = false;
+  private refreshing: Promise<void> | null = null;
 
   constructor(private readonly engine: Engine, private readonly options: BatchedRunnerOptions = { refreshChunkTokens: 64 }) {}
 
@@ -34,10 +46,14 @@ export class BatchedRunner implements GenerationRunner {
   }
 
   run(request: GenerationRequest, onDelta: (delta: GenerationDelta) => void): Promise<GenerationResult> {
-    // Throws at once on a prompt the model cannot take, before the sequence holds anything.
-    const sequence = this.engine.startSequence(request, onDelta);
+    // A prompt the model cannot take is refused at once, before anything is held.
+    try {
+      this.engine.checkRequest(request);
+    } catch (e) {
+      return Promise.reject(e);
+    }
     return new Promise<GenerationResult>((resolve, reject) => {
-      this.running.push({ sequence, resolve, reject });
+      this.arriving.push({ request, onDelta, resolve, reject });
       if (!this.looping) void this.loop();
     });
   }
@@ -45,11 +61,21 @@ export class BatchedRunner implements GenerationRunner {
   private async loop(): Promise<void> {
     this.looping = true;
     try {
+      // The refresh chunk in progress ends first (a new request drops its job when it starts).
+      await this.refreshing;
       // Requests that arrived together start together.
       await new Promise((resolve) => setImmediate(resolve));
-      while (this.running.length > 0) {
+      while (this.running.length > 0 || this.arriving.length > 0) {
+        for (const a of this.arriving.splice(0)) {
+          try {
+            this.running.push({ sequence: await this.engine.startSequence(a.request, a.onDelta), resolve: a.resolve, reject: a.reject });
+          } catch (e) {
+            a.reject(e);
+          }
+        }
+        if (this.running.length === 0) continue;
         try {
-          this.engine.step(this.running.map((r) => r.sequence));
+          await this.engine.step(this.running.map((r) => r.sequence));
         } catch (e) {
           // A failed step leaves every cache of the batch in doubt: each sequence ends with the error (which
           // releases its pages and locks without caching them) and its request is rejected.
@@ -57,7 +83,7 @@ export class BatchedRunner implements GenerationRunner {
             if (!r.sequence.done) r.sequence.finish('error', `the step failed: ${(e as Error).message}`);
             r.reject(e);
           }
-          break;
+          continue;
         }
         for (let i = this.running.length - 1; i >= 0; i--) {
           const r = this.running[i];
@@ -77,21 +103,20 @@ export class BatchedRunner implements GenerationRunner {
   /** Refreshes one chunk per idle turn until a request arrives or nothing derived is left. */
   private refreshWhileIdle(): void {
     if (this.refreshing || this.options.refreshChunkTokens <= 0) return;
-    this.refreshing = true;
-    const tick = (): void => {
-      if (this.running.length > 0 || this.looping) {
-        this.refreshing = false;
-        return;
+    const idle = () => this.running.length === 0 && this.arriving.length === 0 && !this.looping;
+    this.refreshing = (async () => {
+      for (;;) {
+        await new Promise((resolve) => setImmediate(resolve));
+        if (!idle()) break;
+        try {
+          if (!(await this.engine.refreshIdle(this.options.refreshChunkTokens))) break;
+        } catch (e) {
+          console.error('latent serve: background refresh failed (its job was dropped):', e);
+          break;
+        }
       }
-      let more = false;
-      try {
-        more = this.engine.refreshIdle(this.options.refreshChunkTokens);
-      } catch (e) {
-        console.error('latent serve: background refresh failed (its job was dropped):', e);
-      }
-      if (more) setImmediate(tick);
-      else this.refreshing = false;
-    };
-    setImmediate(tick);
+    })().finally(() => {
+      this.refreshing = null;
+    });
   }
 }

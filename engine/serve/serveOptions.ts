@@ -38,7 +38,7 @@ export interface ServeOptions {
 
 /** Every option of `latent serve`, as `latent serve --help` prints it. */
 export const USAGE = `usage: latent serve [--model DIR] [options]   (OpenAI-compatible HTTP on loopback)
-  --model DIR               Hugging Face model folder (config.json, *.safetensors, tokenizer.json);
+  --model DIR|FILE.gguf     Hugging Face model folder (config.json, *.safetensors, tokenizer.json), or a GGUF file;
                             default: the embedded model, models/latent-coder-tiny
   --host ADDRESS            address to listen on (default 127.0.0.1)
   --port N                  port (default ${DEFAULT_PORT}; 0: any free port, printed at start)

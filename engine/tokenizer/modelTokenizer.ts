@@ -2,6 +2,7 @@
 // tokens (bos, eos, FIM) and the chat template are read from the folder, never hard-coded.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { ggufHasTokenizer, isGgufFile, readGgufTokenizer } from '../weights/gguf/ggufModel';
 import type * as HfTokenizers from '@huggingface/tokenizers' with { 'resolution-mode': 'import' };
 
 // The package is ESM-typed but ships a CommonJS build, which this CommonJS project loads.
@@ -43,21 +44,32 @@ export class ModelTokenizer {
     readonly maxTokenBytes: number,
   ) {}
 
-  /** Whether `dir` has a tokenizer at all (the test fixtures have none). */
-  static exists(dir: string): boolean {
-    return fs.existsSync(path.join(dir, 'tokenizer.json'));
+  /** Whether `source` (a model folder or a GGUF file) has a tokenizer at all (the test fixtures have none). */
+  static exists(source: string): boolean {
+    if (isGgufFile(source)) return ggufHasTokenizer(source);
+    return fs.existsSync(path.join(source, 'tokenizer.json'));
   }
 
-  static load(dir: string): ModelTokenizer {
-    const tokFile = path.join(dir, 'tokenizer.json');
-    const cfgFile = path.join(dir, 'tokenizer_config.json');
+  /** The tokenizer of a model folder (tokenizer.json + tokenizer_config.json) or of a GGUF file's metadata. */
+  static load(source: string): ModelTokenizer {
+    if (isGgufFile(source)) {
+      const { tokenizerJson, tokenizerConfig } = readGgufTokenizer(source);
+      return ModelTokenizer.fromJson(tokenizerJson, tokenizerConfig, `${source} (tokenizer.ggml metadata)`);
+    }
+    const tokFile = path.join(source, 'tokenizer.json');
+    const cfgFile = path.join(source, 'tokenizer_config.json');
     const json = readJson(tokFile);
     const config = (fs.existsSync(cfgFile) ? readJson(cfgFile) : {}) as Record<string, unknown>;
+    return ModelTokenizer.fromJson(json as object, config, tokFile);
+  }
+
+  /** A tokenizer from the contents of tokenizer.json and tokenizer_config.json (`source` names them in errors). */
+  static fromJson(json: object, config: Record<string, unknown>, source: string): ModelTokenizer {
     let tokenizer: Tokenizer;
     try {
       tokenizer = new Tokenizer(json, config);
     } catch (e) {
-      throw new TokenizerError(`${tokFile}: cannot build the tokenizer (${(e as Error).message})`);
+      throw new TokenizerError(`${source}: cannot build the tokenizer (${(e as Error).message})`);
     }
     const tokenText = (v: unknown): string | null => (typeof v === 'string' ? v : v && typeof v === 'object' && typeof (v as { content?: unknown }).content === 'string' ? (v as { content: string }).content : null);
     const bosText = tokenText(config.bos_token);
@@ -71,7 +83,8 @@ export class ModelTokenizer {
     };
     const template = typeof config.chat_template === 'string' ? config.chat_template : null;
     const vocab = tokenizer.get_vocab(true);
-    const vocabSize = Math.max(...vocab.values()) + 1;
+    let vocabSize = 0;
+    for (const id of vocab.values()) vocabSize = Math.max(vocabSize, id + 1);
     let maxTokenBytes = 1;
     for (const text of vocab.keys()) maxTokenBytes = Math.max(maxTokenBytes, Buffer.byteLength(text));
     return new ModelTokenizer(tokenizer, special, bosText, eosText, template, config.add_bos_token !== false, vocabSize,

@@ -3,8 +3,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ConfigError, DeepseekV2Config, parseConfig } from '../model/config';
-import { checkpointLayout } from '../model/checkpointLayout';
-import { SafetensorsError, SafetensorsFile } from './safetensors';
+import { checkpointLayout, TensorSpec } from '../model/checkpointLayout';
+import { SafetensorsError, SafetensorsFile, TensorInfo } from './safetensors';
 import { allocateTensor, Tensor } from './tensor';
 
 export class ModelFolderError extends Error {
@@ -58,17 +58,15 @@ export interface LoadProgress {
   totalBytes: number;
 }
 
-/**
- * Loads every tensor the config calls for, each validated (present, dtype, shape) and read straight into its
- * own buffer (from `allocate`: a backend puts weights where its kernels read them). Extra tensors in the files
- * are ignored.
- */
-export function loadWeights(
-  dir: string,
-  config: DeepseekV2Config,
-  onProgress?: (p: LoadProgress) => void,
-  allocate: typeof allocateTensor = allocateTensor,
-): Map<string, Tensor> {
+/** A model folder's checkpoint, every tensor the config calls for located and validated (present, shape), read one at a time. */
+export interface CheckpointTensors {
+  specs: { spec: TensorSpec; info: TensorInfo }[];
+  /** Reads one tensor straight into its own buffer (from `allocate`). */
+  read(spec: TensorSpec, allocate?: typeof allocateTensor): Tensor;
+  close(): void;
+}
+
+export function openCheckpoint(dir: string, config: DeepseekV2Config): CheckpointTensors {
   const where = tensorFiles(dir);
   const files = new Map<string, SafetensorsFile>();
   const open = (file: string): SafetensorsFile => {
@@ -80,9 +78,11 @@ export function loadWeights(
     }
     return f;
   };
+  const close = () => {
+    for (const f of files.values()) f.close();
+  };
   try {
-    const layout = checkpointLayout(config);
-    const located = layout.map((spec) => {
+    const located = checkpointLayout(config).map((spec) => {
       const file = typeof where === 'string' ? where : where.get(spec.name);
       if (!file) throw new ModelFolderError(`${path.join(dir, 'model.safetensors.index.json')}: tensor "${spec.name}" is not in the "weight_map"`);
       const f = open(file);
@@ -93,18 +93,47 @@ export function loadWeights(
       }
       return { spec, f, info };
     });
-    const totalBytes = located.reduce((a, l) => a + l.info.byteLength, 0);
+    const byName = new Map(located.map((l) => [l.spec.name, l]));
+    return {
+      specs: located.map(({ spec, info }) => ({ spec, info })),
+      read: (spec, allocate = allocateTensor) => {
+        const l = byName.get(spec.name);
+        if (!l) throw new ModelFolderError(`${dir}: tensor "${spec.name}" is not part of this model`);
+        const { tensor, bytes } = allocate(spec.name, l.info.dtype, l.info.shape);
+        l.f.readInto(spec.name, bytes);
+        return tensor;
+      },
+      close,
+    };
+  } catch (e) {
+    close();
+    throw e;
+  }
+}
+
+/**
+ * Loads every tensor the config calls for, each validated (present, dtype, shape) and read straight into its
+ * own buffer (from `allocate`: a backend puts weights where its kernels read them). Extra tensors in the files
+ * are ignored.
+ */
+export function loadWeights(
+  dir: string,
+  config: DeepseekV2Config,
+  onProgress?: (p: LoadProgress) => void,
+  allocate: typeof allocateTensor = allocateTensor,
+): Map<string, Tensor> {
+  const checkpoint = openCheckpoint(dir, config);
+  try {
+    const totalBytes = checkpoint.specs.reduce((a, l) => a + l.info.byteLength, 0);
     let loadedBytes = 0;
     const weights = new Map<string, Tensor>();
-    for (const { spec, f, info } of located) {
-      const { tensor, bytes } = allocate(spec.name, info.dtype, info.shape);
-      f.readInto(spec.name, bytes);
-      weights.set(spec.name, tensor);
+    for (const { spec, info } of checkpoint.specs) {
+      weights.set(spec.name, checkpoint.read(spec, allocate));
       loadedBytes += info.byteLength;
       onProgress?.({ loadedBytes, totalBytes });
     }
     return weights;
   } finally {
-    for (const f of files.values()) f.close();
+    checkpoint.close();
   }
 }

@@ -11,7 +11,8 @@ import { ChunkSource, inlineChunkSource, workerChunkSource } from './chunkWorker
 import { configToJson } from './configJson';
 import { ModelFolderError } from './modelFolder';
 import { CHUNK_ELEMENTS, ChunkJob, drawChunk } from './randomChunk';
-import { DType, DTYPE_BYTES, SafetensorsWriter } from './safetensors';
+import type { FloatDType } from './ggmlTypes';
+import { DTYPE_BYTES, SafetensorsWriter } from './safetensors';
 import { hashString, seedWords } from './seededNormal';
 import { allocateTensor, Tensor } from './tensor';
 import { readTokenizerFacts, TokenizerFacts } from './tokenizerFiles';
@@ -20,7 +21,7 @@ export { CHUNK_ELEMENTS } from './randomChunk';
 
 export type CheckpointDType = 'f32' | 'f16' | 'bf16';
 export const CHECKPOINT_DTYPES: readonly CheckpointDType[] = ['f32', 'f16', 'bf16'];
-const FILE_DTYPE: Record<CheckpointDType, DType> = { f32: 'F32', f16: 'F16', bf16: 'BF16' };
+const FILE_DTYPE: Record<CheckpointDType, FloatDType> = { f32: 'F32', f16: 'F16', bf16: 'BF16' };
 const TORCH_DTYPE: Record<CheckpointDType, string> = { f32: 'float32', f16: 'float16', bf16: 'bfloat16' };
 
 /** Shards are cut at this size unless told otherwise (Hugging Face's convention of decimal units). */
@@ -102,7 +103,7 @@ function planShards(layout: TensorSpec[], elementBytes: number, shardBytes: numb
 }
 
 /** Every chunk of `specs`, in order, as a job for drawChunk. */
-function* chunkJobs(specs: TensorSpec[], seed: [number, number], dtype: DType): Generator<{ name: string; job: ChunkJob }> {
+function* chunkJobs(specs: TensorSpec[], seed: [number, number], dtype: FloatDType): Generator<{ name: string; job: ChunkJob }> {
   for (const spec of specs) {
     const { mean, std } = initDistribution(spec);
     const count = numel(spec);

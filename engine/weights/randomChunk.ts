@@ -1,7 +1,7 @@
 // One chunk of a random checkpoint: CHUNK_ELEMENTS (or fewer) values of one tensor, drawn from that chunk's own
 // stream and encoded in the file dtype. Pure, so that worker threads can draw chunks in any order.
 import { encodeBf16, encodeF16 } from './halfPrecision';
-import type { DType } from './safetensors';
+import type { FloatDType } from './ggmlTypes';
 import { NormalStream } from './seededNormal';
 
 /** Elements drawn per PRNG stream: part of what a seed means, so never change it. */
@@ -13,7 +13,7 @@ export interface ChunkJob {
   count: number;
   mean: number;
   std: number;
-  dtype: DType;
+  dtype: FloatDType;
 }
 
 /** The chunk's bytes, little-endian as safetensors stores them (a fresh buffer, safe to transfer). */

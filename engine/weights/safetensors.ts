@@ -2,14 +2,17 @@
 // shape and byte range, then raw little-endian data. Tensors are read one at a time straight into their own
 // (shared) buffers, so loading never holds the file twice in memory.
 import * as fs from 'node:fs';
+import type { FloatDType } from './ggmlTypes';
 
-export type DType = 'F32' | 'F16' | 'BF16';
-export const DTYPE_BYTES: Record<DType, number> = { F32: 4, F16: 2, BF16: 2 };
+/** The engine's tensor types (floats and GGML's block-quantised types); safetensors itself holds only the floats. */
+export type { DType } from './ggmlTypes';
+/** Bytes per element of the dtypes a safetensors file may hold. */
+export const DTYPE_BYTES: Record<FloatDType, number> = { F32: 4, F16: 2, BF16: 2 };
 const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 
 export interface TensorInfo {
   name: string;
-  dtype: DType;
+  dtype: FloatDType;
   shape: number[];
   /** Absolute byte offset of the data in the file. */
   offset: number;
@@ -105,7 +108,7 @@ function readHeader(path: string, fd: number): { tensors: Map<string, TensorInfo
     if (v === null || typeof v !== 'object') fail(`tensor "${name}": entry is not an object`);
     const e = v as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
     if (typeof e.dtype !== 'string' || !(e.dtype in DTYPE_BYTES)) fail(`tensor "${name}": dtype ${JSON.stringify(e.dtype)} is not supported (F32, F16, BF16)`);
-    const dtype = e.dtype as DType;
+    const dtype = e.dtype as FloatDType;
     if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isInteger(d) && d >= 0)) fail(`tensor "${name}": bad shape ${JSON.stringify(e.shape)}`);
     const shape = e.shape as number[];
     const offs = e.data_offsets;
@@ -144,7 +147,7 @@ export class SafetensorsWriter {
     return [...specs].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
-  constructor(readonly path: string, specs: { name: string; dtype: DType; shape: number[] }[]) {
+  constructor(readonly path: string, specs: { name: string; dtype: FloatDType; shape: number[] }[]) {
     const sorted = SafetensorsWriter.dataOrder(specs);
     const header: Record<string, unknown> = { __metadata__: { format: 'pt' } };
     let offset = 0;

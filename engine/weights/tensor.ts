@@ -1,20 +1,32 @@
-// A weight tensor as the engine holds it: in its file dtype (F32, or F16/BF16 as raw 16-bit words), in shared
-// memory so that worker threads read the same bytes.
-import { DType, DTYPE_BYTES } from './safetensors';
+// A weight tensor as the engine holds it: in its file dtype (F32, F16/BF16 as raw 16-bit words, or a GGML
+// block-quantised type as its raw blocks), in shared memory so that worker threads read the same bytes.
+import { dequantiseBlocks } from './dequantise';
+import { DType, GGML_TYPES, isQuantised, tensorBytes } from './ggmlTypes';
 
 export interface Tensor {
   name: string;
   dtype: DType;
   shape: number[];
-  /** F32: Float32Array; F16 and BF16: the raw 16-bit words. */
-  data: Float32Array | Uint16Array;
+  /** F32: Float32Array; F16 and BF16: the raw 16-bit words; quantised types: the blocks' bytes, row-major, each row whole blocks. */
+  data: Float32Array | Uint16Array | Uint8Array;
+}
+
+/** The typed view a tensor of `dtype` and `byteLength` bytes keeps over `buffer` from `offset`. */
+export function tensorData(dtype: DType, buffer: ArrayBufferLike, offset: number, byteLength: number): Tensor['data'] {
+  if (dtype === 'F32') return new Float32Array(buffer, offset, byteLength / 4);
+  if (isQuantised(dtype)) return new Uint8Array(buffer, offset, byteLength);
+  return new Uint16Array(buffer, offset, byteLength / 2);
 }
 
 export function allocateTensor(name: string, dtype: DType, shape: number[]): { tensor: Tensor; bytes: Uint8Array } {
-  const count = shape.reduce((a, b) => a * b, 1);
-  const buffer = new SharedArrayBuffer(count * DTYPE_BYTES[dtype]);
-  const data = dtype === 'F32' ? new Float32Array(buffer) : new Uint16Array(buffer);
-  return { tensor: { name, dtype, shape, data }, bytes: new Uint8Array(buffer) };
+  const byteLength = tensorBytes(dtype, shape);
+  const buffer = new SharedArrayBuffer(byteLength);
+  return { tensor: { name, dtype, shape, data: tensorData(dtype, buffer, 0, byteLength) }, bytes: new Uint8Array(buffer) };
+}
+
+/** Elements of a tensor (its shape's product; for quantised types not the length of its data). */
+export function elementCount(t: Tensor): number {
+  return t.shape.reduce((a, b) => a * b, 1);
 }
 
 let f16Table: Float32Array | undefined;
@@ -34,10 +46,14 @@ export function f16ToF32Table(): Float32Array {
   return (f16Table = table);
 }
 
-/** Decodes elements [start, start+count) of a tensor into `out` as float32. */
+/** Decodes elements [start, start+count) of a tensor into `out` as float32 (whole blocks, for a quantised tensor). */
 export function readRow(t: Tensor, start: number, count: number, out: Float32Array): void {
   const d = t.data;
-  if (t.dtype === 'F32') {
+  if (isQuantised(t.dtype)) {
+    const block = GGML_TYPES[t.dtype].blockElements;
+    if (start % block !== 0) throw new Error(`tensor "${t.name}" (${t.dtype}): elements from ${start} do not start a ${block}-value block`);
+    dequantiseBlocks(t.dtype, d as Uint8Array, start / block, count, out);
+  } else if (t.dtype === 'F32') {
     out.set((d as Float32Array).subarray(start, start + count));
   } else if (t.dtype === 'BF16') {
     const u32 = new Uint32Array(out.buffer, out.byteOffset, count);
@@ -51,7 +67,8 @@ export function readRow(t: Tensor, start: number, count: number, out: Float32Arr
 /** The whole tensor as float32 (copies unless it already is). */
 export function toF32(t: Tensor): Float32Array {
   if (t.dtype === 'F32') return t.data as Float32Array;
-  const out = new Float32Array(t.data.length);
-  readRow(t, 0, t.data.length, out);
+  const count = elementCount(t);
+  const out = new Float32Array(count);
+  readRow(t, 0, count, out);
   return out;
 }

@@ -9,7 +9,7 @@
 // dense (intermediate 10944) and the rest are MoE (64 routed experts of 1408, top-6, plus 2 shared), as in
 // DeepSeek-V2-Lite. Prints medians; the last line is one JSON object.
 import { availableParallelism, loadavg } from 'node:os';
-import type { Backend, HeadAttention, LatentAttention } from '../../engine/backend/backend';
+import type { Backend } from '../../engine/backend/backend';
 import { CpuBackend } from '../../engine/backend/cpu/cpuBackend';
 import { ContiguousLatentCache } from '../../engine/cache/latentCache';
 import { checkpointLayout } from '../../engine/model/checkpointLayout';
@@ -76,37 +76,44 @@ function randomWeights(c: DeepseekV2Config, backend: CpuBackend, dtype: DType, s
 }
 
 /** Counts what a forward asks of the backend: weight bytes read by matmuls, and time inside them. */
-class MeteredBackend implements Backend {
-  readonly name: string;
+/**
+ * A backend that times its inner backend's ops (the CPU's run at once, so wall time per op is theirs): matmul
+ * time (linear, per-head linear, the routed experts) with the weight bytes they read, and attention time.
+ */
+class MeteredBackend {
   weightBytes = 0;
   matmulMs = 0;
   attentionMs = 0;
-  constructor(private readonly inner: Backend) {
-    this.name = inner.name;
+  readonly backend: Backend;
+
+  constructor(inner: Backend) {
+    const timed = <A extends unknown[], R>(f: (...a: A) => R, add: (ms: number, a: A) => void) => (...a: A): R => {
+      const t0 = performance.now();
+      const r = f.apply(inner, a);
+      add(performance.now() - t0, a);
+      return r;
+    };
+    const matmul = (bytes: (a: unknown[]) => number) => (ms: number, a: unknown[]) => {
+      this.matmulMs += ms;
+      this.weightBytes += bytes(a);
+    };
+    const attention = (ms: number) => (this.attentionMs += ms);
+    const overrides: Partial<Backend> = {
+      linear: timed(inner.linear, matmul((a) => (a[1] as Tensor).data.byteLength)),
+      linearPerHead: timed(inner.linearPerHead, matmul((a) => (a[1] as Tensor[]).reduce((n, w) => n + w.data.byteLength, 0))),
+      // The experts a step reads: those its tokens were routed to (the CPU's routing is host arrays).
+      routedExperts: timed(inner.routedExperts, matmul((a) => {
+        const chosen = new Set((a[1] as unknown as { experts: Int32Array }).experts);
+        const experts = a[2] as { gate: Tensor; up: Tensor; down: Tensor }[];
+        return [...chosen].reduce((n, e) => n + experts[e].gate.data.byteLength + experts[e].up.data.byteLength + experts[e].down.data.byteLength, 0);
+      })),
+      attendLatent: timed(inner.attendLatent, attention),
+      attendHeads: timed(inner.attendHeads, attention),
+    };
+    this.backend = new Proxy(inner, {
+      get: (target, prop, receiver) => (prop in overrides ? overrides[prop as keyof Backend] : Reflect.get(target, prop, receiver)),
+    });
   }
-  adoptWeight(w: Tensor): Tensor {
-    return this.inner.adoptWeight(w);
-  }
-  allocateWeight(name: string, dtype: DType, shape: number[]): { tensor: Tensor; bytes: Uint8Array } {
-    return this.inner.allocateWeight(name, dtype, shape);
-  }
-  matmul(out: Float32Array, x: Float32Array, n: number, w: Tensor): void {
-    const t0 = performance.now();
-    this.inner.matmul(out, x, n, w);
-    this.matmulMs += performance.now() - t0;
-    this.weightBytes += w.data.byteLength;
-  }
-  attendLatent(a: LatentAttention): void {
-    const t0 = performance.now();
-    this.inner.attendLatent(a);
-    this.attentionMs += performance.now() - t0;
-  }
-  attendHeads(a: HeadAttention): void {
-    const t0 = performance.now();
-    this.inner.attendHeads(a);
-    this.attentionMs += performance.now() - t0;
-  }
-  dispose(): void {}
 }
 
 
@@ -148,7 +155,7 @@ class Contender {
 
   constructor(readonly name: string, private readonly c: DeepseekV2Config, weights: Map<string, Tensor>, backend: Backend, readonly prefills: boolean, readonly decodeSteps: number) {
     this.metered = new MeteredBackend(backend);
-    this.model = new DeepseekV2Model(c, weights, this.metered);
+    this.model = new DeepseekV2Model(c, weights, this.metered.backend);
     this.cache = this.newCache();
   }
 
@@ -161,12 +168,12 @@ class Contender {
   wallMs = 0;
 
   /** Times one forward; returns [ms, logits]. */
-  timed(run: () => Float32Array[]): [number, Float32Array] {
+  async timed(run: () => Promise<Float32Array[]>): Promise<[number, Float32Array]> {
     this.metered.matmulMs = 0;
     this.metered.weightBytes = 0;
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
-    const [logits] = run();
+    const [logits] = await run();
     const ms = performance.now() - t0;
     const cpu = process.cpuUsage(cpu0);
     this.cpuMs += (cpu.user + cpu.system) / 1000;
@@ -174,18 +181,18 @@ class Contender {
     return [ms, logits];
   }
 
-  prefill(prompt: number[]): void {
-    const [ms] = this.timed(() => this.model.forward([{ cache: this.newCache(), tokens: prompt, logits: 'last' }]));
+  async prefill(prompt: number[]): Promise<void> {
+    const [ms] = await this.timed(() => this.model.forward([{ cache: this.newCache(), tokens: prompt, logits: 'last' }]));
     this.prefillMs.push(ms);
     this.prefillShares.push(this.metered.matmulMs / ms);
   }
 
   /** The decode cache starts from the prompt (so attention over a context is part of every step). */
-  startDecode(prompt: number[]): void {
+  async startDecode(prompt: number[]): Promise<void> {
     // Room for every step up front: growing the cache mid-run would time an allocation and its page faults.
     this.cache.grow(prompt.length + DECODE_STEPS + 2);
     this.cache.truncate(0);
-    this.model.forward([{ cache: this.cache, tokens: prompt, logits: 'none' }]);
+    await this.model.forward([{ cache: this.cache, tokens: prompt, logits: 'none' }]);
   }
 
   startDecodeFrom(source: ContiguousLatentCache): void {
@@ -202,8 +209,8 @@ class Contender {
   }
 
   /** One decode step; the first of each phase warms up (kernel tier-up, first touch of scratch) untimed. */
-  decodeStep(record = true): void {
-    const [ms, logits] = this.timed(() => this.model.forward([{ cache: this.cache, tokens: [this.next], logits: 'last' }]));
+  async decodeStep(record = true): Promise<void> {
+    const [ms, logits] = await this.timed(() => this.model.forward([{ cache: this.cache, tokens: [this.next], logits: 'last' }]));
     if (!record) return;
     this.decodeMs.push(ms);
     this.decodeShares.push(this.metered.matmulMs / ms);
@@ -228,9 +235,9 @@ class Contender {
     }
   }
 
-  longDecodeStep(record = true): void {
+  async longDecodeStep(record = true): Promise<void> {
     this.metered.attentionMs = 0;
-    const [ms] = this.timed(() => this.model.forward([{ cache: this.longCache!, tokens: [this.next], logits: 'last' }]));
+    const [ms] = await this.timed(() => this.model.forward([{ cache: this.longCache!, tokens: [this.next], logits: 'last' }]));
     if (!record) return;
     this.longDecodeMs.push(ms);
     this.longAttentionShares.push(this.metered.attentionMs / ms);
@@ -256,7 +263,7 @@ class Contender {
 const PREFILL_ATTENTION_TOKENS = 512;
 
 /** ms of one layer's naive-path attention (attendHeads) over a 512-token prompt, per backend (median of 3; 1 for the reference). */
-function measurePrefillAttention(c: DeepseekV2Config, backends: Record<string, Backend>): Record<string, number> {
+function measurePrefillAttention(c: DeepseekV2Config, backends: Record<string, CpuBackend>): Record<string, number> {
   const n = PREFILL_ATTENTION_TOKENS;
   const H = c.numHeads;
   const qkDim = c.qkNopeHeadDim + c.qkRopeHeadDim;
@@ -273,7 +280,7 @@ function measurePrefillAttention(c: DeepseekV2Config, backends: Record<string, B
     const times: number[] = [];
     for (let r = 0; r < runs + (runs > 1 ? 1 : 0); r++) {
       const t0 = performance.now();
-      backend.attendHeads({ out, q, k, v, n, heads: H, length: n, qkDim, vDim, visible, scale: 0.07 });
+      backend.attendHeadRows({ out, q, k, v, n, heads: H, length: n, qkDim, vDim, visible, scale: 0.07 });
       if (runs === 1 || r > 0) times.push(performance.now() - t0); // the first fast run warms up
     }
     result[name] = median(times);
@@ -322,18 +329,18 @@ async function main(): Promise<void> {
   const reference = new Contender('reference-f16-1t', c, f16, new CpuBackend(), false, REFERENCE_DECODE_STEPS);
   // Round-robin, so that the load of a shared machine weighs on every configuration alike.
   const prompt = tokens(PREFILL_TOKENS, 7);
-  for (let r = 0; r < PREFILL_RUNS; r++) for (const k of contenders) if (k.prefills) k.prefill(prompt);
+  for (let r = 0; r < PREFILL_RUNS; r++) for (const k of contenders) if (k.prefills) await k.prefill(prompt);
   log('prefill measured');
-  for (const k of contenders) k.startDecode(prompt);
+  for (const k of contenders) await k.startDecode(prompt);
   // The reference is too slow to prefill; it decodes from a copy of the same weights' WASM-computed cache.
   reference.startDecodeFrom(contenders[1].cache);
   contenders.push(reference);
-  for (const k of contenders) k.decodeStep(false);
-  for (let s = 0; s < DECODE_STEPS; s++) for (const k of contenders) if (s < k.decodeSteps) k.decodeStep();
+  for (const k of contenders) await k.decodeStep(false);
+  for (let s = 0; s < DECODE_STEPS; s++) for (const k of contenders) if (s < k.decodeSteps) await k.decodeStep();
   log('decode measured');
   for (const k of contenders) k.startLongDecode();
-  for (const k of contenders) k.longDecodeStep(false);
-  for (let s = 0; s < LONG_DECODE_STEPS; s++) for (const k of contenders) if (s < k.decodeSteps) k.longDecodeStep();
+  for (const k of contenders) await k.longDecodeStep(false);
+  for (let s = 0; s < LONG_DECODE_STEPS; s++) for (const k of contenders) if (s < k.decodeSteps) await k.longDecodeStep();
   const prefillAttention = measurePrefillAttention(c, { 'wasm-2t': two, 'wasm-1t': one, reference: new CpuBackend() });
   log(`prefill attention of one layer over ${PREFILL_ATTENTION_TOKENS} tokens (naive path): ${Object.entries(prefillAttention).map(([k, ms]) => `${k} ${ms.toFixed(0)} ms`).join(', ')}`);
   one.dispose();

@@ -27,20 +27,20 @@ export function newPromptCache(model: DeepseekV2Model, policy: ReusePolicy, rope
 }
 
 /** Prefills `prompt` through `pc`, then decodes `steps` greedy tokens; returns the first logits, the tokens, the computed count. */
-function answer(model: DeepseekV2Model, pc: PromptCache, prompt: number[], steps: number, keep: boolean): { logits: Float32Array; continuation: number[]; computed: number } {
+async function answer(model: DeepseekV2Model, pc: PromptCache, prompt: number[], steps: number, keep: boolean): Promise<{ logits: Float32Array; continuation: number[]; computed: number }> {
   let computed = 0;
-  const prepared = pc.prepare(prompt, (cache, toks) => {
+  const prepared = await pc.prepare(prompt, async (cache, toks) => {
     computed += toks.length;
-    model.forward([{ cache, tokens: toks, logits: 'none' }]);
+    await model.forward([{ cache, tokens: toks, logits: 'none' }]);
   });
   computed += prepared.pending.length;
-  let [logits] = model.forward([{ cache: prepared.cache, tokens: prepared.pending, logits: 'last' }]);
+  let [logits] = await model.forward([{ cache: prepared.cache, tokens: prepared.pending, logits: 'last' }]);
   const first = logits;
   const continuation: number[] = [];
   for (let i = 0; i < steps; i++) {
     const next = argmax(logits);
     continuation.push(next);
-    if (i + 1 < steps) [logits] = model.forward([{ cache: prepared.cache, tokens: [next], logits: 'last' }]);
+    if (i + 1 < steps) [logits] = await model.forward([{ cache: prepared.cache, tokens: [next], logits: 'last' }]);
   }
   if (keep) pc.finish(prepared, prompt);
   else pc.abandon(prepared);
@@ -78,8 +78,8 @@ interface Candidate {
  * Runs every edit under `policies` (ks), the no-rotation baseline at `baselineK` and the unedited baseline.
  * Continuations (greedy, `continuationTokens` long) are compared for `continuationFor` and the baselines only.
  */
-export function measureDivergence(model: DeepseekV2Model, edits: Edit[], policies: ReusePolicy[], baselineK: number,
-  continuationTokens: number, continuationFor: string, log: (m: string) => void): DivergenceReport {
+export async function measureDivergence(model: DeepseekV2Model, edits: Edit[], policies: ReusePolicy[], baselineK: number,
+  continuationTokens: number, continuationFor: string, log: (m: string) => void): Promise<DivergenceReport> {
   const candidates: Candidate[] = [
     ...policies.map((p) => ({ name: formatReusePolicy(p), policy: p, continuation: formatReusePolicy(p) === continuationFor })),
     { name: `${continuationFor} without k_pe rotation (null baseline)`, policy: policies.find((p) => formatReusePolicy(p) === continuationFor) ?? { kind: 'reuse', k: baselineK, maxDistance: 4 }, rope: new NoRotationRope(model.config), continuation: true },
@@ -87,20 +87,20 @@ export function measureDivergence(model: DeepseekV2Model, edits: Edit[], policie
   ];
   const sums = candidates.map(() => ({ agree: 0, agreeChanged: 0, kl: 0, cont: 0, computed: 0 }));
   let changed = 0;
-  edits.forEach((edit, e) => {
-    const exact = answer(model, newPromptCache(model, { kind: 'exact' }), edit.edited, continuationTokens, false);
-    const unedited = answer(model, newPromptCache(model, { kind: 'exact' }), edit.base, continuationTokens, false);
+  for (const [e, edit] of edits.entries()) {
+    const exact = await answer(model, newPromptCache(model, { kind: 'exact' }), edit.edited, continuationTokens, false);
+    const unedited = await answer(model, newPromptCache(model, { kind: 'exact' }), edit.base, continuationTokens, false);
     const exactFirst = argmax(exact.logits);
     const changes = exactFirst !== argmax(unedited.logits);
     if (changes) changed++;
-    candidates.forEach((c, i) => {
+    for (const [i, c] of candidates.entries()) {
       let r: { logits: Float32Array; continuation: number[]; computed: number };
       if (c.policy === null) r = unedited;
       else {
         const pc = newPromptCache(model, { kind: 'exact' }, c.rope);
-        answer(model, pc, edit.base, 0, true);
+        await answer(model, pc, edit.base, 0, true);
         pc.policy = c.policy;
-        r = answer(model, pc, edit.edited, c.continuation ? continuationTokens : 0, false);
+        r = await answer(model, pc, edit.edited, c.continuation ? continuationTokens : 0, false);
       }
       const agree = Number(argmax(r.logits) === exactFirst);
       sums[i].agree += agree;
@@ -108,9 +108,9 @@ export function measureDivergence(model: DeepseekV2Model, edits: Edit[], policie
       sums[i].kl += klOfLogits(exact.logits, r.logits);
       sums[i].computed += c.policy === null ? 0 : r.computed;
       if (c.continuation) sums[i].cont += Number(r.continuation.join() === exact.continuation.join());
-    });
+    }
     if ((e + 1) % 10 === 0) log(`    ${e + 1}/${edits.length} edits`);
-  });
+  }
   const uneditedKl = sums[sums.length - 1].kl / edits.length;
   return {
     edits: edits.length,

@@ -1,5 +1,5 @@
 // npm run bench:edit-reuse [-- --quick] [-- --model DIR] [-- --layers N] [-- --contexts 1000,2000] [-- --edits N]
-//   [-- --keystrokes N]
+//   [-- --near-edits N] [-- --keystrokes N]
 //
 // Edit-aware reuse of the latent cache, measured in one run:
 // 1. Time to first token on the edited prompt: full recompute, prefix-only reuse (`exact`) and edit-aware reuse
@@ -8,7 +8,8 @@
 // 2. Divergence that can fail: per random edit of a real source file, the exact answer against each reuse:k and
 //    two null baselines (the unedited prompt's answer; reuse without k_pe rotation): first-token agreement over all
 //    edits and over those that change the exact answer, KL(exact || policy) and its ratio to KL(exact || unedited),
-//    greedy 32-token continuation agreement.
+//    greedy 32-token continuation agreement; over edits anywhere in the window, and over edits within the last
+//    24 tokens before the answer (typing near the cursor), which are the ones that change it.
 // 3. A replayed keystroke session: a function typed character by character into the file, each keystroke reusing
 //    the last one's cache: worst KL along the chain and pages held.
 // 4. Storage formats: bytes per token and logit error on the fixtures.
@@ -39,6 +40,8 @@ const modelDir = flag('model');
 const numLayers = Number(flag('layers') ?? 2);
 const RUNS = quick ? 2 : 3;
 const K_DEFAULT = 16;
+/** Near-cursor edits land within this many tokens of the prompt's end. */
+const NEAR_CURSOR = 24;
 const KS = quick ? [0, 16] : [0, 4, 16, 64];
 const chart = flag('contexts')?.split(',').map(Number) ?? (quick ? [256, 512] : [1000, 2000, 4000]);
 const sizes = {
@@ -46,6 +49,8 @@ const sizes = {
   typingSuffix: quick ? 256 : 2000,
   farContext: chart[chart.length - 1],
   edits: Number(flag('edits') ?? (quick ? 8 : 60)),
+  /** Edits within the last NEAR_CURSOR tokens before the answer: the ones that change it. */
+  nearEdits: Number(flag('near-edits') ?? (quick ? 8 : 60)),
   editWindow: quick ? 300 : 900,
   continuation: quick ? 8 : 32,
   keystrokes: Number(flag('keystrokes') ?? (quick ? 20 : 200)),
@@ -63,15 +68,15 @@ interface Timed {
 }
 
 /** Time to first token for `prompt` against `pc`'s cache; nothing is cached afterwards. */
-function timeToFirstToken(model: DeepseekV2Model, pc: PromptCache, prompt: number[]): Timed {
+async function timeToFirstToken(model: DeepseekV2Model, pc: PromptCache, prompt: number[]): Promise<Timed> {
   const t0 = performance.now();
   let computed = 0;
-  const prepared = pc.prepare(prompt, (cache, toks) => {
+  const prepared = await pc.prepare(prompt, async (cache, toks) => {
     computed += toks.length;
-    model.forward([{ cache, tokens: toks, logits: 'none' }]);
+    await model.forward([{ cache, tokens: toks, logits: 'none' }]);
   });
   computed += prepared.pending.length;
-  const [logits] = model.forward([{ cache: prepared.cache, tokens: prepared.pending, logits: 'last' }]);
+  const [logits] = await model.forward([{ cache: prepared.cache, tokens: prepared.pending, logits: 'last' }]);
   argmax(logits);
   const ms = performance.now() - t0;
   pc.abandon(prepared);
@@ -88,10 +93,10 @@ interface PolicyTimes {
  * On the edited prompt `after`: a full recompute (empty cache), and `exact` / `reuse:k` with the cache warmed by
  * `before`; each a warm-up and then `runs` timed runs (nothing measured is cached, so each sees the same state).
  */
-function measureEdit(model: DeepseekV2Model, before: number[], after: number[], k: number, runs: number): PolicyTimes {
+async function measureEdit(model: DeepseekV2Model, before: number[], after: number[], k: number, runs: number): Promise<PolicyTimes> {
   const warm = newPromptCache(model, { kind: 'exact' });
-  const prepared = warm.prepare(before, (cache, toks) => model.forward([{ cache, tokens: toks, logits: 'none' }]));
-  model.forward([{ cache: prepared.cache, tokens: prepared.pending, logits: 'none' }]);
+  const prepared = await warm.prepare(before, async (cache, toks) => await model.forward([{ cache, tokens: toks, logits: 'none' }]));
+  await model.forward([{ cache: prepared.cache, tokens: prepared.pending, logits: 'none' }]);
   warm.finish(prepared, before);
   const times: PolicyTimes = { full: [], exact: [], reuse: [] };
   const policies: [keyof PolicyTimes, () => PromptCache][] = [
@@ -100,8 +105,8 @@ function measureEdit(model: DeepseekV2Model, before: number[], after: number[], 
     ['reuse', () => ((warm.policy = { kind: 'reuse', k, maxDistance: DEFAULT_MAX_DISTANCE }), warm)],
   ];
   for (const [name, cache] of policies) {
-    timeToFirstToken(model, cache(), after); // warm-up
-    for (let i = 0; i < runs; i++) times[name].push(timeToFirstToken(model, cache(), after));
+    await timeToFirstToken(model, cache(), after); // warm-up
+    for (let i = 0; i < runs; i++) times[name].push(await timeToFirstToken(model, cache(), after));
   }
   return times;
 }
@@ -185,7 +190,7 @@ async function main(): Promise<void> {
   const typingBefore = fimPrompt(text.slice(0, cursor));
   const typingAfter = fimPrompt(text.slice(0, cursor) + 'x');
   log(`  (a) typing: ${typingAfter.length} tokens`);
-  const typing = measureEdit(s.timingModel, typingBefore, typingAfter, K_DEFAULT, RUNS);
+  const typing = await measureEdit(s.timingModel, typingBefore, typingAfter, K_DEFAULT, RUNS);
   log(`      ttft ms: full ${medianMs(typing.full).toFixed(0)}, exact ${medianMs(typing.exact).toFixed(0)}, reuse ${medianMs(typing.reuse).toFixed(0)}`);
 
   // 1b. An edit half-way up contexts of each length, the cursor at the end.
@@ -201,7 +206,7 @@ async function main(): Promise<void> {
     const before = farPrompt(len, '');
     const after = farPrompt(len, '  const added = 1;\n');
     log(`  (b) far edit at ${len} tokens context`);
-    const times = measureEdit(s.timingModel, before, after, K_DEFAULT, len === sizes.farContext ? RUNS : 1);
+    const times = await measureEdit(s.timingModel, before, after, K_DEFAULT, len === sizes.farContext ? RUNS : 1);
     chartPoints.push({ context: after.length, full: medianMs(times.full), exact: medianMs(times.exact), reuse: medianMs(times.reuse) });
     log(`      ttft ms: full ${medianMs(times.full).toFixed(0)}, exact ${medianMs(times.exact).toFixed(0)}, reuse ${medianMs(times.reuse).toFixed(0)}`);
     if (len === sizes.farContext) [far, farTokens] = [times, after.length];
@@ -213,20 +218,27 @@ async function main(): Promise<void> {
   let seed = 99;
   const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
   const window = Math.min(sizes.editWindow, fileTokens.length - 100);
-  const edits: Edit[] = Array.from({ length: sizes.edits }, () => {
+  /** An edit at a position drawn by `at(window)`: 1-5 tokens of other text of the file typed, 0-2 removed. */
+  const edit = (at: (window: number) => number): Edit => {
     const start = Math.floor(rand() * (fileTokens.length - window - 10));
     const base = [s.bos, ...fileTokens.slice(start, start + window)];
-    const at = 1 + Math.floor(rand() * (window - 50));
+    const where = at(window);
     const from = Math.floor(rand() * (fileTokens.length - 5));
     const inserted = fileTokens.slice(from, from + 1 + Math.floor(rand() * 5));
-    return { base, edited: [...base.slice(0, at), ...inserted, ...base.slice(at + Math.floor(rand() * 3))] };
-  });
-  log(`  divergence over ${edits.length} edits (${window}-token windows)`);
+    return { base, edited: [...base.slice(0, where), ...inserted, ...base.slice(where + Math.floor(rand() * 3))] };
+  };
+  const edits = Array.from({ length: sizes.edits }, () => edit((w) => 1 + Math.floor(rand() * (w - 50))));
+  log(`  divergence over ${edits.length} edits anywhere in ${window}-token windows`);
   const policies: ReusePolicy[] = KS.map((k) => ({ kind: 'reuse', k, maxDistance: DEFAULT_MAX_DISTANCE }));
   const defaultPolicy = formatReusePolicy({ kind: 'reuse', k: K_DEFAULT, maxDistance: DEFAULT_MAX_DISTANCE });
-  const divergence = measureDivergence(s.divergenceModel, edits, policies, K_DEFAULT, sizes.continuation, defaultPolicy, log);
-  for (const d of divergence.policies) {
-    log(`    ${d.policy}: agreement ${(d.first_token_agreement * 100).toFixed(1)}% (on ${divergence.edits_changing_answer} changed: ${d.first_token_agreement_on_changed === null ? '-' : (d.first_token_agreement_on_changed * 100).toFixed(1) + '%'}), KL ${d.mean_kl.toExponential(2)} (x${d.kl_vs_unedited.toFixed(3)} of unedited)${d.continuation_agreement === null ? '' : `, ${sizes.continuation}-token continuations ${(d.continuation_agreement * 100).toFixed(1)}%`}`);
+  const divergence = await measureDivergence(s.divergenceModel, edits, policies, K_DEFAULT, sizes.continuation, defaultPolicy, log);
+  // Edits a few tokens before the answer (the user typing near the cursor, the rest of the window reused): these
+  // change the exact answer often enough to give "agreement on changed answers" power.
+  const nearEdits = Array.from({ length: sizes.nearEdits }, () => edit((w) => w - NEAR_CURSOR + Math.floor(rand() * (NEAR_CURSOR - 2))));
+  log(`  divergence over ${nearEdits.length} edits within ${NEAR_CURSOR} tokens of the answer`);
+  const nearCursor = await measureDivergence(s.divergenceModel, nearEdits, policies, K_DEFAULT, sizes.continuation, defaultPolicy, log);
+  for (const [what, report] of [['anywhere', divergence], ['near the answer', nearCursor]] as const) for (const d of report.policies) {
+    log(`    ${what}, ${d.policy}: agreement ${(d.first_token_agreement * 100).toFixed(1)}% (on ${report.edits_changing_answer} changed: ${d.first_token_agreement_on_changed === null ? '-' : (d.first_token_agreement_on_changed * 100).toFixed(1) + '%'}), KL ${d.mean_kl.toExponential(2)} (x${d.kl_vs_unedited.toFixed(3)} of unedited)${d.continuation_agreement === null ? '' : `, ${sizes.continuation}-token continuations ${(d.continuation_agreement * 100).toFixed(1)}%`}`);
   }
 
   // 3. A function typed into the file, one keystroke at a time.
@@ -234,32 +246,34 @@ async function main(): Promise<void> {
   const typed = text.slice(fnAt, fnAt + sizes.keystrokes);
   const sessionText = text.slice(0, fnAt) + text.slice(fnAt + sizes.keystrokes);
   log(`  keystroke session: ${typed.length} characters typed at offset ${fnAt}`);
-  const session = replaySession(s.divergenceModel, { kind: 'reuse', k: K_DEFAULT, maxDistance: DEFAULT_MAX_DISTANCE }, {
+  const session = await replaySession(s.divergenceModel, { kind: 'reuse', k: K_DEFAULT, maxDistance: DEFAULT_MAX_DISTANCE }, {
     text: sessionText, at: fnAt, typed, encode: s.encode, fim: s.fim, prefixTokens: quick ? 128 : 512, suffixTokens: 400,
   }, sizes.klEvery, log);
   log(`    worst KL ${session.worst_kl.toExponential(2)} (x${session.worst_kl_vs_first.toFixed(2)} of the first keystroke's), pages held at most ${session.pages_held.max} for a ${session.pages_held.document}-page prompt`);
 
   // 4. Storage formats: bytes per token (DeepSeek-V2-Lite: 27 layers) and max logit error on the fixtures.
-  const formats = LATENT_FORMATS.map((format) => {
+  const formats = [];
+  for (const format of LATENT_FORMATS) {
     let maxErr = 0;
     for (const name of FIXTURE_NAMES) {
       const m = loadFixtureModel(name);
       for (const kase of loadExpected(name).cases) {
         const c = m.config;
         const pc = new PromptCache({ numLayers: c.numLayers, kvLoraRank: c.kvLoraRank, qkRopeHeadDim: c.qkRopeHeadDim }, m.rope, { format, budgetBytes: 2 ** 28, policy: { kind: 'exact' } });
-        const prepared = pc.prepare(kase.input_ids, () => undefined);
-        const [logits] = m.forward([{ cache: prepared.cache, tokens: prepared.pending, logits: 'all' }]);
+        const prepared = await pc.prepare(kase.input_ids, () => undefined);
+        const [logits] = await m.forward([{ cache: prepared.cache, tokens: prepared.pending, logits: 'all' }]);
         pc.abandon(prepared);
         kase.logits_positions.forEach((p, r) => {
           for (let v = 0; v < c.vocabSize; v++) maxErr = Math.max(maxErr, Math.abs(logits[p * c.vocabSize + v] - kase.logits[r][v]));
         });
       }
     }
-    return { format, bytes_per_token: 27 * bytesPerTokenLayer(format, 512, 64), max_logit_error_on_fixtures: maxErr };
-  });
+    formats.push({ format, bytes_per_token: 27 * bytesPerTokenLayer(format, 512, 64), max_logit_error_on_fixtures: maxErr });
+  }
 
   const ratio = (a: number, b: number) => Number((a / b).toFixed(2));
   const ofDefault = divergence.policies.find((d) => d.policy === defaultPolicy)!;
+  const nearDefault = nearCursor.policies.find((d) => d.policy === defaultPolicy)!;
   const result = {
     bench: 'edit-reuse',
     quick,
@@ -270,6 +284,7 @@ async function main(): Promise<void> {
     far_edit: summary(far, farTokens),
     chart: chartPoints,
     divergence,
+    divergence_near_cursor: nearCursor,
     session,
     formats,
     typing_speedup_vs_prefix: ratio(medianMs(typing.exact), medianMs(typing.reuse)),
@@ -277,6 +292,9 @@ async function main(): Promise<void> {
     far_edit_speedup_vs_full: ratio(medianMs(far.full), medianMs(far.reuse)),
     first_token_agreement: ofDefault.first_token_agreement,
     first_token_agreement_on_changed: ofDefault.first_token_agreement_on_changed,
+    near_cursor_first_token_agreement_on_changed: nearDefault.first_token_agreement_on_changed,
+    near_cursor_edits_changing_answer: nearCursor.edits_changing_answer,
+    near_cursor_continuation_agreement: nearDefault.continuation_agreement,
     continuation_agreement: ofDefault.continuation_agreement,
     session_worst_kl_vs_first: session.worst_kl_vs_first,
     bytes_per_token: Object.fromEntries(formats.map((f) => [f.format, f.bytes_per_token])),

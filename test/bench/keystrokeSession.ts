@@ -36,23 +36,23 @@ export interface SessionText {
   suffixTokens: number;
 }
 
-export function replaySession(model: DeepseekV2Model, policy: ReusePolicy, s: SessionText, klEvery: number,
-  log: (m: string) => void): SessionReport {
+export async function replaySession(model: DeepseekV2Model, policy: ReusePolicy, s: SessionText, klEvery: number,
+  log: (m: string) => void): Promise<SessionReport> {
   const before = s.encode(s.text.slice(0, s.at));
   const prefixStart = s.text.slice(0, s.at).length - decodeLength(s, before.slice(-s.prefixTokens));
   const after = s.encode(s.text.slice(s.at)).slice(0, s.suffixTokens);
   const prompt = (count: number) => [s.fim.begin, ...s.encode(s.text.slice(prefixStart, s.at) + s.typed.slice(0, count)), s.fim.hole, ...after, s.fim.end];
   const pc = newPromptCache(model, policy);
-  runPrompt(model, pc, prompt(0));
+  await runPrompt(model, pc, prompt(0));
   const kls: number[] = [];
   let maxPages = 0, reusing = 0, computed = 0;
   for (let count = 1; count <= s.typed.length; count++) {
     const tokens = prompt(count);
-    const r = runPrompt(model, pc, tokens);
+    const r = await runPrompt(model, pc, tokens);
     computed += r.computed.length;
     if (r.cachedTokens * 2 >= tokens.length) reusing++;
     maxPages = Math.max(maxPages, pc.stats().treePages);
-    if (count === 1 || count % klEvery === 0 || count === s.typed.length) kls.push(klOfLogits(fullLogits(model, tokens), r.logits));
+    if (count === 1 || count % klEvery === 0 || count === s.typed.length) kls.push(klOfLogits(await fullLogits(model, tokens), r.logits));
     if (count % 50 === 0) log(`    keystroke ${count}/${s.typed.length}`);
   }
   const last = prompt(s.typed.length);

@@ -15,18 +15,18 @@ describe('engine: chunked prefill', () => {
     alone.dispose();
 
     const engine = await Engine.load(fixtureDir('long'), { backend: 'cpu-reference', reusePolicy: { kind: 'exact' }, prefillChunkTokens: 64 });
-    const decoding = engine.startSequence(request(short, 12));
-    engine.step([decoding]); // its prompt; it decodes from now on
-    const long = engine.startSequence(request(prompt, 3));
+    const decoding = await engine.startSequence(request(short, 12));
+    await engine.step([decoding]); // its prompt; it decodes from now on
+    const long = await engine.startSequence(request(prompt, 3));
     let steps = 0;
     while (long.generated.length === 0) {
       const before = decoding.generated.length;
-      engine.step([decoding, long]);
+      await engine.step([decoding, long]);
       steps++;
       if (!decoding.done) assert.equal(decoding.generated.length, before + 1, `the decoding sequence waited at step ${steps}`);
     }
     assert.equal(steps, Math.ceil(600 / 64));
-    while (!long.done || !decoding.done) engine.step([decoding, long]);
+    while (!long.done || !decoding.done) await engine.step([decoding, long]);
     assert.deepEqual(long.generated, expectLong);
     assert.deepEqual(decoding.generated, expectShort);
     engine.dispose();

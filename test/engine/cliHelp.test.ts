@@ -3,6 +3,7 @@
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { COMMAND_USAGE } from '../../engine/cli/commandHelp';
+import { EXPORT_GGUF_OPTIONS } from '../../engine/cli/exportGguf';
 import { GENERATE_OPTIONS } from '../../engine/cli/generate';
 import { INIT_RANDOM_OPTIONS } from '../../engine/cli/initRandom';
 import { LOGITS_OPTIONS } from '../../engine/cli/logits';
@@ -13,6 +14,7 @@ const PARSED_OPTIONS: Record<string, readonly string[]> = {
   logits: Object.keys(LOGITS_OPTIONS),
   generate: Object.keys(GENERATE_OPTIONS),
   'init-random': Object.keys(INIT_RANDOM_OPTIONS),
+  'export-gguf': Object.keys(EXPORT_GGUF_OPTIONS),
   serve: Object.keys(SERVE_OPTIONS),
   lsp: ['stdio', 'node-ipc'],
 };
@@ -26,7 +28,7 @@ describe('latent COMMAND --help', function () {
   this.timeout(60_000);
 
   for (const [command, options] of Object.entries(PARSED_OPTIONS)) {
-    it(`prints every option of ${command}`, () => {
+    it(`prints every option of ${command}`, async () => {
       for (const flag of ['--help', '-h']) {
         const r = latent([command, flag]);
         assert.equal(r.status, 0, r.stderr);
@@ -39,12 +41,12 @@ describe('latent COMMAND --help', function () {
     });
   }
 
-  it('names the backends and cache formats there are', () => {
+  it('names the backends and cache formats there are', async () => {
     assert.match(COMMAND_USAGE.serve, /cpu \| cpu-reference/);
     assert.match(COMMAND_USAGE.serve, /fp32 \| fp16 \| int8 \| int4/);
   });
 
-  it('lists every command in latent --help', () => {
+  it('lists every command in latent --help', async () => {
     const r = latent(['--help']);
     assert.equal(r.status, 0);
     for (const command of Object.keys(PARSED_OPTIONS)) assert.match(r.stdout, new RegExp(`^  latent ${command}\\b`, 'm'));

@@ -33,7 +33,7 @@ describe('CPU backend: WASM kernels and worker threads', function () {
   after(() => backends.forEach((b) => b.dispose()));
 
   for (const dtype of ['F32', 'F16', 'BF16'] as DType[]) {
-    it(`${dtype} matmul equals the reference within f32 rounding, for any n and row count, 1 and 2 threads`, () => {
+    it(`${dtype} matmul equals the reference within f32 rounding, for any n and row count, 1 and 2 threads`, async () => {
       for (const [n, rows, cols] of [[1, 37, 64], [3, 64, 128], [5, 130, 256], [17, 9, 40], [1, 1, 8], [64, 100, 512]]) {
         const ref = randomTensor(dtype, rows, cols, rows * 31 + cols);
         const x = Float32Array.from({ length: n * cols }, prng(n * 7 + cols));
@@ -53,7 +53,7 @@ describe('CPU backend: WASM kernels and worker threads', function () {
   }
 
   for (const dtype of ['F16', 'BF16'] as DType[]) {
-    it(`${dtype}: every one of the 65,536 bit patterns is decoded exactly`, () => {
+    it(`${dtype}: every one of the 65,536 bit patterns is decoded exactly`, async () => {
       // W holds all patterns as [8192, 8]; x is the 8x8 identity, so out[c, r] = W[r, c] (0·inf is NaN in both).
       const { tensor } = allocateTensor('all', dtype, [8192, 8]);
       for (let i = 0; i < 65536; i++) tensor.data[i] = i;
@@ -72,7 +72,7 @@ describe('CPU backend: WASM kernels and worker threads', function () {
     });
   }
 
-  it('F16 weights without inf/nan (the fast decode): every finite bit pattern is decoded exactly', () => {
+  it('F16 weights without inf/nan (the fast decode): every finite bit pattern is decoded exactly', async () => {
     // The 63,488 finite patterns as [7936, 8]; x is the 8x8 identity, so out[c, r] = W[r, c].
     const { tensor } = allocateTensor('finite', 'F16', [7936, 8]);
     let k = 0;
@@ -102,7 +102,7 @@ describe('CPU backend: WASM kernels and worker threads', function () {
     const visible = Int32Array.from({ length: rows }, (_, i) => (i === 0 ? 1 : length - (i % 5) * 13));
     const attend = (b: CpuBackend) => {
       const out = new Float32Array(rows * r).fill(NaN);
-      b.attendLatent({ out, qLat, qPe, rows, visible, latents: chunks, kvLoraRank: r, ropeDim: dr, scale: 0.3 });
+      b.attendLatentRows({ out, qLat, qPe, rows, visible, latents: chunks, kvLoraRank: r, ropeDim: dr, scale: 0.3 });
       return out;
     };
     const want = attend(reference);
@@ -112,16 +112,16 @@ describe('CPU backend: WASM kernels and worker threads', function () {
     }
   }
 
-  it('latent attention equals the reference: several chunks, causal limits, 1 and 2 threads', () => {
+  it('latent attention equals the reference: several chunks, causal limits, 1 and 2 threads', async () => {
     checkLatentAttention(64, 16, 150, 12, 40);
   });
 
-  it('latent attention equals the reference when the query rows must go through the scratch area in groups', () => {
+  it('latent attention equals the reference when the query rows must go through the scratch area in groups', async () => {
     // 100,000 latent rows and 96 query rows need more than the 64 MiB scratch area at once.
     checkLatentAttention(64, 16, 100_000, 96, 4000);
   });
 
-  it('head attention equals the reference: queries after a cached prefix, 1 and 2 threads', () => {
+  it('head attention equals the reference: queries after a cached prefix, 1 and 2 threads', async () => {
     const reference = new CpuBackend();
     const [H, qkDim, vDim, n, pos0] = [3, 24, 16, 37, 50];
     const length = pos0 + n;
@@ -132,7 +132,7 @@ describe('CPU backend: WASM kernels and worker threads', function () {
     const visible = Int32Array.from({ length: n }, (_, j) => pos0 + j + 1);
     const attend = (b: CpuBackend) => {
       const out = new Float32Array(n * H * vDim).fill(NaN);
-      b.attendHeads({ out, q, k, v, n, heads: H, length, qkDim, vDim, visible, scale: 0.2 });
+      b.attendHeadRows({ out, q, k, v, n, heads: H, length, qkDim, vDim, visible, scale: 0.2 });
       return out;
     };
     const want = attend(reference);
@@ -143,35 +143,35 @@ describe('CPU backend: WASM kernels and worker threads', function () {
   });
 
   for (const name of FIXTURE_NAMES) {
-    it(`fixture ${name}: absorbed and naive attention agree within 1e-5, on 2 threads`, () => {
+    it(`fixture ${name}: absorbed and naive attention agree within 1e-5, on 2 threads`, async () => {
       const model = loadFixtureModel(name, backends[1]);
       const newCache = () => new ContiguousLatentCache(model.config.numLayers, model.config.kvLoraRank, model.config.qkRopeHeadDim);
       for (const kase of loadExpected(name).cases) {
         const tokens = kase.input_ids.slice(0, 64);
-        const [naive] = model.forward([{ cache: newCache(), tokens, logits: 'all' }], { attentionPath: 'naive' });
-        const [absorbed] = model.forward([{ cache: newCache(), tokens, logits: 'all' }], { attentionPath: 'absorbed' });
+        const [naive] = await model.forward([{ cache: newCache(), tokens, logits: 'all' }], { attentionPath: 'naive' });
+        const [absorbed] = await model.forward([{ cache: newCache(), tokens, logits: 'all' }], { attentionPath: 'absorbed' });
         const diff = maxAbsDiff(naive, absorbed);
         assert.ok(diff <= 1e-5, `${kase.name}: max |diff| ${diff}`);
       }
     });
 
-    it(`fixture ${name}: logits within 1e-4 and the greedy continuation, on 2 threads`, () => {
+    it(`fixture ${name}: logits within 1e-4 and the greedy continuation, on 2 threads`, async () => {
       const model = loadFixtureModel(name, backends[1]);
       const V = model.config.vocabSize;
       const newCache = () => new ContiguousLatentCache(model.config.numLayers, model.config.kvLoraRank, model.config.qkRopeHeadDim);
       for (const kase of loadExpected(name).cases) {
-        const [logits] = model.forward([{ cache: newCache(), tokens: kase.input_ids, logits: 'all' }]);
+        const [logits] = await model.forward([{ cache: newCache(), tokens: kase.input_ids, logits: 'all' }]);
         kase.logits_positions.forEach((pos, r) => {
           const diff = maxAbsDiff(logits.subarray(pos * V, (pos + 1) * V), kase.logits[r]);
           assert.ok(diff <= 1e-4, `${kase.name} position ${pos}: max |diff| ${diff}`);
         });
         const cache = newCache();
-        let [last] = model.forward([{ cache, tokens: kase.input_ids, logits: 'last' }]);
+        let [last] = await model.forward([{ cache, tokens: kase.input_ids, logits: 'last' }]);
         const out: number[] = [];
         for (let step = 0; step < kase.greedy.max_new_tokens; step++) {
           out.push(argmax(last));
           if (step === kase.greedy.max_new_tokens - 1) break;
-          [last] = model.forward([{ cache, tokens: [out[step]], logits: 'last' }], { attentionPath: 'absorbed' });
+          [last] = await model.forward([{ cache, tokens: [out[step]], logits: 'last' }], { attentionPath: 'absorbed' });
         }
         assert.deepEqual(out, kase.greedy.new_tokens, kase.name);
         const diff = maxAbsDiff(last, kase.greedy.last_step_logits);

@@ -28,7 +28,7 @@ describe('default model (models/latent-coder-tiny)', () => {
   });
   after(() => engine?.dispose());
 
-  it('is the model the CLI uses without --model', () => {
+  it('is the model the CLI uses without --model', async () => {
     assert.equal(DIR, path.join(ROOT, 'models', 'latent-coder-tiny'));
     const out = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'latent.js'), 'generate', '--prompt', 'import os\nimport ', '--max-tokens', '4'], { encoding: 'utf8' });
     assert.equal(out.status, 0, out.stderr);
@@ -36,13 +36,13 @@ describe('default model (models/latent-coder-tiny)', () => {
     assert.ok(result.tokens.length > 0 && result.text.length > 0, out.stdout);
   });
 
-  it("reproduces the training framework's reference logits within 1e-4", () => {
+  it("reproduces the training framework's reference logits within 1e-4", async () => {
     const reference = JSON.parse(fs.readFileSync(path.join(DIR, 'reference.json'), 'utf8')) as { cases: ReferenceCase[] };
     assert.ok(reference.cases.length >= 3);
     const V = engine.config.vocabSize;
     for (const c of reference.cases) {
       assert.deepEqual(engine.tokenizer!.encode(c.prompt), c.input_ids, `token ids of ${JSON.stringify(c.prompt)}`);
-      const [logits] = engine.model.forward([{ cache: engine.newCache(), tokens: c.input_ids, logits: 'all' }]);
+      const [logits] = await engine.model.forward([{ cache: engine.newCache(), tokens: c.input_ids, logits: 'all' }]);
       c.logits_positions.forEach((p, r) => {
         let worst = 0;
         for (let v = 0; v < V; v++) worst = Math.max(worst, Math.abs(logits[p * V + v] - c.logits[r][v]));
@@ -54,14 +54,14 @@ describe('default model (models/latent-coder-tiny)', () => {
     }
   });
 
-  it('round-trips every held-out file byte for byte', () => {
+  it('round-trips every held-out file byte for byte', async () => {
     const files = heldoutFiles(ROOT);
     assert.ok(files.length >= 20, `only ${files.length} held-out files found`);
     const tok = engine.tokenizer!;
     for (const f of files) assert.equal(tok.decode(tok.encode(f.text), { skipSpecial: false }), f.text, f.path);
   });
 
-  it('has DeepSeek-style special tokens, a chat template and a 4K YaRN context, within 48 MB', () => {
+  it('has DeepSeek-style special tokens, a chat template and a 4K YaRN context, within 48 MB', async () => {
     const tok = engine.tokenizer!;
     assert.ok(tok.special.fim && tok.special.bos !== null && tok.special.eos !== null);
     assert.ok(tok.chatTemplate?.includes('<｜User｜>') && tok.chatTemplate.includes('<｜Assistant｜>'));

@@ -18,14 +18,14 @@ for (const name of FIXTURE_NAMES) {
     const expected = loadExpected(name);
     const model = loadFixtureModel(name);
 
-    it('has the reference softmax scale and rope frequencies', () => {
+    it('has the reference softmax scale and rope frequencies', async () => {
       assert.ok(Math.abs(softmaxScale(model.config) - expected.reference_internals.softmax_scale) < 1e-6);
       assert.ok(maxAbsDiff(ropeInvFreq(model.config), expected.reference_internals.rope_inv_freq) < 1e-7);
     });
 
     for (const kase of expected.cases) {
-      it(`${kase.name}: logits within ${TOL} and argmax equal`, () => {
-        const [logits] = model.forward([{ cache: newCache(model), tokens: kase.input_ids, logits: 'all' }]);
+      it(`${kase.name}: logits within ${TOL} and argmax equal`, async () => {
+        const [logits] = await model.forward([{ cache: newCache(model), tokens: kase.input_ids, logits: 'all' }]);
         const V = model.config.vocabSize;
         kase.logits_positions.forEach((pos, r) => {
           const row = logits.subarray(pos * V, (pos + 1) * V);
@@ -37,34 +37,34 @@ for (const name of FIXTURE_NAMES) {
         }
       });
 
-      it(`${kase.name}: greedy continuation through the latent cache`, () => {
+      it(`${kase.name}: greedy continuation through the latent cache`, async () => {
         const cache = newCache(model);
-        let [logits] = model.forward([{ cache, tokens: kase.input_ids, logits: 'last' }]);
+        let [logits] = await model.forward([{ cache, tokens: kase.input_ids, logits: 'last' }]);
         const out: number[] = [];
         for (let step = 0; step < kase.greedy.max_new_tokens; step++) {
           const next = argmax(logits);
           out.push(next);
           if (step === kase.greedy.max_new_tokens - 1) break;
-          [logits] = model.forward([{ cache, tokens: [next], logits: 'last' }], { attentionPath: 'absorbed' });
+          [logits] = await model.forward([{ cache, tokens: [next], logits: 'last' }], { attentionPath: 'absorbed' });
         }
         assert.deepEqual(out, kase.greedy.new_tokens);
         const diff = maxAbsDiff(logits, kase.greedy.last_step_logits);
         assert.ok(diff <= TOL, `last step logits max |diff| ${diff}`);
       });
 
-      it(`${kase.name}: absorbed and naive attention agree within 1e-5`, () => {
+      it(`${kase.name}: absorbed and naive attention agree within 1e-5`, async () => {
         const tokens = kase.input_ids.slice(0, 64);
-        const [naive] = model.forward([{ cache: newCache(model), tokens, logits: 'all' }], { attentionPath: 'naive' });
-        const [absorbed] = model.forward([{ cache: newCache(model), tokens, logits: 'all' }], { attentionPath: 'absorbed' });
+        const [naive] = await model.forward([{ cache: newCache(model), tokens, logits: 'all' }], { attentionPath: 'naive' });
+        const [absorbed] = await model.forward([{ cache: newCache(model), tokens, logits: 'all' }], { attentionPath: 'absorbed' });
         const diff = maxAbsDiff(naive, absorbed);
         assert.ok(diff <= 1e-5, `max |diff| ${diff}`);
       });
 
       if (kase.trace) {
         const trace = kase.trace;
-        it(`${kase.name}: intermediates match the reference's hooks`, () => {
+        it(`${kase.name}: intermediates match the reference's hooks`, async () => {
           const t: ForwardTrace = { hiddenStates: [], attnOutputs: [], mlpOutputs: [], routings: [] };
-          model.forward([{ cache: newCache(model), tokens: kase.input_ids, logits: 'none' }], { trace: t });
+          await model.forward([{ cache: newCache(model), tokens: kase.input_ids, logits: 'none' }], { trace: t });
           const flat = (m: number[][]) => m.flat();
           assert.equal(t.hiddenStates.length, trace.hidden_states.length);
           trace.hidden_states.forEach((hs, i) => assert.ok(maxAbsDiff(t.hiddenStates[i], flat(hs)) <= TOL, `hidden_states[${i}]`));

@@ -16,11 +16,11 @@ function latent(args: string[]): { stdout: string; stderr: string; status: numbe
 describe('sampling', () => {
   const logits = Float32Array.from([0.1, 2.0, 1.9, -1, 0.5]);
 
-  it('is greedy at temperature 0', () => {
+  it('is greedy at temperature 0', async () => {
     assert.equal(new Sampler({ temperature: 0, topP: 1, topK: 0 }).sample(logits), 1);
   });
 
-  it('is reproducible with a seed and follows the distribution', () => {
+  it('is reproducible with a seed and follows the distribution', async () => {
     const draw = (seed: number) => Array.from({ length: 200 }, ((s) => () => s.sample(logits))(new Sampler({ temperature: 1, topP: 1, topK: 0, seed })));
     assert.deepEqual(draw(7), draw(7));
     assert.notDeepEqual(draw(7), draw(8));
@@ -29,7 +29,7 @@ describe('sampling', () => {
     assert.ok(counts[1] > counts[3] && counts[2] > counts[3], `counts ${counts}`);
   });
 
-  it('top-k 2 only ever picks the two best tokens; tiny top-p picks the best', () => {
+  it('top-k 2 only ever picks the two best tokens; tiny top-p picks the best', async () => {
     const k2 = new Sampler({ temperature: 5, topP: 1, topK: 2, seed: 1 });
     for (let i = 0; i < 100; i++) assert.ok([1, 2].includes(k2.sample(logits)));
     const p = new Sampler({ temperature: 1, topP: 0.01, topK: 0, seed: 1 });
@@ -38,7 +38,7 @@ describe('sampling', () => {
 });
 
 describe('stop strings', () => {
-  it('holds back a possible stop prefix and cuts before the stop', () => {
+  it('holds back a possible stop prefix and cuts before the stop', async () => {
     const m = new StopMatcher(['\n\n', 'END']);
     assert.equal(m.push('abc E'), 'abc ');
     assert.equal(m.push('N'), '');
@@ -48,7 +48,7 @@ describe('stop strings', () => {
     assert.ok(m.stopped);
   });
 
-  it('releases held text at the end when no stop came', () => {
+  it('releases held text at the end when no stop came', async () => {
     const m = new StopMatcher(['END']);
     assert.equal(m.push('the EN'), 'the ');
     assert.equal(m.flush(), 'EN');
@@ -56,14 +56,14 @@ describe('stop strings', () => {
 });
 
 describe('latent CLI', () => {
-  it('generate reproduces the reference greedy continuation', () => {
+  it('generate reproduces the reference greedy continuation', async () => {
     const kase = loadExpected('full').cases[0];
     const out = JSON.parse(execFileSync(process.execPath, [LATENT, 'generate', '--model', fixtureDir('full'), '--tokens', kase.input_ids.join(','), '--max-tokens', '16'], { encoding: 'utf8' }));
     assert.deepEqual(out.tokens, kase.greedy.new_tokens);
     assert.equal(out.text, '');
   });
 
-  it('logits prints the requested positions', () => {
+  it('logits prints the requested positions', async () => {
     const kase = loadExpected('lite').cases[0];
     const out = JSON.parse(execFileSync(process.execPath, [LATENT, 'logits', '--model', fixtureDir('lite'), '--tokens', kase.input_ids.join(','), '--positions', '3'], { encoding: 'utf8' }));
     const n = kase.seq_len;
@@ -80,7 +80,7 @@ describe('latent CLI', () => {
     ['--prompt without a tokenizer', ['generate', '--model', fixtureDir('lite'), '--prompt', 'hi', '--max-tokens', '2'], /no tokenizer\.json/],
     ['an unknown command', ['frobnicate'], /unknown command/],
   ] as const) {
-    it(`rejects ${what} with one line on stderr and exit code 2`, () => {
+    it(`rejects ${what} with one line on stderr and exit code 2`, async () => {
       const r = latent([...args]);
       assert.equal(r.status, 2);
       assert.match(r.stderr, pattern);

@@ -49,21 +49,21 @@ describe('half precision rounding', () => {
     ['bfloat16 tie to even (up)', 1 + 3 * 2 ** -8],
   ];
   for (const [what, x] of specials) {
-    it(`rounds ${what} like the reference`, () => {
+    it(`rounds ${what} like the reference`, async () => {
       const bits = f32Bits(x);
       assert.equal(f16Value(f32BitsToF16(bits)), roundToFormat(Math.fround(x), F16), 'float16');
       assert.equal(bf16Value(f32BitsToBf16(bits)), roundToFormat(Math.fround(x), BF16), 'bfloat16');
     });
   }
 
-  it('keeps NaN a NaN', () => {
+  it('keeps NaN a NaN', async () => {
     for (const bits of [0x7fc00000, 0x7f800001, 0xff800001, 0x7fffffff, 0x7f802000]) {
       assert.ok(Number.isNaN(f16Value(f32BitsToF16(bits))), `f16 of ${bits.toString(16)}`);
       assert.ok(Number.isNaN(bf16Value(f32BitsToBf16(bits))), `bf16 of ${bits.toString(16)}`);
     }
   });
 
-  it('rounds 200,000 random float32 values like the reference', () => {
+  it('rounds 200,000 random float32 values like the reference', async () => {
     for (const bits of randomBitPatterns(200_000)) {
       const x = f32FromBits(bits);
       if (Number.isNaN(x)) continue;
@@ -74,7 +74,7 @@ describe('half precision rounding', () => {
     }
   });
 
-  it('gives back every float16 value exactly, and rounds every midpoint between neighbours to the even one', () => {
+  it('gives back every float16 value exactly, and rounds every midpoint between neighbours to the even one', async () => {
     for (let h = 0; h < 0x7c00; h++) {
       for (const sign of [0, 0x8000]) {
         const v = f16Value(h | sign);

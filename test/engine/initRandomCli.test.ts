@@ -29,7 +29,7 @@ describe('latent init-random', function () {
   after(() => scratch.removeAll());
   const liteConfig = path.join(fixtureDir('lite'), 'config.json');
 
-  it('writes a folder that `latent logits` loads, and prints a JSON summary', () => {
+  it('writes a folder that `latent logits` loads, and prints a JSON summary', async () => {
     const out = scratch.fresh('cli');
     const r = latent(['init-random', '--config', liteConfig, '--out', out, '--seed', '9', '--dtype', 'f16']);
     assert.equal(r.status, 0, r.stderr);
@@ -44,7 +44,7 @@ describe('latent init-random', function () {
     assert.ok(logits.logits.flat().every(Number.isFinite));
   });
 
-  it('shards with --shard-size, and the same seed gives the same logits', () => {
+  it('shards with --shard-size, and the same seed gives the same logits', async () => {
     const whole = scratch.fresh('whole');
     const sharded = scratch.fresh('sharded');
     assert.equal(latent(['init-random', '--config', liteConfig, '--out', whole, '--seed', '4', '--dtype', 'bf16']).status, 0);
@@ -56,7 +56,7 @@ describe('latent init-random', function () {
     assert.equal(logits(sharded), logits(whole));
   });
 
-  it('copies a tokenizer and says how it fitted the config to it', () => {
+  it('copies a tokenizer and says how it fitted the config to it', async () => {
     const out = scratch.fresh('tok');
     const r = latent(['init-random', '--config', liteConfig, '--out', out, '--dtype', 'bf16', '--tokenizer', path.join(TOKENIZERS_DIR, 'deepseek-llm')]);
     assert.equal(r.status, 0, r.stderr);
@@ -69,7 +69,7 @@ describe('latent init-random', function () {
 
   describe('errors: one line on stderr, exit code 2', () => {
     let badConfig: string;
-    before(() => {
+    before(async () => {
       badConfig = path.join(scratch.fresh('bad-config'));
       fs.mkdirSync(badConfig);
       fs.writeFileSync(path.join(badConfig, 'config.json'), JSON.stringify({ ...fixtureConfig('full'), num_experts_per_tok: 17 }));
@@ -87,25 +87,25 @@ describe('latent init-random', function () {
       it(`rejects ${what}`, () => assertOneLineError(latent(['init-random', ...args]), ...parts));
     }
 
-    it('rejects a contradictory config, naming the file and key', () => {
+    it('rejects a contradictory config, naming the file and key', async () => {
       const file = path.join(badConfig, 'config.json');
       const out = scratch.fresh('never');
       assertOneLineError(latent(['init-random', '--config', file, '--out', out]), file, '"num_experts_per_tok"');
       assert.ok(!fs.existsSync(out));
     });
 
-    it('rejects a folder that is not empty', () => {
+    it('rejects a folder that is not empty', async () => {
       const out = scratch.fresh('busy');
       fs.mkdirSync(out);
       fs.writeFileSync(path.join(out, 'keep.txt'), '');
       assertOneLineError(latent(['init-random', '--config', liteConfig, '--out', out]), out, /not empty/);
     });
 
-    it('loading a malformed config names the file and key', () => {
+    it('loading a malformed config names the file and key', async () => {
       assertOneLineError(latent(['logits', '--model', badConfig, '--tokens', '0,1']), path.join(badConfig, 'config.json'), '"num_experts_per_tok"');
     });
 
-    it('loading a truncated checkpoint names the file and tensor', () => {
+    it('loading a truncated checkpoint names the file and tensor', async () => {
       const dir = scratch.fresh('truncated');
       assert.equal(latent(['init-random', '--config', liteConfig, '--out', dir]).status, 0);
       const file = path.join(dir, 'model.safetensors');
@@ -113,7 +113,7 @@ describe('latent init-random', function () {
       assertOneLineError(latent(['logits', '--model', dir, '--tokens', '0,1']), file, '"model.norm.weight"', /truncated/);
     });
 
-    it('loading a tensor of the wrong shape names the file and tensor', () => {
+    it('loading a tensor of the wrong shape names the file and tensor', async () => {
       const dir = scratch.fresh('shape');
       assert.equal(latent(['init-random', '--config', liteConfig, '--out', dir]).status, 0);
       const file = path.join(dir, 'model.safetensors');
@@ -121,7 +121,7 @@ describe('latent init-random', function () {
       assertOneLineError(latent(['generate', '--model', dir, '--tokens', '0,1', '--max-tokens', '2']), file, '"model.embed_tokens.weight"', /config\.json implies \[512,64\]/);
     });
 
-    it('loading an unsupported dtype names the file and tensor', () => {
+    it('loading an unsupported dtype names the file and tensor', async () => {
       const dir = scratch.fresh('dtype');
       assert.equal(latent(['init-random', '--config', liteConfig, '--out', dir]).status, 0);
       const file = path.join(dir, 'model.safetensors');
@@ -129,7 +129,7 @@ describe('latent init-random', function () {
       assertOneLineError(latent(['logits', '--model', dir, '--tokens', '0,1']), file, '"model.norm.weight"', /"F64" is not supported/);
     });
 
-    it('loading with a missing shard names the shard', () => {
+    it('loading with a missing shard names the shard', async () => {
       const dir = scratch.fresh('missing-shard');
       assert.equal(latent(['init-random', '--config', liteConfig, '--out', dir, '--shard-size', '300000']).status, 0);
       const shard = path.join(dir, 'model-00002-of-00004.safetensors');

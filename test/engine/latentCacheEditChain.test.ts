@@ -11,7 +11,7 @@ import { fullLogits, klOfLogits, promptCacheFor, runPrompt } from './promptCache
 const FIM = { begin: 2, hole: 3, end: 4 };
 
 describe('latent cache: a long edit chain', () => {
-  it('48 keystrokes: O(document) pages, distance within the bound, drift not compounding, exact still exact', function () {
+  it('48 keystrokes: O(document) pages, distance within the bound, drift not compounding, exact still exact', async function () {
     this.timeout(300_000);
     const model = loadFixtureModel('long');
     const doc = loadExpected('long').cases[0].input_ids;
@@ -20,17 +20,17 @@ describe('latent cache: a long edit chain', () => {
     const prompt = (count: number) => [FIM.begin, ...prefix, ...typed.slice(0, count), FIM.hole, ...suffix, FIM.end];
     const maxDist = 3;
     const pc = promptCacheFor(model, { kind: 'reuse', k: 16, maxDistance: maxDist });
-    runPrompt(model, pc, prompt(0));
+    await runPrompt(model, pc, prompt(0));
     const docPages = Math.ceil(prompt(typed.length).length / PAGE_TOKENS);
     let worstPages = 0, worstKl = 0, firstKl = 0, reusedKeystrokes = 0;
     for (let count = 1; count <= typed.length; count++) {
       const tokens = prompt(count);
-      const r = runPrompt(model, pc, tokens);
+      const r = await runPrompt(model, pc, tokens);
       assert.ok(maxDistance(r.prepared.moved.length ? r.prepared.cache.distances : []) <= maxDist);
       if (r.cachedTokens > tokens.length / 2) reusedKeystrokes++;
       worstPages = Math.max(worstPages, pc.stats().treePages);
       if (count === 1 || count % 6 === 0) {
-        const kl = klOfLogits(fullLogits(model, tokens), r.logits);
+        const kl = klOfLogits(await fullLogits(model, tokens), r.logits);
         if (count === 1) firstKl = kl;
         worstKl = Math.max(worstKl, kl);
       }
@@ -41,8 +41,8 @@ describe('latent cache: a long edit chain', () => {
     assert.ok(worstKl <= Math.max(4 * firstKl, 1e-4), `drift compounded: worst KL ${worstKl}, first keystroke ${firstKl}`);
     pc.policy = { kind: 'exact' };
     const last = prompt(typed.length);
-    const exact = runPrompt(model, pc, last);
-    assert.ok(maxAbsDiff(exact.logits, fullLogits(model, last)) <= 1e-5);
+    const exact = await runPrompt(model, pc, last);
+    assert.ok(maxAbsDiff(exact.logits, await fullLogits(model, last)) <= 1e-5);
     const held = pc.tree.checkInvariants();
     pc.pool.checkInvariants(held);
     if (process.env.CACHE_DEBUG) console.log({ worstPages, docPages, worstKl, firstKl, reusedKeystrokes });

@@ -32,12 +32,12 @@ function rows(cache: LatentCache, layer: number, from: number, to: number): { cK
 }
 
 describe('latent cache: edit-aware reuse of known edits', () => {
-  it('three tokens typed at 300: copies the shared partial page and the moved run after its first k, computes the rest', () => {
+  it('three tokens typed at 300: copies the shared partial page and the moved run after its first k, computes the rest', async () => {
     const edited = [...base.slice(0, 300), 7, 8, 9, ...base.slice(300)];
     for (const k of [0, 8, 16]) {
       const pc = promptCacheFor(model, reuse(k));
-      runPrompt(model, pc, base);
-      const r = runPrompt(model, pc, edited);
+      await runPrompt(model, pc, base);
+      const r = await runPrompt(model, pc, edited);
       // Prefix pages 0..17 (288 tokens); 288..299 copied unmoved; the run moved by 3 copied from 303 + k up to the
       // source's last cached token (592 -> 595); the last 8 computed.
       assert.equal(r.prepared.prefixLength, 288);
@@ -47,64 +47,64 @@ describe('latent cache: edit-aware reuse of known edits', () => {
     }
   });
 
-  it('a deletion: the run after it moves back, its first k recomputed', () => {
+  it('a deletion: the run after it moves back, its first k recomputed', async () => {
     const edited = [...base.slice(0, 200), ...base.slice(205)];
     const pc = promptCacheFor(model, reuse(8));
-    runPrompt(model, pc, base);
-    const r = runPrompt(model, pc, edited);
+    await runPrompt(model, pc, base);
+    const r = await runPrompt(model, pc, edited);
     assert.deepEqual(runs(r.prepared.moved), [[192, 192, 8], [208, 213, CACHED - 213]]);
     assert.deepEqual(r.computed, [...range(200, 208), ...range(CACHED - 5, edited.length)]);
   });
 
-  it('pasted text is computed, though the same tokens are cached elsewhere in the document', () => {
+  it('pasted text is computed, though the same tokens are cached elsewhere in the document', async () => {
     const pasted = base.slice(100, 164);
     const edited = [...base.slice(0, 400), ...pasted, ...base.slice(400)];
     const pc = promptCacheFor(model, reuse(8));
-    runPrompt(model, pc, base);
-    const r = runPrompt(model, pc, edited);
+    await runPrompt(model, pc, base);
+    const r = await runPrompt(model, pc, edited);
     assert.deepEqual(runs(r.prepared.moved), [[464 + 8, 400 + 8, CACHED - 408]]);
     for (const p of range(400, 464)) assert.ok(r.computed.includes(p), `pasted token at ${p} was not computed`);
     assert.deepEqual(r.computed, [...range(400, 472), ...range(CACHED + 64, edited.length)]);
   });
 
-  it('text from an unrelated cached sequence is never reused; nor anything when no page is shared', () => {
+  it('text from an unrelated cached sequence is never reused; nor anything when no page is shared', async () => {
     const other = Array.from({ length: 320 }, (_, i) => 2 + ((i * 37 + 11) % 500));
     const pc = promptCacheFor(model, reuse(0));
-    runPrompt(model, pc, base);
-    runPrompt(model, pc, other);
+    await runPrompt(model, pc, base);
+    await runPrompt(model, pc, other);
     // Shares 6 pages with `base` (its source); `other`'s text after them is new to this prompt's document.
     const mixed = [...base.slice(0, 100), ...other.slice(0, 300)];
-    const r = runPrompt(model, pc, mixed);
+    const r = await runPrompt(model, pc, mixed);
     assert.equal(r.prepared.prefixLength, 96);
     assert.deepEqual(runs(r.prepared.moved), [[96, 96, 4]]);
     assert.equal(r.cachedTokens, 100);
-    const fresh = runPrompt(model, pc, [1, ...other.slice(0, 300)]);
+    const fresh = await runPrompt(model, pc, [1, ...other.slice(0, 300)]);
     assert.equal(fresh.cachedTokens, 0);
   });
 
-  it('an edit supersedes its source (released); a prompt sharing only a preamble with it (another document) does not', () => {
+  it('an edit supersedes its source (released); a prompt sharing only a preamble with it (another document) does not', async () => {
     const preamble = base.slice(0, 200);
     const docA = [...preamble, ...base.slice(300, 500)], docB = [...preamble, ...Array.from({ length: 200 }, (_, i) => 5 + ((i * 41) % 500))];
     const pc = promptCacheFor(model, reuse(8));
-    runPrompt(model, pc, docA);
-    const b = runPrompt(model, pc, docB);
+    await runPrompt(model, pc, docA);
+    const b = await runPrompt(model, pc, docB);
     assert.equal(b.prepared.supersedes, null);
     assert.equal(pc.tree.matchPrefix(docA).length, Math.floor(docA.length / PAGE_TOKENS) * PAGE_TOKENS, "the other document's cache was released");
     const editedA = [...docA.slice(0, 250), 7, 8, ...docA.slice(250)];
-    const e = runPrompt(model, pc, editedA);
+    const e = await runPrompt(model, pc, editedA);
     assert.ok(e.prepared.supersedes !== null);
     assert.equal(pc.tree.matchPrefix(docA).length, 240, 'the superseded document stayed past the edit');
     assert.equal(pc.tree.matchPrefix(docB).length, Math.floor(docB.length / PAGE_TOKENS) * PAGE_TOKENS);
   });
 
-  it('re-positioned latents equal a fresh computation at their new positions in layer 0 (c_kv and k_pe)', () => {
+  it('re-positioned latents equal a fresh computation at their new positions in layer 0 (c_kv and k_pe)', async () => {
     const edited = [...base.slice(0, 300), 7, 8, 9, ...base.slice(300)];
     const pc = promptCacheFor(model, reuse(0));
-    runPrompt(model, pc, base);
-    const prepared = pc.prepare(edited, (cache, toks) => model.forward([{ cache, tokens: toks, logits: 'none' }]));
+    await runPrompt(model, pc, base);
+    const prepared = await pc.prepare(edited, async (cache, toks) => await model.forward([{ cache, tokens: toks, logits: 'none' }]));
     const movedRun = prepared.moved[1];
     assert.ok(movedRun.count > 200 && movedRun.start !== movedRun.sourceStart);
-    const fresh = fullCache(model, edited).cache;
+    const fresh = (await fullCache(model, edited)).cache;
     const a = rows(prepared.cache, 0, movedRun.start, movedRun.start + movedRun.count);
     const b = rows(fresh, 0, movedRun.start, movedRun.start + movedRun.count);
     assert.ok(maxAbsDiff(a.cKv, b.cKv) <= 1e-5, `c_kv ${maxAbsDiff(a.cKv, b.cKv)}`);
@@ -112,14 +112,14 @@ describe('latent cache: edit-aware reuse of known edits', () => {
     pc.finish(prepared, edited);
   });
 
-  it('the drift of layers >= 1 is bounded, smaller with k, and the next-token distribution stays close', () => {
+  it('the drift of layers >= 1 is bounded, smaller with k, and the next-token distribution stays close', async () => {
     const edited = [...base.slice(0, 300), 7, 8, 9, ...base.slice(300)];
-    const full = fullCache(model, edited);
-    const driftOf = (k: number) => {
+    const full = await fullCache(model, edited);
+    const driftOf = async (k: number) => {
       const pc = promptCacheFor(model, reuse(k));
-      runPrompt(model, pc, base);
-      const prepared = pc.prepare(edited, (cache, toks) => model.forward([{ cache, tokens: toks, logits: 'none' }]));
-      const [logits] = model.forward([{ cache: prepared.cache, tokens: prepared.pending, logits: 'last' }]);
+      await runPrompt(model, pc, base);
+      const prepared = await pc.prepare(edited, async (cache, toks) => await model.forward([{ cache, tokens: toks, logits: 'none' }]));
+      const [logits] = await model.forward([{ cache: prepared.cache, tokens: prepared.pending, logits: 'last' }]);
       const from = 303 + k, to = from + 32;
       const worst = [1, 2].map((layer) => {
         const a = rows(prepared.cache, layer, from, to), b = rows(full.cache, layer, from, to);
@@ -129,7 +129,7 @@ describe('latent cache: edit-aware reuse of known edits', () => {
       pc.abandon(prepared);
       return { relative: Math.max(...worst), kl: klOfLogits(full.logits, logits) };
     };
-    const d0 = driftOf(0), d16 = driftOf(16);
+    const d0 = await driftOf(0), d16 = await driftOf(16);
     assert.ok(d0.relative > 0, 'a moved run must differ in layers >= 1 (its left context changed)');
     // 0.22 measured on this fixture; the bound leaves room for kernel rounding, not for a regression.
     assert.ok(d0.relative < 0.35, `layer >= 1 c_kv drift right after the edit ${d0.relative}`);
@@ -137,27 +137,27 @@ describe('latent cache: edit-aware reuse of known edits', () => {
     assert.ok(d16.kl < 0.05, `KL ${d16.kl}`);
   });
 
-  it('`exact` after reuse ran takes exact latents only and equals a full recompute (1e-6)', () => {
+  it('`exact` after reuse ran takes exact latents only and equals a full recompute (1e-6)', async () => {
     const edited = [...base.slice(0, 300), 7, 8, 9, ...base.slice(300)];
     const pc = promptCacheFor(model, reuse(8));
-    runPrompt(model, pc, base);
-    runPrompt(model, pc, edited); // caches derived latents for `edited`
+    await runPrompt(model, pc, base);
+    await runPrompt(model, pc, edited); // caches derived latents for `edited`
     assert.ok(pc.stats().derivedPages > 0);
     pc.policy = { kind: 'exact' };
-    const again = runPrompt(model, pc, edited);
+    const again = await runPrompt(model, pc, edited);
     // 288..302 are exact (copied unmoved or computed), 303..310 recomputed: exact; 311 on derived.
     assert.equal(again.cachedTokens, 304);
     assert.ok(again.prepared.moved.length === 0);
-    const diff = maxAbsDiff(again.logits, fullLogits(model, edited));
+    const diff = maxAbsDiff(again.logits, await fullLogits(model, edited));
     assert.ok(diff <= 1e-6, `exact after reuse misses a full recompute by ${diff}`);
   });
 
-  it('provenance: copied tokens are one re-positioning from their source, tokens computed after them inherit it', () => {
+  it('provenance: copied tokens are one re-positioning from their source, tokens computed after them inherit it', async () => {
     const edited = [...base.slice(0, 300), 7, 8, 9, ...base.slice(300)];
     const pc = promptCacheFor(model, reuse(8));
-    runPrompt(model, pc, base);
-    const prepared = pc.prepare(edited, (cache, toks) => model.forward([{ cache, tokens: toks, logits: 'none' }]));
-    model.forward([{ cache: prepared.cache, tokens: prepared.pending, logits: 'none' }]);
+    await runPrompt(model, pc, base);
+    const prepared = await pc.prepare(edited, async (cache, toks) => await model.forward([{ cache, tokens: toks, logits: 'none' }]));
+    await model.forward([{ cache: prepared.cache, tokens: prepared.pending, logits: 'none' }]);
     const d = [...prepared.cache.distances];
     pc.finish(prepared, edited);
     assert.deepEqual([...new Set(d.slice(0, 311))], [EXACT]);

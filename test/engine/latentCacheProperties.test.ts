@@ -70,7 +70,7 @@ describe('latent cache: guarantees under random interleavings', () => {
         const request: GenerationRequest = { prompt, maxTokens: 1 + Math.floor(rand() * 6), sampling: { temperature: 0, topP: 1, topK: 0 }, signal: abort.signal };
         try {
           const lockedBefore = live.length;
-          live.push({ sequence: engine.startSequence(request), abort });
+          live.push({ sequence: await engine.startSequence(request), abort });
           counts.started++;
           if (lockedBefore > 0) counts.startedWhileOthersRan++;
         } catch (e) {
@@ -84,7 +84,7 @@ describe('latent cache: guarantees under random interleavings', () => {
           what = 'a failing step';
           const disarm = failNextForward(engine.model);
           try {
-            engine.step(batch);
+            await engine.step(batch);
             // No forward ran: every sequence of the batch ended before it (cancelled, or no page for it).
             assert.ok(batch.every((s) => s.done), 'a step that should have failed went through');
           } catch (e) {
@@ -97,7 +97,7 @@ describe('latent cache: guarantees under random interleavings', () => {
             disarm();
           }
         } else {
-          engine.step(batch);
+          await engine.step(batch);
         }
       } else if (r < 0.75) {
         what = 'a cancellation';
@@ -115,9 +115,9 @@ describe('latent cache: guarantees under random interleavings', () => {
         const policy = pc.policy;
         pc.policy = { kind: 'exact' };
         try {
-          const { logits, prepared } = runPrompt(engine.model, pc, prompt);
+          const { logits, prepared } = await runPrompt(engine.model, pc, prompt);
           for (const d of prepared.cache.distances) assert.equal(d, 0);
-          const full = fullLogits(engine.model, prompt);
+          const full = await fullLogits(engine.model, prompt);
           // 1e-6 of the logits' scale: f32 rounding of a different batch and attention path, nothing more.
           const scale = Math.max(1, ...Array.from(full, Math.abs));
           const diff = maxAbsDiff(logits, full);

@@ -26,7 +26,7 @@ function worstRepositionError(rope: Rope, dr: number, maxPositions: number): { e
 }
 
 describe('latent cache: k_pe re-positioning', () => {
-  it('DeepSeek-V2-Lite (YaRN factor 40 over 4,096): exact to 1e-5 at every position up to 163,840', () => {
+  it('DeepSeek-V2-Lite (YaRN factor 40 over 4,096): exact to 1e-5 at every position up to 163,840', async () => {
     const config = v2LiteConfig(1);
     assert.equal(config.maxPositionEmbeddings, 163840);
     assert.equal(config.ropeScaling?.factor, 40);
@@ -35,14 +35,14 @@ describe('latent cache: k_pe re-positioning', () => {
   });
 
   for (const name of ['lite', 'full', 'long'] as const) {
-    it(`${name} fixture: exact to 1e-5 at every position up to its max_position_embeddings`, () => {
+    it(`${name} fixture: exact to 1e-5 at every position up to its max_position_embeddings`, async () => {
       const { config, rope } = loadFixtureModel(name);
       const { error, at } = worstRepositionError(rope, config.qkRopeHeadDim, config.maxPositionEmbeddings);
       assert.ok(error <= 1e-5, `reposition ${at[0]} -> ${at[1]} misses a direct rotation by ${error}`);
     });
   }
 
-  it('a YaRN cos/sin multiplier (mscale != mscale_all_dim) is applied once, not twice', () => {
+  it('a YaRN cos/sin multiplier (mscale != mscale_all_dim) is applied once, not twice', async () => {
     const raw = {
       model_type: 'deepseek_v2', vocab_size: 16, hidden_size: 8, intermediate_size: 8, num_hidden_layers: 1,
       num_attention_heads: 1, num_key_value_heads: 1, kv_lora_rank: 4, qk_nope_head_dim: 4, qk_rope_head_dim: 8,

@@ -23,29 +23,29 @@ describe('latent cache: background refresh', () => {
     const engine = await engineAfterAnEdit();
     const pc = engine.promptCache;
     let chunks = 0;
-    while (engine.refreshIdle(32) && chunks < 1000) chunks++;
+    while (await engine.refreshIdle(32) && chunks < 1000) chunks++;
     assert.ok(chunks < 1000, 'the refresh never ended');
     assert.ok(chunks >= 8, `${chunks} chunks for about 250 derived tokens`);
     assert.equal(pc.stats().derivedPages, 0);
     assert.equal(engine.refresher.counts.refreshed, 1);
     pc.pool.checkInvariants(heldPages(pc, []));
     pc.policy = { kind: 'exact' };
-    const again = runPrompt(engine.model, pc, edited);
+    const again = await runPrompt(engine.model, pc, edited);
     assert.equal(again.cachedTokens, Math.floor((edited.length - 1) / PAGE_TOKENS) * PAGE_TOKENS);
-    assert.ok(maxAbsDiff(again.logits, fullLogits(engine.model, edited)) <= 1e-6);
+    assert.ok(maxAbsDiff(again.logits, await fullLogits(engine.model, edited)) <= 1e-6);
     engine.dispose();
   });
 
   it('a new request pre-empts the refresh at once: the job is dropped with everything it held', async () => {
     const engine = await engineAfterAnEdit();
     const pc = engine.promptCache;
-    assert.ok(engine.refreshIdle(16));
+    assert.ok(await engine.refreshIdle(16));
     assert.ok(engine.refresher.busy);
-    const sequence = engine.startSequence(greedy([...edited, 11]));
+    const sequence = await engine.startSequence(greedy([...edited, 11]));
     assert.ok(!engine.refresher.busy);
     assert.equal(engine.refresher.counts.dropped, 1);
     pc.pool.checkInvariants(heldPages(pc, [sequence.cache as never]));
-    while (!sequence.done) engine.step([sequence]);
+    while (!sequence.done) await engine.step([sequence]);
     pc.pool.checkInvariants(heldPages(pc, []));
     engine.dispose();
   });

@@ -218,7 +218,7 @@ describe('malformed model folders', function () {
       return { dir, file: path.join(dir, 'config.json') };
     }
     function rejects(label: string, edit: (c: Record<string, unknown>) => void, key: string, pattern?: RegExp): void {
-      it(label, () => {
+      it(label, async () => {
         const { dir, file } = configDir(label.replace(/\W+/g, '-'), edit);
         assertNamedError(() => readConfig(dir), file, `"${key}"`, ...(pattern ? [pattern] : []));
       });

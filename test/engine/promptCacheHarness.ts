@@ -12,15 +12,15 @@ export function promptCacheFor(model: DeepseekV2Model, policy: ReusePolicy, form
 }
 
 /** A fresh cache holding `tokens`, computed in one forward (the oracle). */
-export function fullCache(model: DeepseekV2Model, tokens: number[]): { cache: ContiguousLatentCache; logits: Float32Array } {
+export async function fullCache(model: DeepseekV2Model, tokens: number[]): Promise<{ cache: ContiguousLatentCache; logits: Float32Array }> {
   const c = model.config;
   const cache = new ContiguousLatentCache(c.numLayers, c.kvLoraRank, c.qkRopeHeadDim);
-  const [logits] = model.forward([{ cache, tokens, logits: 'last' }]);
+  const [logits] = await model.forward([{ cache, tokens, logits: 'last' }]);
   return { cache, logits };
 }
 
-export function fullLogits(model: DeepseekV2Model, tokens: number[]): Float32Array {
-  return fullCache(model, tokens).logits;
+export async function fullLogits(model: DeepseekV2Model, tokens: number[]): Promise<Float32Array> {
+  return (await fullCache(model, tokens)).logits;
 }
 
 export interface PromptRun {
@@ -32,19 +32,19 @@ export interface PromptRun {
 }
 
 /** Prepares `tokens`, computes what is pending and returns the last logits; the request is then finished (cached) unless `keep` is false. */
-export function runPrompt(model: DeepseekV2Model, pc: PromptCache, tokens: number[], keep = true): PromptRun {
+export async function runPrompt(model: DeepseekV2Model, pc: PromptCache, tokens: number[], keep = true): Promise<PromptRun> {
   const computed: number[] = [];
   const note = (cache: PagedLatentCache, count: number) => {
     for (let i = 0; i < count; i++) computed.push(cache.length + i);
   };
-  const prepared = pc.prepare(tokens, (cache, toks) => {
+  const prepared = await pc.prepare(tokens, async (cache, toks) => {
     note(cache, toks.length);
-    model.forward([{ cache, tokens: toks, logits: 'none' }]);
+    await model.forward([{ cache, tokens: toks, logits: 'none' }]);
   });
   note(prepared.cache, prepared.pending.length);
   let logits: Float32Array;
   try {
-    [logits] = model.forward([{ cache: prepared.cache, tokens: prepared.pending, logits: 'last' }]);
+    [logits] = await model.forward([{ cache: prepared.cache, tokens: prepared.pending, logits: 'last' }]);
   } catch (e) {
     pc.abandon(prepared);
     throw e;

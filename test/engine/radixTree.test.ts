@@ -18,7 +18,7 @@ function checkAll(pl: LatentPool, tree: RadixTree, callerPages: number[][]): voi
 }
 
 describe('radix tree', () => {
-  it('a split above a held lock keeps the lock: the holder unlocks, the counts stay right', () => {
+  it('a split above a held lock keeps the lock: the holder unlocks, the counts stay right', async () => {
     const pl = pool(), tree = new RadixTree(pl);
     const x = tokensOf(1, 2, 3, 4), xPages = pagesOf(pl, 4);
     tree.insert(x, xPages, exact(x.length));
@@ -41,7 +41,7 @@ describe('radix tree', () => {
     checkAll(pl, tree, [xPages, yPages.slice(4), zPages.slice(2)]);
   });
 
-  it('an exact copy replaces a derived one; a derived copy never replaces an exact one', () => {
+  it('an exact copy replaces a derived one; a derived copy never replaces an exact one', async () => {
     const pl = pool(), tree = new RadixTree(pl);
     const t = tokensOf(1, 2, 3);
     const derived = pagesOf(pl, 3);
@@ -58,7 +58,7 @@ describe('radix tree', () => {
     checkAll(pl, tree, [derived, exactPages, again]);
   });
 
-  it('releases a superseded branch up to what other sequences share; never a locked one', () => {
+  it('releases a superseded branch up to what other sequences share; never a locked one', async () => {
     const pl = pool(), tree = new RadixTree(pl);
     const shared = tokensOf(1, 2);
     const a = [...shared, ...tokensOf(3, 4)], b = [...shared, ...tokensOf(5, 6)], c = [...shared, ...tokensOf(7, 8)];
@@ -79,7 +79,7 @@ describe('radix tree', () => {
     checkAll(pl, tree, [aPages, bPages.slice(2), cPages.slice(2)]);
   });
 
-  it('evicts derived leaves before exact ones, each least recently used first', () => {
+  it('evicts derived leaves before exact ones, each least recently used first', async () => {
     const pl = pool(), tree = new RadixTree(pl);
     const a = tokensOf(1), b = tokensOf(2), c = tokensOf(3);
     const pages = pagesOf(pl, 3);
@@ -95,7 +95,7 @@ describe('radix tree', () => {
     checkAll(pl, tree, []);
   });
 
-  it('the source of an edited prompt is the most recent sequence below the longest shared prefix', () => {
+  it('the source of an edited prompt is the most recent sequence below the longest shared prefix', async () => {
     const pl = pool(), tree = new RadixTree(pl);
     const a = tokensOf(1, 2, 3), b = tokensOf(1, 2, 4), other = tokensOf(9, 2, 3);
     tree.insert(a, pagesOf(pl, 3), exact(3 * P));

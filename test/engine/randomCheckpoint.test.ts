@@ -62,7 +62,7 @@ describe('random checkpoints', function () {
         }
         assert.equal(JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')).torch_dtype, { f32: 'float32', f16: 'float16', bf16: 'bfloat16' }[dtype]);
         const model = loadModel(dir);
-        const logits = allLogits(model, TOKENS);
+        const logits = await allLogits(model, TOKENS);
         assert.equal(logits.length, TOKENS.length * model.config.vocabSize);
         assert.ok(logits.every(Number.isFinite), 'every logit is finite');
         const { std } = stats(logits);
@@ -106,8 +106,8 @@ describe('random checkpoints', function () {
       const config = readConfig(dir);
       const half = loadWeights(dir, config);
       const widened = new Map([...half].map(([name, t]) => [name, { ...t, dtype: 'F32' as const, data: toF32(t) }]));
-      const a = allLogits(new DeepseekV2Model(config, half, new CpuBackend()), TOKENS);
-      const b = allLogits(new DeepseekV2Model(config, widened, new CpuBackend()), TOKENS);
+      const a = await allLogits(new DeepseekV2Model(config, half, new CpuBackend()), TOKENS);
+      const b = await allLogits(new DeepseekV2Model(config, widened, new CpuBackend()), TOKENS);
       let worst = 0;
       for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
       assert.ok(worst <= 1e-5, `max |diff| ${worst}`);
@@ -148,8 +148,8 @@ describe('random checkpoints', function () {
         }
         assert.equal(sum, summary.bytes);
 
-        const a = allLogits(loadModel(whole), TOKENS);
-        const b = allLogits(loadModel(sharded), TOKENS);
+        const a = await allLogits(loadModel(whole), TOKENS);
+        const b = await allLogits(loadModel(sharded), TOKENS);
         assert.deepEqual(Buffer.from(b.buffer, b.byteOffset, b.byteLength), Buffer.from(a.buffer, a.byteOffset, a.byteLength));
       });
     }
@@ -248,7 +248,7 @@ describe('random checkpoints', function () {
       assert.equal(config.eosTokenId, 100001);
       assert.match(summary.notes.join('\n'), /raised vocab_size from 512 to 100015/);
       assert.match(summary.notes.join('\n'), /set bos_token_id to 100000 \(was 0\)/);
-      const logits = allLogits(loadModel(dir), [100000, 1000, 99999]);
+      const logits = await allLogits(loadModel(dir), [100000, 1000, 99999]);
       assert.ok(logits.every(Number.isFinite));
     });
 

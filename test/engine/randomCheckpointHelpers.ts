@@ -37,9 +37,9 @@ export function loadModel(dir: string): DeepseekV2Model {
 }
 
 /** Logits of every position of one plain forward. */
-export function allLogits(model: DeepseekV2Model, tokens: number[]): Float32Array {
+export async function allLogits(model: DeepseekV2Model, tokens: number[]): Promise<Float32Array> {
   const c = model.config;
-  const [logits] = model.forward([{ cache: new ContiguousLatentCache(c.numLayers, c.kvLoraRank, c.qkRopeHeadDim), tokens, logits: 'all' }]);
+  const [logits] = await model.forward([{ cache: new ContiguousLatentCache(c.numLayers, c.kvLoraRank, c.qkRopeHeadDim), tokens, logits: 'all' }]);
   return logits;
 }
 

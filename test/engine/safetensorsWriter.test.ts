@@ -14,7 +14,7 @@ describe('SafetensorsWriter', () => {
     { name: 'é.bias', dtype: 'F16' as const, shape: [3] }, // a non-ASCII name: the header is padded by bytes
   ];
 
-  it('writes tensors in name order, whole or in parts, and they read back exactly', () => {
+  it('writes tensors in name order, whole or in parts, and they read back exactly', async () => {
     const file = scratch.fresh('parts.safetensors');
     const w = new SafetensorsWriter(file, specs);
     assert.deepEqual(w.names, ['a.weight', 'b.weight', 'é.bias']);
@@ -46,7 +46,7 @@ describe('SafetensorsWriter', () => {
     }
   });
 
-  it('refuses tensors out of order, too many bytes, and an incomplete file', () => {
+  it('refuses tensors out of order, too many bytes, and an incomplete file', async () => {
     const file = scratch.fresh('misuse.safetensors');
     const w = new SafetensorsWriter(file, specs);
     assert.throws(() => w.write('b.weight', new Uint8Array(24)), /expected "a\.weight" next, got "b\.weight"/);

@@ -13,7 +13,7 @@ function lcsLength(a: number[], b: number[]): number {
 }
 
 describe('token diff', () => {
-  it('finds a longest common subsequence, as ordered runs of equal tokens', () => {
+  it('finds a longest common subsequence, as ordered runs of equal tokens', async () => {
     let seed = 7;
     const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
     for (let trial = 0; trial < 300; trial++) {
@@ -37,7 +37,7 @@ describe('token diff', () => {
     }
   });
 
-  it('past the edit limit, aligns the common prefix and suffix only', () => {
+  it('past the edit limit, aligns the common prefix and suffix only', async () => {
     const a = [1, 2, 3, ...Array.from({ length: 50 }, (_, i) => 10 + i), 8, 9];
     const b = [1, 2, 3, ...Array.from({ length: 50 }, (_, i) => 100 + i), 8, 9];
     assert.deepEqual(alignTokens(a, b, 10), [{ oldStart: 0, newStart: 0, length: 3 }, { oldStart: 53, newStart: 53, length: 2 }]);

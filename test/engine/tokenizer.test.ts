@@ -13,7 +13,7 @@ describe('DeepSeek tokenizer', () => {
   const inputs = fs.readFileSync(path.join(DIR, 'ggml-vocab-deepseek-llm.gguf.inp'), 'utf8').split('\n__ggml_vocab_test__\n');
   const outputs = fs.readFileSync(path.join(DIR, 'ggml-vocab-deepseek-llm.gguf.out'), 'utf8').split('\n');
 
-  it("reproduces all 47 of llama.cpp's test vectors", () => {
+  it("reproduces all 47 of llama.cpp's test vectors", async () => {
     assert.equal(inputs.length, 47);
     inputs.forEach((text, i) => {
       const want = outputs[i].trim() === '' ? [] : outputs[i].trim().split(/\s+/).map(Number);
@@ -21,14 +21,14 @@ describe('DeepSeek tokenizer', () => {
     });
   });
 
-  it('reads bos and eos from the folder, and has no FIM tokens in this vocabulary', () => {
+  it('reads bos and eos from the folder, and has no FIM tokens in this vocabulary', async () => {
     assert.equal(tokenizer.special.bos, 100000);
     assert.equal(tokenizer.special.eos, 100001);
     assert.equal(tokenizer.special.fim, null);
     assert.deepEqual(tokenizer.encode('hi', { addBos: true })[0], 100000);
   });
 
-  it('streams text without splitting multi-byte characters', () => {
+  it('streams text without splitting multi-byte characters', async () => {
     const text = 'naïve 🙂 code → “quotes” 中文';
     const ids = tokenizer.encode(text);
     const decoder = new StreamingDecoder(tokenizer);

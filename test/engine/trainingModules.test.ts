@@ -11,7 +11,7 @@ const ROOT = path.resolve(__dirname, '..', '..', '..');
 describe('training modules (PyTorch) against the fixtures', function () {
   this.timeout(180_000);
 
-  it('reproduce every fixture case within 1e-4', () => {
+  it('reproduce every fixture case within 1e-4', async () => {
     const run = spawnSync('/usr/bin/python3', [path.join(ROOT, 'training', 'check_fixtures.py'), FIXTURES_DIR], { encoding: 'utf8' });
     assert.equal(run.error, undefined, `cannot run /usr/bin/python3 (apt-get install python3-torch): ${run.error?.message}`);
     const rows = run.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { fixture: string; case: string; max_abs_diff: number });

@@ -133,7 +133,7 @@ async function main(): Promise<void> {
     let mostFrequent = 0;
     for (let v = 1; v < V; v++) if (freq[v] > freq[mostFrequent]) mostFrequent = v;
     for (const w of windows) {
-      const [logits] = engine.model.forward([{ cache: engine.newCache(), tokens: w, logits: 'all' }]);
+      const [logits] = await engine.model.forward([{ cache: engine.newCache(), tokens: w, logits: 'all' }]);
       for (let i = 0; i + 1 < w.length; i++) {
         const row = logits.subarray(i * V, (i + 1) * V);
         let max = -Infinity, best = 0;

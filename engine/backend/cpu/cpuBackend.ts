@@ -2,19 +2,27 @@
 // - `new CpuBackend()`: the reference, plain TypeScript kernels accumulating in double on one thread, the
 //   oracle for every other backend;
 // - `await CpuBackend.create({ threads })`: the fast one, WebAssembly SIMD kernels (f32 accumulation, f16/bf16
-//   decoded in-register) over weights kept in WASM shared memory, rows split across persistent worker threads.
+//   and GGML's block-quantised Q8_0/Q4_0/Q4_K/Q5_K/Q6_K decoded in-register) over weights kept in WASM shared
+//   memory, rows split across persistent worker threads.
 // Weights reach the fast kernels by being allocated in the backend's arena (`allocateWeight`, for loaders) or
 // adopted into it (`adoptWeight`, a copy); any other tensor takes the reference kernel.
 import { availableParallelism } from 'node:os';
-import type { Backend, HeadAttention, LatentAttention } from '../backend';
-import type { DType } from '../../weights/safetensors';
-import { allocateTensor, Tensor } from '../../weights/tensor';
+import type { Activation, Backend, BackendInfo, BatchItem, ExpertWeights, Routing, RouterSpec } from '../backend';
+import type { LatentCache } from '../../cache/latentCache';
+import type { LatentFormat } from '../../cache/latentFormat';
+import { HostLatentStore, LatentPageStore, LatentShape } from '../../cache/latentStore';
+import { routeTokens } from '../../model/router';
+import type { Rope } from '../../model/rope';
+import { DType, rowBytes } from '../../weights/ggmlTypes';
+import { allocateTensor, readRow, Tensor, toF32 } from '../../weights/tensor';
+import type { HeadAttention, LatentAttention } from './attentionJobs';
 import * as C from './controlBlock';
 import { kernelModule } from './kernelModule';
 import { KernelThreads, MatmulJob } from './kernelThreads';
 import { attendHeadsReference, attendHeadsWasm, headQueryBlock } from './headAttention';
 import { attendLatentReference, attendLatentWasm, latentScratchBytes } from './latentAttention';
 import { matmulRows } from './matmulKernel';
+import { rmsNorm as rmsNormRows } from '../../model/rmsNorm';
 import { SCRATCH_BYTES, WeightArena, WeightLocation } from './weightArena';
 
 export interface CpuBackendOptions {
@@ -26,7 +34,30 @@ export interface CpuBackendOptions {
   shareWeightsWith?: CpuBackend;
 }
 
-const OPS: Record<DType, MatmulJob['op']> = { F32: C.OP_MATMUL_F32, F16: C.OP_MATMUL_F16, BF16: C.OP_MATMUL_BF16 };
+/** An activation on the CPU: host floats. */
+class CpuActivation implements Activation {
+  constructor(readonly rows: number, readonly cols: number, readonly data: Float32Array = new Float32Array(rows * cols)) {}
+}
+
+class CpuRouting implements Routing {
+  constructor(readonly tokens: number, readonly topK: number, readonly experts: Int32Array, readonly weights: Float32Array) {}
+}
+
+function host(x: Activation): CpuActivation {
+  if (!(x instanceof CpuActivation)) throw new TypeError('cpu backend: an activation of another backend');
+  return x;
+}
+
+const OPS: Record<DType, MatmulJob['op']> = {
+  F32: C.OP_MATMUL_F32,
+  F16: C.OP_MATMUL_F16,
+  BF16: C.OP_MATMUL_BF16,
+  Q8_0: C.OP_MATMUL_Q8_0,
+  Q4_0: C.OP_MATMUL_Q4_0,
+  Q4_K: C.OP_MATMUL_Q4_K,
+  Q5_K: C.OP_MATMUL_Q5_K,
+  Q6_K: C.OP_MATMUL_Q6_K,
+};
 /** Bytes of W per row block: the block is reused by every token block, so it should stay in L2. */
 const ROW_BLOCK_BYTES = 256 << 10;
 
@@ -35,6 +66,8 @@ export class CpuBackend implements Backend {
   readonly threads: number;
   /** Per f16 weight: whether it holds no inf/nan (weights are filled once, before their first matmul). */
   private readonly f16Finite = new WeakMap<object, boolean>();
+  /** 1-D weights (norms) as f32, decoded once. */
+  private readonly vectors = new WeakMap<object, Float32Array>();
 
   constructor(private readonly fast?: { arena: WeightArena; pool: KernelThreads }) {
     this.threads = fast ? fast.pool.threads : 1;
@@ -62,6 +95,217 @@ export class CpuBackend implements Backend {
     return tensor;
   }
 
+  info(): BackendInfo {
+    return { name: this.name, device: this.fast ? `cpu, ${this.threads} threads, WebAssembly SIMD` : 'cpu, 1 thread, double-precision reference' };
+  }
+
+  createLatentStore(shape: LatentShape, format: LatentFormat): LatentPageStore {
+    return new HostLatentStore(shape, format);
+  }
+
+  // ---- a step's ops: activations are host floats, every op runs at once ----
+
+  embed(table: Tensor, tokens: Int32Array): Activation {
+    const D = table.shape[1];
+    const out = new CpuActivation(tokens.length, D);
+    tokens.forEach((tok, t) => readRow(table, tok * D, D, out.data.subarray(t * D, (t + 1) * D)));
+    return out;
+  }
+
+  linear(x: Activation, w: Tensor): Activation {
+    const a = host(x);
+    if (a.cols !== w.shape[1]) throw new RangeError(`linear: ${w.name} takes ${w.shape[1]} features, got ${a.cols}`);
+    const out = new CpuActivation(a.rows, w.shape[0]);
+    this.matmul(out.data, a.data, a.rows, w);
+    return out;
+  }
+
+  linearPerHead(x: Activation, w: readonly Tensor[], stride: number, offset: number): Activation {
+    const a = host(x);
+    const n = a.rows;
+    const o = w[0].shape[0], din = w[0].shape[1];
+    const out = new CpuActivation(n, w.length * o);
+    const xh = new Float32Array(n * din);
+    const yh = new Float32Array(n * o);
+    w.forEach((wh, h) => {
+      for (let j = 0; j < n; j++) xh.set(a.data.subarray(j * a.cols + h * stride + offset, j * a.cols + h * stride + offset + din), j * din);
+      this.matmul(yh, xh, n, wh);
+      for (let j = 0; j < n; j++) out.data.set(yh.subarray(j * o, (j + 1) * o), j * out.cols + h * o);
+    });
+    return out;
+  }
+
+  rmsNorm(x: Activation, weight: Tensor, eps: number, offset = 0, width = x.cols): Activation {
+    const a = host(x);
+    const out = new CpuActivation(a.rows, width);
+    rmsNormRows(out.data, a.data, a.rows, width, this.vector(weight), eps, a.cols, offset);
+    return out;
+  }
+
+  applyRope(x: Activation, rope: Rope, positions: Int32Array, heads: number, stride: number, offset: number): void {
+    const a = host(x);
+    for (let j = 0; j < a.rows; j++) {
+      for (let h = 0; h < heads; h++) rope.applyInterleaved(a.data, j * a.cols + h * stride + offset, positions[j]);
+    }
+  }
+
+  addInto(h: Activation, d: Activation): void {
+    const a = host(h).data, b = host(d).data;
+    for (let i = 0; i < a.length; i++) a[i] += b[i];
+  }
+
+  siluMul(gate: Activation, up: Activation): Activation {
+    const g = host(gate).data, u = host(up).data;
+    for (let i = 0; i < g.length; i++) {
+      const v = g[i];
+      g[i] = (v / (1 + Math.exp(-v))) * u[i];
+    }
+    return gate;
+  }
+
+  sliceRows(x: Activation, first: number, count: number): Activation {
+    const a = host(x);
+    return new CpuActivation(count, a.cols, a.data.subarray(first * a.cols, (first + count) * a.cols));
+  }
+
+  sliceCols(x: Activation, offset: number, width: number): Activation {
+    const a = host(x);
+    const out = new CpuActivation(a.rows, width);
+    for (let j = 0; j < a.rows; j++) out.data.set(a.data.subarray(j * a.cols + offset, j * a.cols + offset + width), j * width);
+    return out;
+  }
+
+  concatRows(parts: readonly Activation[]): Activation {
+    if (parts.length === 1) return parts[0];
+    const out = new CpuActivation(parts.reduce((n, p) => n + p.rows, 0), parts[0].cols);
+    let at = 0;
+    for (const p of parts) {
+      out.data.set(host(p).data, at);
+      at += p.rows * p.cols;
+    }
+    return out;
+  }
+
+  writeLatents(layer: number, items: readonly BatchItem[], cKv: Activation, kPe: Activation): void {
+    const c = host(cKv), k = host(kPe);
+    for (const it of items) {
+      for (let j = 0; j < it.count; j++) {
+        const t = it.row + j;
+        it.cache.write(layer, it.pos0 + j, c.data.subarray(t * c.cols, (t + 1) * c.cols), k.data.subarray(t * k.cols, (t + 1) * k.cols));
+      }
+    }
+  }
+
+  attendLatent(layer: number, item: BatchItem, heads: number, qLat: Activation, q: Activation, qStride: number, qPeOffset: number, scale: number): Activation {
+    const ql = host(qLat), qa = host(q);
+    const n = item.count;
+    const latents = [...item.cache.chunks(layer, item.pos0 + n)];
+    const r = latents[0].cKv.length / latents[0].count, dr = latents[0].kPe.length / latents[0].count;
+    const rows = n * heads; // query row j·heads + h: head h of new token j
+    const qPe = new Float32Array(rows * dr);
+    const visible = new Int32Array(rows);
+    for (let j = 0; j < n; j++) {
+      for (let h = 0; h < heads; h++) {
+        const at = j * qa.cols + h * qStride + qPeOffset;
+        qPe.set(qa.data.subarray(at, at + dr), (j * heads + h) * dr);
+        visible[j * heads + h] = item.pos0 + j + 1;
+      }
+    }
+    const out = new CpuActivation(n, heads * r);
+    this.attendLatentRows({ out: out.data, qLat: ql.data, qPe, rows, visible, latents, kvLoraRank: r, ropeDim: dr, scale });
+    return out;
+  }
+
+  attendHeads(item: BatchItem, heads: number, q: Activation, kv: Activation, kPe: Activation, dn: number, dv: number, scale: number): Activation {
+    const qa = host(q), kva = host(kv), kpa = host(kPe);
+    const H = heads, dr = kpa.cols, qDim = dn + dr, kvDim = dn + dv;
+    const end = kva.rows;
+    // Per head: keys [k_nope | k_pe (shared by all heads)], values v.
+    const k = new Float32Array(end * H * qDim);
+    const v = new Float32Array(end * H * dv);
+    for (let s = 0; s < end; s++) {
+      for (let h = 0; h < H; h++) {
+        const src = (s * H + h) * kvDim;
+        k.set(kva.data.subarray(src, src + dn), (s * H + h) * qDim);
+        k.set(kpa.data.subarray(s * dr, (s + 1) * dr), (s * H + h) * qDim + dn);
+        v.set(kva.data.subarray(src + dn, src + kvDim), (s * H + h) * dv);
+      }
+    }
+    const visible = Int32Array.from({ length: item.count }, (_, j) => item.pos0 + j + 1);
+    const out = new CpuActivation(item.count, H * dv);
+    this.attendHeadRows({ out: out.data, q: qa.data, k, v, n: item.count, heads: H, length: end, qkDim: qDim, vDim: dv, visible, scale });
+    return out;
+  }
+
+  gatherLatents(layer: number, cache: LatentCache, end: number): { cKv: Activation; kPe: Activation } {
+    let cKv: CpuActivation | undefined, kPe: CpuActivation | undefined;
+    for (const ch of cache.chunks(layer, end)) {
+      const r = ch.cKv.length / ch.count, dr = ch.kPe.length / ch.count;
+      cKv ??= new CpuActivation(end, r);
+      kPe ??= new CpuActivation(end, dr);
+      cKv.data.set(ch.cKv.subarray(0, ch.count * r), ch.start * r);
+      kPe.data.set(ch.kPe.subarray(0, ch.count * dr), ch.start * dr);
+    }
+    if (!cKv || !kPe) throw new RangeError('gatherLatents: the cache holds no tokens');
+    return { cKv, kPe };
+  }
+
+  route(logits: Activation, spec: RouterSpec): Routing {
+    const l = host(logits);
+    const { experts, weights } = routeTokens(l.data, l.rows, l.cols, spec);
+    return new CpuRouting(l.rows, spec.topK, experts, weights);
+  }
+
+  routedExperts(x: Activation, routing: Routing, experts: readonly ExpertWeights[]): Activation {
+    const a = host(x);
+    if (!(routing instanceof CpuRouting)) throw new TypeError('cpu backend: a routing of another backend');
+    const n = a.rows, D = a.cols, k = routing.topK;
+    // Group the tokens by expert so that each expert runs once, on all of its tokens.
+    const tokensOf: number[][] = experts.map(() => []);
+    const slotsOf: number[][] = experts.map(() => []);
+    for (let t = 0; t < n; t++) {
+      for (let j = 0; j < k; j++) {
+        tokensOf[routing.experts[t * k + j]].push(t);
+        slotsOf[routing.experts[t * k + j]].push(t * k + j);
+      }
+    }
+    const out = new CpuActivation(n, D);
+    experts.forEach((w, e) => {
+      const tokens = tokensOf[e];
+      if (tokens.length === 0) return;
+      const xe = new CpuActivation(tokens.length, D);
+      tokens.forEach((t, i) => xe.data.set(a.data.subarray(t * D, (t + 1) * D), i * D));
+      const ye = host(this.linear(this.siluMul(this.linear(xe, w.gate), this.linear(xe, w.up)), w.down)).data;
+      tokens.forEach((t, i) => {
+        const wt = routing.weights[slotsOf[e][i]];
+        for (let d = 0; d < D; d++) out.data[t * D + d] += ye[i * D + d] * wt;
+      });
+    });
+    return out;
+  }
+
+  async read(x: Activation): Promise<Float32Array> {
+    return host(x).data;
+  }
+
+  async readRouting(r: Routing): Promise<{ experts: Int32Array; weights: Float32Array }> {
+    if (!(r instanceof CpuRouting)) throw new TypeError('cpu backend: a routing of another backend');
+    return { experts: r.experts, weights: r.weights };
+  }
+
+  endStep(): void {
+    // Host activations are garbage-collected.
+  }
+
+  private vector(w: Tensor): Float32Array {
+    let v = this.vectors.get(w.data);
+    if (!v) this.vectors.set(w.data, (v = toF32(w)));
+    return v;
+  }
+
+  // ---- the kernels ----
+
+  /** out[n, rows] = x[n, cols] · Wᵀ for a weight W of shape [rows, cols] (any stored dtype). */
   matmul(out: Float32Array, x: Float32Array, n: number, w: Tensor): void {
     const [rows, cols] = w.shape;
     const at = this.fast?.arena.locate(w);
@@ -70,8 +314,7 @@ export class CpuBackend implements Backend {
       return;
     }
     const memory = this.fast.arena.banks[at.bank].memory;
-    const wBytes = w.dtype === 'F32' ? 4 : 2;
-    const rowBlock = Math.max(4, Math.floor(ROW_BLOCK_BYTES / (cols * wBytes) / 4) * 4);
+    const rowBlock = Math.max(4, Math.floor(ROW_BLOCK_BYTES / rowBytes(w.dtype, cols) / 4) * 4);
     // Activations go through the bank's scratch, a chunk of tokens at a time.
     const perToken = (cols + rows) * 4;
     if (perToken > SCRATCH_BYTES) {
@@ -89,7 +332,8 @@ export class CpuBackend implements Backend {
     }
   }
 
-  attendLatent(a: LatentAttention): void {
+  /** The latent-attention kernel on host arrays (see LatentAttention). */
+  attendLatentRows(a: LatentAttention): void {
     const length = a.latents.reduce((n, ch) => n + ch.count, 0);
     const { kvLoraRank: r, ropeDim: dr } = a;
     // The latents take a fixed share of the scratch area; the query rows go through in groups that fit the rest.
@@ -114,7 +358,8 @@ export class CpuBackend implements Backend {
     }
   }
 
-  attendHeads(a: HeadAttention): void {
+  /** The head-attention kernel on host arrays (see HeadAttention). */
+  attendHeadRows(a: HeadAttention): void {
     const block = this.fast && a.qkDim % 8 === 0 && a.vDim % 8 === 0 ? headQueryBlock(a) : 0;
     if (!this.fast || block === 0) {
       attendHeadsReference(a);

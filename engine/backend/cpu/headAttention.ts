@@ -3,7 +3,7 @@
 // - attendHeadsWasm: per head, its K and V are gathered into a bank's scratch, then per block of queries two
 //   kernel calls shared by the threads: scores = q·kᵀ (threads split the keys) and out = p·v (threads split
 //   v's dimension), with the softmax in TypeScript between them.
-import type { HeadAttention } from '../backend';
+import type { HeadAttention } from './attentionJobs';
 import * as C from './controlBlock';
 import type { KernelThreads } from './kernelThreads';
 import type { WasmMemory } from './wasmKernels';

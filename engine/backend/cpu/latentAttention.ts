@@ -3,7 +3,7 @@
 // - attendLatentWasm: the latents are copied into a bank's scratch, then three kernel calls shared by the
 //   threads: scores = q_lat·c_kvᵀ and q_pe·k_peᵀ (threads split the context), softmax in TypeScript, and
 //   out = p·c_kv (threads split the latent dimension).
-import type { LatentAttention } from '../backend';
+import type { LatentAttention } from './attentionJobs';
 import * as C from './controlBlock';
 import type { KernelThreads } from './kernelThreads';
 import type { WasmMemory } from './wasmKernels';

@@ -2,8 +2,8 @@
 // every thread can read them in place. A wasm32 memory holds at most 4 GiB, so a large model spans several
 // banks; each bank starts with a scratch area into which a matmul's activations are copied (a kernel can only
 // address its own bank). Tensors handed out are ordinary Tensors whose data views a bank's SharedArrayBuffer.
-import { DType, DTYPE_BYTES } from '../../weights/safetensors';
-import type { Tensor } from '../../weights/tensor';
+import { DType, tensorBytes } from '../../weights/ggmlTypes';
+import { Tensor, tensorData } from '../../weights/tensor';
 import { wasm, WasmMemory } from './wasmKernels';
 
 const PAGE = 65536;
@@ -32,8 +32,7 @@ export class WeightArena {
 
   /** A zeroed tensor in a bank; `bytes` views its storage, for a loader to fill. */
   allocate(name: string, dtype: DType, shape: number[]): { tensor: Tensor; bytes: Uint8Array } {
-    const count = shape.reduce((a, b) => a * b, 1);
-    const byteLength = count * DTYPE_BYTES[dtype];
+    const byteLength = tensorBytes(dtype, shape);
     if (SCRATCH_BYTES + byteLength > MAX_PAGES * PAGE) throw new RangeError(`weight "${name}" (${byteLength} B) is larger than a 4 GiB WebAssembly memory`);
     let bank = this.banks.findIndex((b) => align(b.used) + byteLength <= MAX_PAGES * PAGE);
     if (bank < 0) bank = this.addBank();
@@ -44,7 +43,7 @@ export class WeightArena {
     if (needPages > havePages) b.memory.grow(needPages - havePages);
     b.used = offset + byteLength;
     const buffer = b.memory.buffer;
-    const data = dtype === 'F32' ? new Float32Array(buffer, offset, count) : new Uint16Array(buffer, offset, count);
+    const data = tensorData(dtype, buffer, offset, byteLength);
     this.where.set(data, { bank, offset });
     return { tensor: { name, dtype, shape, data }, bytes: new Uint8Array(buffer, offset, byteLength) };
   }

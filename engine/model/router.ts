@@ -1,0 +1,64 @@
+// DeepSeekMoE's router (MoEGate) on host floats: softmax over the routed experts' logits, then top-k per token
+// (greedy, or group-limited: groups scored by their best expert, only the best topk_group groups eligible), with
+// the chosen weights normalised or scaled. The CPU backend runs this; other backends reproduce it.
+import type { RouterSpec } from '../backend/backend';
+import type { DeepseekV2Config } from './config';
+
+export function routerSpec(c: DeepseekV2Config): RouterSpec {
+  return {
+    topK: c.numExpertsPerTok,
+    method: c.topkMethod,
+    nGroup: c.nGroup,
+    topkGroup: c.topkGroup,
+    normTopkProb: c.normTopkProb,
+    routedScalingFactor: c.routedScalingFactor,
+  };
+}
+
+/** logits [n, E] -> per token the chosen experts [n, topK] and their weights [n, topK]. */
+export function routeTokens(logits: Float32Array, n: number, E: number, spec: RouterSpec): { experts: Int32Array; weights: Float32Array } {
+  const k = spec.topK;
+  const experts = new Int32Array(n * k);
+  const weights = new Float32Array(n * k);
+  const scores = new Float32Array(E);
+  const order = Array.from({ length: E }, (_, i) => i);
+  const groupSize = E / spec.nGroup;
+  for (let t = 0; t < n; t++) {
+    // Softmax over all routed experts, in float32.
+    let max = -Infinity;
+    for (let e = 0; e < E; e++) max = Math.max(max, logits[t * E + e]);
+    let sum = 0;
+    for (let e = 0; e < E; e++) sum += scores[e] = Math.exp(logits[t * E + e] - max);
+    for (let e = 0; e < E; e++) scores[e] = scores[e] / sum;
+
+    let eligible = scores;
+    if (spec.method === 'group_limited_greedy') {
+      const groupScore = Array.from({ length: spec.nGroup }, (_, g) => {
+        let m = -Infinity;
+        for (let e = g * groupSize; e < (g + 1) * groupSize; e++) m = Math.max(m, scores[e]);
+        return m;
+      });
+      const keptGroups = new Set(topIndices(groupScore, spec.topkGroup));
+      eligible = scores.map((s, e) => (keptGroups.has(Math.floor(e / groupSize)) ? s : 0));
+    }
+    order.sort((a, b) => eligible[b] - eligible[a] || a - b);
+    let picked = 0;
+    for (let j = 0; j < k; j++) {
+      experts[t * k + j] = order[j];
+      picked += weights[t * k + j] = scores[order[j]];
+    }
+    for (let j = 0; j < k; j++) {
+      const w = weights[t * k + j];
+      weights[t * k + j] = k > 1 && spec.normTopkProb ? w / (picked + 1e-20) : w * spec.routedScalingFactor;
+    }
+  }
+  return { experts, weights };
+}
+
+function topIndices(values: number[], count: number): number[] {
+  return values
+    .map((v, i) => [v, i] as const)
+    .sort((a, b) => b[0] - a[0] || a[1] - b[1])
+    .slice(0, count)
+    .map(([, i]) => i);
+}
