@@ -64,6 +64,9 @@ export class GpuWeights {
   }
 
   static shapeOf(t: Tensor): { rows: number; cols: number } {
+    if (t.dtype !== 'F32' && t.dtype !== 'F16' && t.dtype !== 'BF16') {
+      throw new Error(`webgpu: weight ${t.name} is ${t.dtype}: block-quantised weights are not implemented on webgpu (F32, F16 and BF16 are)`);
+    }
     if (t.shape.length === 1) return { rows: 1, cols: t.shape[0] };
     if (t.shape.length !== 2) throw new RangeError(`webgpu: weight ${t.name} has shape [${t.shape.join(', ')}]; only 1-D and 2-D weights are supported`);
     return { rows: t.shape[0], cols: t.shape[1] };
@@ -119,21 +122,19 @@ export class GpuWeights {
 
   /** Host values [start, start + count) of t into `buffer` at word `wordOffset` (16-bit runs padded to a word). */
   private upload(t: Tensor, start: number, count: number, buffer: GPUBuffer, wordOffset: number): void {
+    const elementBytes = t.dtype === 'F32' ? 4 : 2;
+    if (elementBytes === 2 && start % 2 !== 0) throw new Error(`webgpu: ${t.name}: a 16-bit run starting at odd element ${start}`);
+    const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset + start * elementBytes, count * elementBytes);
+    // Dawn takes no SharedArrayBuffer (the loader's tensors live in one): staged through ordinary memory, in
+    // chunks so that a large tensor never needs a second full copy on the host.
+    const CHUNK = 1 << 26;
     const device = this.runtime.device;
-    if (t.dtype === 'F32') {
-      const d = t.data as Float32Array;
-      device.queue.writeBuffer(buffer, wordOffset * 4, d.buffer, d.byteOffset + start * 4, count * 4);
-      return;
+    for (let at = 0; at < bytes.length; at += CHUNK) {
+      const part = bytes.subarray(at, Math.min(bytes.length, at + CHUNK));
+      const staged = new Uint8Array(Math.ceil(part.length / 4) * 4);
+      staged.set(part);
+      device.queue.writeBuffer(buffer, wordOffset * 4 + at, staged.buffer, 0, staged.length);
     }
-    const d = t.data as Uint16Array;
-    if (start % 2 !== 0) throw new Error(`webgpu: ${t.name}: a 16-bit run starting at odd element ${start}`);
-    if (count % 2 === 0 && (d.byteOffset + start * 2) % 4 === 0) {
-      device.queue.writeBuffer(buffer, wordOffset * 4, d.buffer, d.byteOffset + start * 2, count * 2);
-      return;
-    }
-    const padded = new Uint16Array(2 * Math.ceil(count / 2));
-    padded.set(d.subarray(start, start + count));
-    device.queue.writeBuffer(buffer, wordOffset * 4, padded.buffer, 0, padded.byteLength);
   }
 
   /** A slab's buffer of a single matrix, placed (again, on a new device) when the op using it is recorded. */

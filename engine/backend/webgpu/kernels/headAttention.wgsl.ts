@@ -4,6 +4,7 @@
 // kv[s, h·(dn+dv) + dn .. +dv). Shapes: q [count, heads·(dn+dr)], kv [L, heads·(dn+dv)], kPe [L, dr]; causal:
 // token j sees [0, pos0 + j]. Partials (m, l, acc [dv]) at part[(q·splits + chunk)·(dv + 2)]. dn + dr, dv ≤ 1024.
 import { ATTENTION_MAX_WIDTH } from './latentAttention.wgsl';
+import { PRECISE_EXP } from './preciseExp.wgsl';
 
 export const HEAD_ATTENTION_WGSL = `struct Params {
   rows: u32, heads: u32, dn: u32, dr: u32,
@@ -12,6 +13,7 @@ export const HEAD_ATTENTION_WGSL = `struct Params {
   partOff: u32, pad0: u32, pad1: u32, pad2: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
+${PRECISE_EXP}
 @group(0) @binding(1) var<storage, read> Q: array<f32>;
 @group(0) @binding(2) var<storage, read> KV: array<f32>;
 @group(0) @binding(3) var<storage, read> KP: array<f32>;
@@ -53,9 +55,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let n = min(64u, s1 - b0);
     for (var i = 0u; i < n; i++) { blockMax = max(blockMax, probs[i]); }
     workgroupBarrier();
-    probs[t] = select(0.0, exp(score - blockMax), valid);
+    probs[t] = select(0.0, preciseExp(score - blockMax), valid);
     workgroupBarrier();
-    let f = exp(m - blockMax);
+    let f = preciseExp(m - blockMax);
     var sum = 0.0;
     for (var i = 0u; i < n; i++) { sum += probs[i]; }
     l = l * f + sum;

@@ -8,6 +8,7 @@
 // Per block of 64 tokens each thread scores one token, then every thread accumulates its dims d ≡ t (mod 64).
 import { PAGE_TOKENS } from '../../../cache/latentStore';
 import { GpuLatentFormat, latentRead } from './latentRow.wgsl';
+import { PRECISE_EXP } from './preciseExp.wgsl';
 
 export const ATTENTION_MAX_WIDTH = 1024;
 
@@ -19,6 +20,7 @@ export function latentAttentionWgsl(format: GpuLatentFormat): string {
   scale: f32, rowWords: u32, partOff: u32, pad0: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
+${PRECISE_EXP}
 @group(0) @binding(1) var<storage, read> L: array<u32>;
 @group(0) @binding(2) var<storage, read> U: array<u32>;
 @group(0) @binding(3) var<storage, read> QL: array<f32>;
@@ -64,9 +66,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let n = min(64u, s1 - b0);
     for (var i = 0u; i < n; i++) { blockMax = max(blockMax, probs[i]); }
     workgroupBarrier();
-    probs[t] = select(0.0, exp(score - blockMax), valid);
+    probs[t] = select(0.0, preciseExp(score - blockMax), valid);
     workgroupBarrier();
-    let f = exp(m - blockMax);
+    let f = preciseExp(m - blockMax);
     var sum = 0.0;
     for (var i = 0u; i < n; i++) { sum += probs[i]; }
     l = l * f + sum;

@@ -3,6 +3,7 @@
 // eligible), ties to the lower index; the weights normalised (normTopkProb, k > 1) or scaled. One thread per token.
 // Shapes: logits [n, E] from lOff (E ≤ 256, groups ≤ 64); out [n, 2·topK] from oOff: the expert ids (as u32 bits)
 // then their weights.
+import { PRECISE_EXP } from './preciseExp.wgsl';
 export const ROUTER_MAX_EXPERTS = 256;
 
 export const ROUTER_WGSL = `struct Params {
@@ -11,6 +12,7 @@ export const ROUTER_WGSL = `struct Params {
   lOff: u32, oOff: u32, pad0: u32, pad1: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
+${PRECISE_EXP}
 @group(0) @binding(1) var<storage, read> Lg: array<f32>;
 @group(0) @binding(2) var<storage, read_write> O: array<f32>;
 
@@ -25,7 +27,7 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) {
   var mx = Lg[lo];
   for (var e = 1u; e < p.E; e++) { mx = max(mx, Lg[lo + e]); }
   var sum = 0.0;
-  for (var e = 0u; e < p.E; e++) { let v = exp(Lg[lo + e] - mx); scores[e] = v; sum += v; }
+  for (var e = 0u; e < p.E; e++) { let v = preciseExp(Lg[lo + e] - mx); scores[e] = v; sum += v; }
   for (var e = 0u; e < p.E; e++) { scores[e] = scores[e] / sum; eligible[e] = scores[e]; }
   if (p.groupLimited == 1u) {
     let size = p.E / p.nGroup;

@@ -11,6 +11,8 @@ export function weightDecode(dtype: DType, name: string, buffer: string): string
       return `fn ${name}(i: u32) -> f32 { let v = unpack2x16float(${buffer}[i >> 1u]); return select(v.x, v.y, (i & 1u) == 1u); }`;
     case 'BF16':
       return `fn ${name}(i: u32) -> f32 { let w = ${buffer}[i >> 1u]; return bitcast<f32>(select(w << 16u, w & 0xffff0000u, (i & 1u) == 1u)); }`;
+    default:
+      throw new Error(`webgpu: ${dtype} weights are not implemented on webgpu (F32, F16 and BF16 are)`);
   }
 }
 
