@@ -25,7 +25,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let t = lid.y * 16u + lid.x;
   let xBase = p.xOff + head * p.xHeadStride;
   let wBase = wid.z * p.wHeadElems;
-  var acc: array<array<f32, 4>, 4>;
+  var acc = array<array<f32, 4>, 4>();
   for (var k0 = 0u; k0 < p.K; k0 += 16u) {
     // 256 threads load 64x16 of x and of W, 4 values each.
     for (var i = 0u; i < 4u; i++) {
@@ -41,12 +41,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
       ws[r][c] = wv;
     }
     workgroupBarrier();
+    // Blocked summation: each 16-wide k tile is summed on its own, then added, so rounding grows with K/16 + 16
+    // rather than K (absorbed and naive attention then agree to 1e-5 on the fixtures, as on the CPU).
+    var tile = array<array<f32, 4>, 4>();
     for (var c = 0u; c < 16u; c++) {
       var xr: array<f32, 4>;
       var wr: array<f32, 4>;
       for (var i = 0u; i < 4u; i++) { xr[i] = xs[lid.y + i * 16u][c]; wr[i] = ws[lid.x + i * 16u][c]; }
-      for (var i = 0u; i < 4u; i++) { for (var j = 0u; j < 4u; j++) { acc[i][j] += xr[i] * wr[j]; } }
+      for (var i = 0u; i < 4u; i++) { for (var j = 0u; j < 4u; j++) { tile[i][j] += xr[i] * wr[j]; } }
     }
+    for (var i = 0u; i < 4u; i++) { for (var j = 0u; j < 4u; j++) { acc[i][j] += tile[i][j]; } }
     workgroupBarrier();
   }
   for (var i = 0u; i < 4u; i++) {

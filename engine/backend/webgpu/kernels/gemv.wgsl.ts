@@ -29,7 +29,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let n = flatWorkgroup(wid, nwg);
   let head = p.head0 + wid.z;
   let live = n < p.N;
-  var acc: array<f32, ${GEMV_ROWS}>;
+  var acc = array<f32, ${GEMV_ROWS}>();
   if (live) {
     let wRow = wid.z * p.wHeadElems + n * p.K;
     let xCol = p.xOff + head * p.xHeadStride;

@@ -37,7 +37,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let s1 = min(s0 + p.splitTokens, visible);
   var m = -1e30;
   var l = 0.0;
-  var acc: array<f32, ${ATTENTION_MAX_WIDTH / 64}>;
+  var acc = array<f32, ${ATTENTION_MAX_WIDTH / 64}>();
   for (var b0 = s0; b0 < s1; b0 += 64u) {
     let s = b0 + t;
     let valid = s < s1;

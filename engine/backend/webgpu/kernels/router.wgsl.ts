@@ -23,7 +23,7 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) {
   let lo = p.lOff + t * p.E;
   var scores: array<f32, ${ROUTER_MAX_EXPERTS}>;
   var eligible: array<f32, ${ROUTER_MAX_EXPERTS}>;
-  var taken: array<bool, ${ROUTER_MAX_EXPERTS}>;
+  var taken = array<bool, ${ROUTER_MAX_EXPERTS}>();
   var mx = Lg[lo];
   for (var e = 1u; e < p.E; e++) { mx = max(mx, Lg[lo + e]); }
   var sum = 0.0;
@@ -32,7 +32,7 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) {
   if (p.groupLimited == 1u) {
     let size = p.E / p.nGroup;
     var groupScore: array<f32, 64>;
-    var kept: array<bool, 64>;
+    var kept = array<bool, 64>();
     for (var gi = 0u; gi < p.nGroup; gi++) {
       var m = scores[gi * size];
       for (var e = gi * size + 1u; e < (gi + 1u) * size; e++) { m = max(m, scores[e]); }
