@@ -40,6 +40,7 @@ export async function bindEngine(options: ServeOptions): Promise<ServedModel> {
     modelDir: options.modelDir,
     created: Math.floor(Date.now() / 1000),
     contextLength: engine.config.maxPositionEmbeddings,
+    backend: `${engine.model.backend.info().name} on ${engine.model.backend.info().device}`,
     vocabSize: engine.config.vocabSize,
     encode: (text, limit) => tokenizerPool.encode(text, limit),
     decode: (ids, decodeOptions) => tokenizerPool.decode(ids, decodeOptions),

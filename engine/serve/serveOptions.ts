@@ -42,7 +42,7 @@ export const USAGE = `usage: latent serve [--model DIR] [options]   (OpenAI-comp
                             default: the embedded model, models/latent-coder-tiny
   --host ADDRESS            address to listen on (default 127.0.0.1)
   --port N                  port (default ${DEFAULT_PORT}; 0: any free port, printed at start)
-  --backend NAME            ${BACKENDS.join(' | ')} (default cpu)
+  --backend NAME            ${BACKENDS.join(' | ')} (default auto)
   --api-key-file FILE       bearer key file, 0600 (default: $LATENT_API_KEY, else a generated key in the user's cache dir)
   --allow-host NAME         a Host name accepted besides loopback and the bound address (repeatable)
   --max-body-bytes N        largest request body (default 4194304)
@@ -118,7 +118,7 @@ export function parseServeOptions(argv: string[]): ServeOptions {
     modelDir: v.model ?? defaultModelDir(),
     host: v.host ?? '127.0.0.1',
     port: positiveInt('port', v.port, DEFAULT_PORT, 0, 65535),
-    backend: v.backend ?? 'cpu',
+    backend: v.backend ?? 'auto',
     apiKeyFile: v['api-key-file'],
     allowedHosts: v['allow-host'] ?? [],
     maxBodyBytes: positiveInt('max-body-bytes', v['max-body-bytes'], 4 * 1024 * 1024),

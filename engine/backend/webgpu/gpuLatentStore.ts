@@ -46,6 +46,12 @@ export class GpuLatentStore implements LatentPageStore {
     this.generation = runtime.generation;
   }
 
+  /** Pages one store holds at most: a layer's buffer is one storage binding. */
+  static maxPages(runtime: GpuRuntime, shape: LatentShape, format: LatentFormat): number {
+    const rowWords = format === 'fp16' ? latentRowWords('fp16', shape.kvLoraRank, shape.qkRopeHeadDim) : latentRowWords('fp32', shape.kvLoraRank, shape.qkRopeHeadDim);
+    return Math.floor(runtime.limits.maxStorageBufferBindingSize / (PAGE_TOKENS * rowWords * 4));
+  }
+
   /** True once the device its buffers were on was lost. */
   get stale(): boolean {
     return this.generation !== this.runtime.generation;

@@ -132,6 +132,10 @@ export class WebGpuBackend implements Backend {
 
   // ---- latent pages ----
 
+  maxLatentPages(shape: LatentShape, format: LatentFormat): number {
+    return GpuLatentStore.maxPages(this.runtime, shape, format);
+  }
+
   createLatentStore(shape: LatentShape, format: LatentFormat, capacityPages: number): LatentPageStore {
     const store = new GpuLatentStore(this.runtime, this.queue, shape, format, capacityPages);
     this.stores.add(new WeakRef(store));
