@@ -8,7 +8,7 @@ import type { LatentFormat } from '../../cache/latentFormat';
 import { LatentPageStore, LatentShape, PAGE_TOKENS } from '../../cache/latentStore';
 import type { Rope } from '../../model/rope';
 import { USAGE } from './gpuDevice';
-import type { GpuRuntime } from './gpuRuntime';
+import { DeviceLostError, GpuRuntime } from './gpuRuntime';
 import { GpuLatentFormat, latentRowWords } from './kernels/latentRow.wgsl';
 import { latentRepositionWgsl } from './kernels/latentReposition.wgsl';
 import { latentWriteWgsl } from './kernels/latentWrite.wgsl';
@@ -26,6 +26,8 @@ export class GpuLatentStore implements LatentPageStore {
   /** Copies recorded but not yet dispatched: [src row, dst row, from, to]. */
   private copies: { src: number; dst: number; from: number; to: number; rope: Rope }[] = [];
   private copyDsts = new Set<number>();
+  /** Per page: the device generation it was handed out on. */
+  private readonly pageGeneration: number[] = [];
   private readonly flushHook = (): void => this.flushCopies();
 
   constructor(private readonly runtime: GpuRuntime, private readonly queue: StepQueue, readonly shape: LatentShape,
@@ -52,6 +54,19 @@ export class GpuLatentStore implements LatentPageStore {
     return Math.floor(runtime.limits.maxStorageBufferBindingSize / (PAGE_TOKENS * rowWords * 4));
   }
 
+  /**
+   * Throws when a page of `pages` was handed out on a device since lost: its latents are gone (the request holding
+   * them fails; the next one starts from pages of the new device).
+   */
+  checkPages(pages: Uint32Array): void {
+    this.onCurrentDevice();
+    for (const p of pages) {
+      if (this.pageGeneration[p] !== this.generation) {
+        throw new DeviceLostError(`the WebGPU device was lost during the request: latent page ${p} was on the old device; the backend re-created the device for the next request`);
+      }
+    }
+  }
+
   /** True once the device its buffers were on was lost. */
   get stale(): boolean {
     return this.generation !== this.runtime.generation;
@@ -76,18 +91,28 @@ export class GpuLatentStore implements LatentPageStore {
 
   /** The buffer of a layer, resolved when the op reading it is encoded (after any growth recorded before). */
   layerBuffer(layer: number): () => GPUBuffer {
+    this.onCurrentDevice();
     return () => this.buffers[layer];
   }
 
+  /**
+   * On a new device (the old one lost) the pages are gone: the store starts over with zeroed buffers of the same
+   * size there (the engine drops what its tree cached; the request that was running failed).
+   */
+  private onCurrentDevice(): void {
+    if (this.generation === this.runtime.generation) return;
+    this.generation = this.runtime.generation;
+    this.copies = [];
+    this.copyDsts.clear();
+    const bytes = this.pages * PAGE_TOKENS * this.rowWords * 4;
+    this.buffers = this.pages === 0 ? [] : Array.from({ length: this.shape.numLayers }, (_, l) =>
+      this.runtime.createBuffer(`latent store layer ${l} (${this.pages} pages)`, bytes, USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST));
+  }
+
   ensurePage(id: number): void {
-    if (this.generation !== this.runtime.generation) {
-      // A new device: the pages were lost with the old one (the engine drops what its tree cached).
-      this.buffers = [];
-      this.pages = 0;
-      this.copies = [];
-      this.copyDsts.clear();
-      this.generation = this.runtime.generation;
-    }
+    this.onCurrentDevice();
+    // Handed out now (fresh, or reused from the free list): its content will be written on this device.
+    this.pageGeneration[id] = this.generation;
     if (id < this.pages) return;
     if (id >= this.capacityPages) throw new RangeError(`webgpu latent store: page ${id} beyond the capacity of ${this.capacityPages}`);
     const pages = Math.min(this.capacityPages, Math.max(id + 1, this.pages * 2, 4));
@@ -124,6 +149,7 @@ export class GpuLatentStore implements LatentPageStore {
 
   /** Records the latent-write kernel: rows `pairs` = [src, dst, ...] of cKv/kPe into rows of `layer`. */
   recordWrite(layer: number, cKv: GpuActivation, cOff: number, kPe: GpuActivation, kOff: number, pairs: Uint32Array): void {
+    this.onCurrentDevice();
     this.flushCopies();
     const n = pairs.length / 2;
     const at = this.queue.addUpload(pairs);
@@ -139,6 +165,7 @@ export class GpuLatentStore implements LatentPageStore {
   }
 
   copyToken(src: number, srcSlot: number, dst: number, dstSlot: number, rope: Rope, fromPos: number, toPos: number): void {
+    this.onCurrentDevice();
     const s = src * PAGE_TOKENS + srcSlot, d = dst * PAGE_TOKENS + dstSlot;
     // A copy reading a row an earlier pending copy writes must see that write: start a new batch.
     if (this.copyDsts.has(s) || this.copies.some((c) => c.rope !== rope)) this.flushCopies();

@@ -5,7 +5,7 @@
 // uploads both arenas, submits once inside validation and out-of-memory error scopes, and returns the scopes'
 // verdict. Activation buffers are bound when their first op is encoded and go back to the pool at endStep.
 import type { Activation } from '../backend';
-import type { GpuRuntime } from './gpuRuntime';
+import { DeviceLostError, GpuRuntime } from './gpuRuntime';
 import { USAGE } from './gpuDevice';
 
 /** A [rows, cols] f32 matrix: `offset` floats into its root's buffer (sliceRows views share the root). */
@@ -114,8 +114,16 @@ export class StepQueue {
     return at;
   }
 
+  /** The device generation the recorded ops were recorded against (a flush on a newer device fails them). */
+  private recordedOn = -1;
+
+  private noteRecording(): void {
+    if (this.ops.length === 0) this.recordedOn = this.runtime.generation;
+  }
+
   dispatch(pipeline: () => GPUComputePipeline, params: ArrayLike<number>, bindings: Binding[], workgroups: [number, number, number]): void {
     this.runHooks();
+    this.noteRecording();
     if (workgroups[0] === 0 || workgroups[1] === 0 || workgroups[2] === 0) return;
     const max = this.runtime.limits.maxComputeWorkgroupsPerDimension;
     if (workgroups.some((w) => w > max)) throw new RangeError(`webgpu: dispatch of ${workgroups.join('x')} workgroups over the limit of ${max} per dimension`);
@@ -125,6 +133,7 @@ export class StepQueue {
   /** Work outside compute passes (buffer copies), in recording order with the dispatches. */
   encoderOp(encode: (ctx: EncodeContext) => void): void {
     this.runHooks();
+    this.noteRecording();
     this.ops.push({ kind: 'encoder', encode });
   }
 
@@ -167,7 +176,11 @@ export class StepQueue {
     const lost = this.runtime.unavailable;
     if (lost) {
       this.discard();
-      throw new Error(`webgpu: ${lost}`);
+      throw new DeviceLostError(`webgpu: ${lost}; the request failed, the backend re-creates the device for the next one`);
+    }
+    if (this.ops.length > 0 && this.recordedOn !== this.runtime.generation) {
+      this.discard();
+      throw new DeviceLostError('the WebGPU device was lost during the request (its work was recorded on the old device); the backend re-created it for the next request');
     }
     try {
       this.runtime.takeError();

@@ -148,17 +148,22 @@ export class WebGpuBackend implements Backend {
    * other cache (ContiguousLatentCache, for one-off forwards) gets private one-layer stores, page p holding tokens
    * [16p, 16p + 16), grown as it grows. `widths` (c_kv, k_pe) create the private store on first write.
    */
-  private storeOf(cache: LatentCache, tokens: number, layer: number, widths?: { r: number; dr: number }): { store: GpuLatentStore; layer: number; pages: Uint32Array } {
+  private storeOf(cache: LatentCache, tokens: number, layer: number, widths?: { r: number; dr: number; fresh: number }): { store: GpuLatentStore; layer: number; pages: Uint32Array } {
     if (cache instanceof PagedLatentCache) {
       if (!(cache.pool.store instanceof GpuLatentStore)) {
         throw new Error('webgpu backend: the latent pool keeps its pages on the host; create its store with the backend\'s createLatentStore');
       }
-      return { store: cache.pool.store, layer, pages: Uint32Array.from(cache.pages.slice(0, Math.ceil(tokens / PAGE_TOKENS))) };
+      const pages = Uint32Array.from(cache.pages.slice(0, Math.ceil(tokens / PAGE_TOKENS)));
+      cache.pool.store.checkPages(pages);
+      return { store: cache.pool.store, layer, pages };
     }
     let layers = this.privateStores.get(cache);
     if (!layers) this.privateStores.set(cache, (layers = []));
     let store = layers[layer];
     const need = Math.ceil(Math.max(tokens, cache.length) / PAGE_TOKENS);
+    if (store?.stale && (widths === undefined || tokens - widths.fresh > 0)) {
+      throw new DeviceLostError('the WebGPU device was lost during the request: this cache\'s latents were on the old device; the backend re-created the device for the next request');
+    }
     if (!store || store.capacityPages < need || store.stale) {
       if (!widths) throw new Error(`webgpu backend: layer ${layer} of a cache that holds no latents on this device`);
       const capacity = Math.max(need, 2 * (store?.capacityPages ?? 0), 4);
@@ -310,7 +315,7 @@ export class WebGpuBackend implements Backend {
     const c = gpu(cKv), k = gpu(kPe);
     const byStore = new Map<GpuLatentStore, { layer: number; pairs: number[] }>();
     for (const it of items) {
-      const { store, layer: at } = this.storeOf(it.cache, it.pos0 + it.count, layer, { r: c.cols, dr: k.cols });
+      const { store, layer: at } = this.storeOf(it.cache, it.pos0 + it.count, layer, { r: c.cols, dr: k.cols, fresh: it.count });
       let entry = byStore.get(store);
       if (!entry) byStore.set(store, (entry = { layer: at, pairs: [] }));
       const pairs = entry.pairs;
