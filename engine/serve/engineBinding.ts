@@ -22,7 +22,7 @@ export async function bindEngine(options: ServeOptions): Promise<ServedModel> {
   const engine = await Engine.load(options.modelDir, {
     backend: options.backend as BackendName,
     cacheFormat: options.cacheFormat as LatentFormat,
-    cacheBudgetBytes: options.cacheBudgetMiB * 2 ** 20,
+    cacheBudgetBytes: options.cacheBudgetMiB === undefined ? undefined : options.cacheBudgetMiB * 2 ** 20,
     reusePolicy,
   });
   const tokenizer = engine.tokenizer;
