@@ -64,6 +64,30 @@ describe('webgpu engine: reuse, half-precision weights, lost devices, budgets', 
   // Documented tolerances (measured on lavapipe over every fixture: f16 worst 0.035, bf16 0.158, at the logged
   // positions; argmax flipped only where the f32 reference's top-2 gap was under 0.43): the weights' rounding, which
   // can flip a router's choice, not the kernels, which match the CPU on the same weights to 1e-4.
+  it('a batch of sequences at different lengths (a prefill beside decodes, naive and absorbed paths) equals the CPU', async () => {
+    assert.ok(available);
+    const dir = fixtureDir('full');
+    const config = readConfig(dir);
+    const gpuBackend = await WebGpuBackend.create();
+    try {
+      const models = [new DeepseekV2Model(config, loadWeights(dir, config), new CpuBackend()), new DeepseekV2Model(config, loadWeights(dir, config), gpuBackend)];
+      const ids = loadExpected('full').cases[2].input_ids;
+      const caches = models.map(() => [0, 1, 2].map(() => new ContiguousLatentCache(config.numLayers, config.kvLoraRank, config.qkRopeHeadDim)));
+      // Step 1: three prompts of 40, 7 and 90 tokens; step 2: one token each beside a 30-token extend of the first.
+      for (const lengths of [[40, 7, 90], [30, 1, 1]]) {
+        let at = 0;
+        const outs = await Promise.all(models.map((m, b) => m.forward(lengths.map((n, i) => {
+          const tokens = ids.slice(at + i * 3, at + i * 3 + n);
+          return { cache: caches[b][i], tokens, logits: 'all' as const };
+        }))));
+        at += 5;
+        outs[0].forEach((want, i) => assert.ok(maxAbsDiff(outs[1][i], want) <= 1e-4, `item ${i}: ${maxAbsDiff(outs[1][i], want)}`));
+      }
+    } finally {
+      gpuBackend.dispose();
+    }
+  });
+
   for (const [dtype, tol] of [['F16', 0.05], ['BF16', 0.2]] as const) {
     it(`${dtype} weights: logits equal the CPU's on the same weights (1e-4) and stay within ${tol} of the f32 reference; greedy tokens equal where the top-2 gap is large`, async () => {
       assert.ok(available);
