@@ -138,9 +138,9 @@ describe('webgpu backend: every op against the CPU reference on random inputs', 
     assert.deepEqual([...got.experts], [...want.experts]);
   });
 
-  it('routedExperts: Σ w_k·expert_k(x) from the routing in device memory (f32 and bf16 experts)', async () => {
-    for (const dtype of ['F32', 'BF16'] as DType[]) {
-      const E = 8, D = 24, inter = 12;
+  it('routedExperts: Σ w_k·expert_k(x) from the routing in device memory (f32, f16, bf16 experts; even and odd widths)', async () => {
+    for (const [dtype, D, inter] of [['F32', 24, 12], ['BF16', 24, 12], ['F16', 25, 13], ['F32', 25, 13]] as [DType, number, number][]) {
+      const E = 8;
       const experts = Array.from({ length: E }, (_, e) => ({
         gate: randomTensor(`g${e}`, dtype, [inter, D], 10 + e), up: randomTensor(`u${e}`, dtype, [inter, D], 30 + e), down: randomTensor(`d${e}`, dtype, [D, inter], 50 + e),
       }));
@@ -148,7 +148,7 @@ describe('webgpu backend: every op against the CPU reference on random inputs', 
       for (const n of [1, 9]) {
         const xs = inputs(both, n, D, 70 + n), logits = inputs(both, n, E, 80 + n, 3);
         const adopted = both.map((b) => experts.map((e) => ({ gate: b.adoptWeight(e.gate), up: b.adoptWeight(e.up), down: b.adoptWeight(e.down) })));
-        await agree(`routedExperts ${dtype} n=${n}`, xs.map((x, i) => both[i].routedExperts(x, both[i].route(logits[i], spec), adopted[i])), 1e-5);
+        await agree(`routedExperts ${dtype} [${inter}, ${D}] n=${n}`, xs.map((x, i) => both[i].routedExperts(x, both[i].route(logits[i], spec), adopted[i])), 1e-5);
       }
     }
   });

@@ -4,7 +4,7 @@
 // outCol0 + (head0 + z)·outHeadStride, and W is the z-th matrix of the stack (wHeadElems apart).
 // One workgroup of 64 threads per output column n (flat over x, y): the threads split K, then reduce.
 import type { DType } from '../../../weights/safetensors';
-import { FLAT_WORKGROUP, weightDecode } from './weightDecode.wgsl';
+import { FLAT_WORKGROUP, weightDecode, weightPairDecode } from './weightDecode.wgsl';
 
 export const GEMV_ROWS = 4;
 
@@ -21,6 +21,7 @@ export function gemvWgsl(dtype: DType): string {
 @group(0) @binding(2) var<storage, read> W: array<u32>;
 @group(0) @binding(3) var<storage, read_write> O: array<f32>;
 ${weightDecode(dtype, 'w', 'W')}
+${weightPairDecode(dtype, 'wPair', 'W')}
 ${FLAT_WORKGROUP}
 var<workgroup> part: array<array<f32, 64>, ${GEMV_ROWS}>;
 
@@ -33,9 +34,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   if (live) {
     let wRow = wid.z * p.wHeadElems + n * p.K;
     let xCol = p.xOff + head * p.xHeadStride;
-    for (var k = t; k < p.K; k += 64u) {
-      let wk = w(wRow + k);
-      for (var m = 0u; m < p.M; m++) { acc[m] += X[xCol + m * p.xStride + k] * wk; }
+    if (${dtype === 'F32' ? 'false' : 'true'} && p.K % 2u == 0u && wRow % 2u == 0u) {
+      // 16-bit weights, rows on whole words: each thread decodes both halves of the words it loads.
+      for (var k = 2u * t; k < p.K; k += 128u) {
+        let wk = wPair(wRow + k);
+        for (var m = 0u; m < p.M; m++) { acc[m] += X[xCol + m * p.xStride + k] * wk.x + X[xCol + m * p.xStride + k + 1u] * wk.y; }
+      }
+    } else {
+      for (var k = t; k < p.K; k += 64u) {
+        let wk = w(wRow + k);
+        for (var m = 0u; m < p.M; m++) { acc[m] += X[xCol + m * p.xStride + k] * wk; }
+      }
     }
   }
   for (var m = 0u; m < ${GEMV_ROWS}u; m++) { part[m][t] = acc[m]; }

@@ -7,7 +7,7 @@
 // Routing r [n, 2·topK]: ids (u32 bits) then weights. gateUp/down: a workgroup of 64 threads per (output row,
 // pair) splits the dot product; x over rows, y (+ z) over pairs.
 import type { DType } from '../../../weights/safetensors';
-import { weightDecode } from './weightDecode.wgsl';
+import { weightDecode, weightPairDecode } from './weightDecode.wgsl';
 
 const EXPERT_PARAMS = `struct Params {
   pairs: u32, topK: u32, K: u32, N: u32,
@@ -25,6 +25,8 @@ export function expertGateUpWgsl(dtype: DType): string {
 @group(0) @binding(5) var<storage, read_write> O: array<f32>;
 ${weightDecode(dtype, 'gate', 'G')}
 ${weightDecode(dtype, 'up', 'Up')}
+${weightPairDecode(dtype, 'gatePair', 'G')}
+${weightPairDecode(dtype, 'upPair', 'Up')}
 var<workgroup> partG: array<f32, 64>;
 var<workgroup> partU: array<f32, 64>;
 
@@ -41,10 +43,22 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var u = 0.0;
   if (mine) {
     let wRow = (e - p.e0) * p.stride + i * p.K;
-    for (var k = t; k < p.K; k += 64u) {
-      let xv = X[p.xOff + token * p.K + k];
-      g += xv * gate(wRow + k);
-      u += xv * up(wRow + k);
+    if (p.K % 2u == 0u) {
+      // Rows on whole words (stacks pad each matrix to one): both halves of every loaded word are used.
+      for (var k = 2u * t; k < p.K; k += 128u) {
+        let x0 = X[p.xOff + token * p.K + k];
+        let x1 = X[p.xOff + token * p.K + k + 1u];
+        let gw = gatePair(wRow + k);
+        let uw = upPair(wRow + k);
+        g += x0 * gw.x + x1 * gw.y;
+        u += x0 * uw.x + x1 * uw.y;
+      }
+    } else {
+      for (var k = t; k < p.K; k += 64u) {
+        let xv = X[p.xOff + token * p.K + k];
+        g += xv * gate(wRow + k);
+        u += xv * up(wRow + k);
+      }
     }
   }
   partG[t] = g;
@@ -69,6 +83,7 @@ export function expertDownWgsl(dtype: DType): string {
 @group(0) @binding(3) var<storage, read> Dn: array<u32>;
 @group(0) @binding(4) var<storage, read_write> O: array<f32>;
 ${weightDecode(dtype, 'down', 'Dn')}
+${weightPairDecode(dtype, 'downPair', 'Dn')}
 var<workgroup> part: array<f32, 64>;
 
 @compute @workgroup_size(64)
@@ -83,7 +98,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var acc = 0.0;
   if (mine) {
     let wRow = (e - p.e0) * p.stride + d * p.K;
-    for (var k = t; k < p.K; k += 64u) { acc += H[p.xOff + pair * p.K + k] * down(wRow + k); }
+    if (p.K % 2u == 0u) {
+      for (var k = 2u * t; k < p.K; k += 128u) {
+        let dw = downPair(wRow + k);
+        acc += H[p.xOff + pair * p.K + k] * dw.x + H[p.xOff + pair * p.K + k + 1u] * dw.y;
+      }
+    } else {
+      for (var k = t; k < p.K; k += 64u) { acc += H[p.xOff + pair * p.K + k] * down(wRow + k); }
+    }
   }
   part[t] = acc;
   workgroupBarrier();

@@ -16,6 +16,20 @@ export function weightDecode(dtype: DType, name: string, buffer: string): string
   }
 }
 
+/** WGSL `fn <name>(i: u32) -> vec2<f32>`: elements i and i + 1 (i even) from one load. */
+export function weightPairDecode(dtype: DType, name: string, buffer: string): string {
+  switch (dtype) {
+    case 'F32':
+      return `fn ${name}(i: u32) -> vec2<f32> { return vec2<f32>(bitcast<f32>(${buffer}[i]), bitcast<f32>(${buffer}[i + 1u])); }`;
+    case 'F16':
+      return `fn ${name}(i: u32) -> vec2<f32> { return unpack2x16float(${buffer}[i >> 1u]); }`;
+    case 'BF16':
+      return `fn ${name}(i: u32) -> vec2<f32> { let w = ${buffer}[i >> 1u]; return vec2<f32>(bitcast<f32>(w << 16u), bitcast<f32>(w & 0xffff0000u)); }`;
+    default:
+      throw new Error(`webgpu: ${dtype} weights are not implemented on webgpu (F32, F16 and BF16 are)`);
+  }
+}
+
 /** Words a matrix of `elements` values of `dtype` takes (16-bit matrices padded to whole words). */
 export function wordsOf(dtype: DType, elements: number): number {
   return dtype === 'F32' ? elements : Math.ceil(elements / 2);
