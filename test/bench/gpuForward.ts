@@ -4,7 +4,7 @@
 // its 6 routed experts, lm_head; and the latents of its context) and the share of the device's copy bandwidth
 // (measured here) that implies; and the CPU backend on the same shape in the same run.
 //
-//   npm run bench:gpu-forward [-- --quick] [-- --layers N] [-- --peak-gbps G]
+//   npm run bench:gpu-forward [-- --quick] [-- --layers N] [-- --peak-gbps G] [-- --contexts 0,4096,32768]
 //
 // Without --layers: all 27 layers (V2-Lite), fewer when the memory check says they do not fit; --quick (for
 // lavapipe, which is for correctness, ~2.4 GFLOP/s): 2 layers, a 4,096-token vocabulary, 32-token prefill, and
@@ -21,6 +21,7 @@ import type { DeepseekV2Config } from '../../engine/model/config';
 import { DeepseekV2Model } from '../../engine/model/deepseekV2';
 import { signedUniform } from '../../engine/generate/seededRandom';
 import { encodeBf16, f32BitsToBf16 } from '../../engine/weights/halfPrecision';
+import { readConfig } from '../../engine/weights/modelFolder';
 import type { Tensor } from '../../engine/weights/tensor';
 import { median, v2LiteConfig } from './benchModel';
 
@@ -32,11 +33,15 @@ const option = (name: string): string | undefined => {
 const quick = args.includes('--quick');
 const VOCAB = quick ? 4096 : 102400;
 const PREFILL_TOKENS = quick ? 32 : 512;
-const CONTEXTS = [0, 4096, 32768];
+const CONTEXTS = option('contexts')?.split(',').map(Number) ?? [0, 4096, 32768];
 const DECODE_STEPS = quick ? 2 : 16;
 const PEAK_GBPS = option('peak-gbps') ? Number(option('peak-gbps')) : null;
 
+/** --config DIR: another model folder's shape (e.g. a fixture, to check the script in seconds), else V2-Lite's. */
+const CONFIG_DIR = option('config');
+
 function configFor(layers: number): DeepseekV2Config {
+  if (CONFIG_DIR) return { ...readConfig(CONFIG_DIR), numLayers: layers };
   return { ...v2LiteConfig(layers), vocabSize: VOCAB };
 }
 
@@ -122,7 +127,7 @@ interface Figures {
 async function measure(name: string, model: DeepseekV2Model, backend: Backend): Promise<Figures> {
   const c = model.config;
   const rand = signedUniform(3);
-  const prompt = Array.from({ length: PREFILL_TOKENS }, () => Math.floor((rand() + 1) / 2 * VOCAB));
+  const prompt = Array.from({ length: PREFILL_TOKENS }, () => Math.floor((rand() + 1) / 2 * model.config.vocabSize));
   const newCache = () => new ContiguousLatentCache(c.numLayers, c.kvLoraRank, c.qkRopeHeadDim);
   await model.forward([{ cache: newCache(), tokens: prompt.slice(0, 4), logits: 'last' }]); // warm-up (pipelines, stacks)
   const prefill: number[] = [];
@@ -182,7 +187,8 @@ async function main(): Promise<void> {
       return await run(gpu, model, layers, describeAdapter(gpu.runtime.summary));
     } catch (e) {
       gpu.dispose();
-      if (layers <= 1) throw e;
+      // Only memory is a reason to try fewer layers (out-of-memory and over-budget errors are RangeErrors).
+      if (layers <= 1 || !(e instanceof RangeError)) throw e;
       console.log(`${layers} layers do not fit (${(e as Error).message.split('\n')[0]}); trying ${Math.floor(layers / 2)}`);
       layers = Math.floor(layers / 2);
     }
@@ -190,7 +196,7 @@ async function main(): Promise<void> {
 }
 
 async function run(gpu: WebGpuBackend, model: DeepseekV2Model, layers: number, adapter: string): Promise<void> {
-  console.log(`gpu-forward: DeepSeek-V2-Lite shape, ${layers} of 27 layers, vocabulary ${VOCAB}, bf16 weights made on the GPU (${(gpu.weights.bytesResident / 2 ** 30).toFixed(2)} GiB placed)`);
+  console.log(`gpu-forward: ${CONFIG_DIR ? `${CONFIG_DIR}'s shape` : 'DeepSeek-V2-Lite shape'}, ${layers} of ${CONFIG_DIR ? readConfig(CONFIG_DIR).numLayers : 27} layers, vocabulary ${model.config.vocabSize}, bf16 weights made on the GPU (${(gpu.weights.bytesResident / 2 ** 30).toFixed(2)} GiB placed)`);
   console.log(`adapter: ${adapter}; host: ${availableParallelism()} cores, load ${loadavg()[0].toFixed(2)}`);
   const copy = await gpuCopyGBps(gpu);
   console.log(`device copy bandwidth: ${copy.toFixed(1)} GB/s${PEAK_GBPS ? `, nominal peak ${PEAK_GBPS} GB/s` : ''}`);
@@ -212,7 +218,7 @@ async function run(gpu: WebGpuBackend, model: DeepseekV2Model, layers: number, a
     bandwidth_share: share,
     adapter,
     layers,
-    vocab: VOCAB,
+    vocab: model.config.vocabSize,
     decode_by_context: Object.fromEntries(g.decode.map((d) => [d.context, d.tokS])),
     bytes_per_token: Object.fromEntries(g.decode.map((d) => [d.context, d.bytesPerToken])),
     device_copy_gbps: copy,

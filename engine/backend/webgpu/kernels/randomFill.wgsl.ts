@@ -5,10 +5,10 @@ import type { DType } from '../../../weights/safetensors';
 
 export function randomFillWgsl(dtype: DType): string {
   const encode = dtype === 'F32'
-    ? 'bitcast<u32>(uniform(h0))'
+    ? 'bitcast<u32>(uniformValue(h0))'
     : dtype === 'F16'
-      ? 'pack2x16float(vec2<f32>(uniform(h0), uniform(h1)))'
-      : '(bitcast<u32>(uniform(h0)) >> 16u) | (bitcast<u32>(uniform(h1)) & 0xffff0000u)';
+      ? 'pack2x16float(vec2<f32>(uniformValue(h0), uniformValue(h1)))'
+      : '(bitcast<u32>(uniformValue(h0)) >> 16u) | (bitcast<u32>(uniformValue(h1)) & 0xffff0000u)';
   return `struct Params { words: u32, wordOffset: u32, seed: u32, amplitude: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> W: array<u32>;
@@ -17,7 +17,7 @@ fn pcg(v: u32) -> u32 {
   let word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u;
   return (word >> 22u) ^ word;
 }
-fn uniform(h: u32) -> f32 { return (f32(h >> 8u) / 16777216.0 * 2.0 - 1.0) * p.amplitude; }
+fn uniformValue(h: u32) -> f32 { return (f32(h >> 8u) / 16777216.0 * 2.0 - 1.0) * p.amplitude; }
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let w = g.x + g.y * nwg.x * 256u;
