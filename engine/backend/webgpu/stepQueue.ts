@@ -151,6 +151,7 @@ export class StepQueue {
 
   private ensureArenas(): void {
     if (this.bufferGeneration !== this.runtime.generation) {
+      this.bindGroups = new Map();
       this.paramsBuffer = this.uploadBuffer = null;
       this.pool = new Map();
       this.inUse = [];
@@ -159,6 +160,7 @@ export class StepQueue {
     const paramsBytes = Math.max(this.paramsUsed, PARAMS_WINDOW);
     if (!this.paramsBuffer || this.paramsBuffer.size < paramsBytes) {
       this.paramsBuffer = this.runtime.createBuffer('kernel parameters', Math.max(paramsBytes, 1 << 16) * 2, USAGE.UNIFORM | USAGE.COPY_DST);
+      this.bindGroups = new Map(); // they bound the old parameter buffer
     }
     const uploadBytes = Math.max(this.uploadUsed * 4, 16);
     if (!this.uploadBuffer || this.uploadBuffer.size < uploadBytes) {
@@ -208,9 +210,8 @@ export class StepQueue {
           continue;
         }
         const pipeline = op.pipeline();
-        const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: this.paramsBuffer!, offset: op.params, size: PARAMS_WINDOW } }];
-        op.bindings.forEach((b, i) => entries.push({ binding: i + 1, resource: { buffer: ctx.bufferOf(b) } }));
-        const group = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+        const buffers = op.bindings.map((b) => ctx.bufferOf(b));
+        const group = this.bindGroup(device, pipeline, op.params, buffers);
         pass ??= encoder.beginComputePass();
         pass.setPipeline(pipeline);
         pass.setBindGroup(0, group);
@@ -239,6 +240,38 @@ export class StepQueue {
       return null;
     });
   }
+
+  /**
+   * The bind group of a dispatch, from a cache: a decode step binds the same pipelines, parameter windows and
+   * (pooled) buffers as the one before, and creating ~25 bind groups per layer per token costs more host time than
+   * the GPU spends on a small layer.
+   */
+  private bindGroup(device: GPUDevice, pipeline: GPUComputePipeline, params: number, buffers: GPUBuffer[]): GPUBindGroup {
+    let key = `${this.idOf(pipeline)}:${params}`;
+    for (const b of buffers) key += `:${this.idOf(b)}`;
+    let group = this.bindGroups.get(key);
+    if (!group) {
+      if (this.bindGroups.size >= 16384) this.bindGroups.clear();
+      const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: this.paramsBuffer!, offset: params, size: PARAMS_WINDOW } }];
+      buffers.forEach((buffer, i) => entries.push({ binding: i + 1, resource: { buffer } }));
+      let layout = this.layouts.get(pipeline);
+      if (!layout) this.layouts.set(pipeline, (layout = pipeline.getBindGroupLayout(0)));
+      group = device.createBindGroup({ layout, entries });
+      this.bindGroups.set(key, group);
+    }
+    return group;
+  }
+
+  private idOf(o: object): number {
+    let id = this.ids.get(o);
+    if (id === undefined) this.ids.set(o, (id = this.nextId++));
+    return id;
+  }
+
+  private bindGroups = new Map<string, GPUBindGroup>();
+  private layouts = new WeakMap<GPUComputePipeline, GPUBindGroupLayout>();
+  private ids = new WeakMap<object, number>();
+  private nextId = 1;
 
   /** Drops what was recorded (after a lost device: it cannot run). */
   discard(): void {
