@@ -2,9 +2,11 @@
 // sequences advance together: each `step` runs one forward pass over the pending tokens of all of them.
 import type { GenerationDelta, GenerationRequest, GenerationResult } from './api';
 import type { Backend } from './backend/backend';
+import { createAutoBackend } from './backend/autoBackend';
 import { CpuBackend } from './backend/cpu/cpuBackend';
+import { WebGpuBackend } from './backend/webgpu/webGpuBackend';
 import { ContiguousLatentCache, LatentCache } from './cache/latentCache';
-import type { LatentFormat } from './cache/latentFormat';
+import { bytesPerTokenLayer, LatentFormat } from './cache/latentFormat';
 import { PAGE_TOKENS, PoolExhaustedError } from './cache/latentPool';
 import { PagedLatentCache } from './cache/pagedLatentCache';
 import { LatentRefresher } from './cache/latentRefresh';
@@ -20,9 +22,12 @@ import { GgufFile } from './weights/gguf/ggufReader';
 import { hasGgufTokenizer, tokenizerFromMetadata } from './weights/gguf/ggufTokenizer';
 import type { Tensor } from './weights/tensor';
 
-/** cpu: WebAssembly SIMD kernels on every core; cpu-reference: the double-precision oracle, one thread. */
-export type BackendName = 'cpu' | 'cpu-reference';
-export const BACKENDS: readonly BackendName[] = ['cpu', 'cpu-reference'];
+/**
+ * auto: the fastest present (a hardware WebGPU adapter, else cpu; backend/autoBackend.ts); cpu: WebAssembly SIMD
+ * kernels on every core; cpu-reference: the double-precision oracle, one thread; webgpu: WGSL kernels through Dawn.
+ */
+export type BackendName = 'auto' | 'cpu' | 'cpu-reference' | 'webgpu';
+export const BACKENDS: readonly BackendName[] = ['auto', 'cpu', 'cpu-reference', 'webgpu'];
 
 export interface EngineOptions {
   backend?: BackendName;
@@ -45,6 +50,10 @@ export const DEFAULT_REUSE_POLICY: ReusePolicy = { kind: 'reuse', k: 16, maxDist
 
 async function createBackend(name: BackendName): Promise<Backend> {
   switch (name) {
+    case 'auto':
+      return createAutoBackend();
+    case 'webgpu':
+      return WebGpuBackend.create();
     case 'cpu':
       return CpuBackend.create();
     case 'cpu-reference':
@@ -59,6 +68,8 @@ export class Engine {
   private readonly prefillChunkTokens: number;
   /** Token healing for text prompts (null without a tokenizer). */
   private readonly healer: TokenHealer | null;
+  /** Set when the backend's device was lost and replaced: the cached latents are gone. */
+  private cacheLost = false;
 
   private constructor(
     readonly dir: string,
@@ -68,9 +79,14 @@ export class Engine {
     options: EngineOptions,
   ) {
     const c = model.config;
-    this.promptCache = new PromptCache({ numLayers: c.numLayers, kvLoraRank: c.kvLoraRank, qkRopeHeadDim: c.qkRopeHeadDim }, model.rope, {
-      format: options.cacheFormat ?? 'fp32',
-      budgetBytes: options.cacheBudgetBytes ?? 2 ** 30,
+    const shape = { numLayers: c.numLayers, kvLoraRank: c.kvLoraRank, qkRopeHeadDim: c.qkRopeHeadDim };
+    const format = options.cacheFormat ?? 'fp32';
+    // The default budget (1 GiB) within what the backend's latent store can hold.
+    const maxPages = model.backend.maxLatentPages?.(shape, format) ?? Infinity;
+    const pageBytes = PAGE_TOKENS * c.numLayers * bytesPerTokenLayer(format, c.kvLoraRank, c.qkRopeHeadDim);
+    this.promptCache = new PromptCache(shape, model.rope, {
+      format,
+      budgetBytes: options.cacheBudgetBytes ?? Math.min(2 ** 30, maxPages * pageBytes),
       policy: options.reusePolicy ?? DEFAULT_REUSE_POLICY,
       createStore: (shape, format, capacityPages) => model.backend.createLatentStore(shape, format, capacityPages),
     });
@@ -79,6 +95,11 @@ export class Engine {
     if (!(this.prefillChunkTokens >= 1)) throw new RangeError(`prefillChunkTokens must be at least 1 (got ${options.prefillChunkTokens})`);
     this.refresher = new LatentRefresher(this.promptCache, async (cache, tokens) => {
       await this.model.forward([{ cache, tokens, logits: 'none' }]);
+    });
+    // A GPU backend that replaced a lost device lost every cached latent with it: the tree is emptied before the
+    // next request matches against it.
+    model.backend.onDeviceReset?.(() => {
+      this.cacheLost = true;
     });
   }
 
@@ -134,12 +155,18 @@ export class Engine {
     if (tokenizer && tokenizer.vocabSize > config.vocabSize) {
       throw new Error(`${source}: the tokenizer has ${tokenizer.vocabSize} tokens but the model's vocab_size is ${config.vocabSize}`);
     }
-    const backend = await createBackend(options.backend ?? 'cpu');
+    const name = options.backend ?? 'auto';
+    const backend = await createBackend(name);
     try {
-      const weights = loadInto((name, dtype, shape) => backend.allocateWeight(name, dtype, shape));
-      return new Engine(source, new DeepseekV2Model(config, weights, backend), tokenizer, options);
+      const weights = loadInto((n, dtype, shape) => backend.allocateWeight(n, dtype, shape));
+      const model = new DeepseekV2Model(config, weights, backend);
+      // A GPU backend reports what failed while placing the weights (out of memory) here, with the numbers.
+      await backend.settle?.();
+      return new Engine(source, model, tokenizer, options);
     } catch (e) {
       backend.dispose();
+      // auto falls back to the CPU when the model does not fit the GPU (or the GPU refuses it).
+      if (name === 'auto' && backend.name === 'webgpu') return Engine.build(source, config, tokenizer, { ...options, backend: 'cpu' }, loadInto);
       throw e;
     }
   }
@@ -169,6 +196,10 @@ export class Engine {
     const request = healed ? { ...asked, prompt: healed.prompt } : asked;
     // A request never waits for background work: the refresh in progress is dropped with what it held.
     this.refresher.drop();
+    if (this.cacheLost) {
+      this.cacheLost = false;
+      this.promptCache.tree.evict(Number.MAX_SAFE_INTEGER);
+    }
     const prepared = await this.promptCache.prepare(request.prompt, async (cache, tokens) => {
       cache.reserve(tokens.length);
       await this.model.forward([{ cache, tokens, logits: 'none' }]);

@@ -76,6 +76,11 @@ export interface Backend {
   adoptWeight(w: Tensor): Tensor;
 
   // ---- the latent pool's pages ----
+  /**
+   * Optional: the most pages one latent store can hold here (a GPU store binds a layer's pages at once, so one
+   * storage binding bounds it); the engine's default budget stays within it, a larger explicit one is refused.
+   */
+  maxLatentPages?(shape: LatentShape, format: LatentFormat): number;
   /** Page storage for a latent pool (PAGE_TOKENS tokens of every layer per page) in the backend's memory. */
   createLatentStore(shape: LatentShape, format: LatentFormat, capacityPages: number): LatentPageStore;
 
@@ -141,6 +146,17 @@ export interface Backend {
   readRouting(r: Routing): Promise<{ experts: Int32Array; weights: Float32Array }>;
   /** Ends a step: every activation and routing of the step may be reused from now on. */
   endStep(): void;
+
+  /**
+   * Optional (GPU backends): waits for the weights placed so far to be resident, throwing what the device reported
+   * while placing them (out of memory: the model is refused at load, with the numbers).
+   */
+  settle?(): Promise<void>;
+  /**
+   * Optional (GPU backends): `listener` runs when a lost device was replaced by a new one; every latent page was
+   * lost with the old device, so the caller drops what it cached.
+   */
+  onDeviceReset?(listener: () => void): void;
 
   /** Releases threads and device memory. */
   dispose(): void;

@@ -49,9 +49,10 @@ export class LatentPool {
     if (id === undefined) {
       if (this.refs.length >= this.capacityPages) return null;
       id = this.refs.length;
-      this.store.ensurePage(id);
       this.refs.push(0);
     }
+    // Every hand-out, a reused page too: a device store stamps the page's content as of its current device.
+    this.store.ensurePage(id);
     this.refs[id] = 1;
     this.inUse++;
     return id;

@@ -14,7 +14,7 @@ export interface LatentShape {
 }
 
 export interface LatentPageStore {
-  /** Makes page `id` exist (ids are handed out densely from 0; a store may grow lazily). */
+  /** Makes page `id` exist (ids are handed out densely from 0; a store may grow lazily); called at every hand-out. */
   ensurePage(id: number): void;
   /** Host writes of one token's latents of one layer (used by host-side backends and tests). */
   write(page: number, slot: number, layer: number, cKv: Float32Array, kPe: Float32Array): void;

@@ -5,7 +5,7 @@ import { SERVE_USAGE } from '../serve';
 import { EXPORT_TYPES } from '../weights/gguf/exportGguf';
 import { CHECKPOINT_DTYPES } from '../weights/randomCheckpoint';
 
-const BACKEND_LINE = `  --backend NAME            ${BACKENDS.join(' | ')} (default cpu)`;
+const BACKEND_LINE = `  --backend NAME            ${BACKENDS.join(' | ')} (default auto: a hardware GPU adapter, else cpu)`;
 
 export const COMMAND_USAGE: Record<string, string> = {
   logits: `usage: latent logits [--model DIR] --tokens 0,5,7 [options]   (one forward pass; the logits as JSON)
@@ -38,6 +38,9 @@ ${BACKEND_LINE}   (accepted; writing needs none)`,
   --out FILE                the GGUF file to write
   --type TYPE               ${EXPORT_TYPES.join(' | ')} (default f16; norms and the router stay f32)
   --legacy-kv-b             write kv_b_proj whole (attn_kv_b) instead of the MLA split attn_k_b / attn_v_b`,
+  info: `usage: latent info [--model DIR|FILE.gguf] [options]   (config, parameter counts, weight bytes, backend, GPU adapter)
+  --model DIR|FILE.gguf     model folder or GGUF file (default: the embedded model, models/latent-coder-tiny)
+${BACKEND_LINE}`,
   lsp: `usage: latent lsp [--stdio | --node-ipc]   (the language server)
   --stdio                   LSP over stdin/stdout
   --node-ipc                LSP over node's IPC channel (how the extension starts it; the default when there is one)`,

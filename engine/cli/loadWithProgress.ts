@@ -5,7 +5,7 @@ import { UsageError } from './usage';
 const SHOW_PROGRESS_ABOVE_BYTES = 256 * 1024 * 1024;
 
 export function parseBackend(command: string, text: string | undefined): BackendName {
-  const name = text ?? 'cpu';
+  const name = text ?? 'auto';
   if (!(BACKENDS as readonly string[]).includes(name)) throw new UsageError(`${command}: --backend must be one of ${BACKENDS.join(', ')} (got "${name}")`);
   return name as BackendName;
 }

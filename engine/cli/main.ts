@@ -3,6 +3,7 @@
 import { COMMAND_USAGE, overallUsage } from './commandHelp';
 import { exportGgufCommand } from './exportGguf';
 import { generateCommand } from './generate';
+import { infoCommand } from './info';
 import { initRandomCommand } from './initRandom';
 import { logitsCommand } from './logits';
 import { serveCommand } from '../serve';
@@ -15,6 +16,7 @@ const COMMANDS: Record<string, Command> = {
   generate: generateCommand,
   'init-random': initRandomCommand,
   'export-gguf': exportGgufCommand,
+  info: infoCommand,
   // Loaded on demand: the language server's libraries are not needed by any other command.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   lsp: (args) => (require('../../server/main') as typeof import('../../server/main')).lspCommand(args),

@@ -22,7 +22,7 @@ export async function bindEngine(options: ServeOptions): Promise<ServedModel> {
   const engine = await Engine.load(options.modelDir, {
     backend: options.backend as BackendName,
     cacheFormat: options.cacheFormat as LatentFormat,
-    cacheBudgetBytes: options.cacheBudgetMiB * 2 ** 20,
+    cacheBudgetBytes: options.cacheBudgetMiB === undefined ? undefined : options.cacheBudgetMiB * 2 ** 20,
     reusePolicy,
   });
   const tokenizer = engine.tokenizer;
@@ -40,6 +40,7 @@ export async function bindEngine(options: ServeOptions): Promise<ServedModel> {
     modelDir: options.modelDir,
     created: Math.floor(Date.now() / 1000),
     contextLength: engine.config.maxPositionEmbeddings,
+    backend: `${engine.model.backend.info().name} on ${engine.model.backend.info().device}`,
     vocabSize: engine.config.vocabSize,
     encode: (text, limit) => tokenizerPool.encode(text, limit),
     decode: (ids, decodeOptions) => tokenizerPool.decode(ids, decodeOptions),

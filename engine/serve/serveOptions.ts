@@ -28,8 +28,8 @@ export interface ServeOptions {
   maxChoices: number;
   /** Storage of cached latents: fp32, fp16, int8, int4. */
   cacheFormat: string;
-  /** Memory the latent pool may use. */
-  cacheBudgetMiB: number;
+  /** Memory the latent pool may use; undefined: the engine's default (1 GiB, within what the backend's store holds). */
+  cacheBudgetMiB?: number;
   /** How cached latents are reused: exact | reuse:K[:D] (engine/cache/promptCache.ts); the engine's default if unset. */
   reusePolicy?: string;
   /** Open connections served at once; a request on one beyond them is answered 503 and its connection closed. */
@@ -42,7 +42,7 @@ export const USAGE = `usage: latent serve [--model DIR] [options]   (OpenAI-comp
                             default: the embedded model, models/latent-coder-tiny
   --host ADDRESS            address to listen on (default 127.0.0.1)
   --port N                  port (default ${DEFAULT_PORT}; 0: any free port, printed at start)
-  --backend NAME            ${BACKENDS.join(' | ')} (default cpu)
+  --backend NAME            ${BACKENDS.join(' | ')} (default auto)
   --api-key-file FILE       bearer key file, 0600 (default: $LATENT_API_KEY, else a generated key in the user's cache dir)
   --allow-host NAME         a Host name accepted besides loopback and the bound address (repeatable)
   --max-body-bytes N        largest request body (default 4194304)
@@ -51,7 +51,7 @@ export const USAGE = `usage: latent serve [--model DIR] [options]   (OpenAI-comp
   --max-queue N             requests waiting beyond the batch before 429 (default 64)
   --max-choices N           largest n of one request (default 8)
   --cache-format FORMAT     latent cache storage: ${LATENT_FORMATS.join(' | ')} (default fp32)
-  --cache-budget-mib N      memory of the latent cache pool in MiB (default 1024)
+  --cache-budget-mib N      memory of the latent cache pool in MiB (default 1024, less where a GPU's binding limit caps it)
   --reuse-policy POLICY     exact | reuse:K[:D]: recompute K tokens of each moved run, reuse latents at most D
                             re-positionings from exact (default reuse:16, D 4)
   --max-connections N       open connections served at once; a request beyond gets 503 (default 512)
@@ -118,7 +118,7 @@ export function parseServeOptions(argv: string[]): ServeOptions {
     modelDir: v.model ?? defaultModelDir(),
     host: v.host ?? '127.0.0.1',
     port: positiveInt('port', v.port, DEFAULT_PORT, 0, 65535),
-    backend: v.backend ?? 'cpu',
+    backend: v.backend ?? 'auto',
     apiKeyFile: v['api-key-file'],
     allowedHosts: v['allow-host'] ?? [],
     maxBodyBytes: positiveInt('max-body-bytes', v['max-body-bytes'], 4 * 1024 * 1024),
@@ -127,7 +127,7 @@ export function parseServeOptions(argv: string[]): ServeOptions {
     maxQueue: positiveInt('max-queue', v['max-queue'], 64, 0),
     maxChoices: positiveInt('max-choices', v['max-choices'], 8),
     cacheFormat: v['cache-format'] ?? 'fp32',
-    cacheBudgetMiB: positiveInt('cache-budget-mib', v['cache-budget-mib'], 1024),
+    cacheBudgetMiB: v['cache-budget-mib'] === undefined ? undefined : positiveInt('cache-budget-mib', v['cache-budget-mib'], 1024),
     reusePolicy: v['reuse-policy'],
     maxConnections: positiveInt('max-connections', v['max-connections'], 512),
   };

@@ -11,6 +11,8 @@ export interface ServedModel {
   /** Unix seconds when the server loaded it. */
   created: number;
   contextLength: number;
+  /** The backend computing, and its device (e.g. "webgpu on NVIDIA ..."), for the load log. */
+  backend: string;
   vocabSize: number;
   /**
    * Text -> token ids, adding no special tokens, in a worker thread (tokenizerPool.ts): serve's one encoder, for

@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { COMMAND_USAGE } from '../../engine/cli/commandHelp';
 import { EXPORT_GGUF_OPTIONS } from '../../engine/cli/exportGguf';
 import { GENERATE_OPTIONS } from '../../engine/cli/generate';
+import { INFO_OPTIONS } from '../../engine/cli/info';
 import { INIT_RANDOM_OPTIONS } from '../../engine/cli/initRandom';
 import { LOGITS_OPTIONS } from '../../engine/cli/logits';
 import { SERVE_OPTIONS } from '../../engine/serve';
@@ -15,6 +16,7 @@ const PARSED_OPTIONS: Record<string, readonly string[]> = {
   generate: Object.keys(GENERATE_OPTIONS),
   'init-random': Object.keys(INIT_RANDOM_OPTIONS),
   'export-gguf': Object.keys(EXPORT_GGUF_OPTIONS),
+  info: Object.keys(INFO_OPTIONS),
   serve: Object.keys(SERVE_OPTIONS),
   lsp: ['stdio', 'node-ipc'],
 };
