@@ -44,7 +44,7 @@ export interface ExportSummary {
 }
 
 /** One GGUF tensor to write: its spec, and the float32 values of its parts in order (experts one by one). */
-interface Planned extends GgufTensorSpec {
+export interface Planned extends GgufTensorSpec {
   parts: () => Iterable<Float32Array>;
 }
 
@@ -106,7 +106,7 @@ function encode(values: Float32Array, dtype: DType): Uint8Array {
 }
 
 /** The GGUF tensors of a config in the order written, each with where its values come from. */
-function planTensors(c: DeepseekV2Config, layout: KvBLayout, type: ExportType, read: (spec: TensorSpec) => Float32Array): Planned[] {
+export function planTensors(c: DeepseekV2Config, layout: KvBLayout, type: ExportType, read: (spec: TensorSpec) => Float32Array): Planned[] {
   const planned: Planned[] = [];
   const stacked = new Map<string, { plan: Planned; specs: TensorSpec[] }>();
   const dtypeOf = (spec: TensorSpec): DType => {
