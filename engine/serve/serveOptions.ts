@@ -37,7 +37,7 @@ export interface ServeOptions {
 }
 
 /** Every option of `latent serve`, as `latent serve --help` prints it. */
-export const USAGE = `usage: latent serve [--model DIR] [options]   (OpenAI-compatible HTTP on loopback)
+export const USAGE = `usage: latent serve [--model DIR|FILE.gguf] [options]   (OpenAI-compatible HTTP on loopback)
   --model DIR|FILE.gguf     Hugging Face model folder (config.json, *.safetensors, tokenizer.json), or a GGUF file;
                             default: the embedded model, models/latent-coder-tiny
   --host ADDRESS            address to listen on (default 127.0.0.1)
