@@ -13,6 +13,7 @@ import { Sequence } from './generate/sequence';
 import type { DeepseekV2Config } from './model/config';
 import { DeepseekV2Model } from './model/deepseekV2';
 import { ModelTokenizer } from './tokenizer/modelTokenizer';
+import type { WeightQuantisation } from './weights/loadQuantisation';
 import { LoadProgress, loadWeights, readConfig } from './weights/modelFolder';
 
 /** cpu: WebAssembly SIMD kernels on every core; cpu-reference: the double-precision oracle, one thread. */
@@ -22,6 +23,10 @@ export const BACKENDS: readonly BackendName[] = ['cpu', 'cpu-reference'];
 export interface EngineOptions {
   backend?: BackendName;
   onProgress?: (p: LoadProgress) => void;
+  /** Quantise the linear weights as they load (`--weights`); default: as stored. */
+  weights?: WeightQuantisation;
+  /** Lines for the log while loading (e.g. weights left unquantised). */
+  onNote?: (line: string) => void;
   /** Storage of cached latents (default fp32). */
   cacheFormat?: LatentFormat;
   /** Bytes the latent pool may hold (default 1 GiB). */
@@ -99,7 +104,10 @@ export class Engine {
     }
     const backend = await createBackend(options.backend ?? 'cpu');
     try {
-      const weights = loadWeights(dir, config, options.onProgress, (name, dtype, shape) => backend.allocateWeight(name, dtype, shape));
+      const weights = loadWeights(dir, config, options.onProgress, (name, dtype, shape) => backend.allocateWeight(name, dtype, shape), {
+        weights: options.weights,
+        onNote: options.onNote,
+      });
       return new Engine(dir, new DeepseekV2Model(config, weights, backend), tokenizer, options);
     } catch (e) {
       backend.dispose();

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ConfigError, DeepseekV2Config, parseConfig } from '../model/config';
 import { checkpointLayout } from '../model/checkpointLayout';
+import { planQuantisation, quantiseFromFile, WeightQuantisation } from './loadQuantisation';
 import { SafetensorsError, SafetensorsFile } from './safetensors';
 import { allocateTensor, Tensor } from './tensor';
 
@@ -58,16 +59,24 @@ export interface LoadProgress {
   totalBytes: number;
 }
 
+export interface LoadOptions {
+  /** Quantise the linear weights as they load (loadQuantisation.ts); default: keep the file's dtypes. */
+  weights?: WeightQuantisation;
+  /** Lines worth a log entry (weights left unquantised). */
+  onNote?: (line: string) => void;
+}
+
 /**
  * Loads every tensor the config calls for, each validated (present, dtype, shape) and read straight into its
- * own buffer (from `allocate`: a backend puts weights where its kernels read them). Extra tensors in the files
- * are ignored.
+ * own buffer (from `allocate`: a backend puts weights where its kernels read them), or quantised into it as it
+ * is read (`options.weights`). Extra tensors in the files are ignored.
  */
 export function loadWeights(
   dir: string,
   config: DeepseekV2Config,
   onProgress?: (p: LoadProgress) => void,
   allocate: typeof allocateTensor = allocateTensor,
+  options: LoadOptions = {},
 ): Map<string, Tensor> {
   const where = tensorFiles(dir);
   const files = new Map<string, SafetensorsFile>();
@@ -94,11 +103,15 @@ export function loadWeights(
       return { spec, f, info };
     });
     const totalBytes = located.reduce((a, l) => a + l.info.byteLength, 0);
+    const plan = options.weights ? planQuantisation(options.weights, located.map((l) => l.info)) : null;
+    if (plan?.note) options.onNote?.(plan.note);
     let loadedBytes = 0;
     const weights = new Map<string, Tensor>();
     for (const { spec, f, info } of located) {
-      const { tensor, bytes } = allocate(spec.name, info.dtype, info.shape);
-      f.readInto(spec.name, bytes);
+      const quantised = plan?.typeOf.get(spec.name);
+      const { tensor, bytes } = allocate(spec.name, quantised ?? info.dtype, info.shape);
+      if (quantised) quantiseFromFile(f, info, quantised, bytes);
+      else f.readInto(spec.name, bytes);
       weights.set(spec.name, tensor);
       loadedBytes += info.byteLength;
       onProgress?.({ loadedBytes, totalBytes });
