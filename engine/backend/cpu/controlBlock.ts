@@ -33,9 +33,19 @@ export const OP_MATMUL_F16 = 1;
 export const OP_MATMUL_BF16 = 2;
 export const OP_MATMUL_NN_F32 = 3;
 export const OP_MATMUL_F16_FINITE = 4;
+export const OP_MATMUL_Q8_0 = 5;
+export const OP_MATMUL_Q4_0 = 6;
+export const OP_MATMUL_Q4_K = 7;
+export const OP_MATMUL_Q5_K = 8;
+export const OP_MATMUL_Q6_K = 9;
 export const OP_STOP = 100;
 
-export const MATMUL_EXPORTS = ['matmul_f32', 'matmul_f16', 'matmul_bf16', 'matmul_nn_f32', 'matmul_f16_finite'] as const;
+/** The kernel export of each op, indexed by op code. */
+export const MATMUL_EXPORTS = [
+  'matmul_f32', 'matmul_f16', 'matmul_bf16', 'matmul_nn_f32', 'matmul_f16_finite',
+  'matmul_q8_0', 'matmul_q4_0', 'matmul_q4_k', 'matmul_q5_k', 'matmul_q6_k',
+] as const;
+export type MatmulOp = 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9;
 
 /** Polls before sleeping: a futex wake-up costs tens of microseconds, and jobs come back to back in a forward. */
 export const SPIN_ITERATIONS = 20000;

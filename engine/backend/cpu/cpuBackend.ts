@@ -2,12 +2,13 @@
 // - `new CpuBackend()`: the reference, plain TypeScript kernels accumulating in double on one thread, the
 //   oracle for every other backend;
 // - `await CpuBackend.create({ threads })`: the fast one, WebAssembly SIMD kernels (f32 accumulation, f16/bf16
-//   decoded in-register) over weights kept in WASM shared memory, rows split across persistent worker threads.
+//   and GGML's block-quantised Q8_0/Q4_0/Q4_K/Q5_K/Q6_K decoded in-register) over weights kept in WASM shared
+//   memory, rows split across persistent worker threads.
 // Weights reach the fast kernels by being allocated in the backend's arena (`allocateWeight`, for loaders) or
 // adopted into it (`adoptWeight`, a copy); any other tensor takes the reference kernel.
 import { availableParallelism } from 'node:os';
 import type { Backend, HeadAttention, LatentAttention } from '../backend';
-import type { DType } from '../../weights/safetensors';
+import { DType, rowBytes } from '../../weights/ggmlTypes';
 import { allocateTensor, Tensor } from '../../weights/tensor';
 import * as C from './controlBlock';
 import { kernelModule } from './kernelModule';
@@ -26,7 +27,16 @@ export interface CpuBackendOptions {
   shareWeightsWith?: CpuBackend;
 }
 
-const OPS: Partial<Record<DType, MatmulJob['op']>> = { F32: C.OP_MATMUL_F32, F16: C.OP_MATMUL_F16, BF16: C.OP_MATMUL_BF16 };
+const OPS: Record<DType, MatmulJob['op']> = {
+  F32: C.OP_MATMUL_F32,
+  F16: C.OP_MATMUL_F16,
+  BF16: C.OP_MATMUL_BF16,
+  Q8_0: C.OP_MATMUL_Q8_0,
+  Q4_0: C.OP_MATMUL_Q4_0,
+  Q4_K: C.OP_MATMUL_Q4_K,
+  Q5_K: C.OP_MATMUL_Q5_K,
+  Q6_K: C.OP_MATMUL_Q6_K,
+};
 /** Bytes of W per row block: the block is reused by every token block, so it should stay in L2. */
 const ROW_BLOCK_BYTES = 256 << 10;
 
@@ -70,8 +80,7 @@ export class CpuBackend implements Backend {
       return;
     }
     const memory = this.fast.arena.banks[at.bank].memory;
-    const wBytes = w.dtype === 'F32' ? 4 : 2;
-    const rowBlock = Math.max(4, Math.floor(ROW_BLOCK_BYTES / (cols * wBytes) / 4) * 4);
+    const rowBlock = Math.max(4, Math.floor(ROW_BLOCK_BYTES / rowBytes(w.dtype, cols) / 4) * 4);
     // Activations go through the bank's scratch, a chunk of tokens at a time.
     const perToken = (cols + rows) * 4;
     if (perToken > SCRATCH_BYTES) {
@@ -126,7 +135,7 @@ export class CpuBackend implements Backend {
 
   /** The kernel for a weight; f16 takes the cheaper decode when the tensor holds no inf/nan (checked once). */
   private opFor(w: Tensor, at: WeightLocation): MatmulJob['op'] {
-    if (w.dtype !== 'F16') return OPS[w.dtype]!;
+    if (w.dtype !== 'F16') return OPS[w.dtype];
     let finite = this.f16Finite.get(w.data);
     if (finite === undefined) {
       finite = this.fast!.pool.kernelsOf(at.bank).f16_finite(at.offset, w.data.length) === 1;

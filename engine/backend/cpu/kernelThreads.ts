@@ -10,7 +10,7 @@ import type { WeightArena } from './weightArena';
 /** A kernel call, split by the pool into per-thread row ranges. */
 export interface MatmulJob {
   /** OP_MATMUL_*: out = x·Wᵀ, threads split W's rows; OP_MATMUL_NN_F32: out = x·W, threads split W's columns. */
-  op: typeof C.OP_MATMUL_F32 | typeof C.OP_MATMUL_F16 | typeof C.OP_MATMUL_BF16 | typeof C.OP_MATMUL_NN_F32 | typeof C.OP_MATMUL_F16_FINITE;
+  op: C.MatmulOp;
   bank: number;
   x: number;
   w: number;

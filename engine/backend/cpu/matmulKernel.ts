@@ -1,11 +1,18 @@
 // The CPU matmul kernel: out[n, rows] = x[n, cols] · Wᵀ, over a range of W's rows (so that threads can split
 // the rows). Weights stay in their file dtype; a 16-bit row is decoded once into a scratch row and then used for
-// a block of tokens, which keeps both the row and the token block in cache.
+// a block of tokens, which keeps both the row and the token block in cache. A quantised row is decoded a block
+// at a time (llama.cpp's exact dequantisation), each block used by a block of tokens, accumulating in double.
+import { dequantiseBlock } from '../../weights/dequantise';
+import { GGML_TYPES, isQuantised, QuantDType, rowBytes } from '../../weights/ggmlTypes';
 import { f16ToF32Table, Tensor } from '../../weights/tensor';
 
 const TOKEN_BLOCK = 32;
 
 export function matmulRows(out: Float32Array, x: Float32Array, n: number, w: Tensor, rowStart: number, rowEnd: number): void {
+  if (isQuantised(w.dtype)) {
+    matmulQuantisedRows(out, x, n, w, w.dtype, rowStart, rowEnd);
+    return;
+  }
   const rows = w.shape[0];
   const cols = w.shape[1];
   const isF32 = w.dtype === 'F32';
@@ -53,6 +60,31 @@ export function matmulRows(out: Float32Array, x: Float32Array, n: number, w: Ten
         for (; i < cols; i++) s0 += x[xo + i] * wf[wo + i];
         out[t * rows + r] = s0 + s1 + s2 + s3;
       }
+    }
+  }
+}
+
+function matmulQuantisedRows(out: Float32Array, x: Float32Array, n: number, w: Tensor, dtype: QuantDType, rowStart: number, rowEnd: number): void {
+  const [rows, cols] = w.shape;
+  const { blockElements, blockBytes } = GGML_TYPES[dtype];
+  const stride = rowBytes(dtype, cols);
+  const bytes = w.data as Uint8Array;
+  const block = new Float32Array(blockElements);
+  const sums = new Float64Array(TOKEN_BLOCK);
+  for (let t0 = 0; t0 < n; t0 += TOKEN_BLOCK) {
+    const t1 = Math.min(n, t0 + TOKEN_BLOCK);
+    for (let r = rowStart; r < rowEnd; r++) {
+      sums.fill(0);
+      for (let b = 0; b < cols / blockElements; b++) {
+        dequantiseBlock(dtype, bytes, r * stride + b * blockBytes, block);
+        for (let t = t0; t < t1; t++) {
+          const xo = t * cols + b * blockElements;
+          let s = 0;
+          for (let i = 0; i < blockElements; i++) s += x[xo + i] * block[i];
+          sums[t - t0] += s;
+        }
+      }
+      for (let t = t0; t < t1; t++) out[t * rows + r] = sums[t - t0];
     }
   }
 }

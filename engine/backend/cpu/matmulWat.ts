@@ -1,5 +1,6 @@
 // The WebAssembly SIMD kernels of the CPU backend, as WAT text (assembled at start by kernelModule.ts):
-// matmul_{f32,f16,bf16,f16_finite} (below), matmul_nn_f32 (attention's P·V) and f16_finite (a scan).
+// matmul_{f32,f16,bf16,f16_finite} (below), matmul_{q8_0,q4_0,q4_k,q5_k,q6_k} (their tiles in
+// quantMatmulWat.ts), matmul_nn_f32 (attention's P·V) and f16_finite (a scan).
 //
 // Shape contract, for each stored dtype (export `matmul_f32`, `matmul_f16`, `matmul_bf16`, `matmul_f16_finite`):
 //   matmul(x, w, out, n, rows, cols, r0, r1, rowBlock)
@@ -13,12 +14,15 @@
 // each x vector by 2 rows). Decode (n = 1) uses tiles of 1 token × 4 rows: four independent accumulators
 // stream W once.
 
+import { QUANT_KERNEL_DTYPES, QUANT_PRELUDE, QuantKernelDType, quantRowBytes, quantTile } from './quantMatmulWat';
+
 /** f16_finite: f16 weights known to hold no inf/nan (checked once per tensor by `f16_finite`): a cheaper decode. */
-export type KernelDType = 'f32' | 'f16' | 'bf16' | 'f16_finite';
-export const KERNEL_DTYPES: KernelDType[] = ['f32', 'f16', 'bf16', 'f16_finite'];
+export type FloatKernelDType = 'f32' | 'f16' | 'bf16' | 'f16_finite';
+export type KernelDType = FloatKernelDType | QuantKernelDType;
+export const KERNEL_DTYPES: FloatKernelDType[] = ['f32', 'f16', 'bf16', 'f16_finite'];
 
 /** Sets locals `${dst}a` (columns 0-3) and `${dst}b` (columns 4-7) to the 8 weights at byte address `addr`. */
-function loadWeights(dtype: KernelDType, addr: string, dst: string): string {
+function loadWeights(dtype: FloatKernelDType, addr: string, dst: string): string {
   if (dtype === 'f32') {
     return `(local.set $${dst}a (v128.load ${addr})) (local.set $${dst}b (v128.load offset=16 ${addr}))`;
   }
@@ -59,7 +63,7 @@ function loadWeights(dtype: KernelDType, addr: string, dst: string): string {
 }
 
 /** A register tile: tokens × rows accumulators over all columns; writes tokens × rows outputs. */
-function tile(dtype: KernelDType, tokens: number, rows: number): string {
+function tile(dtype: FloatKernelDType, tokens: number, rows: number): string {
   const wBytes = dtype === 'f32' ? 4 : 2;
   const name = `$tile_${dtype}_${tokens}x${rows}`;
   const locals: string[] = ['(local $i i32)', '(local $wi i32)', '(local $xs i32)', '(local $ws i32)', '(local $end i32)'];
@@ -125,8 +129,13 @@ function tile(dtype: KernelDType, tokens: number, rows: number): string {
 /** Tiles per token-block size: [tokens, rows] pairs, widest first; the last has one row (the row tail). */
 const TILES: Record<number, number[]> = { 4: [2, 1], 3: [2, 1], 2: [2, 1], 1: [4, 1] };
 
+/** Bytes of one row of W, as a WAT expression of $cols. */
+function rowBytes(dtype: KernelDType): string {
+  if ((QUANT_KERNEL_DTYPES as string[]).includes(dtype)) return quantRowBytes(dtype as QuantKernelDType, '(local.get $cols)');
+  return `(i32.mul (local.get $cols) (i32.const ${dtype === 'f32' ? 4 : 2}))`;
+}
+
 function matmulFunction(dtype: KernelDType): string {
-  const wBytes = dtype === 'f32' ? 4 : 2;
   // Sweeps rows [$r, $rb1) of one token block with tiles of `rows` rows, leaving $r at the first row not done.
   const sweep = (tokens: number, rows: number) => `
           (block $swept
@@ -134,7 +143,7 @@ function matmulFunction(dtype: KernelDType): string {
               (br_if $swept (i32.gt_u (i32.add (local.get $r) (i32.const ${rows})) (local.get $rb1)))
               (call $tile_${dtype}_${tokens}x${rows}
                 (i32.add (local.get $x) (i32.mul (local.get $t0) (i32.shl (local.get $cols) (i32.const 2))))
-                (i32.add (local.get $w) (i32.mul (local.get $r) (i32.mul (local.get $cols) (i32.const ${wBytes}))))
+                (i32.add (local.get $w) (i32.mul (local.get $r) ${rowBytes(dtype)}))
                 (i32.add (local.get $out) (i32.shl (i32.add (i32.mul (local.get $t0) (local.get $rows)) (local.get $r)) (i32.const 2)))
                 (local.get $rows) (local.get $cols))
               (local.set $r (i32.add (local.get $r) (i32.const ${rows})))
@@ -258,9 +267,14 @@ export function matmulWat(): string {
     '  (global $f32InfHigh (mut i32) (i32.const 0x7f80))',
     '  (global $f16Rebias (mut f32) (f32.const 0x1p112))',
     '  (global $f16SignExpMant (mut i32) (i32.const 0x8fffe000))',
+    QUANT_PRELUDE,
   ];
   for (const dtype of KERNEL_DTYPES) {
     for (const tb of [4, 3, 2, 1]) for (const rows of TILES[tb]) parts.push(tile(dtype, tb, rows));
+    parts.push(matmulFunction(dtype));
+  }
+  for (const dtype of QUANT_KERNEL_DTYPES) {
+    for (const tb of [4, 3, 2, 1]) for (const rows of TILES[tb]) parts.push(quantTile(dtype, tb, rows));
     parts.push(matmulFunction(dtype));
   }
   parts.push(nnTile(4), nnTile(1), matmulNnFunction(), F16_FINITE_SCAN);

@@ -25,6 +25,12 @@ export interface KernelExports {
   matmul_nn_f32: MatmulExport;
   /** matmul_f16 for weights that hold no inf/nan (a cheaper decode). */
   matmul_f16_finite: MatmulExport;
+  /** matmul over GGML block-quantised W, decoded in registers (see quantMatmulWat.ts). */
+  matmul_q8_0: MatmulExport;
+  matmul_q4_0: MatmulExport;
+  matmul_q4_k: MatmulExport;
+  matmul_q5_k: MatmulExport;
+  matmul_q6_k: MatmulExport;
   /** 1 when none of `count` f16 values (a multiple of 8) at `ptr` is inf or nan. */
   f16_finite: (ptr: number, count: number) => number;
 }
