@@ -17,7 +17,9 @@ import { ModelTokenizer } from '../../engine/tokenizer/modelTokenizer';
 import { exportGguf } from '../../engine/weights/gguf/exportGguf';
 import { loadGgufWeights, readGgufConfig } from '../../engine/weights/gguf/ggufModel';
 import { GgufFile } from '../../engine/weights/gguf/ggufReader';
+import { isQuantised } from '../../engine/weights/ggmlTypes';
 import { encodeF16 } from '../../engine/weights/halfPrecision';
+import { quantiseRow } from '../../engine/weights/quantise';
 import { loadWeights, readConfig } from '../../engine/weights/modelFolder';
 import { allocateTensor, Tensor, toF32 } from '../../engine/weights/tensor';
 import { TOKENIZERS_DIR } from '../sharedDir';
@@ -94,6 +96,39 @@ describe('GGUF round trip', function () {
         assert.ok(maxAbsDiff(got, want) <= 1e-6, `max |diff| ${maxAbsDiff(got, want)}`);
       });
     }
+  }
+
+  for (const [name, dir, type] of [['lite', fixtureDir('lite'), 'q8_0'], ['the default model', defaultModelDir(), 'q4_k']] as const) {
+    it(`${name}, ${type}: each quantised tensor holds exactly the quantiser's blocks of the folder's weights; fast and reference kernels agree`, async () => {
+      const file = path.join(root, `${path.basename(dir)}-${type}.gguf`);
+      exportGguf(dir, file, { type });
+      const config = readConfig(dir);
+      const folder = loadWeights(dir, config);
+      const back = loadGguf(file);
+      const seen = new Set<string>();
+      for (const spec of checkpointLayout(config)) {
+        const t = back.weights.get(spec.name)!;
+        seen.add(t.dtype);
+        if (spec.ggufF32) assert.equal(t.dtype, 'F32', spec.name);
+        if (!isQuantised(t.dtype)) continue;
+        const want = new Uint8Array(t.data.byteLength);
+        quantiseRow(t.dtype, toF32(folder.get(spec.name)!), want);
+        assert.deepEqual(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), want, spec.name);
+      }
+      assert.ok(seen.has(type === 'q8_0' ? 'Q8_0' : 'Q4_K'), [...seen].join(','));
+      if (type === 'q4_k') assert.equal(back.weights.get('lm_head.weight')!.dtype, 'Q6_K');
+      const fast = await Engine.load(file);
+      const reference = await Engine.load(file, { backend: 'cpu-reference' });
+      try {
+        const tokens = [0, 5, 7, 9, 11, 200, 3];
+        const [x] = fast.model.forward([{ cache: fast.newCache(), tokens, logits: 'all' }]);
+        const [y] = reference.model.forward([{ cache: reference.newCache(), tokens, logits: 'all' }]);
+        assert.ok(maxAbsDiff(x, y) <= 1e-4, `fast vs reference ${maxAbsDiff(x, y)}`);
+      } finally {
+        fast.dispose();
+        reference.dispose();
+      }
+    });
   }
 
   it('reads every weight straight into the backend\'s memory (stacked experts too; no copy at adoption)', async () => {
