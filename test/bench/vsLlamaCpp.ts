@@ -1,4 +1,5 @@
 // npm run bench:vs-llamacpp [-- --quick] [-- --layers N] [-- --types f16,q8_0,q4_k] [-- --threads T] [-- --work DIR]
+//   [-- --gguf FILE] (any deepseek2 GGUF with a tokenizer instead of the generated ones)
 //
 // Our engine and llama.cpp (node-llama-cpp 3.22.1, its prebuilt CPU binary) side by side in one process, on the very
 // same GGUF file: DeepSeek-V2-Lite's shapes with N layers (default 4) and random weights (`latent init-random`, then
@@ -17,6 +18,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Engine } from '../../engine/engine';
+import { ModelTokenizer } from '../../engine/tokenizer/modelTokenizer';
 import { argmax } from '../../engine/generate/sampler';
 import { configToJson } from '../../engine/weights/configJson';
 import type { LatentCache } from '../../engine/cache/latentCache';
@@ -34,6 +36,7 @@ const numLayers = Number(flag('layers') ?? 4);
 const types = (flag('types') ?? 'f16').split(',');
 const threads = Number(flag('threads') ?? os.availableParallelism());
 const workDir = flag('work') ?? path.join(os.tmpdir(), 'latent-vs-llamacpp');
+const givenGguf = flag('gguf');
 const ROUNDS = Number(flag('rounds') ?? (quick ? 3 : 5));
 const GEN = quick ? 32 : 64;
 const GREEDY = 16;
@@ -50,26 +53,23 @@ function latent(argv: string[]): void {
   if (r.status !== 0) throw new Error(`latent ${argv.join(' ')} failed (exit ${r.status})`);
 }
 
-/** The GGUF file of each type, made once and kept in the work folder (the model folder is removed after). */
-function ggufFiles(): Record<string, string> {
+/** The GGUF file of a type, made once and kept in the work folder (from a random model folder, removed at the end). */
+const randomFolder = path.join(workDir, `v2lite-L${numLayers}`);
+function ggufFile(type: string): string {
+  const file = path.join(workDir, `v2lite-L${numLayers}-${type}.gguf`);
+  if (fs.existsSync(file)) return file;
   fs.mkdirSync(workDir, { recursive: true });
-  const files: Record<string, string> = {};
-  const folder = path.join(workDir, `v2lite-L${numLayers}`);
-  for (const type of types) {
-    const file = path.join(workDir, `v2lite-L${numLayers}-${type}.gguf`);
-    files[type] = file;
-    if (fs.existsSync(file)) continue;
-    if (!fs.existsSync(path.join(folder, 'config.json'))) {
-      const config = path.join(workDir, 'config.json');
-      fs.writeFileSync(config, JSON.stringify(configToJson(v2LiteConfig(numLayers))));
-      log(`  latent init-random (${numLayers} layers, f16) -> ${folder}`);
-      latent(['init-random', '--config', config, '--out', folder, '--dtype', 'f16', '--seed', '7', '--tokenizer', path.join(TOKENIZERS_DIR, 'deepseek-llm')]);
-    }
-    log(`  latent export-gguf --type ${type} -> ${file}`);
-    latent(['export-gguf', '--model', folder, '--out', file, '--type', type]);
+  if (!fs.existsSync(path.join(randomFolder, 'config.json'))) {
+    const config = path.join(workDir, 'config.json');
+    fs.writeFileSync(config, JSON.stringify(configToJson(v2LiteConfig(numLayers))));
+    log(`  latent init-random (${numLayers} layers, f16) -> ${randomFolder}`);
+    latent(['init-random', '--config', config, '--out', randomFolder, '--dtype', 'f16', '--seed', '7', '--tokenizer', path.join(TOKENIZERS_DIR, 'deepseek-llm')]);
   }
-  fs.rmSync(folder, { recursive: true, force: true });
-  return files;
+  log(`  latent export-gguf --type ${type} -> ${file}`);
+  const t0 = performance.now();
+  latent(['export-gguf', '--model', randomFolder, '--out', file, '--type', type]);
+  log(`  written in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+  return file;
 }
 
 /** Our engine: a fresh cache per prompt, fed in batches of 512 (as llama.cpp's batch). */
@@ -248,10 +248,9 @@ async function benchType(type: string, file: string, all: number[], bos: number)
 }
 
 async function main(): Promise<void> {
-  log(`vs-llama.cpp bench${quick ? ' [quick]' : ''}: DeepSeek-V2-Lite shapes, ${numLayers} layers, random weights, ${threads} threads, types ${types.join(',')}; ` +
+  log(`vs-llama.cpp bench${quick ? ' [quick]' : ''}: ${givenGguf ?? `DeepSeek-V2-Lite shapes, ${numLayers} layers, random weights`}, ${threads} threads, types ${types.join(',')}; ` +
     `${ROUNDS} interleaved rounds (timings on a shared machine: compare the ratios of one run)`);
-  const files = ggufFiles();
-  const tokenizer = deepseekTokenizer();
+  const tokenizer = givenGguf ? ModelTokenizer.load(givenGguf) : deepseekTokenizer();
   const all = tokenizer.encode(sourceText());
   if (all.length < 2300) throw new Error(`${SOURCE_FILE}: only ${all.length} tokens`);
   const bos = tokenizer.special.bos!;
@@ -259,21 +258,22 @@ async function main(): Promise<void> {
   let versions: LlamaCppPeer['versions'] | undefined;
   for (const type of types) {
     try {
-      report[type] = await benchType(type, files[type], all, bos);
+      report[type] = await benchType(type, givenGguf ?? ggufFile(type), all, bos);
     } catch (e) {
       log(`  [${type}] failed: ${(e as Error).message}`);
       report[type] = { error: (e as Error).message.split('\n')[0] };
     }
   }
   {
-    const peer = await openLlamaCpp(files[types[0]], { threads: 1, contextSize: 64 });
+    const peer = await openLlamaCpp(givenGguf ?? ggufFile(types[0]), { threads: 1, contextSize: 64 });
     versions = peer.versions;
     await peer.dispose();
   }
+  fs.rmSync(randomFolder, { recursive: true, force: true });
   process.stdout.write(JSON.stringify({
     bench: 'vs-llama.cpp',
-    model: `DeepSeek-V2-Lite shapes, ${numLayers} layers, random weights (seed 7)`,
-    layers: numLayers,
+    model: givenGguf ?? `DeepSeek-V2-Lite shapes, ${numLayers} layers, random weights (seed 7)`,
+    layers: givenGguf ? undefined : numLayers,
     threads,
     quick,
     rounds: ROUNDS,
