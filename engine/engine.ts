@@ -16,6 +16,7 @@ import { TokenHealer } from './generate/tokenHealing';
 import type { DeepseekV2Config } from './model/config';
 import { DeepseekV2Model } from './model/deepseekV2';
 import { ModelTokenizer } from './tokenizer/modelTokenizer';
+import type { WeightQuantisation } from './weights/loadQuantisation';
 import { LoadProgress, loadWeights, readConfig } from './weights/modelFolder';
 import { isGgufFile, loadGgufWeights, readGgufConfig } from './weights/gguf/ggufModel';
 import { GgufFile } from './weights/gguf/ggufReader';
@@ -32,6 +33,10 @@ export const BACKENDS: readonly BackendName[] = ['auto', 'cpu', 'cpu-reference',
 export interface EngineOptions {
   backend?: BackendName;
   onProgress?: (p: LoadProgress) => void;
+  /** Quantise the linear weights as they load (`--weights`); default: as stored. */
+  weights?: WeightQuantisation;
+  /** Lines for the log while loading (e.g. weights left unquantised). */
+  onNote?: (line: string) => void;
   /** Storage of cached latents (default fp32). */
   cacheFormat?: LatentFormat;
   /** Bytes the latent pool may hold (default 1 GiB). */
@@ -126,10 +131,12 @@ export class Engine {
     if (isGgufFile(dir)) return Engine.loadGguf(dir, options);
     const config = readConfig(dir);
     const tokenizer = ModelTokenizer.exists(dir) ? ModelTokenizer.load(dir) : null;
-    return Engine.build(dir, config, tokenizer, options, (allocate) => loadWeights(dir, config, options.onProgress, allocate));
+    return Engine.build(dir, config, tokenizer, options, (allocate) =>
+      loadWeights(dir, config, options.onProgress, allocate, { weights: options.weights, onNote: options.onNote }));
   }
 
   private static async loadGguf(file: string, options: EngineOptions): Promise<Engine> {
+    if (options.weights) throw new Error(`${file}: --weights ${options.weights} quantises a safetensors folder as it loads; a GGUF file's weights are used as stored`);
     const f = GgufFile.open(file);
     try {
       const { config, kvB } = readGgufConfig(f);

@@ -3,16 +3,19 @@
 import { BACKENDS } from '../engine';
 import { SERVE_USAGE } from '../serve';
 import { EXPORT_TYPES } from '../weights/gguf/exportGguf';
+import { WEIGHT_QUANTISATIONS } from '../weights/loadQuantisation';
 import { CHECKPOINT_DTYPES } from '../weights/randomCheckpoint';
 
 const BACKEND_LINE = `  --backend NAME            ${BACKENDS.join(' | ')} (default auto: a hardware GPU adapter, else cpu)`;
+export const WEIGHTS_LINE = `  --weights TYPE            ${WEIGHT_QUANTISATIONS.join(' | ')}: quantise the linear weights as they load (default: as stored)`;
 
 export const COMMAND_USAGE: Record<string, string> = {
   logits: `usage: latent logits [--model DIR] --tokens 0,5,7 [options]   (one forward pass; the logits as JSON)
   --model DIR|FILE.gguf     model folder or GGUF file (default: the embedded model, models/latent-coder-tiny)
   --tokens IDS              comma-separated prompt token ids
   --positions WHICH         all | last | N (the last N positions; default last)
-${BACKEND_LINE}`,
+${BACKEND_LINE}
+${WEIGHTS_LINE}`,
   generate: `usage: latent generate [--model DIR] (--tokens IDS | --prompt TEXT) --max-tokens N [options]
   prints {"tokens": [...], "text": "..."} of the new tokens
   --model DIR|FILE.gguf     model folder or GGUF file (default: the embedded model, models/latent-coder-tiny)
@@ -24,7 +27,8 @@ ${BACKEND_LINE}`,
   --top-k K                 sample from the K likeliest tokens; 0: all (default 0)
   --seed S                  seed of the sampler
   --stop TEXT               stop before this text (repeatable)
-${BACKEND_LINE}`,
+${BACKEND_LINE}
+${WEIGHTS_LINE}`,
   'init-random': `usage: latent init-random --config FILE --out DIR [options]   (a model folder with random weights)
   --config FILE             a DeepSeek-V2 config.json
   --out DIR                 the model folder to write

@@ -1,7 +1,7 @@
 // `latent generate --model DIR (--tokens 0,5,7 | --prompt TEXT) --max-tokens N [--temperature T] [--top-p P]
-// [--top-k K] [--seed S] [--stop TEXT]... [--backend cpu]`: prints {"tokens":[...],"text":"..."} (new tokens only).
+// [--top-k K] [--seed S] [--stop TEXT]... [--backend cpu] [--weights q8_0|q4_k]`: prints {"tokens":[...],"text":"..."} (new tokens only).
 import { defaultModelDir } from '../defaultModel';
-import { loadEngine, parseBackend } from './loadWithProgress';
+import { loadEngine, parseBackend, parseWeights } from './loadWithProgress';
 import { parseNumber, parseOptions, parseTokenList, requireString, UsageError } from './usage';
 
 /** The options `latent generate` accepts (commandHelp.ts describes each). */
@@ -16,6 +16,7 @@ export const GENERATE_OPTIONS = {
     seed: { type: 'string' },
     stop: { type: 'string', multiple: true },
     backend: { type: 'string' },
+    weights: { type: 'string' },
 } as const;
 
 export async function generateCommand(args: string[]): Promise<void> {
@@ -29,7 +30,7 @@ export async function generateCommand(args: string[]): Promise<void> {
   const seed = v.seed === undefined ? undefined : parseNumber('generate', 'seed', v.seed as string, 0, (n) => Number.isInteger(n) && n >= 0, 'an integer >= 0');
   const tokens = v.tokens !== undefined ? parseTokenList('generate', v.tokens as string) : undefined;
 
-  const engine = await loadEngine(dir, parseBackend('generate', v.backend as string | undefined));
+  const engine = await loadEngine(dir, parseBackend('generate', v.backend as string | undefined), parseWeights('generate', v.weights as string | undefined));
   try {
     let prompt = tokens;
     if (!prompt) {

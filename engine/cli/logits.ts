@@ -1,7 +1,7 @@
-// `latent logits --model DIR --tokens 0,5,7 [--positions all|last|N] [--backend cpu]`: one plain forward, the
+// `latent logits --model DIR --tokens 0,5,7 [--positions all|last|N] [--backend cpu] [--weights q8_0|q4_k]`: one plain forward, the
 // logits of the chosen positions as JSON.
 import { defaultModelDir } from '../defaultModel';
-import { loadEngine, parseBackend } from './loadWithProgress';
+import { loadEngine, parseBackend, parseWeights } from './loadWithProgress';
 import { parseOptions, parseTokenList, requireString, UsageError } from './usage';
 
 /** The options `latent logits` accepts (commandHelp.ts describes each). */
@@ -10,6 +10,7 @@ export const LOGITS_OPTIONS = {
   tokens: { type: 'string' },
   positions: { type: 'string' },
   backend: { type: 'string' },
+  weights: { type: 'string' },
 } as const;
 
 export async function logitsCommand(args: string[]): Promise<void> {
@@ -23,7 +24,7 @@ export async function logitsCommand(args: string[]): Promise<void> {
   else if (/^\d+$/.test(which) && Number(which) >= 1) count = Math.min(Number(which), tokens.length);
   else throw new UsageError(`logits: --positions must be all, last or a positive count (got "${which}")`);
 
-  const engine = await loadEngine(dir, parseBackend('logits', v.backend as string | undefined));
+  const engine = await loadEngine(dir, parseBackend('logits', v.backend as string | undefined), parseWeights('logits', v.weights as string | undefined));
   try {
     const [logits] = await engine.model.forward([{ cache: engine.newCache(), tokens, logits: count === 1 ? 'last' : 'all' }]);
     const V = engine.config.vocabSize;

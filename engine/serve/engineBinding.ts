@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { BACKENDS, Engine, type BackendName } from '../engine';
 import { LATENT_FORMATS, type LatentFormat } from '../cache/latentFormat';
 import { parseReusePolicy, type ReusePolicy } from '../cache/promptCache';
+import type { WeightQuantisation } from '../weights/loadQuantisation';
 import { BatchedRunner } from './batchedRunner';
 import { ChatTemplate } from './chatTemplate';
 import type { ServedModel } from './servedModel';
@@ -21,6 +22,9 @@ export async function bindEngine(options: ServeOptions): Promise<ServedModel> {
   const reusePolicy: ReusePolicy | undefined = options.reusePolicy === undefined ? undefined : parseReusePolicy(options.reusePolicy);
   const engine = await Engine.load(options.modelDir, {
     backend: options.backend as BackendName,
+    // Checked with the other options (serveOptions.ts).
+    weights: options.weights as WeightQuantisation | undefined,
+    onNote: (line) => console.error(`latent serve: ${line}`),
     cacheFormat: options.cacheFormat as LatentFormat,
     cacheBudgetBytes: options.cacheBudgetMiB === undefined ? undefined : options.cacheBudgetMiB * 2 ** 20,
     reusePolicy,

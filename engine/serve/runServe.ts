@@ -43,7 +43,7 @@ export async function runServe(argv: string[]): Promise<{ url: string; close: ()
   const host = options.host.includes(':') ? `[${options.host}]` : options.host;
   const url = `http://${host}:${port}`;
   // Clients (and tests) read these lines to find the server and its key.
-  console.log(`latent serve: model ${model.id} (context ${model.contextLength} tokens, backend ${model.backend})`);
+  console.log(`latent serve: model ${model.id} (context ${model.contextLength} tokens, backend ${model.backend}${options.weights ? `, weights ${options.weights}` : ''})`);
   console.log(`latent serve: API key from ${apiKey.origin}`);
   console.log(`latent serve: listening on ${url}`);
 

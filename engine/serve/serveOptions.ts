@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_ENGINE_PORT } from '../../engineLink/localEngineFacts';
 import { LATENT_FORMATS } from '../cache/latentFormat';
 import { BACKENDS } from '../engine';
+import { WEIGHT_QUANTISATIONS } from '../weights/loadQuantisation';
 import { parseReusePolicy } from '../cache/promptCache';
 
 /** "LATE" on a phone keypad; the LSP server looks here first for a running daemon. */
@@ -14,6 +15,8 @@ export interface ServeOptions {
   host: string;
   port: number;
   backend: string;
+  /** Load-time quantisation of the linear weights (q8_0 | q4_k); unset: as stored. */
+  weights?: string;
   apiKeyFile?: string;
   /** Host names accepted besides loopback names and the bound address (for a GPU box served on the LAN). */
   allowedHosts: string[];
@@ -37,12 +40,13 @@ export interface ServeOptions {
 }
 
 /** Every option of `latent serve`, as `latent serve --help` prints it. */
-export const USAGE = `usage: latent serve [--model DIR] [options]   (OpenAI-compatible HTTP on loopback)
+export const USAGE = `usage: latent serve [--model DIR|FILE.gguf] [options]   (OpenAI-compatible HTTP on loopback)
   --model DIR|FILE.gguf     Hugging Face model folder (config.json, *.safetensors, tokenizer.json), or a GGUF file;
                             default: the embedded model, models/latent-coder-tiny
   --host ADDRESS            address to listen on (default 127.0.0.1)
   --port N                  port (default ${DEFAULT_PORT}; 0: any free port, printed at start)
   --backend NAME            ${BACKENDS.join(' | ')} (default auto)
+  --weights TYPE            ${WEIGHT_QUANTISATIONS.join(' | ')}: quantise the linear weights as they load (default: as stored)
   --api-key-file FILE       bearer key file, 0600 (default: $LATENT_API_KEY, else a generated key in the user's cache dir)
   --allow-host NAME         a Host name accepted besides loopback and the bound address (repeatable)
   --max-body-bytes N        largest request body (default 4194304)
@@ -63,6 +67,7 @@ export const SERVE_OPTIONS = {
   host: { type: 'string' },
   port: { type: 'string' },
   backend: { type: 'string' },
+  weights: { type: 'string' },
   'api-key-file': { type: 'string' },
   'allow-host': { type: 'string', multiple: true },
   'max-body-bytes': { type: 'string' },
@@ -107,6 +112,9 @@ export function parseServeOptions(argv: string[]): ServeOptions {
     throw new UsageError((e as Error).message);
   }
   const v = parsed.values;
+  if (v.weights !== undefined && !(WEIGHT_QUANTISATIONS as readonly string[]).includes(v.weights)) {
+    throw new UsageError(`--weights must be one of ${WEIGHT_QUANTISATIONS.join(', ')}, got '${v.weights}'`);
+  }
   if (v['reuse-policy'] !== undefined) {
     try {
       parseReusePolicy(v['reuse-policy']);
@@ -119,6 +127,7 @@ export function parseServeOptions(argv: string[]): ServeOptions {
     host: v.host ?? '127.0.0.1',
     port: positiveInt('port', v.port, DEFAULT_PORT, 0, 65535),
     backend: v.backend ?? 'auto',
+    weights: v.weights,
     apiKeyFile: v['api-key-file'],
     allowedHosts: v['allow-host'] ?? [],
     maxBodyBytes: positiveInt('max-body-bytes', v['max-body-bytes'], 4 * 1024 * 1024),

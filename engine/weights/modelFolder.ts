@@ -4,6 +4,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ConfigError, DeepseekV2Config, parseConfig } from '../model/config';
 import { checkpointLayout, TensorSpec } from '../model/checkpointLayout';
+import type { QuantDType } from './ggmlTypes';
+import { planQuantisation, quantiseFromFile, WeightQuantisation } from './loadQuantisation';
 import { SafetensorsError, SafetensorsFile, TensorInfo } from './safetensors';
 import { allocateTensor, Tensor } from './tensor';
 
@@ -58,11 +60,18 @@ export interface LoadProgress {
   totalBytes: number;
 }
 
+export interface LoadOptions {
+  /** Quantise the linear weights as they load (loadQuantisation.ts); default: keep the file's dtypes. */
+  weights?: WeightQuantisation;
+  /** Lines worth a log entry (weights left unquantised). */
+  onNote?: (line: string) => void;
+}
+
 /** A model folder's checkpoint, every tensor the config calls for located and validated (present, shape), read one at a time. */
 export interface CheckpointTensors {
   specs: { spec: TensorSpec; info: TensorInfo }[];
-  /** Reads one tensor straight into its own buffer (from `allocate`). */
-  read(spec: TensorSpec, allocate?: typeof allocateTensor): Tensor;
+  /** Reads one tensor straight into its own buffer (from `allocate`), quantised into it as it is read if `quantise` is given. */
+  read(spec: TensorSpec, allocate?: typeof allocateTensor, quantise?: QuantDType): Tensor;
   close(): void;
 }
 
@@ -96,11 +105,12 @@ export function openCheckpoint(dir: string, config: DeepseekV2Config): Checkpoin
     const byName = new Map(located.map((l) => [l.spec.name, l]));
     return {
       specs: located.map(({ spec, info }) => ({ spec, info })),
-      read: (spec, allocate = allocateTensor) => {
+      read: (spec, allocate = allocateTensor, quantise) => {
         const l = byName.get(spec.name);
         if (!l) throw new ModelFolderError(`${dir}: tensor "${spec.name}" is not part of this model`);
-        const { tensor, bytes } = allocate(spec.name, l.info.dtype, l.info.shape);
-        l.f.readInto(spec.name, bytes);
+        const { tensor, bytes } = allocate(spec.name, quantise ?? l.info.dtype, l.info.shape);
+        if (quantise) quantiseFromFile(l.f, l.info, quantise, bytes);
+        else l.f.readInto(spec.name, bytes);
         return tensor;
       },
       close,
@@ -113,22 +123,25 @@ export function openCheckpoint(dir: string, config: DeepseekV2Config): Checkpoin
 
 /**
  * Loads every tensor the config calls for, each validated (present, dtype, shape) and read straight into its
- * own buffer (from `allocate`: a backend puts weights where its kernels read them). Extra tensors in the files
- * are ignored.
+ * own buffer (from `allocate`: a backend puts weights where its kernels read them), or quantised into it as it
+ * is read (`options.weights`). Extra tensors in the files are ignored.
  */
 export function loadWeights(
   dir: string,
   config: DeepseekV2Config,
   onProgress?: (p: LoadProgress) => void,
   allocate: typeof allocateTensor = allocateTensor,
+  options: LoadOptions = {},
 ): Map<string, Tensor> {
   const checkpoint = openCheckpoint(dir, config);
   try {
     const totalBytes = checkpoint.specs.reduce((a, l) => a + l.info.byteLength, 0);
+    const plan = options.weights ? planQuantisation(options.weights, checkpoint.specs.map((l) => l.info)) : null;
+    if (plan?.note) options.onNote?.(plan.note);
     let loadedBytes = 0;
     const weights = new Map<string, Tensor>();
     for (const { spec, info } of checkpoint.specs) {
-      weights.set(spec.name, checkpoint.read(spec, allocate));
+      weights.set(spec.name, checkpoint.read(spec, allocate, plan?.typeOf.get(spec.name)));
       loadedBytes += info.byteLength;
       onProgress?.({ loadedBytes, totalBytes });
     }

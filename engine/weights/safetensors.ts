@@ -62,10 +62,17 @@ export class SafetensorsFile {
   readInto(name: string, into: Uint8Array): void {
     const t = this.info(name);
     if (into.byteLength !== t.byteLength) throw new SafetensorsError(this.path, `"${name}": buffer of ${into.byteLength} B for ${t.byteLength} B of data`);
+    this.readRange(name, 0, into);
+  }
+
+  /** Reads `into.byteLength` bytes of a tensor's data from byte `start` of it (a part, e.g. some rows). */
+  readRange(name: string, start: number, into: Uint8Array): void {
+    const t = this.info(name);
+    if (start < 0 || start + into.byteLength > t.byteLength) throw new SafetensorsError(this.path, `"${name}": bytes ${start}..${start + into.byteLength} are outside its ${t.byteLength} B of data`);
     const chunk = 64 * 1024 * 1024;
-    for (let done = 0; done < t.byteLength; ) {
-      const want = Math.min(chunk, t.byteLength - done);
-      const got = fs.readSync(this.fd, into, done, want, t.offset + done);
+    for (let done = 0; done < into.byteLength; ) {
+      const want = Math.min(chunk, into.byteLength - done);
+      const got = fs.readSync(this.fd, into, done, want, t.offset + start + done);
       if (got <= 0) throw new SafetensorsError(this.path, `"${name}": file ends inside the tensor's data`);
       done += got;
     }

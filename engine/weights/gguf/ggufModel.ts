@@ -5,9 +5,9 @@
 import * as fs from 'node:fs';
 import { checkpointLayout, GgufPlace, GLOBAL_NAMES, TensorSpec } from '../../model/checkpointLayout';
 import type { DeepseekV2Config } from '../../model/config';
-import { GGML_TYPES } from '../ggmlTypes';
+import { isQuantised } from '../ggmlTypes';
 import type { LoadProgress } from '../modelFolder';
-import { allocateTensor, Tensor } from '../tensor';
+import { allocateTensor, Tensor, toF32 } from '../tensor';
 import { configFromMetadata, KvBLayout } from './deepseek2Metadata';
 import { GGUF_MAGIC } from './ggufFormat';
 import { GgufError, GgufFile, GgufTensorInfo } from './ggufReader';
@@ -126,22 +126,21 @@ export function loadGgufWeights(
 
 /**
  * kv_b_proj [H·(dn+dv), r] (per head [k_nope | v] rows) from the MLA layout's attn_k_b (per head W_UKᵀ [r, dn])
- * and attn_v_b (per head W_UV [dv, r]), in their float type.
+ * and attn_v_b (per head W_UV [dv, r]): in their float type when they share one, else decoded to F32 (a quantised
+ * k_b's blocks run along dn, kv_b's along r, so blocks cannot be carried over; the tensor is small).
  */
 function joinKvB(f: GgufFile, c: DeepseekV2Config, k: GgufTensorInfo, v: GgufTensorInfo, spec: TensorSpec, allocate: typeof allocateTensor): Tensor {
   const { numHeads: H, qkNopeHeadDim: dn, vHeadDim: dv, kvLoraRank: r } = c;
-  if (k.dtype !== v.dtype || GGML_TYPES[k.dtype].blockElements !== 1) {
-    throw new GgufError(f.path, `tensors "${k.name}" (${k.dtype}) and "${v.name}" (${v.dtype}): the MLA layout's k_b/v_b must share one float type (F32, F16, BF16) here`);
-  }
+  const keep = k.dtype === v.dtype && !isQuantised(k.dtype);
   const read = (info: GgufTensorInfo) => {
     const t = allocateTensor(info.name, info.dtype, ne(info.ne));
     f.readInto(info.name, t.bytes);
-    return t.tensor.data;
+    return keep ? t.tensor.data : toF32(t.tensor);
   };
   const kData = read(k);
   const vData = read(v);
-  const { tensor } = allocate(spec.name, k.dtype, spec.shape);
-  const out = tensor.data;
+  const { tensor } = allocate(spec.name, keep ? k.dtype : 'F32', spec.shape);
+  const out = tensor.data as Float32Array | Uint16Array;
   for (let h = 0; h < H; h++) {
     const base = h * (dn + dv) * r;
     for (let a = 0; a < r; a++) for (let i = 0; i < dn; i++) out[base + i * r + a] = kData[(h * r + a) * dn + i];

@@ -1,0 +1,187 @@
+// Model folders exported to GGUF and loaded back: the same config, the same weights in the backend's memory, the
+// same logits (f32 exactly as the folder; f16 as the folder rounded to f16), in both kv_b layouts; the default
+// model's tokenizer gives the same ids through the GGUF metadata; llama.cpp's own deepseek-llm vocab file
+// tokenises its own test vectors.
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { CpuBackend } from '../../engine/backend/cpu/cpuBackend';
+import { ContiguousLatentCache } from '../../engine/cache/latentCache';
+import { defaultModelDir } from '../../engine/defaultModel';
+import { Engine } from '../../engine/engine';
+import { checkpointLayout } from '../../engine/model/checkpointLayout';
+import { DeepseekV2Config } from '../../engine/model/config';
+import { DeepseekV2Model } from '../../engine/model/deepseekV2';
+import { ModelTokenizer } from '../../engine/tokenizer/modelTokenizer';
+import { exportGguf } from '../../engine/weights/gguf/exportGguf';
+import { loadGgufWeights, readGgufConfig } from '../../engine/weights/gguf/ggufModel';
+import { GgufFile } from '../../engine/weights/gguf/ggufReader';
+import { isQuantised } from '../../engine/weights/ggmlTypes';
+import { encodeF16 } from '../../engine/weights/halfPrecision';
+import { quantiseRow } from '../../engine/weights/quantise';
+import { loadWeights, readConfig } from '../../engine/weights/modelFolder';
+import { allocateTensor, Tensor, toF32 } from '../../engine/weights/tensor';
+import { TOKENIZERS_DIR } from '../sharedDir';
+import { fixtureDir, FIXTURE_NAMES, loadExpected, maxAbsDiff } from './fixtureModel';
+
+async function logitsOf(config: DeepseekV2Config, weights: Map<string, Tensor>, tokens: number[]): Promise<Float32Array> {
+  const model = new DeepseekV2Model(config, weights, new CpuBackend());
+  return (await model.forward([{ cache: new ContiguousLatentCache(config.numLayers, config.kvLoraRank, config.qkRopeHeadDim), tokens, logits: 'all' }]))[0];
+}
+
+function loadGguf(file: string): { config: DeepseekV2Config; weights: Map<string, Tensor> } {
+  const f = GgufFile.open(file);
+  try {
+    const { config, kvB } = readGgufConfig(f);
+    return { config, weights: loadGgufWeights(f, config, kvB) };
+  } finally {
+    f.close();
+  }
+}
+
+/** The folder's weights with every tensor the f16 export rounds (all but norms and the router) rounded to f16. */
+function roundedToF16(config: DeepseekV2Config, weights: Map<string, Tensor>): Map<string, Tensor> {
+  const out = new Map<string, Tensor>();
+  for (const spec of checkpointLayout(config)) {
+    const t = weights.get(spec.name)!;
+    if (spec.ggufF32) {
+      out.set(spec.name, t);
+      continue;
+    }
+    const { tensor } = allocateTensor(spec.name, 'F16', spec.shape);
+    encodeF16(toF32(t), tensor.data as Uint16Array);
+    out.set(spec.name, tensor);
+  }
+  return out;
+}
+
+describe('GGUF round trip', function () {
+  this.timeout(120_000);
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'latent-gguf-'));
+  after(() => fs.rmSync(root, { recursive: true, force: true }));
+
+  for (const name of FIXTURE_NAMES) {
+    const expected = loadExpected(name);
+    const tokens = expected.cases[0].input_ids;
+    for (const legacyKvB of [false, true]) {
+      const layout = legacyKvB ? 'legacy attn_kv_b' : 'MLA attn_k_b/attn_v_b';
+      it(`${name}, f32, ${layout}: same config and logits as the folder (within 1e-6)`, async () => {
+        const dir = fixtureDir(name);
+        const file = path.join(root, `${name}-f32-${legacyKvB}.gguf`);
+        exportGguf(dir, file, { type: 'f32', legacyKvB });
+        const config = readConfig(dir);
+        const back = loadGguf(file);
+        assert.deepEqual(back.config, config);
+        const want = await logitsOf(config, loadWeights(dir, config), tokens);
+        const got = await logitsOf(back.config, back.weights, tokens);
+        assert.ok(maxAbsDiff(got, want) <= 1e-6, `max |diff| ${maxAbsDiff(got, want)}`);
+        // And still the reference's logits (as the folder is).
+        const V = config.vocabSize;
+        expected.cases[0].logits_positions.forEach((p, i) => {
+          const d = maxAbsDiff(got.subarray(p * V, (p + 1) * V), expected.cases[0].logits[i]);
+          assert.ok(d <= 1e-4, `position ${p}: ${d}`);
+        });
+      });
+
+      it(`${name}, f16, ${layout}: the logits of the folder rounded to f16 (within 1e-6)`, async () => {
+        const dir = fixtureDir(name);
+        const file = path.join(root, `${name}-f16-${legacyKvB}.gguf`);
+        exportGguf(dir, file, { type: 'f16', legacyKvB });
+        const config = readConfig(dir);
+        const back = loadGguf(file);
+        for (const spec of checkpointLayout(config)) assert.equal(back.weights.get(spec.name)!.dtype, spec.ggufF32 ? 'F32' : 'F16', spec.name);
+        const want = await logitsOf(config, roundedToF16(config, loadWeights(dir, config)), tokens);
+        const got = await logitsOf(back.config, back.weights, tokens);
+        assert.ok(maxAbsDiff(got, want) <= 1e-6, `max |diff| ${maxAbsDiff(got, want)}`);
+      });
+    }
+  }
+
+  for (const [name, dir, type] of [['lite', fixtureDir('lite'), 'q8_0'], ['the default model', defaultModelDir(), 'q4_k']] as const) {
+    it(`${name}, ${type}: each quantised tensor holds exactly the quantiser's blocks of the folder's weights; fast and reference kernels agree`, async () => {
+      const file = path.join(root, `${path.basename(dir)}-${type}.gguf`);
+      exportGguf(dir, file, { type });
+      const config = readConfig(dir);
+      const folder = loadWeights(dir, config);
+      const back = loadGguf(file);
+      const seen = new Set<string>();
+      for (const spec of checkpointLayout(config)) {
+        const t = back.weights.get(spec.name)!;
+        seen.add(t.dtype);
+        if (spec.ggufF32) assert.equal(t.dtype, 'F32', spec.name);
+        if (!isQuantised(t.dtype)) continue;
+        const want = new Uint8Array(t.data.byteLength);
+        quantiseRow(t.dtype, toF32(folder.get(spec.name)!), want);
+        assert.deepEqual(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), want, spec.name);
+      }
+      assert.ok(seen.has(type === 'q8_0' ? 'Q8_0' : 'Q4_K'), [...seen].join(','));
+      if (type === 'q4_k') assert.equal(back.weights.get('lm_head.weight')!.dtype, 'Q6_K');
+      const fast = await Engine.load(file);
+      const reference = await Engine.load(file, { backend: 'cpu-reference' });
+      try {
+        const tokens = [0, 5, 7, 9, 11, 200, 3];
+        const [x] = await fast.model.forward([{ cache: fast.newCache(), tokens, logits: 'all' }]);
+        const [y] = await reference.model.forward([{ cache: reference.newCache(), tokens, logits: 'all' }]);
+        assert.ok(maxAbsDiff(x, y) <= 1e-4, `fast vs reference ${maxAbsDiff(x, y)}`);
+      } finally {
+        fast.dispose();
+        reference.dispose();
+      }
+    });
+  }
+
+  it('reads every weight straight into the backend\'s memory (stacked experts too; no copy at adoption)', async () => {
+    const file = path.join(root, 'lite-arena.gguf');
+    exportGguf(fixtureDir('lite'), file, { type: 'f16' });
+    const backend = await CpuBackend.create({ threads: 1 });
+    const f = GgufFile.open(file);
+    try {
+      const { config, kvB } = readGgufConfig(f);
+      const weights = loadGgufWeights(f, config, kvB, undefined, (n, d, s) => backend.allocateWeight(n, d, s));
+      for (const [name, t] of weights) assert.equal(backend.adoptWeight(t), t, `${name} was copied on adoption`);
+    } finally {
+      f.close();
+      backend.dispose();
+    }
+  });
+
+  it('the default model: same tokens for text, same special tokens and chat template, same logits (f32)', async () => {
+    const dir = defaultModelDir();
+    const file = path.join(root, 'tiny-f32.gguf');
+    exportGguf(dir, file, { type: 'f32' });
+    const text = 'def add(a, b):\n    """Sum."""\n\treturn a + b  # ünïcode 中文 constructor __proto__ 12345\n\n<｜fim▁hole｜>';
+    const a = ModelTokenizer.load(dir);
+    const b = ModelTokenizer.load(file);
+    assert.deepEqual(b.encode(text, { addBos: true }), a.encode(text, { addBos: true }));
+    assert.ok(a.encode(text).length > 20);
+    assert.deepEqual(b.special, a.special);
+    assert.equal(b.chatTemplate, a.chatTemplate);
+    assert.equal(b.addBos, a.addBos);
+    assert.equal(b.decode(b.encode(text), { skipSpecial: false }), text);
+
+    const folder = await Engine.load(dir);
+    const gguf = await Engine.load(file);
+    try {
+      const prompt = folder.tokenizer!.encode('import numpy as np\n\ndef ', { addBos: true });
+      const [x] = await folder.model.forward([{ cache: folder.newCache(), tokens: prompt, logits: 'all' }]);
+      const [y] = await gguf.model.forward([{ cache: gguf.newCache(), tokens: prompt, logits: 'all' }]);
+      assert.ok(maxAbsDiff(x, y) <= 1e-6, `max |diff| ${maxAbsDiff(x, y)}`);
+      assert.deepEqual(gguf.config, folder.config);
+    } finally {
+      folder.dispose();
+      gguf.dispose();
+    }
+  });
+
+  it("llama.cpp's ggml-vocab-deepseek-llm.gguf: our tokenizer from its metadata gives its 47 expected token lists", async () => {
+    const dir = path.join(TOKENIZERS_DIR, 'deepseek-llm');
+    const tok = ModelTokenizer.load(path.join(dir, 'ggml-vocab-deepseek-llm.gguf'));
+    const inputs = fs.readFileSync(path.join(dir, 'ggml-vocab-deepseek-llm.gguf.inp'), 'utf8').split('\n__ggml_vocab_test__\n');
+    const outputs = fs.readFileSync(path.join(dir, 'ggml-vocab-deepseek-llm.gguf.out'), 'utf8').split('\n');
+    assert.equal(inputs.length, 47);
+    inputs.forEach((text, i) => assert.equal(tok.encode(text).join(' '), outputs[i].trim(), `case ${i}: ${JSON.stringify(text)}`));
+    assert.equal(tok.special.bos, 100000);
+    assert.equal(tok.special.eos, 100001);
+  });
+});
