@@ -56,6 +56,8 @@ export interface PolicyDivergence {
   /** mean KL(exact || policy) / mean KL(exact || unedited): well below 1 when the policy sees the edit. */
   kl_vs_unedited: number;
   continuation_agreement: number | null;
+  /** Over the edits whose exact continuation differs from the unedited prompt's (the unedited baseline scores 0). */
+  continuation_agreement_on_changed: number | null;
   mean_tokens_computed: number;
 }
 
@@ -63,6 +65,8 @@ export interface DivergenceReport {
   edits: number;
   /** Edits whose exact first token differs from the unedited answer (what gives the agreement its power). */
   edits_changing_answer: number;
+  /** Edits whose exact greedy continuation differs from the unedited prompt's. */
+  edits_changing_continuation: number;
   continuation_tokens: number;
   policies: PolicyDivergence[];
 }
@@ -85,14 +89,17 @@ export async function measureDivergence(model: DeepseekV2Model, edits: Edit[], p
     { name: `${continuationFor} without k_pe rotation (null baseline)`, policy: policies.find((p) => formatReusePolicy(p) === continuationFor) ?? { kind: 'reuse', k: baselineK, maxDistance: 4 }, rope: new NoRotationRope(model.config), continuation: true },
     { name: 'unedited prompt (null baseline)', policy: null, continuation: true },
   ];
-  const sums = candidates.map(() => ({ agree: 0, agreeChanged: 0, kl: 0, cont: 0, computed: 0 }));
+  const sums = candidates.map(() => ({ agree: 0, agreeChanged: 0, kl: 0, cont: 0, contChanged: 0, computed: 0 }));
   let changed = 0;
+  let continuationsChanged = 0;
   for (const [e, edit] of edits.entries()) {
     const exact = await answer(model, newPromptCache(model, { kind: 'exact' }), edit.edited, continuationTokens, false);
     const unedited = await answer(model, newPromptCache(model, { kind: 'exact' }), edit.base, continuationTokens, false);
     const exactFirst = argmax(exact.logits);
     const changes = exactFirst !== argmax(unedited.logits);
     if (changes) changed++;
+    const continuationChanges = exact.continuation.join() !== unedited.continuation.join();
+    if (continuationChanges) continuationsChanged++;
     for (const [i, c] of candidates.entries()) {
       let r: { logits: Float32Array; continuation: number[]; computed: number };
       if (c.policy === null) r = unedited;
@@ -107,7 +114,11 @@ export async function measureDivergence(model: DeepseekV2Model, edits: Edit[], p
       if (changes) sums[i].agreeChanged += agree;
       sums[i].kl += klOfLogits(exact.logits, r.logits);
       sums[i].computed += c.policy === null ? 0 : r.computed;
-      if (c.continuation) sums[i].cont += Number(r.continuation.join() === exact.continuation.join());
+      if (c.continuation) {
+        const same = Number(r.continuation.join() === exact.continuation.join());
+        sums[i].cont += same;
+        if (continuationChanges) sums[i].contChanged += same;
+      }
     }
     if ((e + 1) % 10 === 0) log(`    ${e + 1}/${edits.length} edits`);
   }
@@ -115,6 +126,7 @@ export async function measureDivergence(model: DeepseekV2Model, edits: Edit[], p
   return {
     edits: edits.length,
     edits_changing_answer: changed,
+    edits_changing_continuation: continuationsChanged,
     continuation_tokens: continuationTokens,
     policies: candidates.map((c, i) => ({
       policy: c.name,
@@ -123,6 +135,7 @@ export async function measureDivergence(model: DeepseekV2Model, edits: Edit[], p
       mean_kl: sums[i].kl / edits.length,
       kl_vs_unedited: uneditedKl > 0 ? sums[i].kl / edits.length / uneditedKl : NaN,
       continuation_agreement: c.continuation ? sums[i].cont / edits.length : null,
+      continuation_agreement_on_changed: c.continuation && continuationsChanged ? sums[i].contChanged / continuationsChanged : null,
       mean_tokens_computed: sums[i].computed / edits.length,
     })),
   };

@@ -222,7 +222,7 @@ async function main(): Promise<void> {
   log(`  divergence over ${nearEdits.length} FIM edits within ${NEAR_CURSOR} tokens of the cursor, ${suffixTokens}-token suffix`);
   const nearCursor = await measureDivergence(s.divergenceModel, nearEdits, policies, K_DEFAULT, sizes.continuation, defaultPolicy, log);
   for (const [what, report] of [['anywhere', divergence], ['at the FIM cursor', nearCursor]] as const) for (const d of report.policies) {
-    log(`    ${what}, ${d.policy}: agreement ${(d.first_token_agreement * 100).toFixed(1)}% (on ${report.edits_changing_answer} changed: ${d.first_token_agreement_on_changed === null ? '-' : (d.first_token_agreement_on_changed * 100).toFixed(1) + '%'}), KL ${d.mean_kl.toExponential(2)} (x${d.kl_vs_unedited.toFixed(3)} of unedited)${d.continuation_agreement === null ? '' : `, ${sizes.continuation}-token continuations ${(d.continuation_agreement * 100).toFixed(1)}%`}`);
+    log(`    ${what}, ${d.policy}: agreement ${(d.first_token_agreement * 100).toFixed(1)}% (on ${report.edits_changing_answer} changed: ${d.first_token_agreement_on_changed === null ? '-' : (d.first_token_agreement_on_changed * 100).toFixed(1) + '%'}), KL ${d.mean_kl.toExponential(2)} (x${d.kl_vs_unedited.toFixed(3)} of unedited)${d.continuation_agreement === null ? '' : `, ${sizes.continuation}-token continuations ${(d.continuation_agreement * 100).toFixed(1)}% (on the ${report.edits_changing_continuation} that changed: ${d.continuation_agreement_on_changed === null ? '-' : (d.continuation_agreement_on_changed * 100).toFixed(1) + '%'})`}`);
   }
 
   if (divergenceOnly) {
