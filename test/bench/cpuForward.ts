@@ -4,12 +4,19 @@
 // must read every weight it uses once per token).
 //
 //   npm run bench:cpu-forward [-- --quick]
+//   npm run bench:cpu-forward -- --weights f16,q8_0,q4_k [--layers 4] [--prefill-tokens 64] [--vocab 4096]
+//
+// With --weights, only the listed weight types are compared (2 threads, interleaved runs): prefill and decode
+// tokens/s per type, decode's weight bandwidth, and the prefill matmuls' GFLOP/s. q8_0 and q4_k quantise the
+// linear weights as `--weights` does at load (loadQuantisation.ts: embeddings, norms, the router and weights
+// whose rows are not whole blocks stay f16; for DeepSeek-V2-Lite under q4_k that is the experts' down_proj,
+// 1408 columns).
 //
 // The vocabulary is reduced (a real lm_head of 102,400 rows would dominate a model of a few layers); layer 0 is
 // dense (intermediate 10944) and the rest are MoE (64 routed experts of 1408, top-6, plus 2 shared), as in
 // DeepSeek-V2-Lite. Prints medians; the last line is one JSON object.
 import { availableParallelism, loadavg } from 'node:os';
-import type { Backend } from '../../engine/backend/backend';
+import type { Activation, Backend } from '../../engine/backend/backend';
 import { CpuBackend } from '../../engine/backend/cpu/cpuBackend';
 import { ContiguousLatentCache } from '../../engine/cache/latentCache';
 import { checkpointLayout } from '../../engine/model/checkpointLayout';
@@ -17,14 +24,32 @@ import type { DeepseekV2Config } from '../../engine/model/config';
 import { DeepseekV2Model } from '../../engine/model/deepseekV2';
 import { signedUniform } from '../../engine/generate/seededRandom';
 import { encodeBf16, encodeF16, f32BitsToBf16, f32ToF16 } from '../../engine/weights/halfPrecision';
+import { GGML_TYPES, rowBytes } from '../../engine/weights/ggmlTypes';
+import { planQuantisation, WEIGHT_QUANTISATIONS, WeightQuantisation } from '../../engine/weights/loadQuantisation';
+import { quantiseRow } from '../../engine/weights/quantise';
 import type { DType } from '../../engine/weights/safetensors';
-import type { Tensor } from '../../engine/weights/tensor';
+import { elementCount, Tensor } from '../../engine/weights/tensor';
 import { median, v2LiteConfig } from './benchModel';
 
 const quick = process.argv.includes('--quick');
-const LAYERS = quick ? 2 : 3;
-const VOCAB = 4096;
-const PREFILL_TOKENS = quick ? 32 : 64;
+function argValue(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+function intArg(name: string, fallback: number): number {
+  const raw = argValue(name);
+  if (raw === undefined) return fallback;
+  const v = Number(raw);
+  if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} must be a positive integer (got "${raw}")`);
+  return v;
+}
+/** --weights f16,q8_0,q4_k: the weight types to compare (the weights mode); absent: the default comparison. */
+type BenchWeights = 'f16' | WeightQuantisation;
+const WEIGHT_TYPES = argValue('weights')?.split(',') as BenchWeights[] | undefined;
+for (const t of WEIGHT_TYPES ?? []) if (t !== 'f16' && !(WEIGHT_QUANTISATIONS as readonly string[]).includes(t)) throw new Error(`--weights: "${t}" is not one of f16, ${WEIGHT_QUANTISATIONS.join(', ')}`);
+const LAYERS = intArg('layers', WEIGHT_TYPES ? 4 : quick ? 2 : 3);
+const VOCAB = intArg('vocab', 4096);
+const PREFILL_TOKENS = intArg('prefill-tokens', quick ? 32 : 64);
 const PREFILL_RUNS = 2;
 const DECODE_STEPS = quick ? 5 : 8;
 const REFERENCE_DECODE_STEPS = 2;
@@ -41,7 +66,7 @@ const prng = signedUniform;
  * norms 1. Filling ~10^9 numbers one PRNG call at a time would take longer than the benchmark, so each tensor
  * is tiled from a pool of 2^20 random numbers (per scale), starting at a random offset per 64K-run.
  */
-function randomWeights(c: DeepseekV2Config, backend: CpuBackend, dtype: DType, seed: number): Map<string, Tensor> {
+function randomWeights(c: DeepseekV2Config, backend: CpuBackend, dtype: DType, seed: number, wanted: (name: string) => boolean = () => true): Map<string, Tensor> {
   const rand = prng(seed);
   const POOL = 1 << 20;
   const RUN = 1 << 16;
@@ -59,6 +84,7 @@ function randomWeights(c: DeepseekV2Config, backend: CpuBackend, dtype: DType, s
   };
   const weights = new Map<string, Tensor>();
   for (const spec of checkpointLayout(c)) {
+    if (!wanted(spec.name)) continue;
     const { tensor } = backend.allocateWeight(spec.name, dtype, spec.shape);
     const d = tensor.data;
     if (spec.kind === 'norm') {
@@ -75,6 +101,47 @@ function randomWeights(c: DeepseekV2Config, backend: CpuBackend, dtype: DType, s
   return weights;
 }
 
+/**
+ * Random weights as `--weights q8_0|q4_k` would load them: f16 everywhere (as randomWeights), then each
+ * quantisable linear weight replaced by blocks tiled from a pool of quantised random rows (whole blocks at random
+ * block offsets; speed does not depend on the values).
+ */
+function randomQuantisedWeights(c: DeepseekV2Config, backend: CpuBackend, choice: WeightQuantisation, seed: number): Map<string, Tensor> {
+  const layout = checkpointLayout(c);
+  const plan = planQuantisation(choice, layout);
+  const rand = prng(seed);
+  const POOL_VALUES = 1 << 18;
+  const pools = new Map<string, Uint8Array>();
+  const weights = new Map<string, Tensor>();
+  const floats = randomWeights({ ...c }, backend, 'F16', seed, (name) => !plan.typeOf.has(name));
+  for (const spec of layout) {
+    const dtype = plan.typeOf.get(spec.name);
+    if (!dtype) {
+      weights.set(spec.name, floats.get(spec.name)!);
+      continue;
+    }
+    const key = `${dtype}/${spec.shape[1]}`;
+    let pool = pools.get(key);
+    if (!pool) {
+      const values = Float32Array.from({ length: POOL_VALUES }, () => rand() / Math.sqrt(spec.shape[1]));
+      pool = new Uint8Array(rowBytes(dtype, POOL_VALUES));
+      quantiseRow(dtype, values, pool);
+      pools.set(key, pool);
+    }
+    const { tensor, bytes } = backend.allocateWeight(spec.name, dtype, spec.shape);
+    const { blockBytes } = GGML_TYPES[dtype];
+    const poolBlocks = pool.length / blockBytes;
+    const RUN_BLOCKS = 256;
+    for (let at = 0; at < bytes.length; at += RUN_BLOCKS * blockBytes) {
+      const first = Math.floor(((rand() + 1) / 2) * (poolBlocks - RUN_BLOCKS));
+      const run = Math.min(RUN_BLOCKS * blockBytes, bytes.length - at);
+      bytes.set(pool.subarray(first * blockBytes, first * blockBytes + run), at);
+    }
+    weights.set(spec.name, tensor);
+  }
+  return weights;
+}
+
 /** Counts what a forward asks of the backend: weight bytes read by matmuls, and time inside them. */
 /**
  * A backend that times its inner backend's ops (the CPU's run at once, so wall time per op is theirs): matmul
@@ -82,6 +149,8 @@ function randomWeights(c: DeepseekV2Config, backend: CpuBackend, dtype: DType, s
  */
 class MeteredBackend {
   weightBytes = 0;
+  /** Multiply-adds ×2 of the matmuls. */
+  matmulFlops = 0;
   matmulMs = 0;
   attentionMs = 0;
   readonly backend: Backend;
@@ -93,19 +162,27 @@ class MeteredBackend {
       add(performance.now() - t0, a);
       return r;
     };
-    const matmul = (bytes: (a: unknown[]) => number) => (ms: number, a: unknown[]) => {
+    const matmul = (bytes: (a: unknown[]) => number, flops: (a: unknown[]) => number) => (ms: number, a: unknown[]) => {
       this.matmulMs += ms;
       this.weightBytes += bytes(a);
+      this.matmulFlops += flops(a);
     };
+    const rowsOf = (a: unknown[]) => (a[0] as Activation).rows;
     const attention = (ms: number) => (this.attentionMs += ms);
     const overrides: Partial<Backend> = {
-      linear: timed(inner.linear, matmul((a) => (a[1] as Tensor).data.byteLength)),
-      linearPerHead: timed(inner.linearPerHead, matmul((a) => (a[1] as Tensor[]).reduce((n, w) => n + w.data.byteLength, 0))),
+      linear: timed(inner.linear, matmul((a) => (a[1] as Tensor).data.byteLength, (a) => 2 * rowsOf(a) * elementCount(a[1] as Tensor))),
+      linearPerHead: timed(inner.linearPerHead, matmul((a) => (a[1] as Tensor[]).reduce((n, w) => n + w.data.byteLength, 0),
+        (a) => 2 * rowsOf(a) * (a[1] as Tensor[]).reduce((n, w) => n + elementCount(w), 0))),
       // The experts a step reads: those its tokens were routed to (the CPU's routing is host arrays).
       routedExperts: timed(inner.routedExperts, matmul((a) => {
         const chosen = new Set((a[1] as unknown as { experts: Int32Array }).experts);
         const experts = a[2] as { gate: Tensor; up: Tensor; down: Tensor }[];
         return [...chosen].reduce((n, e) => n + experts[e].gate.data.byteLength + experts[e].up.data.byteLength + experts[e].down.data.byteLength, 0);
+      }, (a) => {
+        // Every (token, expert) pair runs one expert's three matrices.
+        const pairs = (a[1] as unknown as { experts: Int32Array }).experts.length;
+        const e = (a[2] as { gate: Tensor; up: Tensor; down: Tensor }[])[0];
+        return 2 * pairs * (elementCount(e.gate) + elementCount(e.up) + elementCount(e.down));
       })),
       attendLatent: timed(inner.attendLatent, attention),
       attendHeads: timed(inner.attendHeads, attention),
@@ -131,6 +208,8 @@ interface Measurement {
   /** Share of the time spent inside backend.matmul. */
   decodeMatmulShare: number;
   prefillMatmulShare: number | null;
+  /** GFLOP/s inside the prefill's matmuls (2 per multiply-add, over the time spent in them). */
+  prefillMatmulGflops: number | null;
   /** Decode at LONG_CONTEXT tokens of context, and the share of its time in attendLatent. */
   longDecodeTokPerS: number;
   longDecodeAttentionShare: number;
@@ -145,6 +224,7 @@ class Contender {
   readonly cache: ContiguousLatentCache;
   readonly prefillMs: number[] = [];
   readonly prefillShares: number[] = [];
+  readonly prefillGflops: number[] = [];
   readonly decodeMs: number[] = [];
   readonly decodeShares: number[] = [];
   readonly longDecodeMs: number[] = [];
@@ -171,6 +251,7 @@ class Contender {
   async timed(run: () => Promise<Float32Array[]>): Promise<[number, Float32Array]> {
     this.metered.matmulMs = 0;
     this.metered.weightBytes = 0;
+    this.metered.matmulFlops = 0;
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     const [logits] = await run();
@@ -185,6 +266,7 @@ class Contender {
     const [ms] = await this.timed(() => this.model.forward([{ cache: this.newCache(), tokens: prompt, logits: 'last' }]));
     this.prefillMs.push(ms);
     this.prefillShares.push(this.metered.matmulMs / ms);
+    this.prefillGflops.push(this.metered.matmulFlops / (this.metered.matmulMs / 1000) / 1e9);
   }
 
   /** The decode cache starts from the prompt (so attention over a context is part of every step). */
@@ -252,8 +334,9 @@ class Contender {
       decodeWeightGBps: this.decodeWeightBytes / (ms / 1000) / 1e9,
       decodeMatmulShare: median(this.decodeShares),
       prefillMatmulShare: this.prefillShares.length ? median(this.prefillShares) : null,
-      longDecodeTokPerS: 1000 / median(this.longDecodeMs),
-      longDecodeAttentionShare: median(this.longAttentionShares),
+      prefillMatmulGflops: this.prefillGflops.length ? median(this.prefillGflops) : null,
+      longDecodeTokPerS: this.longDecodeMs.length ? 1000 / median(this.longDecodeMs) : NaN,
+      longDecodeAttentionShare: this.longAttentionShares.length ? median(this.longAttentionShares) : NaN,
       coresUsed: this.cpuMs / this.wallMs,
     };
   }
@@ -303,7 +386,69 @@ function memcpyGBps(): number {
 
 const round = (x: number, digits = 2) => Math.round(x * 10 ** digits) / 10 ** digits;
 
+/** The weights mode: the listed weight types side by side on 2 threads, prefill and decode. */
+async function compareWeightTypes(types: BenchWeights[]): Promise<void> {
+  const c: DeepseekV2Config = { ...v2LiteConfig(LAYERS), vocabSize: VOCAB };
+  const started = performance.now();
+  const log = (line: string) => console.log(`[${((performance.now() - started) / 1000).toFixed(1)}s] ${line}`);
+  log(`DeepSeek-V2-Lite shape, ${LAYERS} layers (1 dense + ${LAYERS - 1} MoE), vocab ${VOCAB}, prefill ${PREFILL_TOKENS} tokens, ${DECODE_STEPS} decode steps, weights ${types.join(', ')}`);
+  const loadBefore = loadavg()[0];
+  const copy = memcpyGBps();
+  log(`memcpy: ${copy.toFixed(1)} GB/s (one thread)`);
+  const two = await CpuBackend.create({ threads: 2 });
+  const contenders: Contender[] = [];
+  const weightBytes: Record<string, number> = {};
+  for (const t of types) {
+    const weights = t === 'f16' ? randomWeights(c, two, 'F16', 1) : randomQuantisedWeights(c, two, t, 1);
+    weightBytes[t] = [...weights.values()].reduce((a, w) => a + w.data.byteLength, 0);
+    log(`${t} weights generated: ${(weightBytes[t] / 2 ** 30).toFixed(2)} GiB`);
+    contenders.push(new Contender(`wasm-${t}-2t`, c, weights, two, true, DECODE_STEPS));
+  }
+  const prompt = tokens(PREFILL_TOKENS, 7);
+  for (let r = 0; r < PREFILL_RUNS; r++) for (const k of contenders) await k.prefill(prompt);
+  log('prefill measured');
+  for (const k of contenders) await k.startDecode(prompt);
+  for (const k of contenders) await k.decodeStep(false);
+  for (let s = 0; s < DECODE_STEPS; s++) for (const k of contenders) await k.decodeStep();
+  log('decode measured');
+  two.dispose();
+  const results: Record<string, Measurement> = {};
+  for (const [i, k] of contenders.entries()) {
+    const m = (results[types[i]] = k.result());
+    log(`${k.name}: prefill ${m.prefillTokPerS!.toFixed(1)} tok/s (matmul ${(100 * m.prefillMatmulShare!).toFixed(0)}%, ${m.prefillMatmulGflops!.toFixed(1)} GFLOP/s in matmuls); decode ${m.decodeTokPerS.toFixed(2)} tok/s = ${m.decodeMsPerToken.toFixed(1)} ms/token, ${m.decodeWeightGBps.toFixed(1)} GB/s of weights (matmul ${(100 * m.decodeMatmulShare).toFixed(0)}%); ${m.coresUsed.toFixed(2)} cores used`);
+  }
+  const ratios: Record<string, number | null> = {};
+  if (results.f16) {
+    for (const t of types) {
+      if (t === 'f16') continue;
+      ratios[`decode_${t}_vs_f16`] = round(results[t].decodeTokPerS / results.f16.decodeTokPerS);
+      ratios[`prefill_${t}_vs_f16`] = round(results[t].prefillTokPerS! / results.f16.prefillTokPerS!);
+    }
+  }
+  for (const [k, v] of Object.entries(ratios)) log(`${k}: ${v}`);
+  console.log(JSON.stringify({
+    bench: 'cpu-forward',
+    mode: 'weights',
+    shape: 'DeepSeek-V2-Lite',
+    layers: LAYERS,
+    vocab: VOCAB,
+    prefillTokens: PREFILL_TOKENS,
+    decodeSteps: DECODE_STEPS,
+    memcpyGBps: round(copy),
+    loadAverage1m: { before: round(loadBefore), after: round(loadavg()[0]) },
+    cores: availableParallelism(),
+    weightGiB: Object.fromEntries(Object.entries(weightBytes).map(([k, b]) => [k, round(b / 2 ** 30, 3)])),
+    results: Object.fromEntries(Object.entries(results).map(([k, m]) => [k, {
+      prefillTokPerS: round(m.prefillTokPerS!, 2), prefillMatmulGflops: round(m.prefillMatmulGflops!, 1), prefillMatmulShare: round(m.prefillMatmulShare!, 3),
+      decodeTokPerS: round(m.decodeTokPerS, 2), decodeWeightGBps: round(m.decodeWeightGBps, 2), decodeMatmulShare: round(m.decodeMatmulShare, 3), coresUsed: round(m.coresUsed, 2),
+    }])),
+    ratios,
+    seconds: round((performance.now() - started) / 1000, 1),
+  }));
+}
+
 async function main(): Promise<void> {
+  if (WEIGHT_TYPES) return compareWeightTypes(WEIGHT_TYPES);
   const c: DeepseekV2Config = { ...v2LiteConfig(LAYERS), vocabSize: VOCAB };
   const started = performance.now();
   const log = (line: string) => console.log(`[${((performance.now() - started) / 1000).toFixed(1)}s] ${line}`);

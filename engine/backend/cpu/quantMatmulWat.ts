@@ -27,10 +27,14 @@ const mul = (a: string, b: string) => `(i32.mul ${a} ${b})`;
 const half = (addr: string) => `(call $half (i32.load16_u ${addr}))`;
 const splatScaled = (d: string, level: string, signed: boolean) => `(f32x4.splat (f32.mul ${d} (f32.convert_i32_${signed ? 's' : 'u'} ${level})))`;
 
-/** Decodes 8 i16 levels in $t into two f32x4 weights: level·scale (- min). */
-function toWeights(r: number, scale: string, min: string | null, signed: boolean): string {
+/**
+ * Decodes 8 i16 levels in $t into two f32x4 weights: level·scale (- min), or the bare levels when the tile
+ * defers the scale (`scale` null).
+ */
+function toWeights(r: number, scale: string | null, min: string | null, signed: boolean): string {
   const half = (high: boolean) => {
     const extended = `(i32x4.extend_${high ? 'high' : 'low'}_i16x8_${signed ? 's' : 'u'} ${get('t')})`;
+    if (scale === null) return `(f32x4.convert_i32x4_s ${extended})`;
     const scaled = `(f32x4.mul (f32x4.convert_i32x4_s ${extended}) ${scale})`;
     return min ? `(f32x4.sub ${scaled} ${min})` : scaled;
   };
@@ -43,11 +47,16 @@ const field = (offset: number, addr: string, shift: string | null, mask: string)
   return `(v128.and ${shift ? `(i16x8.shr_u ${loaded} ${shift})` : loaded} ${get(mask)})`;
 };
 
-/** Per type: the shared unit locals (once per unit), the row's unit setup, and the decode of step k. */
+/**
+ * Per type: the shared unit locals (once per unit), the row's unit setup, and the decode of step k (scaled, or
+ * bare levels when `deferred`). `fold`: how deferred partial sums become the unit's contribution: × $s
+ * ('scale'); × $s, less $m × Σx ('scaleMin'); steps 0-1 × $s plus steps 2-3 × $m ('twoScales', Q6_K).
+ */
 interface QuantCodec {
   shared: string;
   row(r: number): string;
-  step(r: number, k: number): string;
+  step(r: number, k: number, deferred: boolean): string;
+  fold: 'scale' | 'scaleMin' | 'twoScales';
 }
 
 /** Q4_K/Q5_K: the 6-bit scale and min of sub-block $si (get_scale_min_k4) at block $blk{r}, as splats. */
@@ -75,31 +84,35 @@ const CODECS: Record<QuantKernelDType, QuantCodec> = {
   q8_0: {
     shared: '',
     row: (r) => `${set(`blk${r}`, add(get(`wp${r}`), mul(get('u'), i32(34))))} ${set(`s${r}`, `(f32x4.splat ${half(get(`blk${r}`))})`)}`,
-    step: (r, k) => `${set('t', `(v128.load8x8_s offset=${2 + 8 * k} ${get(`blk${r}`)})`)} ${toWeights(r, get(`s${r}`), null, true)}`,
+    step: (r, k, deferred) => `${set('t', `(v128.load8x8_s offset=${2 + 8 * k} ${get(`blk${r}`)})`)} ${toWeights(r, deferred ? null : get(`s${r}`), null, true)}`,
+    fold: 'scale',
   },
   // Block of 32: f16 d, 16 bytes: values 0-15 the low nibbles, 16-31 the high ones; value (q - 8)·d.
   q4_0: {
     shared: '',
     row: (r) => `${set(`blk${r}`, add(get(`wp${r}`), mul(get('u'), i32(18))))} ${set(`s${r}`, `(f32x4.splat ${half(get(`blk${r}`))})`)}`,
-    step: (r, k) => `${set('t', `(i16x8.sub ${field(2 + 8 * (k & 1), get(`blk${r}`), k >= 2 ? i32(4) : null, 'k0f')} ${get('k8')})`)} ${toWeights(r, get(`s${r}`), null, true)}`,
+    step: (r, k, deferred) => `${set('t', `(i16x8.sub ${field(2 + 8 * (k & 1), get(`blk${r}`), k >= 2 ? i32(4) : null, 'k0f')} ${get('k8')})`)} ${toWeights(r, deferred ? null : get(`s${r}`), null, true)}`,
+    fold: 'scale',
   },
   // Super-block of 256 (144 B): f16 d, f16 dmin, 12 B scales, 128 B nibbles; unit = sub-block $si.
   q4_k: {
     shared: `${set('sb', `(i32.shr_u ${get('u')} ${i32(3)})`)} ${set('si', `(i32.and ${get('u')} ${i32(7)})`)} ${set('sh', `(i32.shl (i32.and ${get('si')} ${i32(1)}) ${i32(2)})`)}`,
     row: (r) => `${set(`blk${r}`, add(get(`wp${r}`), mul(get('sb'), i32(144))))} ${superBlockScales(r, 0, 2)} ${scaleMinK4(r)}
       ${set(`q${r}`, add(get(`blk${r}`), add(i32(16), `(i32.shl (i32.shr_u ${get('si')} ${i32(1)}) ${i32(5)})`)))}`,
-    step: (r, k) => `${set('t', field(8 * k, get(`q${r}`), get('sh'), 'k0f'))} ${toWeights(r, get(`s${r}`), get(`m${r}`), false)}`,
+    step: (r, k, deferred) => `${set('t', field(8 * k, get(`q${r}`), get('sh'), 'k0f'))} ${toWeights(r, deferred ? null : get(`s${r}`), get(`m${r}`), false)}`,
+    fold: 'scaleMin',
   },
   // Super-block of 256 (176 B): as Q4_K with 32 B of fifth bits (bit $si of qh[l]) before the nibbles.
   q5_k: {
     shared: `${set('sb', `(i32.shr_u ${get('u')} ${i32(3)})`)} ${set('si', `(i32.and ${get('u')} ${i32(7)})`)} ${set('sh', `(i32.shl (i32.and ${get('si')} ${i32(1)}) ${i32(2)})`)}`,
     row: (r) => `${set(`blk${r}`, add(get(`wp${r}`), mul(get('sb'), i32(176))))} ${superBlockScales(r, 0, 2)} ${scaleMinK4(r)}
       ${set(`q${r}`, add(get(`blk${r}`), add(i32(48), `(i32.shl (i32.shr_u ${get('si')} ${i32(1)}) ${i32(5)})`)))}`,
-    step: (r, k) => {
+    step: (r, k, deferred) => {
       const low = field(8 * k, get(`q${r}`), get('sh'), 'k0f');
       const high = `(i16x8.shl ${field(16 + 8 * k, get(`blk${r}`), get('si'), 'k1')} ${i32(4)})`;
-      return `${set('t', `(v128.or ${low} ${high})`)} ${toWeights(r, get(`s${r}`), get(`m${r}`), false)}`;
+      return `${set('t', `(v128.or ${low} ${high})`)} ${toWeights(r, deferred ? null : get(`s${r}`), get(`m${r}`), false)}`;
     },
+    fold: 'scaleMin',
   },
   // Super-block of 256 (210 B): ql[128], qh[64], int8 scales[16], f16 d. Unit u of the super-block: half
   // c = u>>2 and group g = u&3 (ql nibbles at 64c + 32(g&1), low for g < 2; qh bits 2g at 128 + 32c); the
@@ -118,11 +131,12 @@ const CODECS: Record<QuantKernelDType, QuantCodec> = {
       ${set(`s${r}`, splatScaled(get(`d${r}`), `(i32.load8_s ${add(blk, get('sco'))})`, true))}
       ${set(`m${r}`, splatScaled(get(`d${r}`), `(i32.load8_s offset=1 ${add(blk, get('sco'))})`, true))}`;
     },
-    step: (r, k) => {
+    step: (r, k, deferred) => {
       const low = field(8 * k, get(`q${r}`), get('sh'), 'k0f');
       const high = `(i16x8.shl ${field(8 * k, add(get(`blk${r}`), get('qho')), get('hsh'), 'k3')} ${i32(4)})`;
-      return `${set('t', `(i16x8.sub (v128.or ${low} ${high}) ${get('k32')})`)} ${toWeights(r, get(k < 2 ? `s${r}` : `m${r}`), null, true)}`;
+      return `${set('t', `(i16x8.sub (v128.or ${low} ${high}) ${get('k32')})`)} ${toWeights(r, deferred ? null : get(k < 2 ? `s${r}` : `m${r}`), null, true)}`;
     },
+    fold: 'twoScales',
   },
 };
 
@@ -132,9 +146,14 @@ export function quantRowBytes(dtype: QuantKernelDType, cols: string): string {
   return mul(`(i32.shr_u ${cols} ${i32(Math.log2(blockElements))})`, i32(blockBytes));
 }
 
-/** A register tile over quantised W: tokens × rows accumulators over all columns. */
+/**
+ * A register tile over quantised W: tokens × rows accumulators over all columns. One-token tiles (decode) defer
+ * the scales: they sum x·level over the unit (and Σx, for types with a min) and scale once per unit, which saves
+ * a multiply (and a subtract) per weight; wider tiles, short of registers for the partial sums, scale each weight.
+ */
 export function quantTile(dtype: QuantKernelDType, tokens: number, rows: number): string {
   const codec = CODECS[dtype];
+  const deferred = tokens === 1;
   const locals = ['$u', '$units', '$xo', '$xs', '$ws', '$sb', '$si', '$sh', '$hsh', '$qlo', '$qho', '$sco', '$sc', '$mn'].map((n) => `(local ${n} i32)`);
   locals.push('(local $t v128) (local $xa v128) (local $xb v128)');
   // Constants are splats of mutable globals, set once: V8 would rebuild a v128.const at every use.
@@ -150,6 +169,7 @@ export function quantTile(dtype: QuantKernelDType, tokens: number, rows: number)
   for (let r = 0; r < rows; r++) {
     locals.push(`(local $w${r}a v128) (local $w${r}b v128) (local $s${r} v128) (local $m${r} v128)`);
     locals.push(`(local $wp${r} i32) (local $blk${r} i32) (local $q${r} i32) (local $d${r} f32) (local $dm${r} f32)`);
+    if (deferred) locals.push(`(local $p${r} v128) (local $p2${r} v128)`);
     bases.push(set(`wp${r}`, add(get('w'), mul(get('ws'), i32(r)))));
   }
   for (let t = 0; t < tokens; t++) {
@@ -160,8 +180,25 @@ export function quantTile(dtype: QuantKernelDType, tokens: number, rows: number)
 
   const body: string[] = [codec.shared];
   for (let r = 0; r < rows; r++) body.push(codec.row(r));
+  if (deferred) locals.push('(local $xsum v128)');
   for (let k = 0; k < 4; k++) {
-    for (let r = 0; r < rows; r++) body.push(codec.step(r, k));
+    for (let r = 0; r < rows; r++) body.push(codec.step(r, k, deferred));
+    if (deferred) {
+      // One token: partial sums of x·level per row, restarted each unit (and per 16 values for Q6_K).
+      const addr = add(get('xp0'), get('xo'));
+      body.push(`${set('xa', `(v128.load offset=${32 * k} ${addr})`)} ${set('xb', `(v128.load offset=${32 * k + 16} ${addr})`)}`);
+      if (codec.fold === 'scaleMin') {
+        const both = `(f32x4.add ${get('xa')} ${get('xb')})`;
+        body.push(set('xsum', k === 0 ? both : `(f32x4.add ${get('xsum')} ${both})`));
+      }
+      for (let r = 0; r < rows; r++) {
+        const p = codec.fold === 'twoScales' && k >= 2 ? `p2${r}` : `p${r}`;
+        const fresh = k === 0 || (codec.fold === 'twoScales' && k === 2);
+        const products = `(f32x4.add (f32x4.mul ${get('xa')} ${get(`w${r}a`)}) (f32x4.mul ${get('xb')} ${get(`w${r}b`)}))`;
+        body.push(set(p, fresh ? products : `(f32x4.add ${get(p)} ${products})`));
+      }
+      continue;
+    }
     for (let t = 0; t < tokens; t++) {
       const addr = add(get(`xp${t}`), get('xo'));
       body.push(`${set('xa', `(v128.load offset=${32 * k} ${addr})`)} ${set('xb', `(v128.load offset=${32 * k + 16} ${addr})`)}`);
@@ -170,6 +207,14 @@ export function quantTile(dtype: QuantKernelDType, tokens: number, rows: number)
         body.push(set(acc, `(f32x4.add ${get(acc)} (f32x4.mul ${get('xa')} ${get(`w${r}a`)}))`));
         body.push(set(acc, `(f32x4.add ${get(acc)} (f32x4.mul ${get('xb')} ${get(`w${r}b`)}))`));
       }
+    }
+  }
+  if (deferred) {
+    for (let r = 0; r < rows; r++) {
+      let unit = `(f32x4.mul ${get(`p${r}`)} ${get(`s${r}`)})`;
+      if (codec.fold === 'scaleMin') unit = `(f32x4.sub ${unit} (f32x4.mul ${get('xsum')} ${get(`m${r}`)}))`;
+      if (codec.fold === 'twoScales') unit = `(f32x4.add ${unit} (f32x4.mul ${get(`p2${r}`)} ${get(`m${r}`)}))`;
+      body.push(set(`acc0_${r}`, `(f32x4.add ${get(`acc0_${r}`)} ${unit})`));
     }
   }
   const stores: string[] = [];
