@@ -59,7 +59,8 @@ const off = (a: GpuActivation) => a.offset;
 export class WebGpuBackend implements Backend {
   readonly name = 'webgpu';
   readonly runtime: GpuRuntime;
-  private readonly queue: StepQueue;
+  /** The step recorder (tests record raw dispatches through it). */
+  readonly queue: StepQueue;
   readonly weights: GpuWeights;
   private readonly splitTokens: number;
   /** Device stores for caches whose pages are not in a store of this backend (ContiguousLatentCache). */
