@@ -200,17 +200,19 @@ async function main(): Promise<void> {
   let layers = option('layers') ? Number(option('layers')) : quick ? 2 : 27;
   for (;;) {
     const gpu = await WebGpuBackend.create();
+    let model: DeepseekV2Model;
     try {
-      const model = new DeepseekV2Model(configFor(layers), gpuWeights(configFor(layers), gpu), gpu);
+      model = new DeepseekV2Model(configFor(layers), gpuWeights(configFor(layers), gpu), gpu);
       await gpu.settle();
-      return await run(gpu, model, layers, describeAdapter(gpu.runtime.summary));
     } catch (e) {
       gpu.dispose();
       // Only memory is a reason to try fewer layers (out-of-memory and over-budget errors are RangeErrors).
       if (layers <= 1 || !(e instanceof RangeError)) throw e;
       console.log(`${layers} layers do not fit (${(e as Error).message.split('\n')[0]}); trying ${Math.floor(layers / 2)}`);
       layers = Math.floor(layers / 2);
+      continue;
     }
+    return run(gpu, model, layers, describeAdapter(gpu.runtime.summary));
   }
 }
 

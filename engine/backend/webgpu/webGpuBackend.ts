@@ -167,7 +167,9 @@ export class WebGpuBackend implements Backend {
     }
     if (!store || store.capacityPages < need || store.stale) {
       if (!widths) throw new Error(`webgpu backend: layer ${layer} of a cache that holds no latents on this device`);
-      const capacity = Math.max(need, 2 * (store?.capacityPages ?? 0), 4);
+      // Doubling, within what one layer's binding holds (a need beyond it is refused by the store, with the numbers).
+      const most = GpuLatentStore.maxPages(this.runtime, { numLayers: 1, kvLoraRank: widths.r, qkRopeHeadDim: widths.dr }, 'fp32');
+      const capacity = Math.max(need, Math.min(most, Math.max(2 * (store?.capacityPages ?? 0), 4)));
       const grown = new GpuLatentStore(this.runtime, this.queue, { numLayers: 1, kvLoraRank: widths.r, qkRopeHeadDim: widths.dr }, 'fp32', capacity);
       if (store && !store.stale) grown.adoptContents(store);
       layers[layer] = store = grown;
