@@ -21,6 +21,11 @@ export interface GenerationRequest {
   stop?: string[];
   /** Aborting stops the work within one decode step. */
   signal?: AbortSignal;
+  /**
+   * Token healing (generate/tokenHealing.ts) for prompts that came as text: the last prompt token is taken back
+   * and the first new token must begin with its text, which the answer does not repeat.
+   */
+  tokenHealing?: boolean;
 }
 
 /** 'error': the engine could not go on (e.g. the latent pool is full of running requests); see `error`. */

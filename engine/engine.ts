@@ -12,6 +12,7 @@ import { PagedLatentCache } from './cache/pagedLatentCache';
 import { LatentRefresher } from './cache/latentRefresh';
 import { DEFAULT_MAX_DISTANCE, PromptCache, PromptCacheStats, ReusePolicy } from './cache/promptCache';
 import { Sequence } from './generate/sequence';
+import { TokenHealer } from './generate/tokenHealing';
 import type { DeepseekV2Config } from './model/config';
 import { DeepseekV2Model } from './model/deepseekV2';
 import { ModelTokenizer } from './tokenizer/modelTokenizer';
@@ -67,6 +68,8 @@ export class Engine {
   private readonly prefillChunkTokens: number;
   /** Set when the backend's device was lost and replaced: the cached latents are gone. */
   private cacheLost = false;
+  /** Token healing for text prompts (null without a tokenizer). */
+  private readonly healer: TokenHealer | null;
 
   private constructor(
     readonly dir: string,
@@ -88,6 +91,7 @@ export class Engine {
       createStore: (shape, format, capacityPages) => model.backend.createLatentStore(shape, format, capacityPages),
     });
     this.prefillChunkTokens = options.prefillChunkTokens ?? 512;
+    this.healer = tokenizer ? new TokenHealer(tokenizer) : null;
     if (!(this.prefillChunkTokens >= 1)) throw new RangeError(`prefillChunkTokens must be at least 1 (got ${options.prefillChunkTokens})`);
     this.refresher = new LatentRefresher(this.promptCache, async (cache, tokens) => {
       await this.model.forward([{ cache, tokens, logits: 'none' }]);
@@ -186,8 +190,10 @@ export class Engine {
    * Starts a generation; advance it with `step`. The prompt's cached prefix (and, under a reuse policy, its moved
    * runs) come from the latent cache; the gaps between reused runs are computed here, the rest in `step`.
    */
-  async startSequence(request: GenerationRequest, onDelta?: (d: GenerationDelta) => void): Promise<Sequence> {
-    this.checkRequest(request);
+  async startSequence(asked: GenerationRequest, onDelta?: (d: GenerationDelta) => void): Promise<Sequence> {
+    this.checkRequest(asked);
+    const healed = asked.tokenHealing && this.healer ? this.healer.heal(asked.prompt) : null;
+    const request = healed ? { ...asked, prompt: healed.prompt } : asked;
     // A request never waits for background work: the refresh in progress is dropped with what it held.
     this.refresher.drop();
     if (this.cacheLost) {
@@ -209,7 +215,8 @@ export class Engine {
     // A sequence that ended in an error may hold half-written latents: they are dropped, not cached.
     const onFinish = (s: Sequence) => s.finishReason === 'error'
       ? this.promptCache.abandon(prepared) : this.promptCache.finish(prepared, s.fedTokens);
-    return new Sequence(request, prepared.cache, prepared.cachedTokens, prepared.pending, this.tokenizer, this.eos, onDelta, onFinish);
+    return new Sequence(request, prepared.cache, prepared.cachedTokens, prepared.pending, this.tokenizer, this.eos, onDelta, onFinish,
+      healed?.healing ?? null);
   }
 
   /** Throws (RangeError) on a request the engine cannot take, before anything is held. */

@@ -41,6 +41,7 @@ export async function generateCommand(args: string[]): Promise<void> {
       maxTokens,
       sampling: { temperature, topP, topK, seed },
       stop: (v.stop as unknown as string[] | undefined) ?? [],
+      tokenHealing: tokens === undefined,
     });
     process.stdout.write(JSON.stringify({ tokens: result.tokens, text: result.text }) + '\n');
   } finally {

@@ -6,6 +6,7 @@ import type { ModelTokenizer } from '../tokenizer/modelTokenizer';
 import { StreamingDecoder } from '../tokenizer/streamingDecoder';
 import { Sampler } from './sampler';
 import { StopMatcher } from './stopMatcher';
+import { Healing, restrictLogits } from './tokenHealing';
 
 export class Sequence {
   /** Tokens to feed in the next forward pass (the prompt's uncached part first, then one token per step). */
@@ -30,12 +31,22 @@ export class Sequence {
     private readonly onDelta?: (d: GenerationDelta) => void,
     /** Called once when the sequence ends, however it ends (the engine releases the cache there). */
     private readonly onFinish?: (s: Sequence) => void,
+    /** Token healing of the prompt's last token: constrains the first pick; its text is not echoed. */
+    private healing: Healing | null = null,
   ) {
     this.pending = pending;
     this.sampler = new Sampler(request.sampling);
     this.decoder = tokenizer ? new StreamingDecoder(tokenizer) : null;
     this.stop = new StopMatcher(request.stop ?? []);
+    this.unechoed = healing?.text ?? '';
+    this.healedTokens = healing ? 1 : 0;
   }
+
+  /** Prompt tokens taken back by token healing (counted as prompt tokens all the same). */
+  private readonly healedTokens: number;
+
+  /** What is left of the healed text to drop from the start of the answer. */
+  private unechoed: string;
 
   get done(): boolean {
     return this.finishReason !== null;
@@ -45,10 +56,11 @@ export class Sequence {
   accept(logits: Float32Array): void {
     if (this.done) return;
     if (this.request.signal?.aborted) return this.finish('cancelled');
-    const token = this.sampler.sample(logits);
+    const token = this.sampler.sample(this.healing ? restrictLogits(logits, this.healing.allowed) : logits);
+    this.healing = null;
     if (token === this.eos) return this.finish('stop');
     this.generated.push(token);
-    const piece = this.decoder ? this.stop.push(this.decoder.push(token)) : '';
+    const piece = this.decoder ? this.stop.push(this.withoutEcho(this.decoder.push(token))) : '';
     this.text += piece;
     this.onDelta?.({ token, text: piece });
     if (this.stop.stopped) return this.finish('stop');
@@ -56,12 +68,21 @@ export class Sequence {
     this.pending = [token];
   }
 
+  /** Drops the healed text from the start of the decoded answer (it may arrive over several pieces). */
+  private withoutEcho(piece: string): string {
+    if (!this.unechoed) return piece;
+    const n = Math.min(piece.length, this.unechoed.length);
+    // The first token begins with the healed text, so the decoded answer does too.
+    this.unechoed = this.unechoed.slice(n);
+    return piece.slice(n);
+  }
+
   /** Ends the generation (also used by the caller when its client went away). */
   finish(reason: FinishReason, error?: string): void {
     if (this.done) return;
     this.error = error;
     if (this.decoder && reason !== 'cancelled') {
-      const tail = this.stop.push(this.decoder.flush()) + this.stop.flush();
+      const tail = this.stop.push(this.withoutEcho(this.decoder.flush())) + this.stop.flush();
       if (tail) {
         this.text += tail;
         this.onDelta?.({ token: null, text: tail });
@@ -82,7 +103,7 @@ export class Sequence {
       tokens: this.generated,
       text: this.text,
       finishReason: this.finishReason ?? 'length',
-      promptTokens: this.request.prompt.length,
+      promptTokens: this.request.prompt.length + this.healedTokens,
       cachedTokens: this.cachedTokens,
       ...(this.error ? { error: this.error } : {}),
     };

@@ -17,6 +17,8 @@ export interface GenerationJob {
   maxTokens: number;
   priority: number;
   fields: SamplingFields;
+  /** Heal the prompt's last token (text prompts: see GenerationRequest.tokenHealing). */
+  tokenHealing: boolean;
   /** When the request arrived, for time-to-first-token. */
   arrivedAt: number;
 }
@@ -67,6 +69,7 @@ export async function handleGeneration(
       },
       stop: fields.stop,
       signal: abort.signal,
+      tokenHealing: job.tokenHealing,
     }, job.priority, (delta) => {
       // A delta without a token is text the engine held back (a possible stop string) released at the end.
       if (delta.token !== null) noteToken();

@@ -49,6 +49,8 @@ export async function completionsRoute(req: IncomingMessage, res: ServerResponse
   const maxTokens = fitToContext(body, prompt.length, body.maxTokens ?? DEFAULT_COMPLETION_TOKENS, model, 'prompt');
   await handleGeneration(res, {
     kind: 'completion', route: '/v1/completions', modelId: model.id, prompt, maxTokens, priority, fields: body,
+    // A text prompt may end mid-token; FIM prompts end in a special token, which healing leaves alone.
+    tokenHealing: typeof body.prompt === 'string',
     arrivedAt,
   }, ctx.scheduler, ctx.metrics);
 }
@@ -64,7 +66,7 @@ export async function chatCompletionsRoute(req: IncomingMessage, res: ServerResp
   const maxTokens = fitToContext(body, prompt.length, body.maxTokens ?? Math.max(1, room), model, 'messages');
   await handleGeneration(res, {
     kind: 'chat', route: '/v1/chat/completions', modelId: model.id, prompt, maxTokens,
-    priority: body.priority ?? PRIORITY.chat, fields: body, arrivedAt,
+    priority: body.priority ?? PRIORITY.chat, fields: body, tokenHealing: false, arrivedAt,
   }, ctx.scheduler, ctx.metrics);
 }
 
