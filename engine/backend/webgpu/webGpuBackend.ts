@@ -16,12 +16,13 @@ import { allocateTensor, Tensor } from '../../weights/tensor';
 import { describeAdapter, MAP_READ, USAGE } from './gpuDevice';
 import { DeviceLostError, GpuRuntime } from './gpuRuntime';
 import { GpuLatentStore } from './gpuLatentStore';
-import { GpuWeights, WeightGenerator } from './gpuWeights';
+import { GpuWeights, StackLayout, WeightGenerator } from './gpuWeights';
 import { ATTENTION_COMBINE_WGSL } from './kernels/attentionCombine.wgsl';
 import { COPY_BLOCK_WGSL } from './kernels/copyBlock.wgsl';
 import { ADD_INTO_WGSL, SILU_MUL_WGSL } from './kernels/elementwise.wgsl';
 import { embedWgsl } from './kernels/embed.wgsl';
 import { gemmWgsl, GEMM_TILE } from './kernels/gemm.wgsl';
+import { EXPERT_SORT_WGSL, groupedDownWgsl, groupedGateUpWgsl } from './kernels/groupedExperts.wgsl';
 import { GEMV_ROWS, gemvWgsl } from './kernels/gemv.wgsl';
 import { HEAD_ATTENTION_WGSL } from './kernels/headAttention.wgsl';
 import { ATTENTION_MAX_WIDTH, latentAttentionWgsl } from './kernels/latentAttention.wgsl';
@@ -430,12 +431,14 @@ export class WebGpuBackend implements Backend {
     const y = this.queue.activation(pairs, D);
     const [py, pz] = grid2(pairs);
     const table = routing.table;
-    g.slabs.forEach((s, i) => {
+    if (n > GEMV_ROWS) {
+      this.groupedExperts(a, table, stacks, g, d, h, y, n, k, experts.length);
+    } else g.slabs.forEach((s, i) => {
       this.queue.dispatch(this.pipeline(`expertGateUp-${g.dtype}`, () => expertGateUpWgsl(g.dtype)),
         [pairs, k, D, inter, s.first, s.count, g.stride, off(a), off(table), off(h), 0, 0],
         [a, table, this.weights.stackBuffer(stacks!.gate, i), this.weights.stackBuffer(stacks!.up, i), h], [inter, py, pz]);
     });
-    d.slabs.forEach((s, i) => {
+    if (n <= GEMV_ROWS) d.slabs.forEach((s, i) => {
       this.queue.dispatch(this.pipeline(`expertDown-${d.dtype}`, () => expertDownWgsl(d.dtype)),
         [pairs, k, inter, D, s.first, s.count, d.stride, off(h), off(table), off(y), 0, 0],
         [h, table, this.weights.stackBuffer(stacks!.down, i), y], [D, py, pz]);
@@ -444,6 +447,25 @@ export class WebGpuBackend implements Backend {
     const [ty, tz] = grid2(n);
     this.queue.dispatch(this.pipeline('expertCombine', () => EXPERT_COMBINE_WGSL), [n, k, D, off(y), off(table), off(out), 0, 0], [y, table, out], [Math.ceil(D / 64), ty, tz]);
     return out;
+  }
+
+  /** Prefill's routed experts: pairs sorted by expert on the GPU, then a tiled GEMM per expert (groupedExperts.wgsl.ts). */
+  private groupedExperts(x: GpuActivation, table: GpuActivation, stacks: { gate: Tensor[]; up: Tensor[]; down: Tensor[] },
+    g: StackLayout, d: StackLayout, h: GpuActivation, y: GpuActivation, n: number, k: number, E: number): void {
+    const pairs = n * k, D = x.cols, inter = g.rows;
+    const list = this.queue.activation(1, 2 * E + 1 + pairs);
+    this.queue.dispatch(this.pipeline('expertSort', () => EXPERT_SORT_WGSL), [pairs, k, E, off(table), off(list), 0, 0, 0], [table, list], [1, 1, 1]);
+    const tiles = Math.ceil(n / GEMM_TILE);
+    g.slabs.forEach((s, i) => {
+      this.queue.dispatch(this.pipeline(`groupedGateUp-${g.dtype}`, () => groupedGateUpWgsl(g.dtype)),
+        [pairs, k, D, inter, s.first, E, g.stride, off(x), off(list), off(h), 0, 0],
+        [x, list, this.weights.stackBuffer(stacks.gate, i), this.weights.stackBuffer(stacks.up, i), h], [Math.ceil(inter / GEMM_TILE), tiles, s.count]);
+    });
+    d.slabs.forEach((s, i) => {
+      this.queue.dispatch(this.pipeline(`groupedDown-${d.dtype}`, () => groupedDownWgsl(d.dtype)),
+        [pairs, k, inter, D, s.first, E, d.stride, off(h), off(list), off(y), 0, 0],
+        [h, list, this.weights.stackBuffer(stacks.down, i), y], [Math.ceil(D / GEMM_TILE), tiles, s.count]);
+    });
   }
 
   // ---- results ----
