@@ -146,7 +146,7 @@ describe('webgpu backend: every op against the CPU reference on random inputs', 
         gate: randomTensor(`g${e}`, dtype, [inter, D], 10 + e), up: randomTensor(`u${e}`, dtype, [inter, D], 30 + e), down: randomTensor(`d${e}`, dtype, [D, inter], 50 + e),
       }));
       const spec: RouterSpec = { topK: 3, method: 'greedy', nGroup: 1, topkGroup: 1, normTopkProb: false, routedScalingFactor: 1 };
-      // 1 token: GEMVs per pair; 9 and 200: pairs sorted by expert, grouped GEMMs (200: over 64 rows an expert).
+      // 1 and 9 tokens: GEMVs per pair; 200 (75 pairs an expert on average): pairs sorted by expert, grouped GEMMs.
       for (const n of dtype === 'BF16' ? [1, 9, 200] : [1, 9]) {
         const xs = inputs(both, n, D, 70 + n), logits = inputs(both, n, E, 80 + n, 3);
         const adopted = both.map((b) => experts.map((e) => ({ gate: b.adoptWeight(e.gate), up: b.adoptWeight(e.up), down: b.adoptWeight(e.down) })));

@@ -45,6 +45,9 @@ export interface WebGpuBackendOptions {
   attentionSplitTokens?: number;
 }
 
+/** Average pairs per expert from which the routed experts run as grouped GEMMs (groupedExperts.wgsl.ts). */
+const GROUPED_MIN_ROWS_PER_EXPERT = 16;
+
 class GpuRouting implements Routing {
   constructor(readonly tokens: number, readonly topK: number, readonly table: GpuActivation) {}
 }
@@ -431,14 +434,17 @@ export class WebGpuBackend implements Backend {
     const y = this.queue.activation(pairs, D);
     const [py, pz] = grid2(pairs);
     const table = routing.table;
-    if (n > GEMV_ROWS) {
+    // Grouped GEMMs pay off once an expert has rows enough to fill its tiles (16 on average of 64); below that a
+    // GEMV per pair reads the same weights with no wasted rows.
+    const grouped = pairs >= GROUPED_MIN_ROWS_PER_EXPERT * experts.length;
+    if (grouped) {
       this.groupedExperts(a, table, stacks, g, d, h, y, n, k, experts.length);
     } else g.slabs.forEach((s, i) => {
       this.queue.dispatch(this.pipeline(`expertGateUp-${g.dtype}`, () => expertGateUpWgsl(g.dtype)),
         [pairs, k, D, inter, s.first, s.count, g.stride, off(a), off(table), off(h), 0, 0],
         [a, table, this.weights.stackBuffer(stacks!.gate, i), this.weights.stackBuffer(stacks!.up, i), h], [inter, py, pz]);
     });
-    if (n <= GEMV_ROWS) d.slabs.forEach((s, i) => {
+    if (!grouped) d.slabs.forEach((s, i) => {
       this.queue.dispatch(this.pipeline(`expertDown-${d.dtype}`, () => expertDownWgsl(d.dtype)),
         [pairs, k, inter, D, s.first, s.count, d.stride, off(h), off(table), off(y), 0, 0],
         [h, table, this.weights.stackBuffer(stacks!.down, i), y], [D, py, pz]);
