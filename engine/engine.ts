@@ -123,7 +123,16 @@ export class Engine {
    * false when no derived latents are left to refresh.
    */
   refreshIdle(chunkTokens: number): Promise<boolean> {
+    this.dropLostCache();
     return this.refresher.step(chunkTokens);
+  }
+
+  /** After the backend replaced a lost device: the tree's pages held latents of the old one; they all go. */
+  private dropLostCache(): void {
+    if (!this.cacheLost) return;
+    this.cacheLost = false;
+    this.refresher.drop();
+    this.promptCache.tree.evict(Number.MAX_SAFE_INTEGER);
   }
 
   /** Loads a model folder (config.json, safetensors, tokenizer) or a GGUF file (llama.cpp's deepseek2). */
@@ -203,10 +212,7 @@ export class Engine {
     const request = healed ? { ...asked, prompt: healed.prompt } : asked;
     // A request never waits for background work: the refresh in progress is dropped with what it held.
     this.refresher.drop();
-    if (this.cacheLost) {
-      this.cacheLost = false;
-      this.promptCache.tree.evict(Number.MAX_SAFE_INTEGER);
-    }
+    this.dropLostCache();
     const prepared = await this.promptCache.prepare(request.prompt, async (cache, tokens) => {
       cache.reserve(tokens.length);
       await this.model.forward([{ cache, tokens, logits: 'none' }]);

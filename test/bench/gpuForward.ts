@@ -176,22 +176,43 @@ async function gpuCopyGBps(backend: WebGpuBackend): Promise<number> {
   return (2 * bytes) / (median(times) / 1000) / 1e9;
 }
 
+/** GFLOP/s of the tiled GEMM at the prefill shape DESIGN.md quotes for lavapipe (512 x 2048 -> 1408, bf16 weights). */
+async function gemmGflops(backend: WebGpuBackend): Promise<number> {
+  const M = 512, K = 2048, N = 1408;
+  const w = backend.randomWeight('gemm probe', 'BF16', [N, K], 0.02);
+  const table = backend.randomWeight('gemm probe x', 'F32', [M, K], 1);
+  const ids = Int32Array.from({ length: M }, (_, i) => i);
+  const times: number[] = [];
+  for (let run = 0; run < 3; run++) {
+    const x = backend.embed(table, ids);
+    await backend.read(backend.sliceRows(x, 0, 1));
+    const t0 = performance.now();
+    const y = backend.linear(x, w);
+    await backend.read(backend.sliceRows(y, 0, 1));
+    if (run > 0) times.push(performance.now() - t0);
+    backend.endStep();
+  }
+  return (2 * M * K * N) / (median(times) / 1000) / 1e9;
+}
+
 async function main(): Promise<void> {
   // All 27 layers where the device takes them (found by placing them), else half as many, and so on; 2 with --quick.
   let layers = option('layers') ? Number(option('layers')) : quick ? 2 : 27;
   for (;;) {
     const gpu = await WebGpuBackend.create();
+    let model: DeepseekV2Model;
     try {
-      const model = new DeepseekV2Model(configFor(layers), gpuWeights(configFor(layers), gpu), gpu);
+      model = new DeepseekV2Model(configFor(layers), gpuWeights(configFor(layers), gpu), gpu);
       await gpu.settle();
-      return await run(gpu, model, layers, describeAdapter(gpu.runtime.summary));
     } catch (e) {
       gpu.dispose();
       // Only memory is a reason to try fewer layers (out-of-memory and over-budget errors are RangeErrors).
       if (layers <= 1 || !(e instanceof RangeError)) throw e;
       console.log(`${layers} layers do not fit (${(e as Error).message.split('\n')[0]}); trying ${Math.floor(layers / 2)}`);
       layers = Math.floor(layers / 2);
+      continue;
     }
+    return run(gpu, model, layers, describeAdapter(gpu.runtime.summary));
   }
 }
 
@@ -200,6 +221,8 @@ async function run(gpu: WebGpuBackend, model: DeepseekV2Model, layers: number, a
   console.log(`adapter: ${adapter}; host: ${availableParallelism()} cores, load ${loadavg()[0].toFixed(2)}`);
   const copy = await gpuCopyGBps(gpu);
   console.log(`device copy bandwidth: ${copy.toFixed(1)} GB/s${PEAK_GBPS ? `, nominal peak ${PEAK_GBPS} GB/s` : ''}`);
+  const gemm = await gemmGflops(gpu);
+  console.log(`tiled GEMM 512x2048 -> 1408 (bf16 weights): ${gemm.toFixed(1)} GFLOP/s`);
   const g = await measure('webgpu', model, gpu);
   gpu.dispose();
 
@@ -222,6 +245,7 @@ async function run(gpu: WebGpuBackend, model: DeepseekV2Model, layers: number, a
     decode_by_context: Object.fromEntries(g.decode.map((d) => [d.context, d.tokS])),
     bytes_per_token: Object.fromEntries(g.decode.map((d) => [d.context, d.bytesPerToken])),
     device_copy_gbps: copy,
+    gemm_gflops: gemm,
     cpu: { backend: 'cpu', prefill_tok_s: k.prefillTokS, decode_by_context: Object.fromEntries(k.decode.map((d) => [d.context, d.tokS])) },
   }));
 }

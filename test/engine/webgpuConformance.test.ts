@@ -6,6 +6,7 @@ import * as assert from 'node:assert/strict';
 import type { Activation, Backend, RouterSpec } from '../../engine/backend/backend';
 import { CpuBackend } from '../../engine/backend/cpu/cpuBackend';
 import type { WebGpuBackend } from '../../engine/backend/webgpu/webGpuBackend';
+import { COPY_BLOCK_WGSL } from '../../engine/backend/webgpu/kernels/copyBlock.wgsl';
 import { ContiguousLatentCache, LatentCache } from '../../engine/cache/latentCache';
 import type { LatentFormat } from '../../engine/cache/latentFormat';
 import { LatentPool, PAGE_TOKENS } from '../../engine/cache/latentPool';
@@ -145,7 +146,8 @@ describe('webgpu backend: every op against the CPU reference on random inputs', 
         gate: randomTensor(`g${e}`, dtype, [inter, D], 10 + e), up: randomTensor(`u${e}`, dtype, [inter, D], 30 + e), down: randomTensor(`d${e}`, dtype, [D, inter], 50 + e),
       }));
       const spec: RouterSpec = { topK: 3, method: 'greedy', nGroup: 1, topkGroup: 1, normTopkProb: false, routedScalingFactor: 1 };
-      for (const n of [1, 9]) {
+      // 1 and 9 tokens: GEMVs per pair; 200 (75 pairs an expert on average): pairs sorted by expert, grouped GEMMs.
+      for (const n of dtype === 'BF16' ? [1, 9, 200] : [1, 9]) {
         const xs = inputs(both, n, D, 70 + n), logits = inputs(both, n, E, 80 + n, 3);
         const adopted = both.map((b) => experts.map((e) => ({ gate: b.adoptWeight(e.gate), up: b.adoptWeight(e.up), down: b.adoptWeight(e.down) })));
         await agree(`routedExperts ${dtype} [${inter}, ${D}] n=${n}`, xs.map((x, i) => both[i].routedExperts(x, both[i].route(logits[i], spec), adopted[i])), 1e-5);
@@ -198,6 +200,25 @@ describe('webgpu backend: every op against the CPU reference on random inputs', 
       }
     });
   }
+
+  it('no WebGPU error is silent: one outside any scope is thrown by the next flush, a bad kernel by the read that runs it', async () => {
+    const device = gpu.runtime.device;
+    const buffer = device.createBuffer({ size: 16, usage: 8 /* COPY_DST */ });
+    device.queue.writeBuffer(buffer, 3, new Uint8Array(8)); // a misaligned offset: a validation error
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await assert.rejects(gpu.settle(), /webgpu: GPUValidationError: .*not a multiple of 4/);
+    buffer.destroy();
+    // A dispatch that reads a buffer without STORAGE usage fails validation when its step is flushed.
+    const [x] = inputs([gpu], 2, 8, 1);
+    const table = gpu.queue.activation(2, 8);
+    gpu.queue.dispatch(() => gpu.runtime.pipeline('copyBlock-test', () => COPY_BLOCK_WGSL), [2, 8, 0, 8, 0, 8, 0, 0],
+      [() => device.createBuffer({ size: 64, usage: 8 }), table], [1, 2, 1]);
+    await assert.rejects(gpu.read(x), /webgpu: validation error: .*STORAGE|Usage/i);
+    gpu.endStep();
+    // The backend goes on working.
+    const [y] = inputs([gpu], 2, 8, 2);
+    assert.equal((await gpu.read(y)).length, 16);
+  });
 
   it('copyToken: the latent store re-positions k_pe on the GPU as the host store does (plain and YaRN)', async () => {
     for (const fixture of ['lite', 'full']) {

@@ -16,12 +16,13 @@ import { allocateTensor, Tensor } from '../../weights/tensor';
 import { describeAdapter, MAP_READ, USAGE } from './gpuDevice';
 import { DeviceLostError, GpuRuntime } from './gpuRuntime';
 import { GpuLatentStore } from './gpuLatentStore';
-import { GpuWeights, WeightGenerator } from './gpuWeights';
+import { GpuWeights, StackLayout, WeightGenerator } from './gpuWeights';
 import { ATTENTION_COMBINE_WGSL } from './kernels/attentionCombine.wgsl';
 import { COPY_BLOCK_WGSL } from './kernels/copyBlock.wgsl';
 import { ADD_INTO_WGSL, SILU_MUL_WGSL } from './kernels/elementwise.wgsl';
 import { embedWgsl } from './kernels/embed.wgsl';
 import { gemmWgsl, GEMM_TILE } from './kernels/gemm.wgsl';
+import { EXPERT_SORT_WGSL, groupedDownWgsl, groupedGateUpWgsl } from './kernels/groupedExperts.wgsl';
 import { GEMV_ROWS, gemvWgsl } from './kernels/gemv.wgsl';
 import { HEAD_ATTENTION_WGSL } from './kernels/headAttention.wgsl';
 import { ATTENTION_MAX_WIDTH, latentAttentionWgsl } from './kernels/latentAttention.wgsl';
@@ -44,6 +45,9 @@ export interface WebGpuBackendOptions {
   attentionSplitTokens?: number;
 }
 
+/** Average pairs per expert from which the routed experts run as grouped GEMMs (groupedExperts.wgsl.ts). */
+const GROUPED_MIN_ROWS_PER_EXPERT = 16;
+
 class GpuRouting implements Routing {
   constructor(readonly tokens: number, readonly topK: number, readonly table: GpuActivation) {}
 }
@@ -59,7 +63,8 @@ const off = (a: GpuActivation) => a.offset;
 export class WebGpuBackend implements Backend {
   readonly name = 'webgpu';
   readonly runtime: GpuRuntime;
-  private readonly queue: StepQueue;
+  /** The step recorder (tests record raw dispatches through it). */
+  readonly queue: StepQueue;
   readonly weights: GpuWeights;
   private readonly splitTokens: number;
   /** Device stores for caches whose pages are not in a store of this backend (ContiguousLatentCache). */
@@ -166,7 +171,9 @@ export class WebGpuBackend implements Backend {
     }
     if (!store || store.capacityPages < need || store.stale) {
       if (!widths) throw new Error(`webgpu backend: layer ${layer} of a cache that holds no latents on this device`);
-      const capacity = Math.max(need, 2 * (store?.capacityPages ?? 0), 4);
+      // Doubling, within what one layer's binding holds (a need beyond it is refused by the store, with the numbers).
+      const most = GpuLatentStore.maxPages(this.runtime, { numLayers: 1, kvLoraRank: widths.r, qkRopeHeadDim: widths.dr }, 'fp32');
+      const capacity = Math.max(need, Math.min(most, Math.max(2 * (store?.capacityPages ?? 0), 4)));
       const grown = new GpuLatentStore(this.runtime, this.queue, { numLayers: 1, kvLoraRank: widths.r, qkRopeHeadDim: widths.dr }, 'fp32', capacity);
       if (store && !store.stale) grown.adoptContents(store);
       layers[layer] = store = grown;
@@ -427,12 +434,17 @@ export class WebGpuBackend implements Backend {
     const y = this.queue.activation(pairs, D);
     const [py, pz] = grid2(pairs);
     const table = routing.table;
-    g.slabs.forEach((s, i) => {
+    // Grouped GEMMs pay off once an expert has rows enough to fill its tiles (16 on average of 64); below that a
+    // GEMV per pair reads the same weights with no wasted rows.
+    const grouped = pairs >= GROUPED_MIN_ROWS_PER_EXPERT * experts.length;
+    if (grouped) {
+      this.groupedExperts(a, table, stacks, g, d, h, y, n, k, experts.length);
+    } else g.slabs.forEach((s, i) => {
       this.queue.dispatch(this.pipeline(`expertGateUp-${g.dtype}`, () => expertGateUpWgsl(g.dtype)),
         [pairs, k, D, inter, s.first, s.count, g.stride, off(a), off(table), off(h), 0, 0],
         [a, table, this.weights.stackBuffer(stacks!.gate, i), this.weights.stackBuffer(stacks!.up, i), h], [inter, py, pz]);
     });
-    d.slabs.forEach((s, i) => {
+    if (!grouped) d.slabs.forEach((s, i) => {
       this.queue.dispatch(this.pipeline(`expertDown-${d.dtype}`, () => expertDownWgsl(d.dtype)),
         [pairs, k, inter, D, s.first, s.count, d.stride, off(h), off(table), off(y), 0, 0],
         [h, table, this.weights.stackBuffer(stacks!.down, i), y], [D, py, pz]);
@@ -441,6 +453,25 @@ export class WebGpuBackend implements Backend {
     const [ty, tz] = grid2(n);
     this.queue.dispatch(this.pipeline('expertCombine', () => EXPERT_COMBINE_WGSL), [n, k, D, off(y), off(table), off(out), 0, 0], [y, table, out], [Math.ceil(D / 64), ty, tz]);
     return out;
+  }
+
+  /** Prefill's routed experts: pairs sorted by expert on the GPU, then a tiled GEMM per expert (groupedExperts.wgsl.ts). */
+  private groupedExperts(x: GpuActivation, table: GpuActivation, stacks: { gate: Tensor[]; up: Tensor[]; down: Tensor[] },
+    g: StackLayout, d: StackLayout, h: GpuActivation, y: GpuActivation, n: number, k: number, E: number): void {
+    const pairs = n * k, D = x.cols, inter = g.rows;
+    const list = this.queue.activation(1, 2 * E + 1 + pairs);
+    this.queue.dispatch(this.pipeline('expertSort', () => EXPERT_SORT_WGSL), [pairs, k, E, off(table), off(list), 0, 0, 0], [table, list], [1, 1, 1]);
+    const tiles = Math.ceil(n / GEMM_TILE);
+    g.slabs.forEach((s, i) => {
+      this.queue.dispatch(this.pipeline(`groupedGateUp-${g.dtype}`, () => groupedGateUpWgsl(g.dtype)),
+        [pairs, k, D, inter, s.first, E, g.stride, off(x), off(list), off(h), 0, 0],
+        [x, list, this.weights.stackBuffer(stacks.gate, i), this.weights.stackBuffer(stacks.up, i), h], [Math.ceil(inter / GEMM_TILE), tiles, s.count]);
+    });
+    d.slabs.forEach((s, i) => {
+      this.queue.dispatch(this.pipeline(`groupedDown-${d.dtype}`, () => groupedDownWgsl(d.dtype)),
+        [pairs, k, inter, D, s.first, E, d.stride, off(h), off(list), off(y), 0, 0],
+        [h, list, this.weights.stackBuffer(stacks.down, i), y], [Math.ceil(D / GEMM_TILE), tiles, s.count]);
+    });
   }
 
   // ---- results ----
