@@ -14,7 +14,7 @@ import { checkpointLayout } from '../../engine/model/checkpointLayout';
 import { DeepseekV2Config } from '../../engine/model/config';
 import { DeepseekV2Model } from '../../engine/model/deepseekV2';
 import { ModelTokenizer } from '../../engine/tokenizer/modelTokenizer';
-import { exportGguf } from '../../engine/weights/gguf/exportGguf';
+import { exportGguf, fallbackType, planTensors } from '../../engine/weights/gguf/exportGguf';
 import { loadGgufWeights, readGgufConfig } from '../../engine/weights/gguf/ggufModel';
 import { GgufFile } from '../../engine/weights/gguf/ggufReader';
 import { isQuantised } from '../../engine/weights/ggmlTypes';
@@ -116,7 +116,13 @@ describe('GGUF round trip', function () {
         assert.deepEqual(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), want, spec.name);
       }
       assert.ok(seen.has(type === 'q8_0' ? 'Q8_0' : 'Q4_K'), [...seen].join(','));
-      if (type === 'q4_k') assert.equal(back.weights.get('lm_head.weight')!.dtype, 'Q6_K');
+      if (type === 'q4_k') {
+        assert.equal(back.weights.get('lm_head.weight')!.dtype, 'Q6_K');
+        // Rows not a multiple of 256 fall back as llama.cpp's do: Q4_K -> Q5_0 (o_proj's 128, the experts' 192).
+        assert.equal(back.weights.get('model.layers.0.self_attn.o_proj.weight')!.dtype, 'Q5_0');
+        assert.equal(back.weights.get('model.layers.1.mlp.experts.3.down_proj.weight')!.dtype, 'Q5_0');
+        assert.ok(!seen.has('Q8_0'), [...seen].join(','));
+      }
       const fast = await Engine.load(file);
       const reference = await Engine.load(file, { backend: 'cpu-reference' });
       try {
@@ -130,6 +136,21 @@ describe('GGUF round trip', function () {
       }
     });
   }
+
+  it("q4_k on rows that are not whole K-quant blocks: llama.cpp's fallbacks (Q4_K -> Q5_0, Q6_K -> Q8_0, then F16)", () => {
+    assert.deepEqual([256, 1408, 128, 32, 48].map((row) => fallbackType('Q4_K', row)), ['Q4_K', 'Q5_0', 'Q5_0', 'Q5_0', 'F16']);
+    assert.deepEqual([512, 1408, 40].map((row) => fallbackType('Q6_K', row)), ['Q6_K', 'Q8_0', 'F16']);
+    assert.equal(fallbackType('Q5_K', 1408), 'Q5_1');
+    // A model whose hidden size is 288: the output projection (rows of 288) is Q8_0, the matrices reading the
+    // hidden state Q5_0; the dense down projection's rows of 768 stay Q4_K.
+    const config = { ...readConfig(defaultModelDir()), hiddenSize: 288 };
+    const types = new Map(planTensors(config, 'split', 'q4_k', () => new Float32Array(0)).map((t) => [t.name, t.dtype]));
+    assert.equal(types.get('output.weight'), 'Q8_0');
+    assert.equal(types.get('blk.0.attn_q.weight'), 'Q5_0');
+    assert.equal(types.get('blk.1.ffn_gate_exps.weight'), 'Q5_0');
+    assert.equal(types.get('blk.1.ffn_down_exps.weight'), 'Q5_0');
+    assert.equal(types.get('blk.0.ffn_down.weight'), 'Q4_K');
+  });
 
   it('reads every weight straight into the backend\'s memory (stacked experts too; no copy at adoption)', async () => {
     const file = path.join(root, 'lite-arena.gguf');
