@@ -3,7 +3,7 @@
 //
 // Why the expected values are exact: each spec formula is a product of an f16 (11 significant bits) with small
 // integers (scale and level), at most 24 significant bits in all, so every product llama.cpp rounds to f32 is
-// exact; Q4_K/Q5_K then subtract two such exact products, one f32 rounding. So llama.cpp's f32 result is the
+// exact; Q4_K/Q5_K then subtract two such exact products, and Q5_1 adds its f16 min to one, one f32 rounding. So llama.cpp's f32 result is the
 // real-number formula rounded once to f32, which is what Math.fround of the double expression below gives
 // (double holds the products exactly, and rounding a double difference of two floats to f32 is correct).
 import * as assert from 'node:assert/strict';
