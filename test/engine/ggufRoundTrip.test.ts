@@ -17,7 +17,8 @@ import { ModelTokenizer } from '../../engine/tokenizer/modelTokenizer';
 import { exportGguf, fallbackType, planTensors } from '../../engine/weights/gguf/exportGguf';
 import { loadGgufWeights, readGgufConfig } from '../../engine/weights/gguf/ggufModel';
 import { GgufFile } from '../../engine/weights/gguf/ggufReader';
-import { isQuantised } from '../../engine/weights/ggmlTypes';
+import { GgufWriter } from '../../engine/weights/gguf/ggufWriter';
+import { DType, isQuantised, tensorBytes } from '../../engine/weights/ggmlTypes';
 import { encodeF16 } from '../../engine/weights/halfPrecision';
 import { quantiseRow } from '../../engine/weights/quantise';
 import { loadWeights, readConfig } from '../../engine/weights/modelFolder';
@@ -150,6 +151,63 @@ describe('GGUF round trip', function () {
     assert.equal(types.get('blk.1.ffn_gate_exps.weight'), 'Q5_0');
     assert.equal(types.get('blk.1.ffn_down_exps.weight'), 'Q5_0');
     assert.equal(types.get('blk.0.ffn_down.weight'), 'Q4_K');
+  });
+
+  it('lite with its matrices in Q5_0 and Q5_1 (ggml types 6 and 7): read back block for block; fast and reference kernels agree', async () => {
+    const f32File = path.join(root, 'lite-f32-for-q5.gguf');
+    exportGguf(fixtureDir('lite'), f32File, { type: 'f32' });
+    const file = path.join(root, 'lite-q5.gguf');
+    const written = new Map<string, { dtype: DType; blocks: Uint8Array }>();
+    const src = GgufFile.open(f32File);
+    try {
+      // Every matrix whose rows are whole 32-value blocks (not the router), alternately Q5_0 and Q5_1.
+      const specs = [...src.tensors.values()].map((t, i) => {
+        const quantise = t.ne.length >= 2 && t.ne[0] % 32 === 0 && !t.name.includes('ffn_gate_inp');
+        return { name: t.name, ne: t.ne, dtype: quantise ? (i % 2 ? 'Q5_1' : 'Q5_0') : t.dtype } as const;
+      });
+      const w = new GgufWriter(file, [...src.metadata.entries()], specs, src.alignment);
+      for (const spec of specs) {
+        const raw = new Uint8Array(src.tensors.get(spec.name)!.byteLength);
+        src.readInto(spec.name, raw);
+        if (spec.dtype === 'Q5_0' || spec.dtype === 'Q5_1') {
+          const blocks = new Uint8Array(tensorBytes(spec.dtype, [...spec.ne].reverse()));
+          quantiseRow(spec.dtype, new Float32Array(raw.buffer), blocks);
+          written.set(spec.name, { dtype: spec.dtype, blocks });
+          w.append(spec.name, blocks);
+        } else {
+          w.append(spec.name, raw);
+        }
+      }
+      w.close();
+    } finally {
+      src.close();
+    }
+    assert.deepEqual(new Set([...written.values()].map((t) => t.dtype)), new Set(['Q5_0', 'Q5_1']));
+    const back = GgufFile.open(file);
+    try {
+      for (const [name, { dtype, blocks }] of written) {
+        const t = back.tensors.get(name)!;
+        assert.equal(t.dtype, dtype, name);
+        const got = new Uint8Array(t.byteLength);
+        back.readInto(name, got);
+        assert.deepEqual(got, blocks, name);
+      }
+    } finally {
+      back.close();
+    }
+    const loaded = [...loadGguf(file).weights.values()].filter((t) => t.dtype === 'Q5_0' || t.dtype === 'Q5_1');
+    assert.ok(loaded.length >= written.size, `${loaded.length} Q5 weights loaded, ${written.size} tensors written`);
+    const fast = await Engine.load(file);
+    const reference = await Engine.load(file, { backend: 'cpu-reference' });
+    try {
+      const tokens = [0, 5, 7, 9, 11, 200, 3];
+      const [x] = await fast.model.forward([{ cache: fast.newCache(), tokens, logits: 'all' }]);
+      const [y] = await reference.model.forward([{ cache: reference.newCache(), tokens, logits: 'all' }]);
+      assert.ok(maxAbsDiff(x, y) <= 1e-4, `fast vs reference ${maxAbsDiff(x, y)}`);
+    } finally {
+      fast.dispose();
+      reference.dispose();
+    }
   });
 
   it('reads every weight straight into the backend\'s memory (stacked experts too; no copy at adoption)', async () => {

@@ -1,6 +1,6 @@
-// The matmul kernels over GGML block-quantised weights (Q8_0, Q4_0, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K), as WAT text. Same
-// contract, loop order and register tiles as the float kernels (matmulWat.ts), but W's rows are blocks and each
-// block is decoded in registers as the tile reaches it: never expanded to f32 in memory.
+// The matmul kernels over GGML block-quantised weights (Q8_0, Q4_0, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K), as WAT
+// text. Same contract, loop order and register tiles as the float kernels (matmulWat.ts), but W's rows are blocks
+// and each block is decoded in registers as the tile reaches it: never expanded to f32 in memory.
 //
 // Shape contract (exports `matmul_q8_0`, `matmul_q4_0`, `matmul_q5_0`, `matmul_q5_1`, `matmul_q4_k`, `matmul_q5_k`,
 // `matmul_q6_k`):
