@@ -46,7 +46,7 @@ function q4_0(b: Uint8Array, at: number, out: Float32Array, o: number): void {
   }
 }
 
-/** Q5_0 and Q5_1 (`m` the byte offset of the f16 min, or null): 4-bit nibbles plus 32 fifth bits in qh. */
+/** Q5_0 and Q5_1 (`mAt` the byte offset of Q5_1's f16 min; null for Q5_0): nibbles plus 32 fifth bits in qh. */
 function q5(b: Uint8Array, at: number, out: Float32Array, o: number, mAt: number | null): void {
   const d = half(b, at);
   const m = mAt === null ? 0 : half(b, at + mAt);
@@ -116,7 +116,8 @@ const DECODE: Record<QuantDType, (b: Uint8Array, at: number, out: Float32Array, 
   Q4_0: q4_0,
   Q5_0: (b, at, out, o) => q5(b, at, out, o, null),
   Q5_1: (b, at, out, o) => q5(b, at, out, o, 2),
-  Q4_K: q4_K, Q5_K: q5_K,
+  Q4_K: q4_K,
+  Q5_K: q5_K,
   Q6_K: q6_K,
 };
 
