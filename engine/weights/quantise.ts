@@ -1,10 +1,10 @@
 // Quantisation into GGML's block types, following llama.cpp's reference quantisers (`quantize_row_*_ref` in
 // ggml-quants.c, the ones used when no importance matrix is given): Q8_0, Q4_0 and Q5_0 scale by the block's
 // largest magnitude, Q5_1 spans the block's [min, max]; Q4_K and Q5_K fit a scale and a min per 32-value
-// sub-block by a weighted least-squares search over candidate scales (make_qkx2_quants), Q6_K a scale per 16 values (make_qx_quants); the sub-block scales are
-// then themselves quantised (6-bit, or int8 for Q6_K) against a block's f16 d (and dmin), and the values are
-// requantised against the scales as stored. Every f32 operation is rounded as in C (Math.fround), in C's
-// order, so that the blocks match llama.cpp's. Layouts: see dequantise.ts.
+// sub-block by a weighted least-squares search over candidate scales (make_qkx2_quants), Q6_K a scale per 16
+// values (make_qx_quants); the sub-block scales are then themselves quantised (6-bit, or int8 for Q6_K) against a
+// block's f16 d (and dmin), and the values are requantised against the scales as stored. Every f32 operation is
+// rounded as in C (Math.fround), in C's order, so that the blocks match llama.cpp's. Layouts: see dequantise.ts.
 import { scaleMinK4 } from './dequantise';
 import { f32ToF16 } from './halfPrecision';
 import { GGML_TYPES, QK_K, QuantDType } from './ggmlTypes';
