@@ -5,6 +5,9 @@
 //   Q8_0 (32 values, 34 B):  f16 d, int8 q[32]                         x = q·d
 //   Q4_0 (32 values, 18 B):  f16 d, u8 qs[16]: value j is the low nibble of qs[j] (j < 16), else the high
 //                            nibble of qs[j-16]                        x = (q-8)·d
+//   Q5_0 (32 values, 22 B):  f16 d, u32 qh (little-endian), u8 qs[16]: as Q4_0, with bit j of qh as value j's
+//                            fifth bit                                 x = (q-16)·d
+//   Q5_1 (32 values, 24 B):  f16 d, f16 m, u32 qh, u8 qs[16]: as Q5_0 x = q·d + m
 //   Q4_K (256 values, 144 B): f16 d, f16 dmin, u8 scales[12] (eight 6-bit scale/min pairs, packed), u8 qs[128]:
 //                            sub-block s (32 values) is the low (s even) or high (s odd) nibbles of
 //                            qs[32·(s>>1) ..]                          x = (d·sc_s)·q - (dmin·m_s)
@@ -40,6 +43,23 @@ function q4_0(b: Uint8Array, at: number, out: Float32Array, o: number): void {
     const q = b[at + 2 + j];
     out[o + j] = f(((q & 0xf) - 8) * d);
     out[o + j + 16] = f(((q >> 4) - 8) * d);
+  }
+}
+
+/** Q5_0 and Q5_1 (`mAt` the byte offset of Q5_1's f16 min; null for Q5_0): nibbles plus 32 fifth bits in qh. */
+function q5(b: Uint8Array, at: number, out: Float32Array, o: number, mAt: number | null): void {
+  const d = half(b, at);
+  const m = mAt === null ? 0 : half(b, at + mAt);
+  const qhAt = mAt === null ? at + 2 : at + 4;
+  const qh = (b[qhAt] | (b[qhAt + 1] << 8) | (b[qhAt + 2] << 16) | (b[qhAt + 3] << 24)) >>> 0;
+  const offset = mAt === null ? 16 : 0;
+  for (let j = 0; j < 16; j++) {
+    const q = b[qhAt + 4 + j];
+    const q0 = ((q & 0xf) | (((qh >>> j) & 1) << 4)) - offset;
+    const q1 = ((q >> 4) | (((qh >>> (j + 16)) & 1) << 4)) - offset;
+    // Q5_1 rounds the product, then the sum (no FMA), as ggml does.
+    out[o + j] = mAt === null ? f(q0 * d) : f(f(q0 * d) + m);
+    out[o + j + 16] = mAt === null ? f(q1 * d) : f(f(q1 * d) + m);
   }
 }
 
@@ -91,7 +111,15 @@ function q6_K(b: Uint8Array, at: number, out: Float32Array, o: number): void {
   }
 }
 
-const DECODE: Record<QuantDType, (b: Uint8Array, at: number, out: Float32Array, o: number) => void> = { Q8_0: q8_0, Q4_0: q4_0, Q4_K: q4_K, Q5_K: q5_K, Q6_K: q6_K };
+const DECODE: Record<QuantDType, (b: Uint8Array, at: number, out: Float32Array, o: number) => void> = {
+  Q8_0: q8_0,
+  Q4_0: q4_0,
+  Q5_0: (b, at, out, o) => q5(b, at, out, o, null),
+  Q5_1: (b, at, out, o) => q5(b, at, out, o, 2),
+  Q4_K: q4_K,
+  Q5_K: q5_K,
+  Q6_K: q6_K,
+};
 
 /** Decodes the one block of `dtype` at byte `at` of `bytes` into out[o .. o + blockElements). */
 export function dequantiseBlock(dtype: QuantDType, bytes: Uint8Array, at: number, out: Float32Array, o = 0): void {

@@ -1,10 +1,10 @@
 // Quantisation into GGML's block types, following llama.cpp's reference quantisers (`quantize_row_*_ref` in
-// ggml-quants.c, the ones used when no importance matrix is given): Q8_0 and Q4_0 scale by the block's largest
-// magnitude; Q4_K and Q5_K fit a scale and a min per 32-value sub-block by a weighted least-squares search over
-// candidate scales (make_qkx2_quants), Q6_K a scale per 16 values (make_qx_quants); the sub-block scales are
-// then themselves quantised (6-bit, or int8 for Q6_K) against a block's f16 d (and dmin), and the values are
-// requantised against the scales as stored. Every f32 operation is rounded as in C (Math.fround), in C's
-// order, so that the blocks match llama.cpp's. Layouts: see dequantise.ts.
+// ggml-quants.c, the ones used when no importance matrix is given): Q8_0, Q4_0 and Q5_0 scale by the block's
+// largest magnitude, Q5_1 spans the block's [min, max]; Q4_K and Q5_K fit a scale and a min per 32-value
+// sub-block by a weighted least-squares search over candidate scales (make_qkx2_quants), Q6_K a scale per 16
+// values (make_qx_quants); the sub-block scales are then themselves quantised (6-bit, or int8 for Q6_K) against a
+// block's f16 d (and dmin), and the values are requantised against the scales as stored. Every f32 operation is
+// rounded as in C (Math.fround), in C's order, so that the blocks match llama.cpp's. Layouts: see dequantise.ts.
 import { scaleMinK4 } from './dequantise';
 import { f32ToF16 } from './halfPrecision';
 import { GGML_TYPES, QK_K, QuantDType } from './ggmlTypes';
@@ -189,6 +189,52 @@ function q4_0(x: Float32Array, xo: number, y: Uint8Array, at: number): void {
   }
 }
 
+/** Q5_0: d = max/-16 (max the value of largest magnitude), levels 0..31 truncated from x/d + 16.5. */
+function q5_0(x: Float32Array, xo: number, y: Uint8Array, at: number): void {
+  let amax = 0;
+  let max = 0;
+  for (let j = 0; j < 32; j++) {
+    const v = x[xo + j];
+    if (amax < Math.abs(v)) {
+      amax = Math.abs(v);
+      max = v;
+    }
+  }
+  const d = f(max / -16);
+  const id = d ? f(1 / d) : 0;
+  putHalf(y, at, halfBits(d));
+  putFiveBits(y, at + 2, (j) => Math.min(31, Math.trunc(f(f(x[xo + j] * id) + 16.5))));
+}
+
+/** Q5_1: d = (max - min)/31 and m = min, levels truncated from (x - min)/d + 0.5. */
+function q5_1(x: Float32Array, xo: number, y: Uint8Array, at: number): void {
+  let min = Infinity;
+  let max = -Infinity;
+  for (let j = 0; j < 32; j++) {
+    const v = x[xo + j];
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  const d = f(f(max - min) / 31);
+  const id = d ? f(1 / d) : 0;
+  putHalf(y, at, halfBits(d));
+  putHalf(y, at + 2, halfBits(min));
+  // C's (uint8_t) cast: only the low 5 bits reach the block.
+  putFiveBits(y, at + 4, (j) => Math.trunc(f(f(f(x[xo + j] - min) * id) + 0.5)) & 31);
+}
+
+/** Packs 32 five-bit levels as qh (u32, bit j = level j's fifth bit) then 16 bytes of nibbles (j | j+16 << 4). */
+function putFiveBits(y: Uint8Array, at: number, level: (j: number) => number): void {
+  let qh = 0;
+  for (let j = 0; j < 16; j++) {
+    const l0 = level(j);
+    const l1 = level(j + 16);
+    y[at + 4 + j] = (l0 & 0xf) | ((l1 & 0xf) << 4);
+    qh |= ((l0 >> 4) << j) | ((l1 >> 4) << (j + 16));
+  }
+  for (let k = 0; k < 4; k++) y[at + k] = (qh >>> (8 * k)) & 0xff;
+}
+
 /** Q4_K and Q5_K: eight sub-blocks of 32 with a 6-bit scale and min each; `bits` is 4 or 5. */
 function kQuantScaleMin(bits: 4 | 5, x: Float32Array, xo: number, y: Uint8Array, at: number): void {
   const nmax = (1 << bits) - 1;
@@ -301,6 +347,8 @@ function q6_K(x: Float32Array, xo: number, y: Uint8Array, at: number): void {
 const ENCODE: Record<QuantDType, (x: Float32Array, xo: number, y: Uint8Array, at: number) => void> = {
   Q8_0: q8_0,
   Q4_0: q4_0,
+  Q5_0: q5_0,
+  Q5_1: q5_1,
   Q4_K: (x, xo, y, at) => kQuantScaleMin(4, x, xo, y, at),
   Q5_K: (x, xo, y, at) => kQuantScaleMin(5, x, xo, y, at),
   Q6_K: q6_K,

@@ -54,7 +54,8 @@ function fixScales(bytes: Uint8Array, dtype: DType): void {
     switch (dtype) {
       case 'Q4_K': case 'Q5_K': view.setUint16(b, SMALL_F16, true); view.setUint16(b + 2, SMALL_F16, true); break;
       case 'Q6_K': view.setUint16(b + blockBytes - 2, SMALL_F16, true); break;
-      case 'Q8_0': case 'Q4_0': view.setUint16(b, SMALL_F16, true); break;
+      case 'Q8_0': case 'Q4_0': case 'Q5_0': view.setUint16(b, SMALL_F16, true); break;
+      case 'Q5_1': view.setUint16(b, SMALL_F16, true); view.setUint16(b + 2, SMALL_F16, true); break;
       case 'F16': view.setUint16(b, SMALL_F16 | (view.getUint16(b, true) & 0x83ff), true); break;
       case 'F32': view.setFloat32(b, 1, true); break;
       default: break;

@@ -14,10 +14,11 @@ import { checkpointLayout } from '../../engine/model/checkpointLayout';
 import { DeepseekV2Config } from '../../engine/model/config';
 import { DeepseekV2Model } from '../../engine/model/deepseekV2';
 import { ModelTokenizer } from '../../engine/tokenizer/modelTokenizer';
-import { exportGguf } from '../../engine/weights/gguf/exportGguf';
+import { exportGguf, fallbackType, planTensors } from '../../engine/weights/gguf/exportGguf';
 import { loadGgufWeights, readGgufConfig } from '../../engine/weights/gguf/ggufModel';
 import { GgufFile } from '../../engine/weights/gguf/ggufReader';
-import { isQuantised } from '../../engine/weights/ggmlTypes';
+import { GgufWriter } from '../../engine/weights/gguf/ggufWriter';
+import { DType, isQuantised, tensorBytes } from '../../engine/weights/ggmlTypes';
 import { encodeF16 } from '../../engine/weights/halfPrecision';
 import { quantiseRow } from '../../engine/weights/quantise';
 import { loadWeights, readConfig } from '../../engine/weights/modelFolder';
@@ -116,7 +117,13 @@ describe('GGUF round trip', function () {
         assert.deepEqual(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), want, spec.name);
       }
       assert.ok(seen.has(type === 'q8_0' ? 'Q8_0' : 'Q4_K'), [...seen].join(','));
-      if (type === 'q4_k') assert.equal(back.weights.get('lm_head.weight')!.dtype, 'Q6_K');
+      if (type === 'q4_k') {
+        assert.equal(back.weights.get('lm_head.weight')!.dtype, 'Q6_K');
+        // Rows not a multiple of 256 fall back as llama.cpp's do: Q4_K -> Q5_0 (o_proj's 128, the experts' 192).
+        assert.equal(back.weights.get('model.layers.0.self_attn.o_proj.weight')!.dtype, 'Q5_0');
+        assert.equal(back.weights.get('model.layers.1.mlp.experts.3.down_proj.weight')!.dtype, 'Q5_0');
+        assert.ok(!seen.has('Q8_0'), [...seen].join(','));
+      }
       const fast = await Engine.load(file);
       const reference = await Engine.load(file, { backend: 'cpu-reference' });
       try {
@@ -130,6 +137,78 @@ describe('GGUF round trip', function () {
       }
     });
   }
+
+  it("q4_k on rows that are not whole K-quant blocks: llama.cpp's fallbacks (Q4_K -> Q5_0, Q6_K -> Q8_0, then F16)", () => {
+    assert.deepEqual([256, 1408, 128, 32, 48].map((row) => fallbackType('Q4_K', row)), ['Q4_K', 'Q5_0', 'Q5_0', 'Q5_0', 'F16']);
+    assert.deepEqual([512, 1408, 40].map((row) => fallbackType('Q6_K', row)), ['Q6_K', 'Q8_0', 'F16']);
+    assert.equal(fallbackType('Q5_K', 1408), 'Q5_1');
+    // A model whose hidden size is 288: the output projection (rows of 288) is Q8_0, the matrices reading the
+    // hidden state Q5_0; the dense down projection's rows of 768 stay Q4_K.
+    const config = { ...readConfig(defaultModelDir()), hiddenSize: 288 };
+    const types = new Map(planTensors(config, 'split', 'q4_k', () => new Float32Array(0)).map((t) => [t.name, t.dtype]));
+    assert.equal(types.get('output.weight'), 'Q8_0');
+    assert.equal(types.get('blk.0.attn_q.weight'), 'Q5_0');
+    assert.equal(types.get('blk.1.ffn_gate_exps.weight'), 'Q5_0');
+    assert.equal(types.get('blk.1.ffn_down_exps.weight'), 'Q5_0');
+    assert.equal(types.get('blk.0.ffn_down.weight'), 'Q4_K');
+  });
+
+  it('lite with its matrices in Q5_0 and Q5_1 (ggml types 6 and 7): read back block for block; fast and reference kernels agree', async () => {
+    const f32File = path.join(root, 'lite-f32-for-q5.gguf');
+    exportGguf(fixtureDir('lite'), f32File, { type: 'f32' });
+    const file = path.join(root, 'lite-q5.gguf');
+    const written = new Map<string, { dtype: DType; blocks: Uint8Array }>();
+    const src = GgufFile.open(f32File);
+    try {
+      // Every matrix whose rows are whole 32-value blocks (not the router), alternately Q5_0 and Q5_1.
+      const specs = [...src.tensors.values()].map((t, i) => {
+        const quantise = t.ne.length >= 2 && t.ne[0] % 32 === 0 && !t.name.includes('ffn_gate_inp');
+        return { name: t.name, ne: t.ne, dtype: quantise ? (i % 2 ? 'Q5_1' : 'Q5_0') : t.dtype } as const;
+      });
+      const w = new GgufWriter(file, [...src.metadata.entries()], specs, src.alignment);
+      for (const spec of specs) {
+        const raw = new Uint8Array(src.tensors.get(spec.name)!.byteLength);
+        src.readInto(spec.name, raw);
+        if (spec.dtype === 'Q5_0' || spec.dtype === 'Q5_1') {
+          const blocks = new Uint8Array(tensorBytes(spec.dtype, [...spec.ne].reverse()));
+          quantiseRow(spec.dtype, new Float32Array(raw.buffer), blocks);
+          written.set(spec.name, { dtype: spec.dtype, blocks });
+          w.append(spec.name, blocks);
+        } else {
+          w.append(spec.name, raw);
+        }
+      }
+      w.close();
+    } finally {
+      src.close();
+    }
+    assert.deepEqual(new Set([...written.values()].map((t) => t.dtype)), new Set(['Q5_0', 'Q5_1']));
+    const back = GgufFile.open(file);
+    try {
+      for (const [name, { dtype, blocks }] of written) {
+        const t = back.tensors.get(name)!;
+        assert.equal(t.dtype, dtype, name);
+        const got = new Uint8Array(t.byteLength);
+        back.readInto(name, got);
+        assert.deepEqual(got, blocks, name);
+      }
+    } finally {
+      back.close();
+    }
+    const loaded = [...loadGguf(file).weights.values()].filter((t) => t.dtype === 'Q5_0' || t.dtype === 'Q5_1');
+    assert.ok(loaded.length >= written.size, `${loaded.length} Q5 weights loaded, ${written.size} tensors written`);
+    const fast = await Engine.load(file);
+    const reference = await Engine.load(file, { backend: 'cpu-reference' });
+    try {
+      const tokens = [0, 5, 7, 9, 11, 200, 3];
+      const [x] = await fast.model.forward([{ cache: fast.newCache(), tokens, logits: 'all' }]);
+      const [y] = await reference.model.forward([{ cache: reference.newCache(), tokens, logits: 'all' }]);
+      assert.ok(maxAbsDiff(x, y) <= 1e-4, `fast vs reference ${maxAbsDiff(x, y)}`);
+    } finally {
+      fast.dispose();
+      reference.dispose();
+    }
+  });
 
   it('reads every weight straight into the backend\'s memory (stacked experts too; no copy at adoption)', async () => {
     const file = path.join(root, 'lite-arena.gguf');

@@ -1,5 +1,5 @@
-// llama.cpp (node-llama-cpp's prebuilt CPU binary) loads the GGUF files our writer makes as `deepseek2`, in both
-// kv_b layouts, and its greedy tokens for a prompt equal ours on the same file. The default model is used: the
+// llama.cpp (node-llama-cpp's prebuilt CPU binary) loads the GGUF files our writer makes as `deepseek2` (f16 in both
+// kv_b layouts; q4_k, which holds Q4_K, Q6_K and Q5_0), and its greedy tokens for a prompt equal ours on the same file. The default model is used: the
 // fixtures carry no vocabulary, and llama.cpp refuses a model without one ("key not found: tokenizer.ggml.model").
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -17,10 +17,11 @@ describe('llama.cpp on our GGUF files', function () {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'latent-llamacpp-'));
   after(() => fs.rmSync(root, { recursive: true, force: true }));
 
-  for (const legacyKvB of [false, true]) {
-    it(`loads the default model (f16, ${legacyKvB ? 'legacy attn_kv_b' : 'MLA split'}) as deepseek2 and picks the same greedy tokens as our engine`, async () => {
-      const file = path.join(root, `tiny-${legacyKvB}.gguf`);
-      exportGguf(defaultModelDir(), file, { type: 'f16', legacyKvB });
+  // q4_k: Q4_K with Q6_K output, and Q5_0 where rows are not multiples of 256 (o_proj, attn_k_b/v_b, expert down).
+  for (const [type, legacyKvB] of [['f16', false], ['f16', true], ['q4_k', false]] as const) {
+    it(`loads the default model (${type}, ${legacyKvB ? 'legacy attn_kv_b' : 'MLA split'}) as deepseek2 and picks the same greedy tokens as our engine`, async () => {
+      const file = path.join(root, `tiny-${type}-${legacyKvB}.gguf`);
+      exportGguf(defaultModelDir(), file, { type, legacyKvB });
       const ours = await Engine.load(file);
       const peer = await openLlamaCpp(file, { threads: 2, contextSize: 512 });
       try {

@@ -112,6 +112,12 @@ describe('malformed GGUF files', function () {
     await assertFails(variant('type', b), /tensor "blk\.0\.attn_q\.weight": ggml type id 99 is not supported/);
   });
 
+  it('a Q5_0 tensor whose rows are not whole 32-value blocks', async () => {
+    const b = Buffer.from(bytes);
+    b.writeUInt32LE(6, typeFieldOf(b, 'blk.0.attn_k_b.weight').at);
+    await assertFails(variant('q5_0-rows', b), /tensor "blk\.0\.attn_k_b\.weight" \[16,32,4\]: Q5_0: a row of 16 elements is not a whole number of 32-element blocks/);
+  });
+
   it('a tensor whose shape disagrees with the metadata', async () => {
     const b = Buffer.from(bytes);
     const { dims } = typeFieldOf(b, 'blk.0.attn_q.weight');

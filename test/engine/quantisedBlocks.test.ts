@@ -3,7 +3,7 @@
 //
 // Why the expected values are exact: each spec formula is a product of an f16 (11 significant bits) with small
 // integers (scale and level), at most 24 significant bits in all, so every product llama.cpp rounds to f32 is
-// exact; Q4_K/Q5_K then subtract two such exact products, one f32 rounding. So llama.cpp's f32 result is the
+// exact; Q4_K/Q5_K then subtract two such exact products, and Q5_1 adds its f16 min to one, one f32 rounding. So llama.cpp's f32 result is the
 // real-number formula rounded once to f32, which is what Math.fround of the double expression below gives
 // (double holds the products exactly, and rounding a double difference of two floats to f32 is correct).
 import * as assert from 'node:assert/strict';
@@ -14,7 +14,7 @@ import { quantiseRow } from '../../engine/weights/quantise';
 import { NormalStream } from '../../engine/weights/seededNormal';
 import { f16ToF32Table } from '../../engine/weights/tensor';
 
-const QUANT_TYPES: QuantDType[] = ['Q8_0', 'Q4_0', 'Q4_K', 'Q5_K', 'Q6_K'];
+const QUANT_TYPES: QuantDType[] = ['Q8_0', 'Q4_0', 'Q5_0', 'Q5_1', 'Q4_K', 'Q5_K', 'Q6_K'];
 const half = (bits: number) => f16ToF32Table()[bits];
 
 /** A deterministic integer stream for choosing levels and scales. */
@@ -61,6 +61,22 @@ function handBuiltBlock(dtype: QuantDType, seed: number): { block: Uint8Array; v
         putBits(block, 8 * (2 + (i % 16)) + (i < 16 ? 0 : 4), 4, q);
         values.push((q - 8) * d);
       }
+    }
+    return { block, values };
+  }
+  if (dtype === 'Q5_0' || dtype === 'Q5_1') {
+    // f16 d, (Q5_1: f16 m,) 32 bits of qh, 16 bytes of nibbles; value i's fifth bit is bit i of qh, and its low
+    // four bits sit where Q4_0 keeps them.
+    const withMin = dtype === 'Q5_1';
+    const mBits = SCALE_BITS[(seed + 2) % SCALE_BITS.length];
+    putHalf(block, 0, dBits);
+    if (withMin) putHalf(block, 2, mBits);
+    const qhAt = withMin ? 4 : 2;
+    for (let i = 0; i < 32; i++) {
+      const q = next(32);
+      putBits(block, 8 * qhAt + i, 1, q >> 4);
+      putBits(block, 8 * (qhAt + 4 + (i % 16)) + (i < 16 ? 0 : 4), 4, q & 15);
+      values.push(withMin ? Math.fround(q * d) + half(mBits) : (q - 16) * d);
     }
     return { block, values };
   }
@@ -137,10 +153,11 @@ function relativeRmse(x: Float32Array, y: Float32Array): number {
 }
 
 /**
- * Relative RMS error bounds on N(0, 1) rows of 16,384 values. Measured: Q8_0 0.53%, Q4_0 8.7%, Q4_K 7.2%,
+ * Relative RMS error bounds on N(0, 1) rows of 16,384 values. Measured: Q8_0 0.53%, Q4_0 8.7%, Q5_0 4.3%,
+ * Q5_1 3.8%, Q4_K 7.2%,
  * Q5_K 3.6%, Q6_K 1.8% (llama.cpp's own quantiser gives the same blocks, so the same errors); the bounds leave ~10%.
  */
-const RMSE_BOUND: Record<QuantDType, number> = { Q8_0: 0.0059, Q4_0: 0.095, Q4_K: 0.08, Q5_K: 0.04, Q6_K: 0.02 };
+const RMSE_BOUND: Record<QuantDType, number> = { Q8_0: 0.0059, Q4_0: 0.095, Q5_0: 0.047, Q5_1: 0.042, Q4_K: 0.08, Q5_K: 0.04, Q6_K: 0.02 };
 
 /**
  * SHA-256 of the blocks llama.cpp's `quantize_row_*_ref` writes for `goldenInput()`: ggml-org/ggml at d99724f,
@@ -149,6 +166,8 @@ const RMSE_BOUND: Record<QuantDType, number> = { Q8_0: 0.0059, Q4_0: 0.095, Q4_K
 const LLAMA_CPP_BLOCKS_SHA256: Record<QuantDType, string> = {
   Q8_0: '792c60e112ee5ecf00dd337c15caed8b41373f6a785312507ff4ea151a3c645a',
   Q4_0: '445796e21533635151d44e6f5cc99505a2825b6a275685d063e8c6185d854334',
+  Q5_0: '53e7991c8526134da8e0affe86f37987946f7bfa05538cc3b1c11f01b3a0a0de',
+  Q5_1: 'f195b1122a7a4d4f3003480500448a565fec2e52f03ff62398049a8395f26f11',
   Q4_K: 'ec7f075753ab1cac282a5efa9154dd755721302ac8c9a62c407e48e38a09995d',
   Q5_K: '7ca8c3a46bfbca342f11e516ea2e593decdabcb90f5d4f57ea059ab0b6fba033',
   Q6_K: 'c198e7bf973e6251cc966fc3338927e13969a03006514d9cf836056aadd782fe',
@@ -167,7 +186,7 @@ describe('GGML quantised blocks', () => {
   it('byte sizes: block sizes of ggml, rows of whole blocks, a clear error otherwise', () => {
     assert.deepEqual(
       QUANT_TYPES.map((t) => [GGML_TYPES[t].id, GGML_TYPES[t].blockElements, GGML_TYPES[t].blockBytes]),
-      [[8, 32, 34], [2, 32, 18], [12, 256, 144], [13, 256, 176], [14, 256, 210]],
+      [[8, 32, 34], [2, 32, 18], [6, 32, 22], [7, 32, 24], [12, 256, 144], [13, 256, 176], [14, 256, 210]],
     );
     assert.equal(rowBytes('Q4_K', 2048), 8 * 144);
     assert.equal(tensorBytes('Q8_0', [3, 64]), 3 * 2 * 34);
@@ -226,7 +245,7 @@ describe('GGML quantised blocks', () => {
       assert.ok(Math.abs(back[7] - 3000) / 3000 < 0.07, `${dtype}: 3000 came back as ${back[7]}`);
       assert.ok(back.every(Number.isFinite));
       // The other values are swamped by the big one's scale, but never more than a step of that scale away.
-      const step = 3000 / ({ Q8_0: 127, Q4_0: 8, Q4_K: 15, Q5_K: 31, Q6_K: 32 } as const)[dtype];
+      const step = 3000 / ({ Q8_0: 127, Q4_0: 8, Q5_0: 16, Q5_1: 31, Q4_K: 15, Q5_K: 31, Q6_K: 32 } as const)[dtype];
       for (let i = 0; i < n; i++) assert.ok(Math.abs(back[i] - x[i]) <= step, `${dtype}: value ${i} ${x[i]} -> ${back[i]}`);
     });
   }

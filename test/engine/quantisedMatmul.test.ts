@@ -9,7 +9,7 @@ import { quantiseRow } from '../../engine/weights/quantise';
 import { NormalStream } from '../../engine/weights/seededNormal';
 import { allocateTensor, Tensor, toF32 } from '../../engine/weights/tensor';
 
-const QUANT_TYPES: QuantDType[] = ['Q8_0', 'Q4_0', 'Q4_K', 'Q5_K', 'Q6_K'];
+const QUANT_TYPES: QuantDType[] = ['Q8_0', 'Q4_0', 'Q5_0', 'Q5_1', 'Q4_K', 'Q5_K', 'Q6_K'];
 
 function quantisedTensor(dtype: QuantDType, rows: number, cols: number, seed: number): Tensor {
   const values = new Float32Array(rows * cols);
@@ -90,7 +90,7 @@ describe('CPU backend: matmul over quantised weights', function () {
       const bytes = tensor.data as Uint8Array;
       for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(next() * 256);
       const { blockBytes } = GGML_TYPES[dtype];
-      const halves = { Q8_0: [0], Q4_0: [0], Q4_K: [0, 2], Q5_K: [0, 2], Q6_K: [208] }[dtype];
+      const halves = { Q8_0: [0], Q4_0: [0], Q5_0: [0], Q5_1: [0, 2], Q4_K: [0, 2], Q5_K: [0, 2], Q6_K: [208] }[dtype];
       for (let b = 0; b < bytes.length; b += blockBytes) for (const h of halves) if ((bytes[b + h + 1] & 0x7c) === 0x7c) bytes[b + h + 1] &= ~0x40;
       const identity = new Float32Array(cols * cols);
       for (let c = 0; c < cols; c++) identity[c * cols + c] = 1;

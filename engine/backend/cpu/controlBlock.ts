@@ -38,14 +38,16 @@ export const OP_MATMUL_Q4_0 = 6;
 export const OP_MATMUL_Q4_K = 7;
 export const OP_MATMUL_Q5_K = 8;
 export const OP_MATMUL_Q6_K = 9;
+export const OP_MATMUL_Q5_0 = 10;
+export const OP_MATMUL_Q5_1 = 11;
 export const OP_STOP = 100;
 
 /** The kernel export of each op, indexed by op code. */
 export const MATMUL_EXPORTS = [
   'matmul_f32', 'matmul_f16', 'matmul_bf16', 'matmul_nn_f32', 'matmul_f16_finite',
-  'matmul_q8_0', 'matmul_q4_0', 'matmul_q4_k', 'matmul_q5_k', 'matmul_q6_k',
+  'matmul_q8_0', 'matmul_q4_0', 'matmul_q4_k', 'matmul_q5_k', 'matmul_q6_k', 'matmul_q5_0', 'matmul_q5_1',
 ] as const;
-export type MatmulOp = 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9;
+export type MatmulOp = 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10 | 11;
 
 /** Polls before sleeping: a futex wake-up costs tens of microseconds, and jobs come back to back in a forward. */
 export const SPIN_ITERATIONS = 20000;

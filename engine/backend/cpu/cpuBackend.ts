@@ -2,7 +2,7 @@
 // - `new CpuBackend()`: the reference, plain TypeScript kernels accumulating in double on one thread, the
 //   oracle for every other backend;
 // - `await CpuBackend.create({ threads })`: the fast one, WebAssembly SIMD kernels (f32 accumulation, f16/bf16
-//   and GGML's block-quantised Q8_0/Q4_0/Q4_K/Q5_K/Q6_K decoded in-register) over weights kept in WASM shared
+//   and GGML's block-quantised Q8_0/Q4_0/Q5_0/Q5_1/Q4_K/Q5_K/Q6_K decoded in-register) over weights kept in WASM shared
 //   memory, rows split across persistent worker threads.
 // Weights reach the fast kernels by being allocated in the backend's arena (`allocateWeight`, for loaders) or
 // adopted into it (`adoptWeight`, a copy); any other tensor takes the reference kernel.
@@ -54,6 +54,8 @@ const OPS: Record<DType, MatmulJob['op']> = {
   BF16: C.OP_MATMUL_BF16,
   Q8_0: C.OP_MATMUL_Q8_0,
   Q4_0: C.OP_MATMUL_Q4_0,
+  Q5_0: C.OP_MATMUL_Q5_0,
+  Q5_1: C.OP_MATMUL_Q5_1,
   Q4_K: C.OP_MATMUL_Q4_K,
   Q5_K: C.OP_MATMUL_Q5_K,
   Q6_K: C.OP_MATMUL_Q6_K,

@@ -1,5 +1,5 @@
 // The WebAssembly SIMD kernels of the CPU backend, as WAT text (assembled at start by kernelModule.ts):
-// matmul_{f32,f16,bf16,f16_finite} (below), matmul_{q8_0,q4_0,q4_k,q5_k,q6_k} (their tiles in
+// matmul_{f32,f16,bf16,f16_finite} (below), matmul_{q8_0,q4_0,q5_0,q5_1,q4_k,q5_k,q6_k} (their tiles in
 // quantMatmulWat.ts), matmul_nn_f32 (attention's P·V) and f16_finite (a scan).
 //
 // Shape contract, for each stored dtype (export `matmul_f32`, `matmul_f16`, `matmul_bf16`, `matmul_f16_finite`):

@@ -1,12 +1,13 @@
-// The matmul kernels over GGML block-quantised weights (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K), as WAT text. Same
-// contract, loop order and register tiles as the float kernels (matmulWat.ts), but W's rows are blocks and each
-// block is decoded in registers as the tile reaches it: never expanded to f32 in memory.
+// The matmul kernels over GGML block-quantised weights (Q8_0, Q4_0, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K), as WAT
+// text. Same contract, loop order and register tiles as the float kernels (matmulWat.ts), but W's rows are blocks
+// and each block is decoded in registers as the tile reaches it: never expanded to f32 in memory.
 //
-// Shape contract (exports `matmul_q8_0`, `matmul_q4_0`, `matmul_q4_k`, `matmul_q5_k`, `matmul_q6_k`):
+// Shape contract (exports `matmul_q8_0`, `matmul_q4_0`, `matmul_q5_0`, `matmul_q5_1`, `matmul_q4_k`, `matmul_q5_k`,
+// `matmul_q6_k`):
 //   matmul(x, w, out, n, rows, cols, r0, r1, rowBlock)
 //   out[t, r] = Σ_i x[t, i] · W[r, i]   for t in [0, n), r in [r0, r1)
 // x: f32 [n, cols]; W: [rows, cols/blockElements] blocks, row-major; out: f32 [n, rows]; cols a whole number
-// of blocks (32 or 256 values). The tile walks 32-value units (a Q8_0/Q4_0 block, a K-quant sub-block): per
+// of blocks (32 or 256 values). The tile walks 32-value units (a Q8_0/Q4_0/Q5_0/Q5_1 block, a K-quant sub-block): per
 // unit and row it sets the unit's scale (and min), then 4 steps of 8 values, each decoded per row to two f32x4
 // vectors and multiplied into every token's accumulators.
 // Each decoded weight is bit-exact with llama.cpp's dequantize_row_* (the same f32 products, in the same order;
@@ -14,10 +15,10 @@
 import type { QuantDType } from '../../weights/ggmlTypes';
 import { GGML_TYPES } from '../../weights/ggmlTypes';
 
-export type QuantKernelDType = 'q8_0' | 'q4_0' | 'q4_k' | 'q5_k' | 'q6_k';
-export const QUANT_KERNEL_DTYPES: QuantKernelDType[] = ['q8_0', 'q4_0', 'q4_k', 'q5_k', 'q6_k'];
-export const QUANT_KERNEL_OF: Record<QuantDType, QuantKernelDType> = { Q8_0: 'q8_0', Q4_0: 'q4_0', Q4_K: 'q4_k', Q5_K: 'q5_k', Q6_K: 'q6_k' };
-const GGML_OF: Record<QuantKernelDType, QuantDType> = { q8_0: 'Q8_0', q4_0: 'Q4_0', q4_k: 'Q4_K', q5_k: 'Q5_K', q6_k: 'Q6_K' };
+export type QuantKernelDType = 'q8_0' | 'q4_0' | 'q5_0' | 'q5_1' | 'q4_k' | 'q5_k' | 'q6_k';
+export const QUANT_KERNEL_DTYPES: QuantKernelDType[] = ['q8_0', 'q4_0', 'q5_0', 'q5_1', 'q4_k', 'q5_k', 'q6_k'];
+export const QUANT_KERNEL_OF: Record<QuantDType, QuantKernelDType> = { Q8_0: 'q8_0', Q4_0: 'q4_0', Q5_0: 'q5_0', Q5_1: 'q5_1', Q4_K: 'q4_k', Q5_K: 'q5_k', Q6_K: 'q6_k' };
+const GGML_OF: Record<QuantKernelDType, QuantDType> = { q8_0: 'Q8_0', q4_0: 'Q4_0', q5_0: 'Q5_0', q5_1: 'Q5_1', q4_k: 'Q4_K', q5_k: 'Q5_K', q6_k: 'Q6_K' };
 
 const get = (name: string) => `(local.get $${name})`;
 const set = (name: string, value: string) => `(local.set $${name} ${value})`;
@@ -46,6 +47,18 @@ const field = (offset: number, addr: string, shift: string | null, mask: string)
   const loaded = `(v128.load8x8_u offset=${offset} ${addr})`;
   return `(v128.and ${shift ? `(i16x8.shr_u ${loaded} ${shift})` : loaded} ${get(mask)})`;
 };
+
+/**
+ * Q5_0/Q5_1 step k (values 8k..8k+7): the nibbles as Q4_0 keeps them at `qsAt`, with byte k of qh (at `qhAt`)
+ * spread over the 8 lanes: lane l tests bit l (the $kbit lanes 1, 2, .., 128) and takes 16 where it is set.
+ */
+function fiveBitLevels(r: number, qhAt: number, qsAt: number, k: number): string {
+  const blk = get(`blk${r}`);
+  const low = field(qsAt + 8 * (k & 1), blk, k >= 2 ? i32(4) : null, 'k0f');
+  const bits = `(v128.and (i16x8.splat (i32.load8_u offset=${qhAt + k} ${blk})) ${get('kbit')})`;
+  return `(v128.or ${low} (v128.and (i16x8.eq ${bits} ${get('kbit')}) ${get('k16')}))`;
+}
+
 
 /**
  * Per type: the shared unit locals (once per unit), the row's unit setup, and the decode of step k (scaled, or
@@ -93,6 +106,21 @@ const CODECS: Record<QuantKernelDType, QuantCodec> = {
     row: (r) => `${set(`blk${r}`, add(get(`wp${r}`), mul(get('u'), i32(18))))} ${set(`s${r}`, `(f32x4.splat ${half(get(`blk${r}`))})`)}`,
     step: (r, k, deferred) => `${set('t', `(i16x8.sub ${field(2 + 8 * (k & 1), get(`blk${r}`), k >= 2 ? i32(4) : null, 'k0f')} ${get('k8')})`)} ${toWeights(r, deferred ? null : get(`s${r}`), null, true)}`,
     fold: 'scale',
+  },
+  // Block of 32 (22 B): f16 d, 4 B of fifth bits (bit j for value j), 16 B nibbles as Q4_0; value (q - 16)·d.
+  q5_0: {
+    shared: '',
+    row: (r) => `${set(`blk${r}`, add(get(`wp${r}`), mul(get('u'), i32(22))))} ${set(`s${r}`, `(f32x4.splat ${half(get(`blk${r}`))})`)}`,
+    step: (r, k, deferred) => `${set('t', `(i16x8.sub ${fiveBitLevels(r, 2, 6, k)} ${get('k16')})`)} ${toWeights(r, deferred ? null : get(`s${r}`), null, true)}`,
+    fold: 'scale',
+  },
+  // Block of 32 (24 B): f16 d, f16 m, fifth bits, nibbles; value q·d + m, as q·d - (-m) (negation is exact).
+  q5_1: {
+    shared: '',
+    row: (r) => `${set(`blk${r}`, add(get(`wp${r}`), mul(get('u'), i32(24))))} ${set(`s${r}`, `(f32x4.splat ${half(get(`blk${r}`))})`)}
+      ${set(`m${r}`, `(f32x4.splat (f32.neg ${half(`offset=2 ${get(`blk${r}`)}`)}))`)}`,
+    step: (r, k, deferred) => `${set('t', fiveBitLevels(r, 4, 8, k))} ${toWeights(r, deferred ? null : get(`s${r}`), get(`m${r}`), false)}`,
+    fold: 'scaleMin',
   },
   // Super-block of 256 (144 B): f16 d, f16 dmin, 12 B scales, 128 B nibbles; unit = sub-block $si.
   q4_k: {
@@ -163,6 +191,8 @@ export function quantTile(dtype: QuantKernelDType, tokens: number, rows: number)
     ['k3', '(i16x8.splat (global.get $twoBits))'],
     ['k8', '(i16x8.splat (global.get $q4Offset))'],
     ['k32', '(i16x8.splat (global.get $q6Offset))'],
+    ['k16', '(i16x8.splat (global.get $q5Offset))'],
+    ['kbit', '(global.get $bitLanes)'],
   ];
   for (const [name] of constants) locals.push(`(local $${name} v128)`);
   const bases: string[] = constants.map(([name, value]) => set(name, value));
@@ -250,6 +280,8 @@ export const QUANT_PRELUDE = `
   (global $twoBits (mut i32) (i32.const 3))
   (global $q4Offset (mut i32) (i32.const 8))
   (global $q6Offset (mut i32) (i32.const 32))
+  (global $q5Offset (mut i32) (i32.const 16))
+  (global $bitLanes (mut v128) (v128.const i16x8 1 2 4 8 16 32 64 128))
   ;; f16 bits -> f32, exactly: |h| moved into f32 position and rebiased by 2^112 (subnormals too); exponent
   ;; 31 (inf/nan) becomes 255; the sign is ORed in.
   (func $half (param $h i32) (result f32)

@@ -31,6 +31,8 @@ export interface KernelExports {
   matmul_q4_k: MatmulExport;
   matmul_q5_k: MatmulExport;
   matmul_q6_k: MatmulExport;
+  matmul_q5_0: MatmulExport;
+  matmul_q5_1: MatmulExport;
   /** 1 when none of `count` f16 values (a multiple of 8) at `ptr` is inf or nan. */
   f16_finite: (ptr: number, count: number) => number;
 }

@@ -20,13 +20,24 @@ export type ExportType = (typeof EXPORT_TYPES)[number];
 
 /** llama_ftype of each export type (general.file_type; q4_k is written as llama.cpp's Q4_K_M). */
 const FILE_TYPE: Record<ExportType, number> = { f32: 0, f16: 1, q8_0: 7, q4_k: 15 };
+/** The type a matrix of each export type is written in, if its rows are whole blocks of it (else FALLBACK). */
+const TENSOR_TYPE: Record<ExportType, DType> = { f32: 'F32', f16: 'F16', q8_0: 'Q8_0', q4_k: 'Q4_K' };
 /**
- * The types a matrix of each export type may take, best first: a quantised type needs rows of whole blocks, so a
- * row too short for Q4_K's 256 falls back to Q8_0's 32, then to F16 (llama.cpp's converter falls back the same way).
+ * A quantised type needs rows of whole blocks. llama.cpp's quantiser (llama-quant.cpp) replaces a K-quant whose
+ * rows are not a multiple of 256 by the 32-value type of about the same size (Q4_K -> Q5_0, Q5_K -> Q5_1,
+ * Q6_K -> Q8_0), and a type whose rows are not whole blocks even so by F16; we do the same, so that our files
+ * hold what llama.cpp's would (DeepSeek-V2-Lite's 1408-wide expert down projections are Q5_0 in a Q4_K_M file).
  */
-const TENSOR_TYPES: Record<ExportType, DType[]> = { f32: ['F32'], f16: ['F16'], q8_0: ['Q8_0', 'F16'], q4_k: ['Q4_K', 'Q8_0', 'F16'] };
+const FALLBACK: Partial<Record<DType, DType>> = { Q4_K: 'Q5_0', Q5_K: 'Q5_1', Q6_K: 'Q8_0', Q8_0: 'F16', Q4_0: 'F16', Q5_0: 'F16', Q5_1: 'F16' };
 /** Q4_K_M keeps the output projection in Q6_K. */
 const Q4_K_M_OUTPUT: DType = 'Q6_K';
+
+/** The type a row of `rowLength` values is written in, starting from `preferred` and falling back as llama.cpp does. */
+export function fallbackType(preferred: DType, rowLength: number): DType {
+  let t = preferred;
+  while (rowLength % GGML_TYPES[t].blockElements !== 0) t = FALLBACK[t]!;
+  return t;
+}
 
 export interface ExportOptions {
   type?: ExportType;
@@ -112,8 +123,7 @@ export function planTensors(c: DeepseekV2Config, layout: KvBLayout, type: Export
   const dtypeOf = (spec: TensorSpec): DType => {
     if (spec.ggufF32) return 'F32';
     const row = spec.gguf.kind === 'kvB' && layout === 'split' ? Math.min(c.qkNopeHeadDim, c.kvLoraRank) : spec.shape[spec.shape.length - 1];
-    const types = type === 'q4_k' && spec.name === GLOBAL_NAMES.lmHead ? [Q4_K_M_OUTPUT, ...TENSOR_TYPES[type]] : TENSOR_TYPES[type];
-    return types.find((t) => row % GGML_TYPES[t].blockElements === 0)!;
+    return fallbackType(type === 'q4_k' && spec.name === GLOBAL_NAMES.lmHead ? Q4_K_M_OUTPUT : TENSOR_TYPE[type], row);
   };
   const ne = (shape: number[]) => [...shape].reverse();
   for (const spec of checkpointLayout(c)) {
