@@ -8,7 +8,8 @@
 //   dot(xq, w, out, n, rows, cols, r0, r1, rowBlock)
 //   out[t, r] = dot(quantised x row t, W row r)   for t in [0, n), r in [r0, r1)
 // xq: n quantised rows back to back (quantisedRowBytes each); W as for the f32-activation kernels; out f32.
-// Loop order: rows in blocks of rowBlock, then tokens, then two rows at a time (sharing the activation loads).
+// Loop order: rows in blocks of rowBlock, then tokens, then tiles of DOT_TILE_ROWS rows (sharing the activation
+// loads), then single rows.
 // The K-quants' f32 arithmetic is the reference's, operation for operation (so the result is bit-exact);
 // Q8_0/Q4_0 sum their per-block f32 terms in four lanes, then across them.
 import type { QuantKernelDType } from './quantMatmulWat';
@@ -38,39 +39,54 @@ const MASKS = `
     ${s('k30', '(i16x8.splat (global.get $q6High))')}
     ${s('k32', '(i16x8.splat (global.get $q6Offset))')}`;
 
-/** The row-dot of one 32-value block (Q8_0/Q4_0): the i32x4 partial sums of w·x at $w, $x. */
-function block32(dtype: 'q8_0' | 'q4_0'): string {
-  if (dtype === 'q8_0') return addAll([0, 1, 2, 3].map((k) => dot(`(v128.load8x8_s offset=${2 + 8 * k} ${g('w')})`, xs8(8 * k))));
-  const terms: string[] = [];
-  for (const k of [0, 1]) {
-    terms.push(dot(`(i16x8.sub (v128.and ${wu8(2 + 8 * k, 'w')} ${g('k0f')}) ${g('k8')})`, xs8(8 * k)));
-    terms.push(dot(`(i16x8.sub (i16x8.shr_u ${wu8(2 + 8 * k, 'w')} (i32.const 4)) ${g('k8')})`, xs8(16 + 8 * k)));
-  }
-  return addAll(terms);
-}
+/** The f32 lane sum of a v128 local. */
+const sumF = (v: string) => `(f32.add (f32.add (f32x4.extract_lane 0 ${v}) (f32x4.extract_lane 1 ${v})) (f32.add (f32x4.extract_lane 2 ${v}) (f32x4.extract_lane 3 ${v})))`;
 
-/** A 32-value-block row-dot: f32 lanes of Σ_b f32(sumi_b)·(f16(d_b)·xd_b). */
-function rowDot32(dtype: 'q8_0' | 'q4_0'): string {
+/**
+ * The Q8_0/Q4_0 tile over R rows (one token): per block, the 8-value activation vectors are loaded once and used
+ * by every row; each row's f32 lanes gather f32(sumi_b)·(f16(d_b)·xd_b).
+ */
+function tile32(dtype: 'q8_0' | 'q4_0', R: number): string {
   const bytes = GGML_TYPES[GGML_OF[dtype]].blockBytes;
+  const locals = ['(local $xd i32) (local $end i32) (local $x0 v128) (local $x1 v128) (local $x2 v128) (local $x3 v128) (local $v v128)'];
+  const body: string[] = [];
+  for (let k = 0; k < 4; k++) body.push(s(`x${k}`, xs8(8 * k)));
+  for (let r = 0; r < R; r++) {
+    locals.push(`(local $wp${r} i32) (local $acc${r} v128) (local $isum${r} v128)`);
+    let terms: string[];
+    if (dtype === 'q8_0') {
+      terms = [0, 1, 2, 3].map((k) => dot(`(v128.load8x8_s offset=${2 + 8 * k} ${g(`wp${r}`)})`, g(`x${k}`)));
+      body.push(s(`isum${r}`, addAll(terms)));
+    } else {
+      body.push(s('v', wu8(2, `wp${r}`)));
+      body.push(s(`isum${r}`, addI(dot(`(i16x8.sub (v128.and ${g('v')} ${g('k0f')}) ${g('k8')})`, g('x0')), dot(`(i16x8.sub (i16x8.shr_u ${g('v')} (i32.const 4)) ${g('k8')})`, g('x2')))));
+      body.push(s('v', wu8(10, `wp${r}`)));
+      body.push(s(`isum${r}`, addI(g(`isum${r}`), addI(dot(`(i16x8.sub (v128.and ${g('v')} ${g('k0f')}) ${g('k8')})`, g('x1')), dot(`(i16x8.sub (i16x8.shr_u ${g('v')} (i32.const 4)) ${g('k8')})`, g('x3'))))));
+    }
+    body.push(s(`acc${r}`, `(f32x4.add ${g(`acc${r}`)} (f32x4.mul (f32x4.convert_i32x4_s ${g(`isum${r}`)}) (f32x4.splat (f32.mul ${half(g(`wp${r}`))} (f32.load ${g('xd')})))))`));
+    body.push(s(`wp${r}`, `(i32.add ${g(`wp${r}`)} (i32.const ${bytes}))`));
+  }
+  const init = Array.from({ length: R }, (_, r) => s(`wp${r}`, `(i32.add ${g('w')} (i32.mul ${g('ws')} (i32.const ${r})))`)).join(' ');
+  const stores = Array.from({ length: R }, (_, r) => `(f32.store offset=${4 * r} ${g('out')} ${sumF(g(`acc${r}`))})`).join(' ');
   return `
-  (func $rowdot_${dtype} (param $x i32) (param $w i32) (param $nb i32) (param $cols i32) (result f32)
-    (local $xd i32) (local $end i32) (local $acc v128) ${MASKS}
+  (func $tile_dot_${dtype}_${R} (param $x i32) (param $w i32) (param $ws i32) (param $nb i32) (param $cols i32) (param $out i32)
+    ${locals.join(' ')} ${MASKS}
+    ${init}
     ${s('xd', `(i32.add ${g('x')} ${g('cols')})`)}
     ${s('end', `(i32.add ${g('xd')} (i32.shl ${g('nb')} (i32.const 2)))`)}
     (block $done
       (loop $block
         (br_if $done (i32.ge_u ${g('xd')} ${g('end')}))
-        ${s('acc', `(f32x4.add ${g('acc')} (f32x4.mul (f32x4.convert_i32x4_s ${block32(dtype)}) (f32x4.splat (f32.mul ${half(g('w'))} (f32.load ${g('xd')})))))`)}
-        ${s('w', `(i32.add ${g('w')} (i32.const ${bytes}))`)}
+        ${body.join('\n        ')}
         ${s('x', `(i32.add ${g('x')} (i32.const 32))`)}
         ${s('xd', `(i32.add ${g('xd')} (i32.const 4))`)}
         (br $block)))
-    (f32.add (f32.add (f32x4.extract_lane 0 ${g('acc')}) (f32x4.extract_lane 1 ${g('acc')})) (f32.add (f32x4.extract_lane 2 ${g('acc')}) (f32x4.extract_lane 3 ${g('acc')}))))`;
+    ${stores})`;
 }
 
-/** Q4_K/Q5_K: sets $sc<j>, $m<j> (j < 8) from the 12 packed bytes at $w + 4 (get_scale_min_k4). */
-function scalesK4(): string {
-  const b = (o: number) => `(i32.load8_u offset=${4 + o} ${g('w')})`;
+/** Q4_K/Q5_K: sets $sc<j>, $m<j> (j < 8) from the 12 packed bytes at $wp<r> + 4 (get_scale_min_k4). */
+function scalesK4(r: number): string {
+  const b = (o: number) => `(i32.load8_u offset=${4 + o} ${g(`wp${r}`)})`;
   const out: string[] = [];
   for (let j = 0; j < 8; j++) {
     if (j < 4) {
@@ -83,94 +99,123 @@ function scalesK4(): string {
   return out.join(' ');
 }
 
-/** The K-quant super-block bodies: set $isum (Σ scale·Σ w·x, i32x4) and, with mins, $summs (i32). */
-function superBlock(dtype: 'q4_k' | 'q5_k' | 'q6_k'): string {
+/**
+ * The K-quant super-block body over R rows: sets $isum<r> (Σ scale·Σ w·x, i32x4) and, with mins, $summs<r>.
+ * Activation vectors are loaded once per step and used by every row.
+ */
+function superBlock(dtype: 'q4_k' | 'q5_k' | 'q6_k', R: number): string {
   const body: string[] = [];
+  const rs = Array.from({ length: R }, (_, r) => r);
+  for (const r of rs) body.push(s(`isum${r}`, '(i32x4.splat (i32.const 0))'));
   if (dtype === 'q6_k') {
-    body.push(s('isum', '(i32x4.splat (i32.const 0))'));
     for (let c = 0; c < 2; c++) {
-      // Four quarters h of the half, two 16-groups each: sums[h][i].
-      const sums: string[][] = [[], [], [], []];
-      for (let k = 0; k < 4; k++) {
-        body.push(s('l0', wu8(64 * c + 8 * k, 'w')), s('l1', wu8(64 * c + 32 + 8 * k, 'w')), s('hb', wu8(128 + 32 * c + 8 * k, 'w')));
-        const q = [
-          `(v128.or (v128.and ${g('l0')} ${g('k0f')}) (v128.and (i16x8.shl ${g('hb')} (i32.const 4)) ${g('k30')}))`,
-          `(v128.or (v128.and ${g('l1')} ${g('k0f')}) (v128.and (i16x8.shl ${g('hb')} (i32.const 2)) ${g('k30')}))`,
-          `(v128.or (i16x8.shr_u ${g('l0')} (i32.const 4)) (v128.and ${g('hb')} ${g('k30')}))`,
-          `(v128.or (i16x8.shr_u ${g('l1')} (i32.const 4)) (v128.and (i16x8.shr_u ${g('hb')} (i32.const 2)) ${g('k30')}))`,
-        ];
-        for (let h = 0; h < 4; h++) {
-          const name = `g${h}_${k >> 1}`;
-          const d = dot(`(i16x8.sub ${q[h]} ${g('k32')})`, xs8(128 * c + 32 * h + 8 * k));
-          body.push(s(name, k & 1 ? addI(g(name), d) : d));
-          if (k & 1) sums[h].push(name);
+      for (let kp = 0; kp < 2; kp++) {
+        // Steps k = 2kp, 2kp+1 fill one 16-group per quarter h (scale 8c + 2h + kp).
+        for (const k of [2 * kp, 2 * kp + 1]) {
+          for (let h = 0; h < 4; h++) body.push(s(`x${h}`, xs8(128 * c + 32 * h + 8 * k)));
+          for (const r of rs) {
+            const wp = `wp${r}`;
+            body.push(s('l0', wu8(64 * c + 8 * k, wp)), s('l1', wu8(64 * c + 32 + 8 * k, wp)), s('hb', wu8(128 + 32 * c + 8 * k, wp)));
+            const q = [
+              `(v128.or (v128.and ${g('l0')} ${g('k0f')}) (v128.and (i16x8.shl ${g('hb')} (i32.const 4)) ${g('k30')}))`,
+              `(v128.or (v128.and ${g('l1')} ${g('k0f')}) (v128.and (i16x8.shl ${g('hb')} (i32.const 2)) ${g('k30')}))`,
+              `(v128.or (i16x8.shr_u ${g('l0')} (i32.const 4)) (v128.and ${g('hb')} ${g('k30')}))`,
+              `(v128.or (i16x8.shr_u ${g('l1')} (i32.const 4)) (v128.and (i16x8.shr_u ${g('hb')} (i32.const 2)) ${g('k30')}))`,
+            ];
+            for (let h = 0; h < 4; h++) {
+              const name = `g${h}_${r}`;
+              const d = dot(`(i16x8.sub ${q[h]} ${g('k32')})`, g(`x${h}`));
+              body.push(s(name, k & 1 ? addI(g(name), d) : d));
+            }
+          }
         }
-      }
-      for (let h = 0; h < 4; h++) {
-        for (let i = 0; i < 2; i++) {
-          const sc = `(i32x4.splat (i32.load8_s offset=${192 + 8 * c + 2 * h + i} ${g('w')}))`;
-          body.push(s('isum', addI(g('isum'), `(i32x4.mul ${g(sums[h][i])} ${sc})`)));
+        for (const r of rs) {
+          for (let h = 0; h < 4; h++) {
+            const sc = `(i32x4.splat (i32.load8_s offset=${192 + 8 * c + 2 * h + kp} ${g(`wp${r}`)}))`;
+            body.push(s(`isum${r}`, addI(g(`isum${r}`), `(i32x4.mul ${g(`g${h}_${r}`)} ${sc})`)));
+          }
         }
       }
     }
     return body.join('\n        ');
   }
   const qAt = dtype === 'q4_k' ? 16 : 48;
-  body.push(scalesK4());
-  if (dtype === 'q5_k') for (let k = 0; k < 4; k++) body.push(s(`h${k}`, wu8(16 + 8 * k, 'w')));
-  body.push(s('isum', '(i32x4.splat (i32.const 0))'));
   for (let p = 0; p < 4; p++) {
     for (let k = 0; k < 4; k++) {
-      body.push(s('l0', wu8(qAt + 32 * p + 8 * k, 'w')));
-      let qlo = `(v128.and ${g('l0')} ${g('k0f')})`;
-      let qhi = `(i16x8.shr_u ${g('l0')} (i32.const 4))`;
-      if (dtype === 'q5_k') {
-        const bit = (j: number) => `(i16x8.shl (v128.and (i16x8.shr_u ${g(`h${k}`)} (i32.const ${j})) ${g('k1')}) (i32.const 4))`;
-        qlo = `(v128.or ${qlo} ${bit(2 * p)})`;
-        qhi = `(v128.or ${qhi} ${bit(2 * p + 1)})`;
+      body.push(s('x0', xs8(64 * p + 8 * k)), s('x1', xs8(64 * p + 32 + 8 * k)));
+      for (const r of rs) {
+        body.push(s('l0', wu8(qAt + 32 * p + 8 * k, `wp${r}`)));
+        let qlo = `(v128.and ${g('l0')} ${g('k0f')})`;
+        let qhi = `(i16x8.shr_u ${g('l0')} (i32.const 4))`;
+        if (dtype === 'q5_k') {
+          body.push(s('hb', wu8(16 + 8 * k, `wp${r}`)));
+          const bit = (j: number) => `(i16x8.shl (v128.and (i16x8.shr_u ${g('hb')} (i32.const ${j})) ${g('k1')}) (i32.const 4))`;
+          qlo = `(v128.or ${qlo} ${bit(2 * p)})`;
+          qhi = `(v128.or ${qhi} ${bit(2 * p + 1)})`;
+        }
+        // Summed as they come: $l0 is overwritten by the next step.
+        const lo = `g0_${r}`, hi = `g1_${r}`;
+        body.push(s(lo, k ? addI(g(lo), dot(qlo, g('x0'))) : dot(qlo, g('x0'))));
+        body.push(s(hi, k ? addI(g(hi), dot(qhi, g('x1'))) : dot(qhi, g('x1'))));
       }
-      // Summed as they come: $l0 is overwritten by the next step.
-      body.push(s('g0_0', k ? addI(g('g0_0'), dot(qlo, xs8(64 * p + 8 * k))) : dot(qlo, xs8(64 * p + 8 * k))));
-      body.push(s('g0_1', k ? addI(g('g0_1'), dot(qhi, xs8(64 * p + 32 + 8 * k))) : dot(qhi, xs8(64 * p + 32 + 8 * k))));
     }
-    body.push(s('isum', addI(g('isum'), addI(`(i32x4.mul ${g('g0_0')} (i32x4.splat ${g(`sc${2 * p}`)}))`, `(i32x4.mul ${g('g0_1')} (i32x4.splat ${g(`sc${2 * p + 1}`)}))`))));
+    for (const r of rs) {
+      body.push(s(`isum${r}`, addI(g(`isum${r}`), addI(`(i32x4.mul ${g(`g0_${r}`)} (i32x4.splat ${g(`sc${2 * p}_${r}`)}))`, `(i32x4.mul ${g(`g1_${r}`)} (i32x4.splat ${g(`sc${2 * p + 1}_${r}`)}))`))));
+    }
   }
   // Σ_j m_j·(bsum[2j] + bsum[2j+1]) over the super-block's 16 sums at $xb.
   const bs = (i: number) => `(i32.load16_s offset=${2 * i} ${g('xb')})`;
-  const mins = [0, 1, 2, 3, 4, 5, 6, 7].map((j) => `(i32.mul ${g(`m${j}`)} (i32.add ${bs(2 * j)} ${bs(2 * j + 1)}))`);
-  body.push(s('summs', mins.reduce((a, b) => `(i32.add ${a} ${b})`)));
+  for (const r of rs) {
+    const mins = [0, 1, 2, 3, 4, 5, 6, 7].map((j) => `(i32.mul ${g(`m${j}_${r}`)} (i32.add ${bs(2 * j)} ${bs(2 * j + 1)}))`);
+    body.push(s(`summs${r}`, mins.reduce((a, b) => `(i32.add ${a} ${b})`)));
+  }
   return body.join('\n        ');
 }
 
-function rowDotK(dtype: 'q4_k' | 'q5_k' | 'q6_k'): string {
+function tileK(dtype: 'q4_k' | 'q5_k' | 'q6_k', R: number): string {
   const bytes = GGML_TYPES[GGML_OF[dtype]].blockBytes;
-  const locals = ['(local $xd i32) (local $xb i32) (local $end i32) (local $acc f32) (local $isum v128) (local $summs i32) (local $l0 v128) (local $l1 v128) (local $hb v128)'];
+  const locals = ['(local $xd i32) (local $xb i32) (local $end i32) (local $l0 v128) (local $l1 v128) (local $hb v128) (local $x0 v128) (local $x1 v128) (local $x2 v128) (local $x3 v128)'];
   for (let j = 0; j < 8; j++) locals.push(`(local $sc${j} i32) (local $m${j} i32)`);
-  for (let k = 0; k < 4; k++) locals.push(`(local $h${k} v128) (local $g${k}_0 v128) (local $g${k}_1 v128)`);
   const dAt = dtype === 'q6_k' ? 208 : 0;
-  const d = `(f32.mul ${half(`offset=${dAt} ${g('w')}`)} (f32.load ${g('xd')}))`;
-  let fold = s('acc', `(f32.add ${g('acc')} (f32.mul ${d} (f32.convert_i32_s ${sumLanes(g('isum'))})))`);
-  if (dtype !== 'q6_k') {
-    const dmin = `(f32.mul ${half(`offset=2 ${g('w')}`)} (f32.load ${g('xd')}))`;
-    fold += ' ' + s('acc', `(f32.sub ${g('acc')} (f32.mul ${dmin} (f32.convert_i32_s ${g('summs')})))`);
+  const setup: string[] = [];
+  const folds: string[] = [];
+  for (let r = 0; r < R; r++) {
+    locals.push(`(local $wp${r} i32) (local $acc${r} f32) (local $isum${r} v128) (local $summs${r} i32)`);
+    for (let h = 0; h < 4; h++) locals.push(`(local $g${h}_${r} v128)`);
+    for (let j = 0; j < 8; j++) locals.push(`(local $sc${j}_${r} i32) (local $m${j}_${r} i32)`);
+    if (dtype !== 'q6_k') {
+      setup.push(scalesK4(r));
+      for (let j = 0; j < 8; j++) setup.push(s(`sc${j}_${r}`, g(`sc${j}`)), s(`m${j}_${r}`, g(`m${j}`)));
+    }
+    const wp = g(`wp${r}`);
+    const d = `(f32.mul ${half(`offset=${dAt} ${wp}`)} (f32.load ${g('xd')}))`;
+    folds.push(s(`acc${r}`, `(f32.add ${g(`acc${r}`)} (f32.mul ${d} (f32.convert_i32_s ${sumLanes(g(`isum${r}`))})))`));
+    if (dtype !== 'q6_k') {
+      const dmin = `(f32.mul ${half(`offset=2 ${wp}`)} (f32.load ${g('xd')}))`;
+      folds.push(s(`acc${r}`, `(f32.sub ${g(`acc${r}`)} (f32.mul ${dmin} (f32.convert_i32_s ${g(`summs${r}`)})))`));
+    }
+    folds.push(s(`wp${r}`, `(i32.add ${wp} (i32.const ${bytes}))`));
   }
+  const init = Array.from({ length: R }, (_, r) => s(`wp${r}`, `(i32.add ${g('w')} (i32.mul ${g('ws')} (i32.const ${r})))`)).join(' ');
+  const stores = Array.from({ length: R }, (_, r) => `(f32.store offset=${4 * r} ${g('out')} ${g(`acc${r}`)})`).join(' ');
   return `
-  (func $rowdot_${dtype} (param $x i32) (param $w i32) (param $nb i32) (param $cols i32) (result f32)
+  (func $tile_dot_${dtype}_${R} (param $x i32) (param $w i32) (param $ws i32) (param $nb i32) (param $cols i32) (param $out i32)
     ${locals.join(' ')} ${MASKS}
+    ${init}
     ${s('xd', `(i32.add ${g('x')} ${g('cols')})`)}
     ${s('xb', `(i32.add ${g('xd')} (i32.shl ${g('nb')} (i32.const 2)))`)}
     ${s('end', g('xb'))}
     (block $done
       (loop $block
         (br_if $done (i32.ge_u ${g('xd')} ${g('end')}))
-        ${superBlock(dtype)}
-        ${fold}
-        ${s('w', `(i32.add ${g('w')} (i32.const ${bytes}))`)}
+        ${setup.join('\n        ')}
+        ${superBlock(dtype, R)}
+        ${folds.join('\n        ')}
         ${s('x', `(i32.add ${g('x')} (i32.const 256))`)}
         ${s('xd', `(i32.add ${g('xd')} (i32.const 4))`)}
         ${s('xb', `(i32.add ${g('xb')} (i32.const 32))`)}
         (br $block)))
-    ${g('acc')})`;
+    ${stores})`;
 }
 
 /** Bytes of one quantised activation row, as a WAT expression of $cols (see quantisedRowBytes). */
@@ -180,8 +225,19 @@ function tokenBytes(dtype: QuantKernelDType): string {
   return `(i32.add (i32.add ${c} (i32.shr_u ${c} (i32.const 6))) (i32.shr_u ${c} (i32.const 3)))`;
 }
 
+/** Rows per tile of each kernel (then a one-row tail). */
+export const DOT_TILE_ROWS: Record<QuantKernelDType, number> = { q8_0: 4, q4_0: 4, q4_k: 2, q5_k: 2, q6_k: 2 };
+
 function dotFunction(dtype: QuantKernelDType): string {
   const { blockElements, blockBytes } = GGML_TYPES[GGML_OF[dtype]];
+  const sweep = (R: number) => `
+            (block $swept${R}
+              (loop $next${R}
+                (br_if $swept${R} (i32.gt_u (i32.add ${g('r')} (i32.const ${R})) ${g('rb1')}))
+                (call $tile_dot_${dtype}_${R} ${g('xt')} (i32.add ${g('w')} (i32.mul ${g('r')} ${g('ws')})) ${g('ws')} ${g('nb')} ${g('cols')}
+                  (i32.add ${g('out')} (i32.shl (i32.add (i32.mul ${g('t')} ${g('rows')}) ${g('r')}) (i32.const 2))))
+                ${s('r', `(i32.add ${g('r')} (i32.const ${R}))`)}
+                (br $next${R})))`;
   return `
   (func (export "dot_${dtype}") (param $x i32) (param $w i32) (param $out i32) (param $n i32) (param $rows i32) (param $cols i32) (param $r0 i32) (param $r1 i32) (param $rowBlock i32)
     (local $rb0 i32) (local $rb1 i32) (local $t i32) (local $r i32) (local $nb i32) (local $ws i32) (local $ts i32) (local $xt i32)
@@ -198,14 +254,7 @@ function dotFunction(dtype: QuantKernelDType): string {
           (loop $tokens
             (br_if $tokensDone (i32.ge_u ${g('t')} ${g('n')}))
             ${s('xt', `(i32.add ${g('x')} (i32.mul ${g('t')} ${g('ts')}))`)}
-            ${s('r', g('rb0'))}
-            (block $rowsOfBlock
-              (loop $row
-                (br_if $rowsOfBlock (i32.ge_u ${g('r')} ${g('rb1')}))
-                (f32.store (i32.add ${g('out')} (i32.shl (i32.add (i32.mul ${g('t')} ${g('rows')}) ${g('r')}) (i32.const 2)))
-                  (call $rowdot_${dtype} ${g('xt')} (i32.add ${g('w')} (i32.mul ${g('r')} ${g('ws')})) ${g('nb')} ${g('cols')}))
-                ${s('r', `(i32.add ${g('r')} (i32.const 1))`)}
-                (br $row)))
+            ${s('r', g('rb0'))}${sweep(DOT_TILE_ROWS[dtype])}${sweep(1)}
             ${s('t', `(i32.add ${g('t')} (i32.const 1))`)}
             (br $tokens)))
         ${s('rb0', g('rb1'))}
@@ -219,7 +268,8 @@ export const DOT_PRELUDE = '  (global $q6High (mut i32) (i32.const 0x30))';
 export function dotKernelsWat(): string {
   const parts: string[] = [DOT_PRELUDE];
   for (const dtype of DOT_KERNEL_DTYPES) {
-    parts.push(dtype === 'q8_0' || dtype === 'q4_0' ? rowDot32(dtype) : rowDotK(dtype), dotFunction(dtype));
+    for (const R of new Set([DOT_TILE_ROWS[dtype], 1])) parts.push(dtype === 'q8_0' || dtype === 'q4_0' ? tile32(dtype, R) : tileK(dtype, R));
+    parts.push(dotFunction(dtype));
   }
   return parts.join('\n');
 }
