@@ -35,13 +35,14 @@ export interface CpuBackendOptions {
   shareWeightsWith?: CpuBackend;
   /**
    * Quantised weights: quantise each activation row (Q8_0, or Q8_K for the K-quants) and take integer dot
-   * products, as llama.cpp does (default: DEFAULT_INTEGER_DOT); false keeps f32 activations.
+   * products, as llama.cpp does. true: always; false: never (f32 activations); default: for matmuls of at most
+   * INTEGER_DOT_MAX_TOKENS tokens (decode), where they measure faster (test/bench/quantMatmul.ts).
    */
   integerDot?: boolean;
 }
 
-/** Whether quantised weights take the integer-dot kernels unless told otherwise. */
-export const DEFAULT_INTEGER_DOT = false;
+/** The most tokens a quantised matmul takes the integer-dot kernels for by default (wider ones are faster in f32). */
+export const INTEGER_DOT_MAX_TOKENS = 2;
 
 /** An activation on the CPU: host floats. */
 class CpuActivation implements Activation {
@@ -79,7 +80,7 @@ export class CpuBackend implements Backend {
   /** 1-D weights (norms) as f32, decoded once. */
   private readonly vectors = new WeakMap<object, Float32Array>();
 
-  constructor(private readonly fast?: { arena: WeightArena; pool: KernelThreads; integerDot?: boolean }) {
+  constructor(private readonly fast?: { arena: WeightArena; pool: KernelThreads; integerDotMaxTokens?: number }) {
     this.threads = fast ? fast.pool.threads : 1;
     this.name = fast ? `cpu-wasm-${this.threads}t` : 'cpu-reference';
   }
@@ -88,7 +89,8 @@ export class CpuBackend implements Backend {
     const threads = options.threads ?? availableParallelism();
     const arena = options.shareWeightsWith?.fast?.arena ?? new WeightArena();
     const pool = await KernelThreads.start(threads, await kernelModule(), arena, options.minParallelWork);
-    return new CpuBackend({ arena, pool, integerDot: options.integerDot ?? DEFAULT_INTEGER_DOT });
+    const integerDotMaxTokens = options.integerDot === undefined ? INTEGER_DOT_MAX_TOKENS : options.integerDot ? Infinity : 0;
+    return new CpuBackend({ arena, pool, integerDotMaxTokens });
   }
 
   /** A zeroed weight tensor in the kernels' memory (the arena for the fast form), for a loader to fill through `bytes`. */
@@ -324,7 +326,7 @@ export class CpuBackend implements Backend {
       return;
     }
     const memory = this.fast.arena.banks[at.bank].memory;
-    if (this.fast.integerDot && isQuantised(w.dtype)) {
+    if (n <= (this.fast.integerDotMaxTokens ?? 0) && isQuantised(w.dtype)) {
       this.matmulIntegerDot(out, x, n, w, w.dtype, at, memory.buffer);
       return;
     }
