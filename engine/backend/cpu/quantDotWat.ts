@@ -32,9 +32,10 @@ const addAll = (terms: string[]) => terms.reduce((a, b) => addI(a, b));
 
 /** Locals every row-dot uses: the masks as splats of mutable globals (V8 rebuilds a v128.const per use). */
 const MASKS = `
-    (local $k0f v128) (local $k1 v128) (local $k8 v128) (local $k30 v128) (local $k32 v128)
+    (local $k0f v128) (local $k1 v128) (local $k2 v128) (local $k8 v128) (local $k30 v128) (local $k32 v128)
     ${s('k0f', '(i16x8.splat (global.get $nibbleMask))')}
     ${s('k1', '(i16x8.splat (global.get $one))')}
+    ${s('k2', '(i16x8.splat (global.get $two))')}
     ${s('k8', '(i16x8.splat (global.get $q4Offset))')}
     ${s('k30', '(i16x8.splat (global.get $q6High))')}
     ${s('k32', '(i16x8.splat (global.get $q6Offset))')}`;
@@ -148,10 +149,11 @@ function superBlock(dtype: 'q4_k' | 'q5_k' | 'q6_k', R: number): string {
         let qlo = `(v128.and ${g('l0')} ${g('k0f')})`;
         let qhi = `(i16x8.shr_u ${g('l0')} (i32.const 4))`;
         if (dtype === 'q5_k') {
-          body.push(s('hb', wu8(16 + 8 * k, `wp${r}`)));
-          const bit = (j: number) => `(i16x8.shl (v128.and (i16x8.shr_u ${g('hb')} (i32.const ${j})) ${g('k1')}) (i32.const 4))`;
-          qlo = `(v128.or ${qlo} ${bit(2 * p)})`;
-          qhi = `(v128.or ${qhi} ${bit(2 * p + 1)})`;
+          // The fifth bits of sub-blocks 2p, 2p+1: bits 2p, 2p+1 of qh, read once per super-block ($h<k>_<r>).
+          if (p === 0) body.push(s(`h${k}_${r}`, wu8(16 + 8 * k, `wp${r}`)));
+          body.push(s('hb', p === 0 ? g(`h${k}_${r}`) : `(i16x8.shr_u ${g(`h${k}_${r}`)} (i32.const ${2 * p}))`));
+          qlo = `(v128.or ${qlo} (i16x8.shl (v128.and ${g('hb')} ${g('k1')}) (i32.const 4)))`;
+          qhi = `(v128.or ${qhi} (i16x8.shl (v128.and ${g('hb')} ${g('k2')}) (i32.const 3)))`;
         }
         // Summed as they come: $l0 is overwritten by the next step.
         const lo = `g0_${r}`, hi = `g1_${r}`;
@@ -181,7 +183,7 @@ function tileK(dtype: 'q4_k' | 'q5_k' | 'q6_k', R: number): string {
   const folds: string[] = [];
   for (let r = 0; r < R; r++) {
     locals.push(`(local $wp${r} i32) (local $acc${r} f32) (local $isum${r} v128) (local $summs${r} i32)`);
-    for (let h = 0; h < 4; h++) locals.push(`(local $g${h}_${r} v128)`);
+    for (let h = 0; h < 4; h++) locals.push(`(local $g${h}_${r} v128) (local $h${h}_${r} v128)`);
     for (let j = 0; j < 8; j++) locals.push(`(local $sc${j}_${r} i32) (local $m${j}_${r} i32)`);
     if (dtype !== 'q6_k') {
       setup.push(scalesK4(r));
@@ -262,7 +264,7 @@ function dotFunction(dtype: QuantKernelDType): string {
 }
 
 /** The globals these kernels add to the module (the others come with QUANT_PRELUDE). */
-export const DOT_PRELUDE = '  (global $q6High (mut i32) (i32.const 0x30))';
+export const DOT_PRELUDE = '  (global $q6High (mut i32) (i32.const 0x30))\n  (global $two (mut i32) (i32.const 2))';
 
 /** All the integer-dot kernels' functions. */
 export function dotKernelsWat(): string {
