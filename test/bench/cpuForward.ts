@@ -4,7 +4,7 @@
 // must read every weight it uses once per token).
 //
 //   npm run bench:cpu-forward [-- --quick]
-//   npm run bench:cpu-forward -- --weights f16,q8_0,q4_k [--layers 4] [--prefill-tokens 64] [--vocab 4096]
+//   npm run bench:cpu-forward -- --weights f16,q8_0,q4_k [--layers 4] [--prefill-tokens 64] [--vocab 4096] [--integer-dot on|off]
 //
 // With --weights, only the listed weight types are compared (2 threads, interleaved runs): prefill and decode
 // tokens/s per type, decode's weight bandwidth, and the prefill matmuls' GFLOP/s. q8_0 and q4_k quantise the
@@ -47,6 +47,8 @@ function intArg(name: string, fallback: number): number {
 type BenchWeights = 'f16' | WeightQuantisation;
 const WEIGHT_TYPES = argValue('weights')?.split(',') as BenchWeights[] | undefined;
 for (const t of WEIGHT_TYPES ?? []) if (t !== 'f16' && !(WEIGHT_QUANTISATIONS as readonly string[]).includes(t)) throw new Error(`--weights: "${t}" is not one of f16, ${WEIGHT_QUANTISATIONS.join(', ')}`);
+/** --integer-dot on|off: force the integer-dot kernels for quantised weights on or off (default: the backend's). */
+const INTEGER_DOT = argValue('integer-dot') === undefined ? undefined : argValue('integer-dot') === 'on';
 const LAYERS = intArg('layers', WEIGHT_TYPES ? 4 : quick ? 2 : 3);
 const VOCAB = intArg('vocab', 4096);
 const PREFILL_TOKENS = intArg('prefill-tokens', quick ? 32 : 64);
@@ -395,7 +397,7 @@ async function compareWeightTypes(types: BenchWeights[]): Promise<void> {
   const loadBefore = loadavg()[0];
   const copy = memcpyGBps();
   log(`memcpy: ${copy.toFixed(1)} GB/s (one thread)`);
-  const two = await CpuBackend.create({ threads: 2 });
+  const two = await CpuBackend.create({ threads: 2, integerDot: INTEGER_DOT });
   const contenders: Contender[] = [];
   const weightBytes: Record<string, number> = {};
   for (const t of types) {
@@ -457,8 +459,8 @@ async function main(): Promise<void> {
   const copy = memcpyGBps();
   log(`memcpy: ${copy.toFixed(1)} GB/s (one thread)`);
 
-  const two = await CpuBackend.create({ threads: 2 });
-  const one = await CpuBackend.create({ threads: 1, shareWeightsWith: two });
+  const two = await CpuBackend.create({ threads: 2, integerDot: INTEGER_DOT });
+  const one = await CpuBackend.create({ threads: 1, shareWeightsWith: two, integerDot: INTEGER_DOT });
   const f16 = randomWeights(c, two, 'F16', 1);
   log('f16 weights generated');
   const bf16 = randomWeights(c, two, 'BF16', 1);

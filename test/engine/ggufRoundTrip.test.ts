@@ -130,7 +130,10 @@ describe('GGUF round trip', function () {
         const tokens = [0, 5, 7, 9, 11, 200, 3];
         const [x] = await fast.model.forward([{ cache: fast.newCache(), tokens, logits: 'all' }]);
         const [y] = await reference.model.forward([{ cache: reference.newCache(), tokens, logits: 'all' }]);
-        assert.ok(maxAbsDiff(x, y) <= 1e-4, `fast vs reference ${maxAbsDiff(x, y)}`);
+        // The fast backend quantises the activations of quantised matmuls of at most 2 tokens (here the routed
+        // experts' few tokens each; INTEGER_DOT_MAX_TOKENS), as llama.cpp does: measured 0.0052 (lite q8_0) and
+        // 0.0042 (default model q4_k) from the reference's f32 activations; 1e-4 before that.
+        assert.ok(maxAbsDiff(x, y) <= 0.02, `fast vs reference ${maxAbsDiff(x, y)}`);
       } finally {
         fast.dispose();
         reference.dispose();

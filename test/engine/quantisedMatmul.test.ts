@@ -39,7 +39,8 @@ const SHAPES: [number, number, number][] = [[1, 37, 256], [1, 64, 2048], [2, 9, 
 describe('CPU backend: matmul over quantised weights', function () {
   const backends: CpuBackend[] = [];
   before(async () => {
-    backends.push(await CpuBackend.create({ threads: 1 }), await CpuBackend.create({ threads: 2, minParallelWork: 0 }));
+    // f32 activations: the integer-dot kernels (which quantise them) have their own tests (integerDot.test.ts).
+    backends.push(await CpuBackend.create({ threads: 1, integerDot: false }), await CpuBackend.create({ threads: 2, minParallelWork: 0, integerDot: false }));
   });
   after(() => backends.forEach((b) => b.dispose()));
 

@@ -13,7 +13,8 @@ import type { LatentFormat } from '../../cache/latentFormat';
 import { HostLatentStore, LatentPageStore, LatentShape } from '../../cache/latentStore';
 import { routeTokens } from '../../model/router';
 import type { Rope } from '../../model/rope';
-import { DType, rowBytes } from '../../weights/ggmlTypes';
+import { DType, isQuantised, QuantDType, rowBytes } from '../../weights/ggmlTypes';
+import { ACTIVATION_QUANT_OF, DotWeightDType, hasIntegerDot, quantiseActivations, quantisedRowBytes } from '../../weights/quantiseActivations';
 import { allocateTensor, readRow, Tensor, toF32 } from '../../weights/tensor';
 import type { HeadAttention, LatentAttention } from './attentionJobs';
 import * as C from './controlBlock';
@@ -32,7 +33,16 @@ export interface CpuBackendOptions {
   minParallelWork?: number;
   /** Compute over the weights of another fast CPU backend (e.g. to compare thread counts on one copy). */
   shareWeightsWith?: CpuBackend;
+  /**
+   * Quantised weights: quantise each activation row (Q8_0, or Q8_K for the K-quants) and take integer dot
+   * products, as llama.cpp does. true: always; false: never (f32 activations); default: for matmuls of at most
+   * INTEGER_DOT_MAX_TOKENS tokens (decode), where they measure faster (test/bench/quantMatmul.ts).
+   */
+  integerDot?: boolean;
 }
+
+/** The most tokens a quantised matmul takes the integer-dot kernels for by default (wider ones are faster in f32). */
+export const INTEGER_DOT_MAX_TOKENS = 2;
 
 /** An activation on the CPU: host floats. */
 class CpuActivation implements Activation {
@@ -60,6 +70,7 @@ const OPS: Record<DType, MatmulJob['op']> = {
   Q5_K: C.OP_MATMUL_Q5_K,
   Q6_K: C.OP_MATMUL_Q6_K,
 };
+const DOT_OPS: Record<DotWeightDType, C.DotOp> = { Q8_0: 64, Q4_0: 65, Q4_K: 66, Q5_K: 67, Q6_K: 68 };
 /** Bytes of W per row block: the block is reused by every token block, so it should stay in L2. */
 const ROW_BLOCK_BYTES = 256 << 10;
 
@@ -71,7 +82,7 @@ export class CpuBackend implements Backend {
   /** 1-D weights (norms) as f32, decoded once. */
   private readonly vectors = new WeakMap<object, Float32Array>();
 
-  constructor(private readonly fast?: { arena: WeightArena; pool: KernelThreads }) {
+  constructor(private readonly fast?: { arena: WeightArena; pool: KernelThreads; integerDotMaxTokens?: number }) {
     this.threads = fast ? fast.pool.threads : 1;
     this.name = fast ? `cpu-wasm-${this.threads}t` : 'cpu-reference';
   }
@@ -80,7 +91,8 @@ export class CpuBackend implements Backend {
     const threads = options.threads ?? availableParallelism();
     const arena = options.shareWeightsWith?.fast?.arena ?? new WeightArena();
     const pool = await KernelThreads.start(threads, await kernelModule(), arena, options.minParallelWork);
-    return new CpuBackend({ arena, pool });
+    const integerDotMaxTokens = options.integerDot === undefined ? INTEGER_DOT_MAX_TOKENS : options.integerDot ? Infinity : 0;
+    return new CpuBackend({ arena, pool, integerDotMaxTokens });
   }
 
   /** A zeroed weight tensor in the kernels' memory (the arena for the fast form), for a loader to fill through `bytes`. */
@@ -316,6 +328,10 @@ export class CpuBackend implements Backend {
       return;
     }
     const memory = this.fast.arena.banks[at.bank].memory;
+    if (n <= (this.fast.integerDotMaxTokens ?? 0) && isQuantised(w.dtype) && hasIntegerDot(w.dtype)) {
+      this.matmulIntegerDot(out, x, n, w, w.dtype, at, memory.buffer);
+      return;
+    }
     const rowBlock = Math.max(4, Math.floor(ROW_BLOCK_BYTES / rowBytes(w.dtype, cols) / 4) * 4);
     // Activations go through the bank's scratch, a chunk of tokens at a time.
     const perToken = (cols + rows) * 4;
@@ -331,6 +347,23 @@ export class CpuBackend implements Backend {
       const outAt = m * cols * 4;
       this.fast.pool.runMatmul({ op: this.opFor(w, at), bank: at.bank, x: 0, w: at.offset, out: outAt, n: m, rows, cols, rowBlock, split: rows });
       out.set(scratch.subarray(m * cols, m * (cols + rows)), t0 * rows);
+    }
+  }
+
+  /** matmul over quantised W with quantised activations: the integer-dot kernels (quantDotWat.ts). */
+  private matmulIntegerDot(out: Float32Array, x: Float32Array, n: number, w: Tensor, dtype: DotWeightDType, at: WeightLocation, buffer: SharedArrayBuffer): void {
+    const [rows, cols] = w.shape;
+    const format = ACTIVATION_QUANT_OF[dtype];
+    const rowBlock = Math.max(4, Math.floor(ROW_BLOCK_BYTES / rowBytes(dtype, cols) / 4) * 4);
+    const xBytes = quantisedRowBytes(format, cols); // a multiple of 4
+    const chunk = Math.floor(SCRATCH_BYTES / (xBytes + rows * 4));
+    const scratch = new Uint8Array(buffer, 0, SCRATCH_BYTES);
+    for (let t0 = 0; t0 < n; t0 += chunk) {
+      const m = Math.min(chunk, n - t0);
+      quantiseActivations(format, x.subarray(t0 * cols, (t0 + m) * cols), m, cols, scratch, 0);
+      const outAt = m * xBytes;
+      this.fast!.pool.runMatmul({ op: DOT_OPS[dtype], bank: at.bank, x: 0, w: at.offset, out: outAt, n: m, rows, cols, rowBlock, split: rows });
+      out.set(new Float32Array(buffer, outAt, m * rows), t0 * rows);
     }
   }
 

@@ -10,7 +10,7 @@ import type { WeightArena } from './weightArena';
 /** A kernel call, split by the pool into per-thread row ranges. */
 export interface MatmulJob {
   /** OP_MATMUL_*: out = x·Wᵀ, threads split W's rows; OP_MATMUL_NN_F32: out = x·W, threads split W's columns. */
-  op: C.MatmulOp;
+  op: C.KernelOp;
   bank: number;
   x: number;
   w: number;
@@ -84,7 +84,7 @@ export class KernelThreads {
   /** Runs one kernel call over [0, job.split), its chunks shared by the threads; returns when all are done. */
   runMatmul(job: MatmulJob): void {
     if (this.disposed) throw new Error('cpu backend: used after dispose()');
-    const kernel = this.mainKernels[job.bank][C.MATMUL_EXPORTS[job.op]];
+    const kernel = this.mainKernels[job.bank][C.kernelExport(job.op)];
     if (this.threads === 1 || job.n * job.rows * job.cols < this.minParallelMacs) {
       kernel(job.x, job.w, job.out, job.n, job.rows, job.cols, 0, job.split, job.rowBlock);
       return;

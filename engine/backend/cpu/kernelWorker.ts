@@ -36,7 +36,7 @@ function runJob(seq: number): void {
   const split = control[C.SPLIT];
   if (Atomics.load(control, C.SEQ) !== seq) return;
   ensureBanks(banks);
-  const kernel = kernels[bank][C.MATMUL_EXPORTS[op]];
+  const kernel = kernels[bank][C.kernelExport(op)];
   for (let chunk = C.claimChunk(control, end); chunk >= 0; chunk = C.claimChunk(control, end)) {
     const r0 = (chunk - first) * chunkRows;
     try {

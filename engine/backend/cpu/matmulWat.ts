@@ -14,6 +14,7 @@
 // each x vector by 2 rows). Decode (n = 1) uses tiles of 1 token × 4 rows: four independent accumulators
 // stream W once.
 
+import { dotKernelsWat } from './quantDotWat';
 import { QUANT_KERNEL_DTYPES, QUANT_PRELUDE, QuantKernelDType, quantRowBytes, quantTile } from './quantMatmulWat';
 
 /** f16_finite: f16 weights known to hold no inf/nan (checked once per tensor by `f16_finite`): a cheaper decode. */
@@ -278,6 +279,7 @@ export function matmulWat(): string {
     parts.push(matmulFunction(dtype));
   }
   parts.push(nnTile(4), nnTile(1), matmulNnFunction(), F16_FINITE_SCAN);
+  parts.push(dotKernelsWat());
   parts.push(')');
   return parts.join('\n');
 }

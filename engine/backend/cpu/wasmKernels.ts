@@ -33,6 +33,12 @@ export interface KernelExports {
   matmul_q6_k: MatmulExport;
   matmul_q5_0: MatmulExport;
   matmul_q5_1: MatmulExport;
+  /** Integer-dot matmuls over quantised activations (see quantDotWat.ts). */
+  dot_q8_0: MatmulExport;
+  dot_q4_0: MatmulExport;
+  dot_q4_k: MatmulExport;
+  dot_q5_k: MatmulExport;
+  dot_q6_k: MatmulExport;
   /** 1 when none of `count` f16 values (a multiple of 8) at `ptr` is inf or nan. */
   f16_finite: (ptr: number, count: number) => number;
 }
