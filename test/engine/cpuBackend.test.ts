@@ -121,6 +121,13 @@ describe('CPU backend: WASM kernels and worker threads', function () {
     checkLatentAttention(64, 16, 100_000, 96, 4000);
   });
 
+  it('latent attention equals the reference when the latents alone overflow the scratch area (segments combined)', async () => {
+    // 40,000 tokens of V2-Lite's 512 + 64 latent rows are 92 MB, beyond the 64 MiB scratch area; pages of 16 and
+    // one contiguous chunk both.
+    checkLatentAttention(512, 64, 40_000, 5, 16);
+    checkLatentAttention(512, 64, 40_000, 3, 40_000);
+  });
+
   it('head attention equals the reference: queries after a cached prefix, 1 and 2 threads', async () => {
     const reference = new CpuBackend();
     const [H, qkDim, vDim, n, pos0] = [3, 24, 16, 37, 50];

@@ -21,7 +21,7 @@ import * as C from './controlBlock';
 import { kernelModule } from './kernelModule';
 import { KernelThreads, MatmulJob } from './kernelThreads';
 import { attendHeadsReference, attendHeadsWasm, headQueryBlock } from './headAttention';
-import { attendLatentReference, attendLatentWasm, latentScratchBytes } from './latentAttention';
+import { attendLatentReference, attendLatentSegmented, attendLatentWasm, latentScratchBytes } from './latentAttention';
 import { matmulRows } from './matmulKernel';
 import { rmsNorm as rmsNormRows } from '../../model/rmsNorm';
 import { SCRATCH_BYTES, WeightArena, WeightLocation } from './weightArena';
@@ -374,11 +374,29 @@ export class CpuBackend implements Backend {
     // The latents take a fixed share of the scratch area; the query rows go through in groups that fit the rest.
     const rowBytes = latentScratchBytes({ ...a, rows: 1 }, length) - latentScratchBytes({ ...a, rows: 0 }, length);
     const rowsPerCall = Math.floor((SCRATCH_BYTES - latentScratchBytes({ ...a, rows: 0 }, length)) / rowBytes);
-    if (!this.fast || r % 8 !== 0 || dr % 8 !== 0 || rowsPerCall < 1) {
+    if (!this.fast || r % 8 !== 0 || dr % 8 !== 0) {
       attendLatentReference(a);
       return;
     }
     const bank = this.fast.arena.anyBank();
+    if (rowsPerCall < 1) {
+      // The latents alone overflow the scratch area (e.g. 32K tokens of V2-Lite's 576-wide rows): segments of the
+      // context, in groups of query rows, sized so that both fit.
+      const group = Math.min(a.rows, 64);
+      const segment = Math.floor((SCRATCH_BYTES / 4 - group * (2 * r + dr)) / (r + dr + 2 * group));
+      for (let first = 0; first < a.rows; first += group) {
+        const rows = Math.min(group, a.rows - first);
+        attendLatentSegmented({
+          ...a,
+          rows,
+          out: a.out.subarray(first * r, (first + rows) * r),
+          qLat: a.qLat.subarray(first * r, (first + rows) * r),
+          qPe: a.qPe.subarray(first * dr, (first + rows) * dr),
+          visible: a.visible.subarray(first, first + rows),
+        }, segment, this.fast.pool, bank, this.fast.arena.banks[bank].memory);
+      }
+      return;
+    }
     for (let first = 0; first < a.rows; first += rowsPerCall) {
       const rows = Math.min(rowsPerCall, a.rows - first);
       const group: LatentAttention = {

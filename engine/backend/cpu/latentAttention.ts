@@ -3,6 +3,7 @@
 // - attendLatentWasm: the latents are copied into a bank's scratch, then three kernel calls shared by the
 //   threads: scores = q_lat·c_kvᵀ and q_pe·k_peᵀ (threads split the context), softmax in TypeScript, and
 //   out = p·c_kv (threads split the latent dimension).
+import type { LatentChunk } from '../../cache/latentCache';
 import type { LatentAttention } from './attentionJobs';
 import * as C from './controlBlock';
 import type { KernelThreads } from './kernelThreads';
@@ -52,7 +53,14 @@ export function latentScratchBytes(a: LatentAttention, length: number): number {
   return 4 * (length * (r + dr) + rows * (r + dr) + 2 * rows * length + rows * r);
 }
 
-export function attendLatentWasm(a: LatentAttention, length: number, pool: KernelThreads, bank: number, memory: WasmMemory): void {
+/** Per query row of one call: the softmax's max score and its sum of exp(score - max), for combining segments. */
+export interface SoftmaxStats {
+  max: Float64Array;
+  sum: Float64Array;
+}
+
+export function attendLatentWasm(a: LatentAttention, length: number, pool: KernelThreads, bank: number, memory: WasmMemory,
+  stats?: SoftmaxStats): void {
   const { out, qLat, qPe, rows, visible, latents, kvLoraRank: r, ropeDim: dr, scale } = a;
   if (latentScratchBytes(a, length) > SCRATCH_BYTES) throw new RangeError('latent attention: too large for the scratch area');
   // Scratch layout (f32): c_kv [L, r] | k_pe [L, dr] | q_lat [rows, r] | q_pe [rows, dr] | s [rows, L] | s_pe [rows, L] | o [rows, r]
@@ -90,9 +98,13 @@ export function attendLatentWasm(a: LatentAttention, length: number, pool: Kerne
     }
     let sum = 0;
     for (let j = base; j < end; j++) sum += s[j] = Math.exp(s[j] - max);
-    const inv = 1 / sum;
+    const inv = sum > 0 ? 1 / sum : 0;
     for (let j = base; j < end; j++) s[j] *= inv;
-    s.fill(0, end, base + length);
+    s.fill(0, Math.max(base, end), base + length);
+    if (stats) {
+      stats.max[i] = max;
+      stats.sum[i] = sum;
+    }
   }
   pool.runMatmul({ op: C.OP_MATMUL_NN_F32, bank, x: ptr(s), w: ptr(cKv), out: ptr(o), n: rows, rows: length, cols: r, rowBlock: 0, split: r });
   out.set(o);
@@ -100,4 +112,53 @@ export function attendLatentWasm(a: LatentAttention, length: number, pool: Kerne
 
 function rowBlockFor(cols: number): number {
   return Math.max(4, Math.floor((256 << 10) / (cols * 4) / 4) * 4);
+}
+
+/**
+ * Latent attention over a context whose latents do not fit the scratch area at once: the context is cut into
+ * segments (whole chunks, at most `segmentTokens` each), each attended on its own, and the normalised segment
+ * outputs combined with their softmax statistics, o = Σ_seg w_seg·o_seg, w_seg = l_seg·e^(m_seg - M) / Σ (as
+ * flash-decoding combines its splits).
+ */
+export function attendLatentSegmented(a: LatentAttention, segmentTokens: number, pool: KernelThreads, bank: number, memory: WasmMemory): void {
+  const { rows, kvLoraRank: r } = a;
+  const segments: LatentChunk[][] = [];
+  // A contiguous cache is one chunk: cut chunks into pieces a segment can hold.
+  const pieces: LatentChunk[] = [];
+  const { ropeDim: dr } = a;
+  for (const ch of a.latents) {
+    for (let at = 0; at < ch.count; at += segmentTokens) {
+      const count = Math.min(segmentTokens, ch.count - at);
+      pieces.push({ start: ch.start + at, count, cKv: ch.cKv.subarray(at * r, (at + count) * r), kPe: ch.kPe.subarray(at * dr, (at + count) * dr) });
+    }
+  }
+  for (const ch of pieces) {
+    const last = segments[segments.length - 1];
+    const used = last ? last.reduce((n, c) => n + c.count, 0) : Infinity;
+    if (used + ch.count > segmentTokens) segments.push([ch]);
+    else last.push(ch);
+  }
+  const best = new Float64Array(rows).fill(-Infinity);
+  const total = new Float64Array(rows);
+  const acc = new Float64Array(rows * r);
+  const o = new Float32Array(rows * r);
+  const stats: SoftmaxStats = { max: new Float64Array(rows), sum: new Float64Array(rows) };
+  for (const seg of segments) {
+    const start = seg[0].start;
+    const count = seg.reduce((n, c) => n + c.count, 0);
+    const visible = a.visible.map((v) => Math.max(0, Math.min(count, v - start)));
+    if (visible.every((v) => v === 0)) continue;
+    const latents = seg.map((c) => ({ ...c, start: c.start - start }));
+    attendLatentWasm({ ...a, out: o, latents, visible }, count, pool, bank, memory, stats);
+    for (let i = 0; i < rows; i++) {
+      if (stats.sum[i] === 0) continue;
+      // Rescale what came before to the new running max, then add this segment's weighted output.
+      const m = Math.max(best[i], stats.max[i]);
+      const before = Math.exp(best[i] - m), now = stats.sum[i] * Math.exp(stats.max[i] - m);
+      for (let d = 0; d < r; d++) acc[i * r + d] = acc[i * r + d] * before + o[i * r + d] * now;
+      total[i] = total[i] * before + now;
+      best[i] = m;
+    }
+  }
+  for (let i = 0; i < rows; i++) for (let d = 0; d < r; d++) a.out[i * r + d] = total[i] > 0 ? acc[i * r + d] / total[i] : 0;
 }
