@@ -112,16 +112,8 @@ function fitScaleMin(n: number, nmax: number, x: Float32Array, xo: number, w: Fl
  * x ≈ scale·(L - nmax), searching 18 scales around -nmax/max. Returns the scale.
  */
 function fitScale(n: number, nmax: number, x: Float32Array, xo: number, L: Uint8Array, lo: number): number {
-  let max = 0;
-  let amax = 0;
-  for (let i = 0; i < n; i++) {
-    const ax = Math.abs(x[xo + i]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[xo + i];
-    }
-  }
-  if (amax < GROUP_MAX_EPS) {
+  const max = largestMagnitude(x, xo, n);
+  if (Math.abs(max) < GROUP_MAX_EPS) {
     L.fill(0, lo, lo + n);
     return 0;
   }
@@ -169,16 +161,22 @@ function q8_0(x: Float32Array, xo: number, y: Uint8Array, at: number): void {
   for (let j = 0; j < 32; j++) y[at + 2 + j] = roundAway(f(x[xo + j] * id)) & 0xff;
 }
 
-function q4_0(x: Float32Array, xo: number, y: Uint8Array, at: number): void {
+/** The value of largest magnitude among x[xo .. xo+n), signed (the first one of a tie, as ggml keeps). */
+function largestMagnitude(x: Float32Array, xo: number, n: number): number {
   let amax = 0;
   let max = 0;
-  for (let j = 0; j < 32; j++) {
+  for (let j = 0; j < n; j++) {
     const v = x[xo + j];
     if (amax < Math.abs(v)) {
       amax = Math.abs(v);
       max = v;
     }
   }
+  return max;
+}
+
+function q4_0(x: Float32Array, xo: number, y: Uint8Array, at: number): void {
+  const max = largestMagnitude(x, xo, 32);
   const d = f(max / -8);
   const id = d ? f(1 / d) : 0;
   putHalf(y, at, halfBits(d));
@@ -191,15 +189,7 @@ function q4_0(x: Float32Array, xo: number, y: Uint8Array, at: number): void {
 
 /** Q5_0: d = max/-16 (max the value of largest magnitude), levels 0..31 truncated from x/d + 16.5. */
 function q5_0(x: Float32Array, xo: number, y: Uint8Array, at: number): void {
-  let amax = 0;
-  let max = 0;
-  for (let j = 0; j < 32; j++) {
-    const v = x[xo + j];
-    if (amax < Math.abs(v)) {
-      amax = Math.abs(v);
-      max = v;
-    }
-  }
+  const max = largestMagnitude(x, xo, 32);
   const d = f(max / -16);
   const id = d ? f(1 / d) : 0;
   putHalf(y, at, halfBits(d));

@@ -74,6 +74,19 @@ const DOT_OPS: Record<DotWeightDType, C.DotOp> = { Q8_0: 64, Q4_0: 65, Q4_K: 66,
 /** Bytes of W per row block: the block is reused by every token block, so it should stay in L2. */
 const ROW_BLOCK_BYTES = 256 << 10;
 
+/** Query rows [first, first + rows) of a latent attention, as views (the latents are shared). */
+function queryRows(a: LatentAttention, first: number, rows: number): LatentAttention {
+  const { kvLoraRank: r, ropeDim: dr } = a;
+  return {
+    ...a,
+    rows,
+    out: a.out.subarray(first * r, (first + rows) * r),
+    qLat: a.qLat.subarray(first * r, (first + rows) * r),
+    qPe: a.qPe.subarray(first * dr, (first + rows) * dr),
+    visible: a.visible.subarray(first, first + rows),
+  };
+}
+
 export class CpuBackend implements Backend {
   readonly name: string;
   readonly threads: number;
@@ -386,28 +399,13 @@ export class CpuBackend implements Backend {
       const segment = Math.floor((SCRATCH_BYTES / 4 - group * (2 * r + dr)) / (r + dr + 2 * group));
       for (let first = 0; first < a.rows; first += group) {
         const rows = Math.min(group, a.rows - first);
-        attendLatentSegmented({
-          ...a,
-          rows,
-          out: a.out.subarray(first * r, (first + rows) * r),
-          qLat: a.qLat.subarray(first * r, (first + rows) * r),
-          qPe: a.qPe.subarray(first * dr, (first + rows) * dr),
-          visible: a.visible.subarray(first, first + rows),
-        }, segment, this.fast.pool, bank, this.fast.arena.banks[bank].memory);
+        attendLatentSegmented(queryRows(a, first, rows), segment, this.fast.pool, bank, this.fast.arena.banks[bank].memory);
       }
       return;
     }
     for (let first = 0; first < a.rows; first += rowsPerCall) {
       const rows = Math.min(rowsPerCall, a.rows - first);
-      const group: LatentAttention = {
-        ...a,
-        rows,
-        out: a.out.subarray(first * r, (first + rows) * r),
-        qLat: a.qLat.subarray(first * r, (first + rows) * r),
-        qPe: a.qPe.subarray(first * dr, (first + rows) * dr),
-        visible: a.visible.subarray(first, first + rows),
-      };
-      attendLatentWasm(group, length, this.fast.pool, bank, this.fast.arena.banks[bank].memory);
+      attendLatentWasm(queryRows(a, first, rows), length, this.fast.pool, bank, this.fast.arena.banks[bank].memory);
     }
   }
 
