@@ -2,6 +2,7 @@
 // shape and byte range, then raw little-endian data. Tensors are read one at a time straight into their own
 // (shared) buffers, so loading never holds the file twice in memory.
 import * as fs from 'node:fs';
+import { OrderedTensorFile, TensorSlot } from './orderedTensorFile';
 import type { FloatDType } from './ggmlTypes';
 
 /** The engine's tensor types (floats and GGML's block-quantised types); safetensors itself holds only the floats. */
@@ -142,12 +143,7 @@ function readHeader(path: string, fd: number): { tensors: Map<string, TensorInfo
  * `names`, whole (`write`) or in consecutive parts (`append`), so not even one tensor need be in memory at once.
  */
 export class SafetensorsWriter {
-  private readonly fd: number;
-  private readonly order: TensorInfo[];
-  private next = 0;
-  /** Bytes of tensor `order[next]` written so far. */
-  private partial = 0;
-  private closed = false;
+  private readonly file: OrderedTensorFile;
 
   /** The order in which tensors' data lie in the file (and are written): by name, as Hugging Face writes them. */
   static dataOrder<T extends { name: string }>(specs: T[]): T[] {
@@ -158,11 +154,11 @@ export class SafetensorsWriter {
     const sorted = SafetensorsWriter.dataOrder(specs);
     const header: Record<string, unknown> = { __metadata__: { format: 'pt' } };
     let offset = 0;
-    const infos: TensorInfo[] = [];
+    const slots: TensorSlot[] = [];
     for (const s of sorted) {
       const bytes = s.shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[s.dtype];
       header[s.name] = { dtype: s.dtype, shape: s.shape, data_offsets: [offset, offset + bytes] };
-      infos.push({ ...s, offset, byteLength: bytes });
+      slots.push({ name: s.name, offset, byteLength: bytes });
       offset += bytes;
     }
     const json = Buffer.from(JSON.stringify(header), 'utf8');
@@ -170,60 +166,33 @@ export class SafetensorsWriter {
     const headerBytes = Buffer.concat([json, Buffer.from(' '.repeat((8 - (json.length % 8)) % 8))]);
     const len = Buffer.alloc(8);
     len.writeBigUInt64LE(BigInt(headerBytes.length));
-    this.fd = fs.openSync(path, 'w');
-    this.order = infos;
-    this.writeAll(len);
-    this.writeAll(headerBytes);
-    this.skipEmpty();
+    this.file = new OrderedTensorFile(path, 'SafetensorsWriter', Buffer.concat([len, headerBytes]), 8 + headerBytes.length, slots);
   }
 
   /** Names in the order `write` expects them. */
   get names(): string[] {
-    return this.order.map((t) => t.name);
+    return this.file.names;
   }
 
   /** The whole of tensor `name`'s data. */
   write(name: string, data: Uint8Array): void {
-    const t = this.order[this.next];
-    if (t?.name === name && this.partial === 0 && data.byteLength !== t.byteLength) throw new Error(`SafetensorsWriter: "${name}" needs ${t.byteLength} B, got ${data.byteLength} B`);
-    this.append(name, data);
+    const whole = this.file.expectsWhole(name);
+    if (whole !== null && data.byteLength !== whole) throw new Error(`SafetensorsWriter: "${name}" needs ${whole} B, got ${data.byteLength} B`);
+    this.file.append(name, data);
   }
 
   /** The next part of tensor `name`'s data; the tensor is complete when all its bytes have been appended. */
   append(name: string, part: Uint8Array): void {
-    const t = this.order[this.next];
-    if (!t || t.name !== name) throw new Error(`SafetensorsWriter: expected "${t?.name}" next, got "${name}"`);
-    if (this.partial + part.byteLength > t.byteLength) throw new Error(`SafetensorsWriter: "${name}" needs ${t.byteLength} B, got ${this.partial + part.byteLength} B`);
-    this.writeAll(part);
-    this.partial += part.byteLength;
-    if (this.partial === t.byteLength) {
-      this.next++;
-      this.partial = 0;
-      this.skipEmpty();
-    }
+    this.file.append(name, part);
   }
 
   /** Closes the file; throws if any tensor was left incomplete. */
   close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    fs.closeSync(this.fd);
-    if (this.next !== this.order.length) throw new Error(`SafetensorsWriter: ${this.order.length - this.next} tensors were not written to ${this.path}`);
+    this.file.close();
   }
 
   /** Closes the file without checking it is complete (after a failure; the caller removes it). */
   abort(): void {
-    if (this.closed) return;
-    this.closed = true;
-    fs.closeSync(this.fd);
-  }
-
-  private writeAll(data: Uint8Array): void {
-    for (let done = 0; done < data.byteLength; ) done += fs.writeSync(this.fd, data, done, data.byteLength - done);
-  }
-
-  /** Tensors with no elements have no data to wait for. */
-  private skipEmpty(): void {
-    while (this.next < this.order.length && this.order[this.next].byteLength === 0) this.next++;
+    this.file.abort();
   }
 }

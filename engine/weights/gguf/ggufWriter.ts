@@ -1,10 +1,10 @@
 // Writes a GGUF v3 file: the header (metadata, tensor infos) is fixed up front, then each tensor's bytes follow in
 // the order given, whole or in consecutive parts, each tensor starting on the alignment, so a model larger than
 // memory can be written a piece at a time.
-import * as fs from 'node:fs';
 import { DType, GGML_TYPES, tensorBytes } from '../ggmlTypes';
 import { DEFAULT_ALIGNMENT, GGUF_MAGIC, GGUF_VERSION, GgufItem, GgufValue, GgufValueType, SCALAR_BYTES } from './ggufFormat';
 import type { MetadataEntry } from './deepseek2Metadata';
+import { OrderedTensorFile, TensorSlot } from '../orderedTensorFile';
 
 export interface GgufTensorSpec {
   name: string;
@@ -74,14 +74,7 @@ class ByteSink {
 }
 
 export class GgufWriter {
-  private readonly fd: number;
-  private readonly order: { name: string; offset: number; byteLength: number }[] = [];
-  private next = 0;
-  private partial = 0;
-  /** Bytes written so far (header included). */
-  private written = 0;
-  private readonly dataOffset: number;
-  private closed = false;
+  private readonly file: OrderedTensorFile;
 
   constructor(readonly path: string, metadata: MetadataEntry[], tensors: GgufTensorSpec[], readonly alignment = DEFAULT_ALIGNMENT) {
     const keys = new Set<string>();
@@ -102,6 +95,7 @@ export class GgufWriter {
       h.value(k, v);
     }
     let offset = 0;
+    const slots: TensorSlot[] = [];
     for (const t of tensors) {
       const byteLength = tensorBytes(t.dtype, [...t.ne].reverse());
       h.string(t.name);
@@ -109,52 +103,31 @@ export class GgufWriter {
       for (const d of t.ne) h.u64(d);
       h.u32(GGML_TYPES[t.dtype].id);
       h.u64(offset);
-      this.order.push({ name: t.name, offset, byteLength });
+      slots.push({ name: t.name, offset, byteLength });
       offset = align(offset + byteLength, alignment);
     }
-    this.dataOffset = align(h.length, alignment);
-    h.push(Buffer.alloc(this.dataOffset - h.length));
-    this.fd = fs.openSync(path, 'w');
-    this.writeAll(Buffer.concat(h.parts));
+    const dataOffset = align(h.length, alignment);
+    this.file = new OrderedTensorFile(path, 'GgufWriter', Buffer.concat(h.parts), dataOffset, slots);
   }
 
   /** Tensor names in the order their data must be given. */
   get names(): string[] {
-    return this.order.map((t) => t.name);
+    return this.file.names;
   }
 
   /** The next part of tensor `name`'s data; the tensor is complete when all its bytes have been appended. */
   append(name: string, part: Uint8Array): void {
-    const t = this.order[this.next];
-    if (!t || t.name !== name) throw new Error(`GgufWriter: expected "${t?.name}" next, got "${name}"`);
-    if (this.partial + part.byteLength > t.byteLength) throw new Error(`GgufWriter: "${name}" needs ${t.byteLength} B, got ${this.partial + part.byteLength} B`);
-    if (this.partial === 0) this.writeAll(Buffer.alloc(this.dataOffset + t.offset - this.written));
-    this.writeAll(part);
-    this.partial += part.byteLength;
-    if (this.partial === t.byteLength) {
-      this.next++;
-      this.partial = 0;
-    }
+    this.file.append(name, part);
   }
 
   /** Closes the file; throws if any tensor was left incomplete. */
   close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    fs.closeSync(this.fd);
-    if (this.next !== this.order.length) throw new Error(`GgufWriter: ${this.order.length - this.next} tensors were not written to ${this.path}`);
+    this.file.close();
   }
 
   /** Closes the file without checking it is complete (after a failure; the caller removes it). */
   abort(): void {
-    if (this.closed) return;
-    this.closed = true;
-    fs.closeSync(this.fd);
-  }
-
-  private writeAll(data: Uint8Array): void {
-    for (let done = 0; done < data.byteLength; ) done += fs.writeSync(this.fd, data, done, data.byteLength - done);
-    this.written += data.byteLength;
+    this.file.abort();
   }
 }
 
