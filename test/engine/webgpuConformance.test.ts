@@ -11,30 +11,12 @@ import { ContiguousLatentCache, LatentCache } from '../../engine/cache/latentCac
 import type { LatentFormat } from '../../engine/cache/latentFormat';
 import { LatentPool, PAGE_TOKENS } from '../../engine/cache/latentPool';
 import { PagedLatentCache } from '../../engine/cache/pagedLatentCache';
-import { signedUniform } from '../../engine/generate/seededRandom';
 import { Rope } from '../../engine/model/rope';
 import { readConfig } from '../../engine/weights/modelFolder';
-import { encodeBf16, encodeF16 } from '../../engine/weights/halfPrecision';
 import type { DType } from '../../engine/weights/safetensors';
-import { allocateTensor, Tensor } from '../../engine/weights/tensor';
+import { inputs, randomTensor } from './backendInputs';
 import { fixtureDir, maxAbsDiff } from './fixtureModel';
 import { webgpuOrSkip } from './webgpuAdapter';
-
-function randomTensor(name: string, dtype: DType, shape: number[], seed: number, scale = 1): Tensor {
-  const { tensor } = allocateTensor(name, dtype, shape);
-  const rand = signedUniform(seed);
-  const values = Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rand() * scale);
-  if (dtype === 'F32') (tensor.data as Float32Array).set(values);
-  else (dtype === 'F16' ? encodeF16 : encodeBf16)(values, tensor.data as Uint16Array);
-  return tensor;
-}
-
-/** The same random [rows, cols] activation in each backend (rows of an embedding table). */
-function inputs(backends: Backend[], rows: number, cols: number, seed: number, scale = 1): Activation[] {
-  const table = randomTensor(`x${seed}`, 'F32', [rows, cols], seed, scale);
-  const ids = Int32Array.from({ length: rows }, (_, i) => i);
-  return backends.map((b) => b.embed(b.adoptWeight(table), ids));
-}
 
 describe('webgpu backend: every op against the CPU reference on random inputs', function () {
   this.timeout(300_000);

@@ -1,7 +1,8 @@
 /// <reference types="@webgpu/types" />
 // The WebGPU adapter and device through Dawn (npm `webgpu`, an ES module: loaded with a dynamic import from this
 // CommonJS build). The device is requested with the adapter's own buffer limits (the defaults cap a storage
-// binding at 128 MiB) and `shader-f16` when the adapter has it. Errors the device reports outside an error scope
+// binding at 128 MiB) and `shader-f16` when the adapter has it, unless turned off (the option, or
+// LATENT_WEBGPU_SHADER_F16=0: the kernels then read f16 weights as u32 words, the fallback). Errors the device reports outside an error scope
 // (`uncapturederror`) are kept, and thrown by the next submission: no validation error is ever silent.
 
 /** GPUBufferUsage / GPUMapMode bits (the spec's numbers; Dawn's globals are not installed on globalThis). */
@@ -73,12 +74,27 @@ export async function findAdapter(): Promise<{ adapter: GPUAdapter; summary: Ada
   return { adapter, summary: summarise(adapter) };
 }
 
+export interface DeviceOptions {
+  /** Request `shader-f16` where the adapter has it (default: yes, unless LATENT_WEBGPU_SHADER_F16=0). */
+  shaderF16?: boolean;
+}
+
+/** Whether a device on an adapter with `features` gets `shader-f16` (the kernels' native f16 reads), and why. */
+export function shaderF16Decision(features: readonly string[], options: DeviceOptions = {}): { enabled: boolean; reason: string } {
+  if (!features.includes('shader-f16')) return { enabled: false, reason: 'the adapter lacks shader-f16: f16 weights decoded from u32 words' };
+  if (options.shaderF16 === false) return { enabled: false, reason: 'turned off: f16 weights decoded from u32 words' };
+  if (options.shaderF16 === undefined && process.env.LATENT_WEBGPU_SHADER_F16 === '0') {
+    return { enabled: false, reason: 'turned off by LATENT_WEBGPU_SHADER_F16=0: f16 weights decoded from u32 words' };
+  }
+  return { enabled: true, reason: 'f16 weights read as native f16, f32 arithmetic' };
+}
+
 /** A device on the adapter, with its buffer limits raised to the adapter's. */
-export async function openDevice(): Promise<GpuContext> {
+export async function openDevice(options: DeviceOptions = {}): Promise<GpuContext> {
   const found = await findAdapter();
   if (!found.adapter) throw new Error(`webgpu: ${found.reason}`);
   const { adapter, summary } = found;
-  const hasShaderF16 = adapter.features.has('shader-f16');
+  const hasShaderF16 = shaderF16Decision(summary.features, options).enabled;
   const device = await adapter.requestDevice({
     requiredFeatures: hasShaderF16 ? ['shader-f16'] : [],
     requiredLimits: {

@@ -3,7 +3,7 @@
 // out-of-memory scope), captured errors, and recovery from a lost device. A lost device (driver reset, sleep,
 // `device.destroy()`) bumps `generation`; everything created on the old device is then stale, and the owners
 // (weights, latent stores) re-create their buffers on the new one when they are next used.
-import { AdapterSummary, GpuContext, openDevice } from './gpuDevice';
+import { AdapterSummary, DeviceOptions, GpuContext, openDevice } from './gpuDevice';
 
 export class DeviceLostError extends Error {
   constructor(message: string) {
@@ -25,13 +25,13 @@ export class GpuRuntime {
   private readonly resetListeners: (() => void)[] = [];
   private disposed = false;
 
-  private constructor(ctx: GpuContext) {
+  private constructor(ctx: GpuContext, private readonly options: DeviceOptions) {
     this.ctx = ctx;
     this.watch(ctx.device);
   }
 
-  static async open(): Promise<GpuRuntime> {
-    return new GpuRuntime(await openDevice());
+  static async open(options: DeviceOptions = {}): Promise<GpuRuntime> {
+    return new GpuRuntime(await openDevice(options), options);
   }
 
   get device(): GPUDevice {
@@ -42,6 +42,7 @@ export class GpuRuntime {
     return this.ctx.summary;
   }
 
+  /** Whether the device has `shader-f16`: the kernels read f16 weights as native f16. */
   get hasShaderF16(): boolean {
     return this.ctx.hasShaderF16;
   }
@@ -72,7 +73,7 @@ export class GpuRuntime {
     let lastError: unknown;
     for (let attempt = 0; attempt < 5; attempt++) {
       try {
-        const ctx = await openDevice();
+        const ctx = await openDevice(this.options);
         this.ctx = ctx;
         this.pipelines = new Map();
         this.generation++;

@@ -28,6 +28,7 @@ import { HEAD_ATTENTION_WGSL } from './kernels/headAttention.wgsl';
 import { ATTENTION_MAX_WIDTH, latentAttentionWgsl } from './kernels/latentAttention.wgsl';
 import { latentGatherWgsl } from './kernels/latentGather.wgsl';
 import { randomFillWgsl } from './kernels/randomFill.wgsl';
+import { readKey, WeightRead, weightRead } from './kernels/weightDecode.wgsl';
 import { rmsNormWgsl } from './kernels/rmsNorm.wgsl';
 import { ROPE_WGSL } from './kernels/rope.wgsl';
 import { expertDownWgsl, expertGateUpWgsl, EXPERT_COMBINE_WGSL } from './kernels/routedExperts.wgsl';
@@ -43,6 +44,11 @@ export interface WebGpuBackendOptions {
   memoryBudgetBytes?: number;
   /** Tokens per flash-decoding chunk of the attention kernels (default 256). */
   attentionSplitTokens?: number;
+  /**
+   * Read f16 weights as native f16 where the adapter has `shader-f16` (default: yes, unless
+   * LATENT_WEBGPU_SHADER_F16=0); false keeps the u32-word fallback, as on an adapter without it.
+   */
+  shaderF16?: boolean;
 }
 
 /** Average pairs per expert from which the routed experts run as grouped GEMMs (groupedExperts.wgsl.ts). */
@@ -84,7 +90,7 @@ export class WebGpuBackend implements Backend {
   }
 
   static async create(options: WebGpuBackendOptions = {}): Promise<WebGpuBackend> {
-    return new WebGpuBackend(await GpuRuntime.open(), options);
+    return new WebGpuBackend(await GpuRuntime.open({ shaderF16: options.shaderF16 }), options);
   }
 
   info(): BackendInfo {
@@ -188,6 +194,12 @@ export class WebGpuBackend implements Backend {
     return () => this.runtime.pipeline(key, code);
   }
 
+  /** A weight-reading kernel's pipeline for `dtype` weights, native f16 reads where the device has shader-f16. */
+  private weightPipeline(kernel: string, dtype: DType, code: (read: WeightRead) => string): () => GPUComputePipeline {
+    const read = weightRead(dtype, this.runtime.hasShaderF16);
+    return this.pipeline(`${kernel}-${readKey(read)}`, () => code(read));
+  }
+
   embed(table: Tensor, tokens: Int32Array): Activation {
     const layout = this.weights.matrixLayout(table);
     const D = layout.cols;
@@ -195,7 +207,7 @@ export class WebGpuBackend implements Backend {
     const ids = this.queue.addUpload(tokens);
     const [y, z] = grid2(tokens.length);
     layout.slabs.forEach((s, i) => {
-      this.queue.dispatch(this.pipeline(`embed-${table.dtype}`, () => embedWgsl(table.dtype)),
+      this.queue.dispatch(this.weightPipeline('embed', table.dtype, embedWgsl),
         [tokens.length, D, s.first, s.count, ids, 0, 0, 0], [this.weights.slabBuffer(table, i), 'upload', out], [Math.ceil(D / 64), y, z]);
     });
     return out;
@@ -222,9 +234,9 @@ export class WebGpuBackend implements Backend {
     const params = [M, p.K, p.N, p.xOff, p.xStride, p.xHeadStride, off(out), p.outStride, p.outCol0, p.outHeadStride, p.wHeadElems, p.head0];
     if (M <= GEMV_ROWS) {
       const [gx, gy] = grid2(p.N);
-      this.queue.dispatch(this.pipeline(`gemv-${dtype}`, () => gemvWgsl(dtype)), params, [x, w, out], [gx, gy, p.heads]);
+      this.queue.dispatch(this.weightPipeline('gemv', dtype, gemvWgsl), params, [x, w, out], [gx, gy, p.heads]);
     } else {
-      this.queue.dispatch(this.pipeline(`gemm-${dtype}`, () => gemmWgsl(dtype)), params, [x, w, out],
+      this.queue.dispatch(this.weightPipeline('gemm', dtype, gemmWgsl), params, [x, w, out],
         [Math.ceil(p.N / GEMM_TILE), Math.ceil(M / GEMM_TILE), p.heads]);
     }
   }
@@ -250,7 +262,7 @@ export class WebGpuBackend implements Backend {
     const w = width ?? a.cols - offset;
     const out = this.queue.activation(a.rows, w);
     const [gx, gy] = grid2(a.rows);
-    this.queue.dispatch(this.pipeline(`rmsNorm-${weight.dtype}`, () => rmsNormWgsl(weight.dtype)),
+    this.queue.dispatch(this.weightPipeline('rmsNorm', weight.dtype, rmsNormWgsl),
       [a.rows, w, off(a) + offset, a.cols, off(out), f32Bits(eps), 0, 0], [a, this.weights.slabBuffer(weight, 0), out], [gx, gy, 1]);
     return out;
   }
@@ -440,12 +452,12 @@ export class WebGpuBackend implements Backend {
     if (grouped) {
       this.groupedExperts(a, table, stacks, g, d, h, y, n, k, experts.length);
     } else g.slabs.forEach((s, i) => {
-      this.queue.dispatch(this.pipeline(`expertGateUp-${g.dtype}`, () => expertGateUpWgsl(g.dtype)),
+      this.queue.dispatch(this.weightPipeline('expertGateUp', g.dtype, expertGateUpWgsl),
         [pairs, k, D, inter, s.first, s.count, g.stride, off(a), off(table), off(h), 0, 0],
         [a, table, this.weights.stackBuffer(stacks!.gate, i), this.weights.stackBuffer(stacks!.up, i), h], [inter, py, pz]);
     });
     if (!grouped) d.slabs.forEach((s, i) => {
-      this.queue.dispatch(this.pipeline(`expertDown-${d.dtype}`, () => expertDownWgsl(d.dtype)),
+      this.queue.dispatch(this.weightPipeline('expertDown', d.dtype, expertDownWgsl),
         [pairs, k, inter, D, s.first, s.count, d.stride, off(h), off(table), off(y), 0, 0],
         [h, table, this.weights.stackBuffer(stacks!.down, i), y], [D, py, pz]);
     });
@@ -463,12 +475,12 @@ export class WebGpuBackend implements Backend {
     this.queue.dispatch(this.pipeline('expertSort', () => EXPERT_SORT_WGSL), [pairs, k, E, off(table), off(list), 0, 0, 0], [table, list], [1, 1, 1]);
     const tiles = Math.ceil(n / GEMM_TILE);
     g.slabs.forEach((s, i) => {
-      this.queue.dispatch(this.pipeline(`groupedGateUp-${g.dtype}`, () => groupedGateUpWgsl(g.dtype)),
+      this.queue.dispatch(this.weightPipeline('groupedGateUp', g.dtype, groupedGateUpWgsl),
         [pairs, k, D, inter, s.first, E, g.stride, off(x), off(list), off(h), 0, 0],
         [x, list, this.weights.stackBuffer(stacks.gate, i), this.weights.stackBuffer(stacks.up, i), h], [Math.ceil(inter / GEMM_TILE), tiles, s.count]);
     });
     d.slabs.forEach((s, i) => {
-      this.queue.dispatch(this.pipeline(`groupedDown-${d.dtype}`, () => groupedDownWgsl(d.dtype)),
+      this.queue.dispatch(this.weightPipeline('groupedDown', d.dtype, groupedDownWgsl),
         [pairs, k, inter, D, s.first, E, d.stride, off(h), off(list), off(y), 0, 0],
         [h, list, this.weights.stackBuffer(stacks.down, i), y], [Math.ceil(D / GEMM_TILE), tiles, s.count]);
     });

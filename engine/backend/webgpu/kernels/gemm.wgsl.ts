@@ -1,19 +1,20 @@
 // Tiled GEMM for prefill: out[m, n] = Σ_k x[m, k]·W[n, k], the same contract and Params as gemv.wgsl.ts, for any M.
 // A workgroup of 16x16 threads computes a 64x64 tile of out (4x4 per thread), staging 64x16 tiles of x and W in
-// workgroup memory. Dispatch: x = ceil(N/64), y = ceil(M/64), z = heads.
-import type { DType } from '../../../weights/safetensors';
+// workgroup memory. Dispatch: x = ceil(N/64), y = ceil(M/64), z = heads. Weights enter the tile as f32 (natively
+// read f16 converted one by one, weightDecode.wgsl.ts); f32 products and accumulation on every path.
 import { LINEAR_PARAMS } from './gemv.wgsl';
-import { weightDecode } from './weightDecode.wgsl';
+import { weightArray, weightDecode, WeightRead, weightEnable } from './weightDecode.wgsl';
 
 export const GEMM_TILE = 64;
 
-export function gemmWgsl(dtype: DType): string {
-  return `${LINEAR_PARAMS}
+export function gemmWgsl(read: WeightRead): string {
+  return `${weightEnable(read)}
+${LINEAR_PARAMS}
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> X: array<f32>;
-@group(0) @binding(2) var<storage, read> W: array<u32>;
+@group(0) @binding(2) var<storage, read> W: ${weightArray(read)};
 @group(0) @binding(3) var<storage, read_write> O: array<f32>;
-${weightDecode(dtype, 'w', 'W')}
+${weightDecode(read, 'w', 'W')}
 var<workgroup> xs: array<array<f32, 17>, 64>;
 var<workgroup> ws: array<array<f32, 17>, 64>;
 

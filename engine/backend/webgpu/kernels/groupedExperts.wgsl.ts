@@ -5,9 +5,9 @@
 // - gateUp: h[pair, i] = silu(gate_e[i]·x[token]) · (up_e[i]·x[token]), x [n, D], h [pairs, inter];
 // - down:   y[pair, d] = down_e[d]·h[pair], y [pairs, D].
 // Dispatch: x = ceil(N/64), y = ceil(n/64) (an expert has at most n pairs), z = experts of this slab. Tiles as
-// gemm.wgsl.ts (16x16 threads, 4x4 outputs each, k in 16-wide blocks).
-import type { DType } from '../../../weights/safetensors';
-import { weightDecode } from './weightDecode.wgsl';
+// gemm.wgsl.ts (16x16 threads, 4x4 outputs each, k in 16-wide blocks; weights read as there, f32 products and
+// accumulation).
+import { weightArray, weightDecode, WeightRead, weightEnable } from './weightDecode.wgsl';
 
 export const EXPERT_SORT_WGSL = `struct Params { pairs: u32, topK: u32, E: u32, rOff: u32, lOff: u32, pad0: u32, pad1: u32, pad2: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
@@ -35,19 +35,21 @@ const GROUPED_PARAMS = `struct Params {
   lOff: u32, outOff: u32, pad0: u32, pad1: u32,
 }`;
 
-function groupedWgsl(dtype: DType, gateUp: boolean): string {
+function groupedWgsl(read: WeightRead, gateUp: boolean): string {
+  const array = weightArray(read);
   const weights = gateUp
-    ? `@group(0) @binding(3) var<storage, read> G: array<u32>;
-@group(0) @binding(4) var<storage, read> Up: array<u32>;
+    ? `@group(0) @binding(3) var<storage, read> G: ${array};
+@group(0) @binding(4) var<storage, read> Up: ${array};
 @group(0) @binding(5) var<storage, read_write> O: array<f32>;
-${weightDecode(dtype, 'wa', 'G')}
-${weightDecode(dtype, 'wb', 'Up')}`
-    : `@group(0) @binding(3) var<storage, read> Dn: array<u32>;
+${weightDecode(read, 'wa', 'G')}
+${weightDecode(read, 'wb', 'Up')}`
+    : `@group(0) @binding(3) var<storage, read> Dn: ${array};
 @group(0) @binding(4) var<storage, read_write> O: array<f32>;
-${weightDecode(dtype, 'wa', 'Dn')}`;
+${weightDecode(read, 'wa', 'Dn')}`;
   // gateUp reads x by the pair's token, down reads h by the pair itself.
   const aRow = gateUp ? '(pair / p.topK)' : 'pair';
-  return `${GROUPED_PARAMS}
+  return `${weightEnable(read)}
+${GROUPED_PARAMS}
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> A: array<f32>;
 @group(0) @binding(2) var<storage, read> L: array<u32>;
@@ -126,5 +128,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 }`;
 }
 
-export const groupedGateUpWgsl = (dtype: DType): string => groupedWgsl(dtype, true);
-export const groupedDownWgsl = (dtype: DType): string => groupedWgsl(dtype, false);
+export const groupedGateUpWgsl = (read: WeightRead): string => groupedWgsl(read, true);
+export const groupedDownWgsl = (read: WeightRead): string => groupedWgsl(read, false);

@@ -1,16 +1,16 @@
 // RMSNorm: out[j, i] = weight[i]·(x[j, offset + i] / sqrt(mean_i(x[j, offset + i]²) + eps)).
 // Shapes: x [rows, xStride] (from xOff), weight [width] of any dtype, out [rows, width]. One workgroup of 64
 // threads per row (flat over x, y): the sum of squares is reduced in workgroup memory.
-import type { DType } from '../../../weights/safetensors';
-import { FLAT_WORKGROUP, weightDecode } from './weightDecode.wgsl';
+import { FLAT_WORKGROUP, weightArray, weightDecode, WeightRead, weightEnable } from './weightDecode.wgsl';
 
-export function rmsNormWgsl(dtype: DType): string {
-  return `struct Params { rows: u32, width: u32, xOff: u32, xStride: u32, outOff: u32, eps: f32, pad0: u32, pad1: u32 }
+export function rmsNormWgsl(read: WeightRead): string {
+  return `${weightEnable(read)}
+struct Params { rows: u32, width: u32, xOff: u32, xStride: u32, outOff: u32, eps: f32, pad0: u32, pad1: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> X: array<f32>;
-@group(0) @binding(2) var<storage, read> Wt: array<u32>;
+@group(0) @binding(2) var<storage, read> Wt: ${weightArray(read)};
 @group(0) @binding(3) var<storage, read_write> O: array<f32>;
-${weightDecode(dtype, 'weight', 'Wt')}
+${weightDecode(read, 'weight', 'Wt')}
 ${FLAT_WORKGROUP}
 var<workgroup> part: array<f32, 64>;
 

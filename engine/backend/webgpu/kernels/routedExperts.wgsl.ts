@@ -5,9 +5,10 @@
 // - down:   y[pair, d] = down_e[d]·h[pair], down [D, inter]; y [pairs, D].
 // - combine: out[t, d] = Σ_k w[t, k]·y[t·topK + k, d]; out [n, D].
 // Routing r [n, 2·topK]: ids (u32 bits) then weights. gateUp/down: a workgroup of 64 threads per (output row,
-// pair) splits the dot product; x over rows, y (+ z) over pairs.
-import type { DType } from '../../../weights/safetensors';
-import { weightDecode, weightPairDecode } from './weightDecode.wgsl';
+// pair) splits the dot product; x over rows, y (+ z) over pairs. Where K and the stack's stride are multiples of
+// the read's vector width (4 f16 natively, 2 in a u32 word) weights load as vectors;
+// f32 products and accumulation on every path.
+import { f32Vector, vectorWidth, weightArray, weightDecode, WeightRead, weightEnable, weightVectorDecode } from './weightDecode.wgsl';
 
 const EXPERT_PARAMS = `struct Params {
   pairs: u32, topK: u32, K: u32, N: u32,
@@ -15,18 +16,34 @@ const EXPERT_PARAMS = `struct Params {
   rOff: u32, outOff: u32, pad0: u32, pad1: u32,
 }`;
 
-export function expertGateUpWgsl(dtype: DType): string {
-  return `${EXPERT_PARAMS}
+/** WGSL `if (<vectors fit>) { <loop of V-wide steps> } else ` before a kernel's scalar loop (nothing for f32). */
+function vectorLoop(read: WeightRead, body: (V: number) => string): string {
+  const V = vectorWidth(read);
+  if (V === 1) return '';
+  return `if (p.K % ${V}u == 0u && p.stride % ${V}u == 0u) {
+      for (var k = ${V}u * t; k < p.K; k += ${64 * V}u) {
+        ${body(V)}
+      }
+    } else `;
+}
+
+export function expertGateUpWgsl(read: WeightRead): string {
+  const vectors = vectorLoop(read, (V) => `let xk = p.xOff + token * p.K + k;
+        let xv = ${f32Vector('X', 'xk', V)};
+        g += dot(xv, gateVec(wRow + k));
+        u += dot(xv, upVec(wRow + k));`);
+  return `${weightEnable(read)}
+${EXPERT_PARAMS}
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> X: array<f32>;
 @group(0) @binding(2) var<storage, read> R: array<f32>;
-@group(0) @binding(3) var<storage, read> G: array<u32>;
-@group(0) @binding(4) var<storage, read> Up: array<u32>;
+@group(0) @binding(3) var<storage, read> G: ${weightArray(read)};
+@group(0) @binding(4) var<storage, read> Up: ${weightArray(read)};
 @group(0) @binding(5) var<storage, read_write> O: array<f32>;
-${weightDecode(dtype, 'gate', 'G')}
-${weightDecode(dtype, 'up', 'Up')}
-${weightPairDecode(dtype, 'gatePair', 'G')}
-${weightPairDecode(dtype, 'upPair', 'Up')}
+${weightDecode(read, 'gate', 'G')}
+${weightDecode(read, 'up', 'Up')}
+${weightVectorDecode(read, 'gateVec', 'G')}
+${weightVectorDecode(read, 'upVec', 'Up')}
 var<workgroup> partG: array<f32, 64>;
 var<workgroup> partU: array<f32, 64>;
 
@@ -43,17 +60,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var u = 0.0;
   if (mine) {
     let wRow = (e - p.e0) * p.stride + i * p.K;
-    if (p.K % 2u == 0u) {
-      // Rows on whole words (stacks pad each matrix to one): both halves of every loaded word are used.
-      for (var k = 2u * t; k < p.K; k += 128u) {
-        let x0 = X[p.xOff + token * p.K + k];
-        let x1 = X[p.xOff + token * p.K + k + 1u];
-        let gw = gatePair(wRow + k);
-        let uw = upPair(wRow + k);
-        g += x0 * gw.x + x1 * gw.y;
-        u += x0 * uw.x + x1 * uw.y;
-      }
-    } else {
+    ${vectors}{
       for (var k = t; k < p.K; k += 64u) {
         let xv = X[p.xOff + token * p.K + k];
         g += xv * gate(wRow + k);
@@ -75,15 +82,18 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 }`;
 }
 
-export function expertDownWgsl(dtype: DType): string {
-  return `${EXPERT_PARAMS}
+export function expertDownWgsl(read: WeightRead): string {
+  const vectors = vectorLoop(read, (V) => `let hk = p.xOff + pair * p.K + k;
+        acc += dot(${f32Vector('H', 'hk', V)}, downVec(wRow + k));`);
+  return `${weightEnable(read)}
+${EXPERT_PARAMS}
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> H: array<f32>;
 @group(0) @binding(2) var<storage, read> R: array<f32>;
-@group(0) @binding(3) var<storage, read> Dn: array<u32>;
+@group(0) @binding(3) var<storage, read> Dn: ${weightArray(read)};
 @group(0) @binding(4) var<storage, read_write> O: array<f32>;
-${weightDecode(dtype, 'down', 'Dn')}
-${weightPairDecode(dtype, 'downPair', 'Dn')}
+${weightDecode(read, 'down', 'Dn')}
+${weightVectorDecode(read, 'downVec', 'Dn')}
 var<workgroup> part: array<f32, 64>;
 
 @compute @workgroup_size(64)
@@ -98,12 +108,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var acc = 0.0;
   if (mine) {
     let wRow = (e - p.e0) * p.stride + d * p.K;
-    if (p.K % 2u == 0u) {
-      for (var k = 2u * t; k < p.K; k += 128u) {
-        let dw = downPair(wRow + k);
-        acc += H[p.xOff + pair * p.K + k] * dw.x + H[p.xOff + pair * p.K + k + 1u] * dw.y;
-      }
-    } else {
+    ${vectors}{
       for (var k = t; k < p.K; k += 64u) { acc += H[p.xOff + pair * p.K + k] * down(wRow + k); }
     }
   }
