@@ -1,9 +1,10 @@
 // `latent info [--model DIR|FILE.gguf] [--backend NAME]`: what a model is and where it would run, without loading
 // its weights: the config summary, parameter counts (total and activated per token), weight bytes by dtype, the
-// backend `--backend` stands for here (auto's choice and why), and the WebGPU adapter with its limits.
+// backend `--backend` stands for here (auto's choice and why), and the WebGPU adapter with its limits and the path
+// its kernels take for f16 weights (native f16 reads with shader-f16, else decoded from u32 words).
 import * as fs from 'node:fs';
 import { chooseAutoBackend, probeAdapter } from '../backend/autoBackend';
-import { describeAdapter } from '../backend/webgpu/gpuDevice';
+import { describeAdapter, describeF16Path } from '../backend/webgpu/gpuDevice';
 import { defaultModelDir } from '../defaultModel';
 import type { DeepseekV2Config } from '../model/config';
 import { checkpointLayout, TensorSpec } from '../model/checkpointLayout';
@@ -93,6 +94,7 @@ export async function infoCommand(args: string[]): Promise<void> {
     lines.push(`webgpu adapter: ${describeAdapter(s)}`);
     lines.push(`  features: ${s.features.join(', ')}`);
     lines.push(`  limits: ${Object.entries(s.limits).map(([k, n]) => `${k} ${n.toLocaleString('en-US')}`).join(', ')}`);
+    lines.push(`  f16 weights: ${describeF16Path(s.features)}`);
   } else {
     lines.push(`webgpu adapter: none (${found.reason})`);
   }

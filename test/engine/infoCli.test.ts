@@ -21,10 +21,23 @@ describe('latent info', function () {
       assert.match(r.stdout, new RegExp(`^weight bytes: ${(params * 4).toLocaleString('en-US')} \\(F32`, 'm'));
       const reason = await webgpuUnavailable();
       if (reason) assert.match(r.stdout, /^webgpu adapter: none/m);
-      else assert.match(r.stdout, /^webgpu adapter: .*\n {2}features: .*\n {2}limits: maxBufferSize [\d,]+, maxStorageBufferBindingSize/m);
+      else assert.match(r.stdout, /^webgpu adapter: .*\n {2}features: .*\n {2}limits: maxBufferSize [\d,]+, maxStorageBufferBindingSize.*\n {2}f16 weights: /m);
       // A software adapter (lavapipe) or none: auto keeps the CPU.
       if (reason || /software/.test(r.stdout)) assert.match(r.stdout, /^backend: auto -> cpu \(/m);
       else assert.match(r.stdout, /^backend: auto -> webgpu/m);
     });
   }
+
+  it('the f16 weights line: native f16 reads where the adapter has shader-f16, the u32-word decode when turned off', async function () {
+    const reason = await webgpuUnavailable();
+    if (reason) this.skip();
+    const info = (env: NodeJS.ProcessEnv) => spawnSync(process.execPath, [LATENT, 'info', '--model', fixtureDir('lite')], { encoding: 'utf8', env: { ...process.env, ...env } });
+    const on = info({});
+    assert.equal(on.status, 0, on.stderr);
+    if (/^ {2}features: .*shader-f16/m.test(on.stdout)) assert.match(on.stdout, /^ {2}f16 weights: native f16 reads, f32 arithmetic \(shader-f16\)$/m);
+    else assert.match(on.stdout, /^ {2}f16 weights: decoded from u32 words, f32 arithmetic \(the adapter lacks shader-f16\)$/m);
+    const off = info({ LATENT_WEBGPU_SHADER_F16: '0' });
+    assert.equal(off.status, 0, off.stderr);
+    assert.match(off.stdout, /^ {2}f16 weights: decoded from u32 words, f32 arithmetic \((shader-f16 turned off by LATENT_WEBGPU_SHADER_F16=0|the adapter lacks shader-f16)\)$/m);
+  });
 });

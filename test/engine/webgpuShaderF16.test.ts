@@ -7,7 +7,7 @@
 import * as assert from 'node:assert/strict';
 import type { Activation, Backend, RouterSpec } from '../../engine/backend/backend';
 import { CpuBackend } from '../../engine/backend/cpu/cpuBackend';
-import type { WebGpuBackend } from '../../engine/backend/webgpu/webGpuBackend';
+import { WebGpuBackend } from '../../engine/backend/webgpu/webGpuBackend';
 import { ContiguousLatentCache } from '../../engine/cache/latentCache';
 import { DeepseekV2Model } from '../../engine/model/deepseekV2';
 import { encodeF16 } from '../../engine/weights/halfPrecision';
@@ -89,6 +89,21 @@ for (const shaderF16 of [true, false]) {
       assert.equal(gpu.runtime.hasShaderF16, shaderF16);
       assert.equal(/shader-f16/.test(gpu.info().device), shaderF16);
     });
+
+    if (!shaderF16) {
+      it('LATENT_WEBGPU_SHADER_F16=0 turns shader-f16 off for a backend created without the option', async () => {
+        const before = process.env.LATENT_WEBGPU_SHADER_F16;
+        process.env.LATENT_WEBGPU_SHADER_F16 = '0';
+        try {
+          const other = await WebGpuBackend.create();
+          assert.equal(other.runtime.hasShaderF16, false);
+          other.dispose();
+        } finally {
+          if (before === undefined) delete process.env.LATENT_WEBGPU_SHADER_F16;
+          else process.env.LATENT_WEBGPU_SHADER_F16 = before;
+        }
+      });
+    }
 
     it('linear: GEMV (1-4 rows) and tiled GEMM (5-130 rows), widths multiples of 4, of 2 only, and odd', async () => {
       for (const [n, rows, cols] of [[1, 37, 64], [4, 64, 130], [1, 9, 41], [3, 20, 256], [5, 130, 256], [70, 100, 66], [130, 65, 33], [1, 1, 8]]) {

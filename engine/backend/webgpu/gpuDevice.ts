@@ -79,14 +79,23 @@ export interface DeviceOptions {
   shaderF16?: boolean;
 }
 
-/** Whether a device on an adapter with `features` gets `shader-f16` (the kernels' native f16 reads), and why. */
+/**
+ * Whether a device on an adapter with `features` gets `shader-f16`, the kernels' native f16 reads; the reason when
+ * not (the kernels then decode f16 weights from u32 words).
+ */
 export function shaderF16Decision(features: readonly string[], options: DeviceOptions = {}): { enabled: boolean; reason: string } {
-  if (!features.includes('shader-f16')) return { enabled: false, reason: 'the adapter lacks shader-f16: f16 weights decoded from u32 words' };
-  if (options.shaderF16 === false) return { enabled: false, reason: 'turned off: f16 weights decoded from u32 words' };
+  if (!features.includes('shader-f16')) return { enabled: false, reason: 'the adapter lacks shader-f16' };
+  if (options.shaderF16 === false) return { enabled: false, reason: 'shader-f16 turned off' };
   if (options.shaderF16 === undefined && process.env.LATENT_WEBGPU_SHADER_F16 === '0') {
-    return { enabled: false, reason: 'turned off by LATENT_WEBGPU_SHADER_F16=0: f16 weights decoded from u32 words' };
+    return { enabled: false, reason: 'shader-f16 turned off by LATENT_WEBGPU_SHADER_F16=0' };
   }
-  return { enabled: true, reason: 'f16 weights read as native f16, f32 arithmetic' };
+  return { enabled: true, reason: 'shader-f16' };
+}
+
+/** What `latent info` says of the f16 path a device on these features takes. */
+export function describeF16Path(features: readonly string[]): string {
+  const { enabled, reason } = shaderF16Decision(features);
+  return enabled ? 'native f16 reads, f32 arithmetic (shader-f16)' : `decoded from u32 words, f32 arithmetic (${reason})`;
 }
 
 /** A device on the adapter, with its buffer limits raised to the adapter's. */
