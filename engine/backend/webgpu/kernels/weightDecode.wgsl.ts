@@ -4,8 +4,9 @@
 // - native f16 (`array<vec4<f16>>`, `enable f16;`) where the device has `shader-f16`: a scalar read converts the one
 //   f16 it needs (the word path unpacks both halves and selects one), a vector read loads four at once.
 // Either way the values reach the kernels as f32 and every kernel multiplies and accumulates in f32: the f16 -> f32
-// conversion is exact, so both paths compute the same products (f16 products would round the activations to f16:
-// measured on the fixtures in the README).
+// conversion is exact, so both paths compute the same products. f16 products (activations rounded to f16, f32
+// accumulation) were measured and not taken: decode logits 2.4e-2 from the CPU's on the same f16 weights against
+// 7.4e-6 in f32, on the fixtures (README).
 import type { DType } from '../../../weights/safetensors';
 
 /** How a kernel reads a weight binding: its stored dtype, and for F16 whether as native `f16` (shader-f16). */
