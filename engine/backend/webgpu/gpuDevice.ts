@@ -2,8 +2,9 @@
 // The WebGPU adapter and device through Dawn (npm `webgpu`, an ES module: loaded with a dynamic import from this
 // CommonJS build). The device is requested with the adapter's own buffer limits (the defaults cap a storage
 // binding at 128 MiB) and `shader-f16` when the adapter has it, unless turned off (the option, or
-// LATENT_WEBGPU_SHADER_F16=0: the kernels then read f16 weights as u32 words, the fallback). Errors the device reports outside an error scope
-// (`uncapturederror`) are kept, and thrown by the next submission: no validation error is ever silent.
+// LATENT_WEBGPU_SHADER_F16=0: the kernels then read f16 weights as u32 words, the fallback). Errors the device
+// reports outside an error scope (`uncapturederror`) are kept, and thrown by the next submission: no validation
+// error is ever silent.
 
 /** GPUBufferUsage / GPUMapMode bits (the spec's numbers; Dawn's globals are not installed on globalThis). */
 export const USAGE = { MAP_READ: 1, COPY_SRC: 4, COPY_DST: 8, UNIFORM: 64, STORAGE: 128 } as const;

@@ -28,11 +28,11 @@ import { HEAD_ATTENTION_WGSL } from './kernels/headAttention.wgsl';
 import { ATTENTION_MAX_WIDTH, latentAttentionWgsl } from './kernels/latentAttention.wgsl';
 import { latentGatherWgsl } from './kernels/latentGather.wgsl';
 import { randomFillWgsl } from './kernels/randomFill.wgsl';
-import { readKey, WeightRead, weightRead } from './kernels/weightDecode.wgsl';
 import { rmsNormWgsl } from './kernels/rmsNorm.wgsl';
 import { ROPE_WGSL } from './kernels/rope.wgsl';
 import { expertDownWgsl, expertGateUpWgsl, EXPERT_COMBINE_WGSL } from './kernels/routedExperts.wgsl';
 import { ROUTER_MAX_EXPERTS, ROUTER_WGSL } from './kernels/router.wgsl';
+import { readKey, WeightRead, weightRead } from './kernels/weightDecode.wgsl';
 import { ropeTable } from './ropeTable';
 import { f32Bits, GpuActivation, grid2, StepQueue } from './stepQueue';
 
