@@ -8,8 +8,9 @@
 // request. Samples are shuffled and concatenated into one uint16 stream per stage:
 //   stage1.bin: chunks of ~1,600 characters (the short-context pre-training), plus the chat turns;
 //   stage2.bin: chunks of ~6,500 characters (the YaRN long-context extension);
-//   stage3.bin (--stage 3): chunks of ~3,000 characters, FIM at rate 0.8 with most holes where an editor's cursor
+//   stage3.bin (--stage 3): chunks of ~3,000 characters, FIM at rate 0.5 with most holes where an editor's cursor
 //   is (after a line's indentation, or at a word start) and running to the end of the line or a few lines more.
+//   (At FIM rate 0.8 the fine-tune taught plain continuations to end lines with <fim_end>.)
 //
 //   node training/make_samples.mjs --tokenizer models/DIR --data training/.data [--seed 1234]
 import * as fs from 'node:fs';
@@ -87,7 +88,7 @@ function editorHole(text) {
 }
 
 function sample(text, stage = 1) {
-  if (random() < (stage === 3 ? 0.2 : 0.5)) return [BOS, ...encode(text), EOS];
+  if (random() < 0.5) return [BOS, ...encode(text), EOS];
   const [start, end] = stage === 3 && random() < 0.8 ? editorHole(text) : hole(text);
   return [BOS, FIM_BEGIN, ...encode(text.slice(0, start)), FIM_HOLE, ...encode(text.slice(end)), FIM_END,
     ...encode(text.slice(start, end)), EOS];
