@@ -1,8 +1,10 @@
 // `latent info [--model DIR|FILE.gguf] [--backend NAME]`: what a model is and where it would run, without loading
 // its weights: the config summary, parameter counts (total and activated per token), weight bytes by dtype, the
-// backend `--backend` stands for here (auto's choice and why), and the WebGPU adapter with its limits.
+// backend `--backend` stands for here (auto's choice and why), the CPU backend's kernels (native or WASM, and why),
+// and the WebGPU adapter with its limits.
 import * as fs from 'node:fs';
 import { chooseAutoBackend, probeAdapter } from '../backend/autoBackend';
+import { chooseKernels, requestedKernels } from '../backend/cpu/kernelChoice';
 import { describeAdapter } from '../backend/webgpu/gpuDevice';
 import { defaultModelDir } from '../defaultModel';
 import type { DeepseekV2Config } from '../model/config';
@@ -88,6 +90,12 @@ export async function infoCommand(args: string[]): Promise<void> {
     chosen = `auto -> ${choice.backend} (${choice.reason})`;
   }
   lines.push(`backend: ${chosen}`);
+  try {
+    const kernels = await chooseKernels(requestedKernels());
+    lines.push(`cpu kernels: ${kernels.description} (${kernels.reason})`);
+  } catch (e) {
+    lines.push(`cpu kernels: ${(e as Error).message}`);
+  }
   if (found.summary) {
     const s = found.summary;
     lines.push(`webgpu adapter: ${describeAdapter(s)}`);
