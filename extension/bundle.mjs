@@ -1,6 +1,7 @@
 // Bundles what the .vsix ships, with esbuild: the extension (dist/extension.js), the LSP server (dist/server.js),
 // the engine CLI (dist/engine.js, the `latent` launcher the server starts `latent serve` with), the chat webview
-// script (media/dist/chat.js), and the tree-sitter WASM files the server parses with.
+// script (media/dist/chat.js), the tree-sitter WASM files the server parses with, and the native CPU kernels
+// (out/native/latent_kernels.node, where the build made them) beside the engine, which loads them from there.
 // Usage: node extension/bundle.mjs [--production]   (production: minified, no source maps)
 import * as esbuild from 'esbuild';
 import * as fs from 'node:fs';
@@ -81,3 +82,9 @@ for (const [name, wasmDir] of grammarPackages) {
     if (file.endsWith('.wasm')) copy(path.join(from, wasmDir, file), path.join('dist', from, wasmDir, file));
   }
 }
+
+// The native kernels are one platform's binary (linux-x64 here): shipped when built, and the .vsix is then
+// packaged for that target (extension/packageVsix.mjs); without them the engine runs its WASM kernels.
+const nativeKernels = 'out/native/latent_kernels.node';
+fs.rmSync(path.join(root, 'dist', 'latent_kernels.node'), { force: true });
+if (exists(nativeKernels)) copy(nativeKernels, 'dist/latent_kernels.node');

@@ -1,9 +1,11 @@
 // `latent info [--model DIR|FILE.gguf] [--backend NAME]`: what a model is and where it would run, without loading
 // its weights: the config summary, parameter counts (total and activated per token), weight bytes by dtype, the
-// backend `--backend` stands for here (auto's choice and why), and the WebGPU adapter with its limits and the path
-// its kernels take for f16 weights (native f16 reads with shader-f16, else decoded from u32 words).
+// backend `--backend` stands for here (auto's choice and why), the CPU backend's kernels (native or WASM, and why),
+// and the WebGPU adapter with its limits and the path its kernels take for f16 weights (native f16 reads with
+// shader-f16, else decoded from u32 words).
 import * as fs from 'node:fs';
 import { chooseAutoBackend, probeAdapter } from '../backend/autoBackend';
+import { chooseKernels, requestedKernels } from '../backend/cpu/kernelChoice';
 import { describeAdapter, describeF16Path } from '../backend/webgpu/gpuDevice';
 import { defaultModelDir } from '../defaultModel';
 import type { DeepseekV2Config } from '../model/config';
@@ -89,6 +91,12 @@ export async function infoCommand(args: string[]): Promise<void> {
     chosen = `auto -> ${choice.backend} (${choice.reason})`;
   }
   lines.push(`backend: ${chosen}`);
+  try {
+    const kernels = await chooseKernels(requestedKernels());
+    lines.push(`cpu kernels: ${kernels.description} (${kernels.reason})`);
+  } catch (e) {
+    lines.push(`cpu kernels: ${(e as Error).message}`);
+  }
   if (found.summary) {
     const s = found.summary;
     lines.push(`webgpu adapter: ${describeAdapter(s)}`);

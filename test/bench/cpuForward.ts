@@ -15,6 +15,9 @@
 // The vocabulary is reduced (a real lm_head of 102,400 rows would dominate a model of a few layers); layer 0 is
 // dense (intermediate 10944) and the rest are MoE (64 routed experts of 1408, top-6, plus 2 shared), as in
 // DeepSeek-V2-Lite. Prints medians; the last line is one JSON object.
+//
+// The fast backend's kernels are the engine's choice (native where the module loads, else WASM; `kernels` in the
+// JSON says which): LATENT_CPU_KERNELS=wasm|native compares the two (contenders keep their `wasm-` names).
 import { availableParallelism, loadavg } from 'node:os';
 import type { Activation, Backend } from '../../engine/backend/backend';
 import { CpuBackend } from '../../engine/backend/cpu/cpuBackend';
@@ -398,6 +401,7 @@ async function compareWeightTypes(types: BenchWeights[]): Promise<void> {
   const copy = memcpyGBps();
   log(`memcpy: ${copy.toFixed(1)} GB/s (one thread)`);
   const two = await CpuBackend.create({ threads: 2, integerDot: INTEGER_DOT });
+  log(`fast backend: ${two.info().device}`);
   const contenders: Contender[] = [];
   const weightBytes: Record<string, number> = {};
   for (const t of types) {
@@ -431,6 +435,7 @@ async function compareWeightTypes(types: BenchWeights[]): Promise<void> {
   console.log(JSON.stringify({
     bench: 'cpu-forward',
     mode: 'weights',
+    kernels: two.kernels?.description,
     shape: 'DeepSeek-V2-Lite',
     layers: LAYERS,
     vocab: VOCAB,
@@ -461,6 +466,7 @@ async function main(): Promise<void> {
 
   const two = await CpuBackend.create({ threads: 2, integerDot: INTEGER_DOT });
   const one = await CpuBackend.create({ threads: 1, shareWeightsWith: two, integerDot: INTEGER_DOT });
+  log(`fast backend: ${two.info().device}`);
   const f16 = randomWeights(c, two, 'F16', 1);
   log('f16 weights generated');
   const bf16 = randomWeights(c, two, 'BF16', 1);
@@ -522,6 +528,7 @@ async function main(): Promise<void> {
   const summary = {
     bench: 'cpu-forward',
     quick,
+    kernels: two.kernels?.description,
     shape: 'DeepSeek-V2-Lite',
     layers: LAYERS,
     vocab: VOCAB,

@@ -121,7 +121,7 @@ async function benchType(type: string, file: string, all: number[], bos: number)
   log(`\n[${type}] ${file} (${(fs.statSync(file).size / 2 ** 30).toFixed(2)} GiB)`);
   let t0 = now();
   const engine = await Engine.load(file, { backend: 'cpu' });
-  log(`  ours loaded in ${((now() - t0) / 1000).toFixed(1)} s (${engine.model.backend.name})`);
+  log(`  ours loaded in ${((now() - t0) / 1000).toFixed(1)} s (${engine.model.backend.name}: ${engine.model.backend.info().device})`);
   t0 = now();
   const peer = await openLlamaCpp(file, { threads, contextSize: 2048 + GEN + 256 });
   log(`  llama.cpp loaded in ${((now() - t0) / 1000).toFixed(1)} s; context ${peer.context.contextSize}, batch ${peer.context.batchSize}, threads ${peer.context.currentThreads}, flash attention ${peer.context.flashAttention}`);

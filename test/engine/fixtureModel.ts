@@ -1,7 +1,9 @@
 // Loads a shared fixture (model + the reference's expected outputs) for the engine tests.
+import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Backend } from '../../engine/backend/backend';
+import { ContiguousLatentCache } from '../../engine/cache/latentCache';
 import { CpuBackend } from '../../engine/backend/cpu/cpuBackend';
 import { DeepseekV2Model } from '../../engine/model/deepseekV2';
 import { loadWeights, readConfig } from '../../engine/weights/modelFolder';
@@ -54,4 +56,30 @@ export function argmax(a: ArrayLike<number>): number {
   let best = 0;
   for (let i = 1; i < a.length; i++) if (a[i] > a[best]) best = i;
   return best;
+}
+
+/** On `backend`: the fixture's logits within `tol` at the reference's positions, and its greedy continuation
+ * through the latent cache (tokens equal, last step's logits within `tol`). */
+export async function checkFixtureLogits(name: string, backend: Backend, tol = 1e-4): Promise<void> {
+  const model = loadFixtureModel(name, backend);
+  const V = model.config.vocabSize;
+  const newCache = () => new ContiguousLatentCache(model.config.numLayers, model.config.kvLoraRank, model.config.qkRopeHeadDim);
+  for (const kase of loadExpected(name).cases) {
+    const [logits] = await model.forward([{ cache: newCache(), tokens: kase.input_ids, logits: 'all' }]);
+    kase.logits_positions.forEach((pos, r) => {
+      const diff = maxAbsDiff(logits.subarray(pos * V, (pos + 1) * V), kase.logits[r]);
+      assert.ok(diff <= tol, `${kase.name} position ${pos}: max |diff| ${diff}`);
+    });
+    const cache = newCache();
+    let [last] = await model.forward([{ cache, tokens: kase.input_ids, logits: 'last' }]);
+    const out: number[] = [];
+    for (let step = 0; step < kase.greedy.max_new_tokens; step++) {
+      out.push(argmax(last));
+      if (step === kase.greedy.max_new_tokens - 1) break;
+      [last] = await model.forward([{ cache, tokens: [out[step]], logits: 'last' }], { attentionPath: 'absorbed' });
+    }
+    assert.deepEqual(out, kase.greedy.new_tokens, kase.name);
+    const diff = maxAbsDiff(last, kase.greedy.last_step_logits);
+    assert.ok(diff <= tol, `${kase.name} last step logits: max |diff| ${diff}`);
+  }
 }

@@ -3,7 +3,8 @@
 //   oracle for every other backend;
 // - `await CpuBackend.create({ threads })`: the fast one, WebAssembly SIMD kernels (f32 accumulation, f16/bf16
 //   and GGML's block-quantised Q8_0/Q4_0/Q5_0/Q5_1/Q4_K/Q5_K/Q6_K decoded in-register) over weights kept in WASM shared
-//   memory, rows split across persistent worker threads.
+//   memory, rows split across persistent worker threads; where the native module loads (native/, AVX-512 or AVX2)
+//   its kernels take the f32/f16/bf16 matmuls over the same memory (kernelChoice.ts).
 // Weights reach the fast kernels by being allocated in the backend's arena (`allocateWeight`, for loaders) or
 // adopted into it (`adoptWeight`, a copy); any other tensor takes the reference kernel.
 import { availableParallelism } from 'node:os';
@@ -18,7 +19,7 @@ import { ACTIVATION_QUANT_OF, DotWeightDType, hasIntegerDot, quantiseActivations
 import { allocateTensor, readRow, Tensor, toF32 } from '../../weights/tensor';
 import type { HeadAttention, LatentAttention } from './attentionJobs';
 import * as C from './controlBlock';
-import { kernelModule } from './kernelModule';
+import { chooseKernels, KernelChoice, KernelsOption, requestedKernels } from './kernelChoice';
 import { KernelThreads, MatmulJob } from './kernelThreads';
 import { attendHeadsReference, attendHeadsWasm, headQueryBlock } from './headAttention';
 import { attendLatentReference, attendLatentSegmented, attendLatentWasm, latentScratchBytes } from './latentAttention';
@@ -39,6 +40,8 @@ export interface CpuBackendOptions {
    * INTEGER_DOT_MAX_TOKENS tokens (decode), where they measure faster (test/bench/quantMatmul.ts).
    */
   integerDot?: boolean;
+  /** Which kernels (default: LATENT_CPU_KERNELS, else auto: native where the module loads and passes its self-check). */
+  kernels?: KernelsOption;
 }
 
 /** The most tokens a quantised matmul takes the integer-dot kernels for by default (wider ones are faster in f32). */
@@ -95,17 +98,23 @@ export class CpuBackend implements Backend {
   /** 1-D weights (norms) as f32, decoded once. */
   private readonly vectors = new WeakMap<object, Float32Array>();
 
-  constructor(private readonly fast?: { arena: WeightArena; pool: KernelThreads; integerDotMaxTokens?: number }) {
+  constructor(private readonly fast?: { arena: WeightArena; pool: KernelThreads; kernels: KernelChoice; integerDotMaxTokens?: number }) {
     this.threads = fast ? fast.pool.threads : 1;
-    this.name = fast ? `cpu-wasm-${this.threads}t` : 'cpu-reference';
+    this.name = fast ? `cpu-${fast.kernels.set.native ? 'native' : 'wasm'}-${this.threads}t` : 'cpu-reference';
+  }
+
+  /** The kernels the fast form runs and why (undefined for the reference). */
+  get kernels(): KernelChoice | undefined {
+    return this.fast?.kernels;
   }
 
   static async create(options: CpuBackendOptions = {}): Promise<CpuBackend> {
     const threads = options.threads ?? availableParallelism();
     const arena = options.shareWeightsWith?.fast?.arena ?? new WeightArena();
-    const pool = await KernelThreads.start(threads, await kernelModule(), arena, options.minParallelWork);
+    const kernels = await chooseKernels(requestedKernels(options.kernels));
+    const pool = await KernelThreads.start(threads, kernels.set, arena, options.minParallelWork);
     const integerDotMaxTokens = options.integerDot === undefined ? INTEGER_DOT_MAX_TOKENS : options.integerDot ? Infinity : 0;
-    return new CpuBackend({ arena, pool, integerDotMaxTokens });
+    return new CpuBackend({ arena, pool, kernels, integerDotMaxTokens });
   }
 
   /** A zeroed weight tensor in the kernels' memory (the arena for the fast form), for a loader to fill through `bytes`. */
@@ -123,7 +132,7 @@ export class CpuBackend implements Backend {
   }
 
   info(): BackendInfo {
-    return { name: this.name, device: this.fast ? `cpu, ${this.threads} threads, WebAssembly SIMD` : 'cpu, 1 thread, double-precision reference' };
+    return { name: this.name, device: this.fast ? `cpu, ${this.threads} threads, ${this.fast.kernels.description}` : 'cpu, 1 thread, double-precision reference' };
   }
 
   createLatentStore(shape: LatentShape, format: LatentFormat): LatentPageStore {

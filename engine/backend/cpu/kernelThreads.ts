@@ -4,7 +4,8 @@
 import * as path from 'node:path';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import * as C from './controlBlock';
-import { instantiateKernels, KernelExports, WasmModule } from './wasmKernels';
+import { KernelSet, kernelsOn } from './kernelSet';
+import type { KernelExports } from './wasmKernels';
 import type { WeightArena } from './weightArena';
 
 /** A kernel call, split by the pool into per-thread row ranges. */
@@ -36,18 +37,18 @@ export class KernelThreads {
   private readonly mainKernels: KernelExports[] = [];
   private disposed = false;
 
-  private constructor(readonly threads: number, private readonly module: WasmModule, private readonly arena: WeightArena, private readonly minParallelMacs: number) {}
+  private constructor(readonly threads: number, private readonly kernels: KernelSet, private readonly arena: WeightArena, private readonly minParallelMacs: number) {}
 
-  static async start(threads: number, module: WasmModule, arena: WeightArena, minParallelMacs = MIN_PARALLEL_MACS): Promise<KernelThreads> {
+  static async start(threads: number, kernels: KernelSet, arena: WeightArena, minParallelMacs = MIN_PARALLEL_MACS): Promise<KernelThreads> {
     if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw new RangeError(`threads must be an integer in 1..256, not ${threads}`);
-    const pool = new KernelThreads(threads, module, arena, minParallelMacs);
+    const pool = new KernelThreads(threads, kernels, arena, minParallelMacs);
     arena.anyBank();
-    for (const bank of arena.banks) pool.mainKernels.push(instantiateKernels(module, bank.memory));
+    for (const bank of arena.banks) pool.mainKernels.push(kernelsOn(kernels, bank.memory));
     const ready: Promise<void>[] = [];
     for (let t = 1; t < threads; t++) {
       const { port1, port2 } = new MessageChannel();
       const worker = new Worker(path.join(__dirname, 'kernelWorker.js'), {
-        workerData: { module, control: pool.control.buffer, banks: port2, memories: arena.banks.map((b) => b.memory), thread: t },
+        workerData: { kernels, control: pool.control.buffer, banks: port2, memories: arena.banks.map((b) => b.memory), thread: t },
         transferList: [port2],
       });
       pool.workers.push(worker);
@@ -76,7 +77,7 @@ export class KernelThreads {
 
   private addBank(bank: number): void {
     const memory = this.arena.banks[bank].memory;
-    this.mainKernels.push(instantiateKernels(this.module, memory));
+    this.mainKernels.push(kernelsOn(this.kernels, memory));
     for (const port of this.bankPorts) port.postMessage({ memory });
     Atomics.store(this.control, C.BANKS, this.arena.banks.length);
   }

@@ -1,11 +1,12 @@
-// A kernel worker thread: sleeps on the control block, claims chunks of each job and runs them with the WASM
-// kernels on the job's bank. Banks added after start arrive on `banks` (read synchronously).
+// A kernel worker thread: sleeps on the control block, claims chunks of each job and runs them with the
+// backend's kernels (kernelSet.ts) on the job's bank. Banks added after start arrive on `banks` (read synchronously).
 import { MessagePort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import * as C from './controlBlock';
-import { instantiateKernels, KernelExports, WasmMemory, WasmModule } from './wasmKernels';
+import { KernelSet, kernelsOn } from './kernelSet';
+import type { KernelExports, WasmMemory } from './wasmKernels';
 
 interface KernelWorkerData {
-  module: WasmModule;
+  kernels: KernelSet;
   control: SharedArrayBuffer;
   banks: MessagePort;
   memories: WasmMemory[];
@@ -14,13 +15,13 @@ interface KernelWorkerData {
 
 const data = workerData as KernelWorkerData;
 const control = new Int32Array(data.control);
-const kernels: KernelExports[] = data.memories.map((m) => instantiateKernels(data.module, m));
+const kernels: KernelExports[] = data.memories.map((m) => kernelsOn(data.kernels, m));
 
 function ensureBanks(count: number): void {
   while (kernels.length < count) {
     const message = receiveMessageOnPort(data.banks);
     if (!message) throw new Error(`kernel worker ${data.thread}: bank ${kernels.length} was announced but not sent`);
-    kernels.push(instantiateKernels(data.module, (message.message as { memory: WasmMemory }).memory));
+    kernels.push(kernelsOn(data.kernels, (message.message as { memory: WasmMemory }).memory));
   }
 }
 

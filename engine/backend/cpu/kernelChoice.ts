@@ -1,0 +1,136 @@
+// Which kernels the fast CPU backend runs: the native module's (native/, AVX-512 or AVX2 with FMA) where it
+// loads and agrees with the WASM kernels on a small self-check at start, else the WASM SIMD kernels, the portable
+// path. LATENT_CPU_KERNELS (or CpuBackendOptions.kernels) = auto (default) | wasm | native | native-avx512 |
+// native-avx2; `native*` fails loudly where auto would fall back.
+import { signedUniform } from '../../generate/seededRandom';
+import { f32BitsToBf16, f32ToF16 } from '../../weights/halfPrecision';
+import { f16ToF32Table } from '../../weights/tensor';
+import { kernelModule } from './kernelModule';
+import type { KernelSet } from './kernelSet';
+import { bindNative, loadNativeModule, NativeIsa, NativeOps } from './nativeKernels';
+import { instantiateKernels, wasm, WasmModule } from './wasmKernels';
+
+export const KERNEL_CHOICES = ['auto', 'wasm', 'native', 'native-avx512', 'native-avx2'] as const;
+export type KernelsOption = (typeof KERNEL_CHOICES)[number];
+
+export interface KernelChoice {
+  set: KernelSet;
+  /** What runs the matmuls, for info() and `latent info`: e.g. "native avx512 kernels". */
+  description: string;
+  /** Why this choice (a fallback says what failed). */
+  reason: string;
+}
+
+/** The option, else LATENT_CPU_KERNELS, else auto; throws on an unknown value. */
+export function requestedKernels(option?: string): KernelsOption {
+  const value = option ?? process.env.LATENT_CPU_KERNELS ?? 'auto';
+  if (!(KERNEL_CHOICES as readonly string[]).includes(value)) {
+    throw new RangeError(`cpu kernels must be one of ${KERNEL_CHOICES.join(', ')} (LATENT_CPU_KERNELS or the kernels option), not "${value}"`);
+  }
+  return value as KernelsOption;
+}
+
+/**
+ * How far the native and the WASM kernels may differ on one output, given S = Σ|x_i·w_i| (or Σ|p_s·w_s|) over its
+ * `terms` products: both compute every product exactly-rounded and only sum in different orders. By Higham's
+ * bound a dot product summed in f32 over m terms per partial sum, then over a tree of depth d, is off by at most
+ * γ_(m+d)·S (γ_k = k·u/(1 - k·u), u = 2^-24). x·Wᵀ: WASM sums cols/4 terms per lane then 4 lanes (m + d =
+ * cols/4 + 2), AVX2 cols/8 then 8 lanes (cols/8 + 3), AVX-512 cols/16 (+1 for a tail of 8) then 16 lanes (≤ cols/8
+ * + 5): the two differ by at most (3·cols/8 + 7)·u·S. p·W sums its k terms in the same order on both (k + k).
+ */
+export function agreementBound(op: 'matmul' | 'nn', terms: number, absSum: number): number {
+  const k = op === 'matmul' ? (3 * terms) / 8 + 7 : 2 * terms;
+  const u = 2 ** -24;
+  return ((k * u) / (1 - k * u)) * absSum;
+}
+
+const cached = new Map<KernelsOption, Promise<KernelChoice>>();
+
+/** The kernels for `requested` (checked once per process). */
+export function chooseKernels(requested: KernelsOption): Promise<KernelChoice> {
+  let choice = cached.get(requested);
+  if (!choice) cached.set(requested, (choice = decide(requested)));
+  return choice;
+}
+
+async function decide(requested: KernelsOption): Promise<KernelChoice> {
+  const module = await kernelModule();
+  const wasmOnly = (reason: string): KernelChoice => ({ set: { wasm: module }, description: 'WebAssembly SIMD kernels', reason });
+  if (requested === 'wasm') return wasmOnly('asked for: LATENT_CPU_KERNELS or the kernels option is wasm');
+  const fail = (why: string): KernelChoice => {
+    if (requested !== 'auto') throw new Error(`cpu backend: native kernels (${requested}) are not available: ${why}`);
+    return wasmOnly(why);
+  };
+  const loaded = loadNativeModule();
+  if ('error' in loaded) return fail(loaded.error);
+  const isas = loaded.module.isas();
+  const isa: NativeIsa | undefined = requested === 'auto' || requested === 'native' ? isas[0] : isas.find((i) => `native-${i}` === requested);
+  if (!isa) return fail(`this CPU has none of the native module's instruction sets (${requested})`);
+  const mismatch = selfCheck(module, isa);
+  if (mismatch) {
+    // A module that loads but computes wrong is a bug worth seeing, even when auto falls back.
+    if (requested === 'auto') console.warn(`cpu backend: native ${isa} kernels failed their self-check (${mismatch}); using the WASM kernels`);
+    return fail(`the self-check failed: ${mismatch}`);
+  }
+  return {
+    set: { wasm: module, native: isa },
+    description: `native ${isa} kernels (f32/f16/bf16 matmul; WebAssembly SIMD for the rest)`,
+    reason: `${loaded.file} loaded and agrees with the WASM kernels`,
+  };
+}
+
+/** Runs every native op against its WASM export on small random shapes (tails included); a message on the first disagreement. */
+function selfCheck(module: WasmModule, isa: NativeIsa): string | undefined {
+  const memory = new wasm.Memory({ initial: 16, maximum: 16, shared: true });
+  const ref = instantiateKernels(module, memory);
+  let native: NativeOps;
+  try {
+    native = bindNative(memory, isa);
+  } catch (e) {
+    return (e as Error).message;
+  }
+  const f32 = new Float32Array(memory.buffer);
+  const u16 = new Uint16Array(memory.buffer);
+  const rand = signedUniform(12345);
+  const f16 = f16ToF32Table();
+  // Float offsets: x, W, then the WASM and the native outputs.
+  const [X, W, A, B] = [0, 4096, 8192, 12288];
+  for (const op of ['matmul_f32', 'matmul_f16', 'matmul_bf16', 'matmul_f16_finite', 'matmul_nn_f32'] as const) {
+    const nn = op === 'matmul_nn_f32';
+    // (n, rows, cols); for p·W rows is k and cols is m. Columns of 40 and 8 leave a tail of 8 on AVX-512.
+    for (const [n, rows, cols] of [[1, 13, 40], [5, 9, 48], [6, 7, 8]]) {
+      const x = Float32Array.from({ length: n * (nn ? rows : cols) }, rand);
+      f32.set(x, X);
+      const w = new Float32Array(rows * cols); // W as the kernels decode it
+      for (let i = 0; i < w.length; i++) {
+        const v = rand();
+        if (op === 'matmul_f16' || op === 'matmul_f16_finite') w[i] = f16[(u16[W * 2 + i] = f32ToF16(v))];
+        else if (op === 'matmul_bf16') w[i] = floatOf((u16[W * 2 + i] = f32BitsToBf16(bitsOf(v))) << 16);
+        else w[i] = f32[W + i] = v;
+      }
+      const end = nn ? cols : rows;
+      ref[op](X * 4, W * 4, A * 4, n, rows, cols, 0, end, 4);
+      native[op](X * 4, W * 4, B * 4, n, rows, cols, 0, end, 4);
+      for (let t = 0; t < n; t++) {
+        for (let j = 0; j < end; j++) {
+          let absSum = 0;
+          if (nn) for (let s = 0; s < rows; s++) absSum += Math.abs(x[t * rows + s] * w[s * cols + j]);
+          else for (let i = 0; i < cols; i++) absSum += Math.abs(x[t * cols + i] * w[j * cols + i]);
+          const [a, b] = [f32[A + t * end + j], f32[B + t * end + j]];
+          if (!(Math.abs(a - b) <= agreementBound(nn ? 'nn' : 'matmul', nn ? rows : cols, absSum))) {
+            return `${op} n=${n} rows=${rows} cols=${cols}: output [${t}, ${j}] is ${b}, the WASM kernel's ${a}`;
+          }
+        }
+      }
+    }
+  }
+  return undefined;
+}
+
+function bitsOf(v: number): number {
+  return new Uint32Array(new Float32Array([v]).buffer)[0];
+}
+
+function floatOf(bits: number): number {
+  return new Float32Array(new Uint32Array([bits]).buffer)[0];
+}

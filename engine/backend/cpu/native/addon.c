@@ -1,0 +1,191 @@
+// The N-API face of the native kernels (plain node_api.h, so one build serves every Node version with N-API 8):
+//   isas()              -> the instruction sets this CPU runs, best first ("avx512", "avx2"; empty on others)
+//   bind(memory, isa)   -> { matmul_f32, matmul_f16, matmul_bf16, matmul_f16_finite, matmul_nn_f32 } over one
+//                          weight bank (a shared WebAssembly.Memory), with the WASM exports' signature:
+//                          kernel(x, w, out, n, rows, cols, r0, r1, rowBlock), x/w/out byte offsets in the bank.
+// Each kernel checks its operands against the bank's size and throws a RangeError outside it, as a WASM trap would.
+// A shared memory never moves when it grows (V8 reserves its maximum up front), but its length does: the size is
+// re-read from memory.buffer when an operand lies past it, and the base is re-read with it (checked, not assumed).
+#define NAPI_VERSION 8
+#include <node_api.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include "kernels.h"
+
+enum op { OP_F32, OP_F16, OP_BF16, OP_NN_F32 };
+
+struct binding {
+  napi_ref memory;
+  uint8_t *base;
+  uint64_t size;
+  const struct kernel_set *kernels;
+  enum op op;
+};
+
+#define CHECK(call) \
+  do { if ((call) != napi_ok) { napi_throw_error(env, NULL, "latent_kernels: " #call " failed"); return NULL; } } while (0)
+
+static const struct kernel_set *kernels_for(const char *isa) {
+  if (strcmp(isa, "avx512") == 0 && __builtin_cpu_supports("avx512f")) return &kernels_avx512;
+  if (strcmp(isa, "avx2") == 0 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+      __builtin_cpu_supports("f16c"))
+    return &kernels_avx2;
+  return NULL;
+}
+
+/** Reads the memory's current buffer: base pointer and length (through a Uint8Array, as N-API 8 has no SharedArrayBuffer calls). */
+static int read_memory(napi_env env, napi_value memory, uint8_t **base, uint64_t *size) {
+  napi_value buffer, global, ctor, view, ab;
+  napi_typedarray_type type;
+  size_t length, offset;
+  void *data;
+  if (napi_get_named_property(env, memory, "buffer", &buffer) != napi_ok) return 0;
+  if (napi_get_global(env, &global) != napi_ok) return 0;
+  if (napi_get_named_property(env, global, "Uint8Array", &ctor) != napi_ok) return 0;
+  if (napi_new_instance(env, ctor, 1, &buffer, &view) != napi_ok) return 0;
+  if (napi_get_typedarray_info(env, view, &type, &length, &data, &ab, &offset) != napi_ok) return 0;
+  *base = data;
+  *size = length;
+  return 1;
+}
+
+/** The last byte (exclusive) a call touches, or 0 when its shape is invalid; *empty when it does nothing. */
+static uint64_t extent(enum op op, const uint32_t *a, int *empty, const char **why) {
+  const uint64_t x = a[0], w = a[1], out = a[2], n = a[3], rows = a[4], cols = a[5], r0 = a[6], r1 = a[7];
+  *empty = 0;
+  if (op == OP_NN_F32) {
+    // (p, w, out, n, k, m, c0, c1): p [n, k], W [k, m], out [n, m], columns [c0, c1).
+    const uint64_t k = rows, m = cols, c0 = r0, c1 = r1;
+    if (m % 8 || c0 % 8 || c1 % 8 || c0 > c1 || c1 > m) { *why = "columns must be multiples of 8 within m"; return 0; }
+    if (n == 0 || k == 0 || c0 == c1) { *empty = 1; return 1; }
+    uint64_t end = x + n * k * 4;
+    if (w + ((k - 1) * m + c1) * 4 > end) end = w + ((k - 1) * m + c1) * 4;
+    if (out + ((n - 1) * m + c1) * 4 > end) end = out + ((n - 1) * m + c1) * 4;
+    return end;
+  }
+  if (cols % 8 || r0 > r1 || r1 > rows) { *why = "cols must be a multiple of 8 and r0 <= r1 <= rows"; return 0; }
+  if (n == 0 || r0 == r1 || cols == 0) { *empty = 1; return 1; }
+  const uint64_t w_bytes = op == OP_F32 ? 4 : 2;
+  uint64_t end = x + n * cols * 4;
+  if (w + r1 * cols * w_bytes > end) end = w + r1 * cols * w_bytes;
+  if (out + ((n - 1) * rows + r1) * 4 > end) end = out + ((n - 1) * rows + r1) * 4;
+  return end;
+}
+
+static napi_value call_kernel(napi_env env, napi_callback_info info) {
+  size_t argc = 9;
+  napi_value argv[9];
+  void *data;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, &data));
+  struct binding *b = data;
+  if (argc < 9) {
+    napi_throw_type_error(env, NULL, "latent_kernels: a kernel takes 9 arguments");
+    return NULL;
+  }
+  // Offsets come as the WASM exports take them: i32s read as unsigned (the control block holds them as Int32).
+  uint32_t a[9];
+  for (int i = 0; i < 9; i++) {
+    if (napi_get_value_uint32(env, argv[i], &a[i]) != napi_ok) {
+      napi_throw_type_error(env, NULL, "latent_kernels: kernel arguments must be numbers");
+      return NULL;
+    }
+  }
+  int empty;
+  const char *why = "";
+  const uint64_t end = extent(b->op, a, &empty, &why);
+  if (end == 0) {
+    napi_throw_range_error(env, NULL, why);
+    return NULL;
+  }
+  if (empty) return NULL;
+  if (end > b->size) {
+    napi_value memory;
+    CHECK(napi_get_reference_value(env, b->memory, &memory));
+    if (!read_memory(env, memory, &b->base, &b->size)) return NULL;
+    if (end > b->size) {
+      napi_throw_range_error(env, NULL, "latent_kernels: memory access out of bounds");
+      return NULL;
+    }
+  }
+  uint8_t *m = b->base;
+  if (b->op == OP_NN_F32) {
+    b->kernels->matmul_nn((const float *)(m + a[0]), (const float *)(m + a[1]), (float *)(m + a[2]), a[3], a[4], a[5], a[6], a[7]);
+  } else {
+    const int dtype = b->op == OP_F32 ? W_F32 : b->op == OP_F16 ? W_F16 : W_BF16;
+    b->kernels->matmul(dtype, (const float *)(m + a[0]), m + a[1], (float *)(m + a[2]), a[3], a[4], a[5], a[6], a[7], a[8]);
+  }
+  return NULL;
+}
+
+static void finalize_binding(napi_env env, void *data, void *hint) {
+  (void)hint;
+  struct binding *b = data;
+  napi_delete_reference(env, b->memory);
+  free(b);
+}
+
+static napi_value bind_memory(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char isa[16] = "";
+  size_t isa_len;
+  if (argc < 2 || napi_get_value_string_utf8(env, argv[1], isa, sizeof isa, &isa_len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "latent_kernels: bind(memory, isa)");
+    return NULL;
+  }
+  const struct kernel_set *kernels = kernels_for(isa);
+  if (!kernels) {
+    napi_throw_error(env, NULL, "latent_kernels: this CPU does not run the requested instruction set");
+    return NULL;
+  }
+  uint8_t *base;
+  uint64_t size;
+  if (!read_memory(env, argv[0], &base, &size)) return NULL;
+  static const struct { const char *name; enum op op; } exports[] = {
+    { "matmul_f32", OP_F32 }, { "matmul_f16", OP_F16 }, { "matmul_bf16", OP_BF16 },
+    // The exact f16 decode (vcvtph2ps) serves f16 weights with or without inf/nan alike.
+    { "matmul_f16_finite", OP_F16 }, { "matmul_nn_f32", OP_NN_F32 },
+  };
+  napi_value result;
+  CHECK(napi_create_object(env, &result));
+  for (size_t i = 0; i < sizeof exports / sizeof exports[0]; i++) {
+    // One binding per function, freed with it: a function may outlive the object it came in.
+    struct binding *b = malloc(sizeof *b);
+    if (!b) {
+      napi_throw_error(env, NULL, "latent_kernels: out of memory");
+      return NULL;
+    }
+    *b = (struct binding){ .base = base, .size = size, .kernels = kernels, .op = exports[i].op };
+    napi_value fn;
+    CHECK(napi_create_reference(env, argv[0], 1, &b->memory));
+    CHECK(napi_create_function(env, exports[i].name, NAPI_AUTO_LENGTH, call_kernel, b, &fn));
+    CHECK(napi_add_finalizer(env, fn, b, finalize_binding, NULL, NULL));
+    CHECK(napi_set_named_property(env, result, exports[i].name, fn));
+  }
+  return result;
+}
+
+static napi_value isas(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value list, name;
+  uint32_t count = 0;
+  CHECK(napi_create_array(env, &list));
+  static const char *const all[] = { "avx512", "avx2" };
+  for (size_t i = 0; i < 2; i++) {
+    if (!kernels_for(all[i])) continue;
+    CHECK(napi_create_string_utf8(env, all[i], NAPI_AUTO_LENGTH, &name));
+    CHECK(napi_set_element(env, list, count++, name));
+  }
+  return list;
+}
+
+NAPI_MODULE_INIT() {
+  napi_value fn;
+  if (napi_create_function(env, "isas", NAPI_AUTO_LENGTH, isas, NULL, &fn) != napi_ok) return NULL;
+  if (napi_set_named_property(env, exports, "isas", fn) != napi_ok) return NULL;
+  if (napi_create_function(env, "bind", NAPI_AUTO_LENGTH, bind_memory, NULL, &fn) != napi_ok) return NULL;
+  if (napi_set_named_property(env, exports, "bind", fn) != napi_ok) return NULL;
+  return exports;
+}

@@ -1,0 +1,50 @@
+// The native kernel module (native/: C over AVX-512 or AVX2 with FMA), loaded when it is there: beside the bundle
+// in a platform .vsix (dist/latent_kernels.node) or in the build folder (out/native/). It binds the same kernel
+// signature as the WASM exports to a weight bank's memory, for the ops it has; the WASM kernels do the rest.
+// Loading only: which kernels a backend runs is decided (and checked) in kernelChoice.ts.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { KernelExports, WasmMemory } from './wasmKernels';
+
+/** The ops the native module has (every other op stays on the WASM kernels). */
+export const NATIVE_OPS = ['matmul_f32', 'matmul_f16', 'matmul_bf16', 'matmul_f16_finite', 'matmul_nn_f32'] as const;
+export type NativeOps = Pick<KernelExports, (typeof NATIVE_OPS)[number]>;
+
+export type NativeIsa = 'avx512' | 'avx2';
+
+interface NativeModule {
+  isas(): NativeIsa[];
+  bind(memory: WasmMemory, isa: NativeIsa): NativeOps;
+}
+
+/** Where the module may be, first found wins: beside this file once bundled (dist/), or the build folder. */
+export function nativeModulePaths(): string[] {
+  return [path.join(__dirname, 'latent_kernels.node'), path.resolve(__dirname, '..', '..', '..', 'native', 'latent_kernels.node')];
+}
+
+let loaded: { module: NativeModule; file: string } | { error: string } | undefined;
+
+/** The module of this process (loaded once per thread), or why there is none. */
+export function loadNativeModule(): { module: NativeModule; file: string } | { error: string } {
+  if (loaded) return loaded;
+  const file = nativeModulePaths().find((f) => fs.existsSync(f));
+  if (!file) {
+    loaded = { error: `no native kernel module for ${process.platform}-${process.arch} (not built, or not shipped for this platform)` };
+    return loaded;
+  }
+  try {
+    const holder = { exports: {} as NativeModule };
+    process.dlopen(holder, file);
+    loaded = { module: holder.exports, file };
+  } catch (e) {
+    loaded = { error: `${file} did not load: ${(e as Error).message}` };
+  }
+  return loaded;
+}
+
+/** The native kernels over one bank's memory; throws when the module is absent or the CPU lacks `isa`. */
+export function bindNative(memory: WasmMemory, isa: NativeIsa): NativeOps {
+  const m = loadNativeModule();
+  if ('error' in m) throw new Error(m.error);
+  return m.module.bind(memory, isa);
+}

@@ -1,0 +1,194 @@
+// The native kernels (engine/backend/cpu/native/, every instruction set this CPU runs) against the WASM kernels:
+// each op on random shapes within the summation-order bound (agreementBound in kernelChoice.ts: the two sum the
+// same exactly-rounded products in different orders), exact f16/bf16 decoding, writes confined to the rows or
+// columns asked for, bounds checks, and through the whole model the fixtures' logits on 1 and 2 threads.
+// Skipped with the reason when the module is not built; LATENT_REQUIRE_NATIVE=1 (CI) makes that a failure.
+import * as assert from 'node:assert/strict';
+import { CpuBackend } from '../../engine/backend/cpu/cpuBackend';
+import { agreementBound, KernelsOption } from '../../engine/backend/cpu/kernelChoice';
+import { kernelModule } from '../../engine/backend/cpu/kernelModule';
+import { kernelsOn } from '../../engine/backend/cpu/kernelSet';
+import { loadNativeModule, NativeIsa } from '../../engine/backend/cpu/nativeKernels';
+import { KernelExports, wasm } from '../../engine/backend/cpu/wasmKernels';
+import { signedUniform } from '../../engine/generate/seededRandom';
+import { encodeBf16, encodeF16 } from '../../engine/weights/halfPrecision';
+import type { DType } from '../../engine/weights/safetensors';
+import { allocateTensor, Tensor, toF32 } from '../../engine/weights/tensor';
+import { checkFixtureLogits, FIXTURE_NAMES } from './fixtureModel';
+
+/** The instruction sets to test, or why none (a skip, or a failure under LATENT_REQUIRE_NATIVE=1). */
+function nativeIsas(ctx: Mocha.Context): NativeIsa[] {
+  const loaded = loadNativeModule();
+  const reason = 'error' in loaded ? loaded.error : loaded.module.isas().length === 0 ? 'this CPU has neither AVX-512 nor AVX2 with FMA' : undefined;
+  if (reason) {
+    if (process.env.LATENT_REQUIRE_NATIVE === '1') throw new Error(`LATENT_REQUIRE_NATIVE=1 but ${reason}`);
+    console.log(`      (skipped: ${reason})`);
+    ctx.skip();
+  }
+  return (loaded as { module: { isas(): NativeIsa[] } }).module.isas();
+}
+
+function randomTensor(dtype: DType, rows: number, cols: number, seed: number): Tensor {
+  const { tensor } = allocateTensor('w', dtype, [rows, cols]);
+  const values = Float32Array.from({ length: rows * cols }, signedUniform(seed));
+  if (dtype === 'F32') tensor.data.set(values);
+  else (dtype === 'F16' ? encodeF16 : encodeBf16)(values, tensor.data as Uint16Array);
+  return tensor;
+}
+
+/** Asserts |got - want| <= agreementBound for every output of x·Wᵀ (W as decoded, f32 [rows, cols]). */
+function assertAgree(label: string, got: Float32Array, want: Float32Array, x: Float32Array, w: Float32Array, n: number, rows: number, cols: number): void {
+  let worst = 0;
+  for (let t = 0; t < n; t++) {
+    for (let r = 0; r < rows; r++) {
+      let absSum = 0;
+      for (let i = 0; i < cols; i++) absSum += Math.abs(x[t * cols + i] * w[r * cols + i]);
+      const diff = Math.abs(got[t * rows + r] - want[t * rows + r]);
+      const bound = agreementBound('matmul', cols, absSum);
+      if (!(diff <= bound)) assert.fail(`${label}: output [${t}, ${r}] is ${got[t * rows + r]}, WASM ${want[t * rows + r]} (|diff| ${diff} > bound ${bound})`);
+      worst = Math.max(worst, diff / bound);
+    }
+  }
+  assert.ok(worst < 1, label);
+}
+
+describe('CPU backend: native kernels against the WASM kernels', function () {
+  let isas: NativeIsa[] = [];
+  let reference: CpuBackend;
+  const natives: CpuBackend[] = [];
+  before(async function () {
+    isas = nativeIsas(this);
+    reference = await CpuBackend.create({ threads: 1, kernels: 'wasm' });
+    for (const isa of isas) {
+      const kernels = `native-${isa}` as KernelsOption;
+      // The 2-thread backend splits every job, however small, so that the workers' kernels are exercised too.
+      natives.push(await CpuBackend.create({ threads: 1, kernels }), await CpuBackend.create({ threads: 2, minParallelWork: 0, kernels }));
+    }
+  });
+  after(() => [reference, ...natives].forEach((b) => b?.dispose()));
+
+  it('auto picks the native kernels on this machine', async () => {
+    const auto = await CpuBackend.create({ threads: 1, kernels: 'auto' });
+    try {
+      assert.equal(auto.name, 'cpu-native-1t');
+      assert.match(auto.info().device, new RegExp(`native ${isas[0]} kernels`));
+    } finally {
+      auto.dispose();
+    }
+  });
+
+  for (const dtype of ['F32', 'F16', 'BF16'] as DType[]) {
+    it(`${dtype}: x·Wᵀ within the summation-order bound of WASM for n = 1, 3, 17, 64, odd row counts, 1 and 2 threads`, async () => {
+      // Columns 8 mod 16 take AVX-512's half-vector tail; row counts that are not multiples of the tiles take the row tail.
+      for (const [rows, cols] of [[1, 8], [37, 40], [129, 136], [7, 520], [301, 1032]]) {
+        const ref = randomTensor(dtype, rows, cols, rows * 31 + cols);
+        const w = toF32(ref);
+        for (const n of [1, 3, 17, 64]) {
+          const x = Float32Array.from({ length: n * cols }, signedUniform(n * 7 + cols));
+          const want = new Float32Array(n * rows);
+          reference.matmul(want, x, n, reference.adoptWeight(ref));
+          for (const backend of natives) {
+            const got = new Float32Array(n * rows).fill(NaN);
+            backend.matmul(got, x, n, backend.adoptWeight(ref));
+            assertAgree(`${backend.info().device} ${dtype} n=${n} rows=${rows} cols=${cols}`, got, want, x, w, n, rows, cols);
+          }
+        }
+      }
+    });
+  }
+
+  for (const [dtype, finiteOnly] of [['F16', false], ['F16', true], ['BF16', false]] as [DType, boolean][]) {
+    it(`${dtype}${finiteOnly ? ' without inf/nan' : ''}: every bit pattern is decoded exactly, as by the WASM kernels`, async () => {
+      // W holds the patterns as [count / 8, 8]; x is the 8x8 identity, so out[c, r] = W[r, c] (0·inf is NaN in both).
+      const patterns = Array.from({ length: 65536 }, (_, i) => i).filter((i) => !finiteOnly || (i & 0x7c00) !== 0x7c00);
+      const { tensor } = allocateTensor('all', dtype, [patterns.length / 8, 8]);
+      tensor.data.set(patterns);
+      const x = new Float32Array(64);
+      for (let c = 0; c < 8; c++) x[c * 8 + c] = 1;
+      const want = new Float32Array(patterns.length);
+      reference.matmul(want, x, 8, reference.adoptWeight(tensor));
+      for (const backend of natives) {
+        const got = new Float32Array(patterns.length);
+        backend.matmul(got, x, 8, backend.adoptWeight(tensor));
+        for (let i = 0; i < got.length; i++) {
+          if (!(got[i] === want[i] || (Number.isNaN(got[i]) && Number.isNaN(want[i])))) assert.fail(`${backend.name}: output ${i} is ${got[i]}, WASM ${want[i]}`);
+        }
+      }
+    });
+  }
+
+  describe('the kernels on a bank', () => {
+    const memory = () => new wasm.Memory({ initial: 64, maximum: 256, shared: true }); // 4 MiB, growable to 16
+    const kernels = async (isa: NativeIsa | undefined, m: ReturnType<typeof memory>): Promise<KernelExports> => kernelsOn({ wasm: await kernelModule(), native: isa }, m);
+
+    it('x·Wᵀ writes only the rows r0..r1 asked for, and p·W only the columns c0..c1', async () => {
+      for (const isa of isas) {
+        const m = memory();
+        const [ref, nat] = [await kernels(undefined, m), await kernels(isa, m)];
+        const f32 = new Float32Array(m.buffer);
+        const [X, W, OUT] = [0, 1 << 16, 1 << 18]; // float offsets
+        const [n, rows, cols] = [5, 41, 72];
+        f32.set(Float32Array.from({ length: n * cols }, signedUniform(1)), X);
+        f32.set(Float32Array.from({ length: rows * cols }, signedUniform(2)), W);
+        for (const [r0, r1] of [[0, 41], [4, 12], [13, 14], [36, 41]]) {
+          for (const k of [ref, nat]) {
+            f32.fill(NaN, OUT, OUT + n * rows);
+            k.matmul_f32(X * 4, W * 4, OUT * 4, n, rows, cols, r0, r1, 8);
+            for (let t = 0; t < n; t++) {
+              for (let r = 0; r < rows; r++) assert.equal(Number.isNaN(f32[OUT + t * rows + r]), r < r0 || r >= r1, `${k === nat ? isa : 'wasm'} x·Wᵀ [${r0}, ${r1}) at [${t}, ${r}]`);
+            }
+          }
+        }
+        // p·W: p [n, k], W [k, m]; the outputs of the two kernels compared within the bound.
+        for (const [n2, k2, m2, c0, c1] of [[1, 37, 40, 0, 40], [3, 130, 136, 8, 128], [17, 1, 8, 0, 8], [64, 9, 56, 16, 48]]) {
+          const p = Float32Array.from({ length: n2 * k2 }, signedUniform(n2 + k2));
+          const w = Float32Array.from({ length: k2 * m2 }, signedUniform(m2));
+          f32.set(p, X);
+          f32.set(w, W);
+          const outs = [ref, nat].map((k) => {
+            f32.fill(NaN, OUT, OUT + n2 * m2);
+            k.matmul_nn_f32(X * 4, W * 4, OUT * 4, n2, k2, m2, c0, c1, 0);
+            return f32.slice(OUT, OUT + n2 * m2);
+          });
+          for (let t = 0; t < n2; t++) {
+            for (let c = 0; c < m2; c++) {
+              const [a, b] = [outs[0][t * m2 + c], outs[1][t * m2 + c]];
+              if (c < c0 || c >= c1) {
+                assert.ok(Number.isNaN(b), `${isa} p·W wrote column ${c} outside [${c0}, ${c1})`);
+                continue;
+              }
+              let absSum = 0;
+              for (let s = 0; s < k2; s++) absSum += Math.abs(p[t * k2 + s] * w[s * m2 + c]);
+              assert.ok(Math.abs(a - b) <= agreementBound('nn', k2, absSum), `${isa} p·W n=${n2} k=${k2} m=${m2} [${t}, ${c}]: ${b} vs WASM ${a}`);
+            }
+          }
+        }
+      }
+    });
+
+    it('an operand past the bank is a RangeError, and the grown part of a bank is reachable', async () => {
+      for (const isa of isas) {
+        const m = memory();
+        const nat = await kernels(isa, m);
+        const size = m.buffer.byteLength;
+        // W's last row would end 4 bytes past the memory.
+        assert.throws(() => nat.matmul_f32(0, size - 4 * 64 + 4, 4096, 1, 1, 64, 0, 1, 4), RangeError);
+        assert.throws(() => nat.matmul_f16(0, 0, 4096, 1, 4, 12, 0, 4, 4), RangeError, 'cols not a multiple of 8');
+        assert.throws(() => nat.matmul_nn_f32(0, 0, 4096, 1, 4, 16, 0, 24, 0), RangeError, 'columns past m');
+        m.grow(64);
+        // After growing, W at the old end (now inside) works through the kernels bound before.
+        const f32 = new Float32Array(m.buffer);
+        f32.fill(0.5, size / 4, size / 4 + 64);
+        f32.fill(2, 0, 64);
+        nat.matmul_f32(0, size, 4096, 1, 1, 64, 0, 1, 4);
+        assert.equal(new Float32Array(m.buffer)[1024], 64);
+      }
+    });
+  });
+
+  for (const name of FIXTURE_NAMES) {
+    it(`fixture ${name}: logits within 1e-4 and the greedy continuation with native kernels, 1 and 2 threads`, async () => {
+      for (const backend of natives) await checkFixtureLogits(name, backend);
+    });
+  }
+});
