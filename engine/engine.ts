@@ -14,7 +14,7 @@ import { DEFAULT_MAX_DISTANCE, PromptCache, PromptCacheStats, ReusePolicy } from
 import { Sequence } from './generate/sequence';
 import { TokenHealer } from './generate/tokenHealing';
 import type { DeepseekV2Config } from './model/config';
-import { DeepseekV2Model } from './model/deepseekV2';
+import { DeepseekV2Model, StepOutput } from './model/deepseekV2';
 import { ModelTokenizer } from './tokenizer/modelTokenizer';
 import type { WeightQuantisation } from './weights/loadQuantisation';
 import { LoadProgress, loadWeights, readConfig } from './weights/modelFolder';
@@ -268,11 +268,12 @@ export class Engine {
     if (running.length === 0) return;
     // Chunked prefill: a sequence with more pending prompt than a chunk feeds one chunk and picks no token yet.
     const fed = running.map((s) => s.pending.slice(0, this.prefillChunkTokens));
-    let logits: Float32Array[];
+    let outputs: StepOutput[];
     try {
-      logits = await this.model.forward(running.map((s, i) => ({
-        cache: s.cache, tokens: fed[i], logits: fed[i].length < s.pending.length ? 'none' as const : 'last' as const,
-      })));
+      // A sequence that picks a token offers its pick: a backend that samples returns the token, not the logits.
+      outputs = await this.model.step(running.map((s, i) => fed[i].length < s.pending.length
+        ? { cache: s.cache, tokens: fed[i], logits: 'none' as const }
+        : { cache: s.cache, tokens: fed[i], logits: 'last' as const, pick: s.devicePick() ?? undefined }));
     } catch (e) {
       // Every cache of the batch is in doubt: each sequence ends with the error and releases what it held.
       for (const s of running) s.finish('error', `the forward pass failed: ${(e as Error).message}`);
@@ -280,7 +281,7 @@ export class Engine {
     }
     running.forEach((s, i) => {
       if (fed[i].length < s.pending.length) s.pending = s.pending.slice(fed[i].length);
-      else s.accept(logits[i]);
+      else s.accept(outputs[i]);
     });
   }
 

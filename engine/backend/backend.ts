@@ -1,7 +1,8 @@
 // The seam between the model and the hardware. The model (engine/model/) is written once, top-down, against this
 // interface; each backend (cpu; webgpu) computes where its memory is. A step's activations stay in the backend's
 // memory as opaque `Activation`s: the model never reads their numbers, it only asks for the rows it needs
-// (`read`, asynchronous), so a GPU backend records a whole step and copies back only the logits.
+// (`read`, asynchronous), so a GPU backend records a whole step and copies back only the logits (or, where it
+// samples on the device, `sampleRows`, only the tokens).
 //
 // Every op may be queued rather than run at once; results are guaranteed only through `read`. Activations live
 // until `endStep()`. Shapes are [rows, cols] f32, row-major; an op's contract names every shape it takes.
@@ -48,6 +49,24 @@ export interface ExpertWeights {
   gate: Tensor;
   up: Tensor;
   down: Tensor;
+}
+
+/**
+ * How one row of logits becomes a token (generate/sampler.ts is the host's definition; a backend that samples on
+ * the device must pick the same token for the same logits and `u`):
+ * - temperature <= 0: greedy, the largest logit (ties to the lowest id);
+ * - else p_i = exp((logit_i - max) / temperature). Rank the tokens by logit, ties by lower id; keep the first topK
+ *   (0 = all), then of those the shortest prefix of the ranking whose p sums to at least topP · (their sum), at least
+ *   one token (topP >= 1: all). The token is the first kept one, in id order, at which the running sum of kept p
+ *   exceeds u · (the kept sum), so a token with p = 0 is never picked; the last kept one with p > 0 when rounding
+ *   leaves the sum short. (The best token is always kept, so some p is 1.)
+ */
+export interface SamplingPick {
+  temperature: number;
+  topK: number;
+  topP: number;
+  /** The draw, uniform in [0, 1), taken on the host from the sequence's seeded stream (so a seed reproduces tokens). */
+  u: number;
 }
 
 /** What a backend runs on, for logs and `latent info`. */
@@ -142,6 +161,11 @@ export interface Backend {
 
   /** The rows of x as host floats [x.rows · x.cols]: the only way numbers leave the backend. */
   read(x: Activation): Promise<Float32Array>;
+  /**
+   * Optional (GPU backends): row i of logits [picks.length, vocab] sampled by picks[i] (SamplingPick) on the device;
+   * only the token ids come back. Like `read`, a way numbers leave the backend.
+   */
+  sampleRows?(logits: Activation, picks: readonly SamplingPick[]): Promise<Int32Array>;
   /** The routing as host arrays [tokens · topK] (for traces and tests). */
   readRouting(r: Routing): Promise<{ experts: Int32Array; weights: Float32Array }>;
   /** Ends a step: every activation and routing of the step may be reused from now on. */

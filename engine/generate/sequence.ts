@@ -1,10 +1,11 @@
 // One generation in progress: its latent cache, the tokens still to feed, and what it has produced. The engine
 // advances many of these together, one forward pass per step (continuous batching).
 import type { FinishReason, GenerationDelta, GenerationRequest, GenerationResult } from '../api';
+import type { SamplingPick } from '../backend/backend';
 import type { LatentCache } from '../cache/latentCache';
 import type { ModelTokenizer } from '../tokenizer/modelTokenizer';
 import { StreamingDecoder } from '../tokenizer/streamingDecoder';
-import { Sampler } from './sampler';
+import { pickToken, Sampler } from './sampler';
 import { StopMatcher } from './stopMatcher';
 import { Healing, restrictLogits } from './tokenHealing';
 
@@ -52,11 +53,28 @@ export class Sequence {
     return this.finishReason !== null;
   }
 
-  /** Takes the logits after the last fed token; picks the next token and decides whether to go on. */
-  accept(logits: Float32Array): void {
+  /** The next token's pick, drawn once from the sampler's stream whichever side samples (so a seed gives the same tokens). */
+  private pick: SamplingPick | null = null;
+
+  private nextPick(): SamplingPick {
+    return (this.pick ??= this.sampler.nextPick());
+  }
+
+  /** The next token's pick for a backend that samples on the device; null when the host picks (token healing's restricted first token). */
+  devicePick(): SamplingPick | null {
+    return this.healing ? null : this.nextPick();
+  }
+
+  /**
+   * Takes the next token (sampled on the device by `devicePick`), or else the logits after the last fed token to pick
+   * it from here; decides whether to go on.
+   */
+  accept(next: { logits: Float32Array; token: number | null }): void {
     if (this.done) return;
     if (this.request.signal?.aborted) return this.finish('cancelled');
-    const token = this.sampler.sample(this.healing ? restrictLogits(logits, this.healing.allowed) : logits);
+    const pick = this.nextPick();
+    this.pick = null;
+    const token = next.token ?? pickToken(this.healing ? restrictLogits(next.logits, this.healing.allowed) : next.logits, pick);
     this.healing = null;
     if (token === this.eos) return this.finish('stop');
     this.generated.push(token);

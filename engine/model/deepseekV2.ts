@@ -2,7 +2,7 @@
 //   h = h + MLA(input_norm(h));  h = h + FFN(post_attention_norm(h))   (FFN: dense MLP or DeepSeekMoE)
 // then the final norm and lm_head. The checkpoint's layout quirks (kv_b per-head [k_nope | v] rows) are
 // handled once here, at load; the latents live in a LatentCache owned by the caller.
-import type { Activation, Backend, RouterSpec } from '../backend/backend';
+import type { Activation, Backend, RouterSpec, SamplingPick } from '../backend/backend';
 import type { LatentCache } from '../cache/latentCache';
 import { GLOBAL_NAMES, layerNames, MlpNames } from './checkpointLayout';
 import { DeepseekV2Config, isMoeLayer } from './config';
@@ -27,6 +27,21 @@ export interface ForwardItem {
   tokens: number[];
   /** Which of the new tokens' logits to compute. */
   logits: 'all' | 'last' | 'none';
+}
+
+/** An item of the engine's step: a forward item that may ask for its next token instead of its logits. */
+export interface StepItem extends ForwardItem {
+  /**
+   * With logits 'last' on a backend that samples (Backend.sampleRows): the next token, sampled on the device by
+   * this pick; only its id comes back. Ignored on other backends (the logits come back, for the host to pick).
+   */
+  pick?: SamplingPick;
+}
+
+/** Per step item: its logits as asked (empty when sampled on the device), and its sampled token (else null). */
+export interface StepOutput {
+  logits: Float32Array;
+  token: number | null;
 }
 
 /** The router's choice per token of one layer (host copies, for traces). */
@@ -110,6 +125,14 @@ export class DeepseekV2Model {
    * backend's memory.
    */
   async forward(items: ForwardItem[], options: ForwardOptions = {}): Promise<Float32Array[]> {
+    return (await this.step(items.map(({ cache, tokens, logits }) => ({ cache, tokens, logits })), options)).map((o) => o.logits);
+  }
+
+  /**
+   * `forward`, where the items with a pick get their next token sampled on the device when the backend samples:
+   * the logits of all of them computed together, and only their ids read back.
+   */
+  async step(items: StepItem[], options: ForwardOptions = {}): Promise<StepOutput[]> {
     const b = this.backend;
     const c = this.config;
     const path = options.attentionPath ?? 'auto';
@@ -154,10 +177,23 @@ export class DeepseekV2Model {
       }
       const normed = b.rmsNorm(h, this.finalNorm, c.rmsNormEps);
       if (trace) trace.hiddenStates.push((await b.read(normed)).slice());
-      return await Promise.all(attentionItems.map((a, i) => this.logits(normed, a.row, a.count, items[i].logits)));
+      const sampled = b.sampleRows ? items.flatMap((it, i) => (it.pick && it.logits === 'last' && it.tokens.length > 0 ? [i] : [])) : [];
+      const picked = sampled.length > 0 ? await this.sampleLast(normed, sampled.map((i) => attentionItems[i]), sampled.map((i) => items[i].pick!)) : [];
+      return await Promise.all(attentionItems.map(async (a, i): Promise<StepOutput> => {
+        const at = sampled.indexOf(i);
+        if (at >= 0) return { logits: new Float32Array(0), token: picked[at] };
+        return { logits: await this.logits(normed, a.row, a.count, items[i].logits), token: null };
+      }));
     } finally {
       b.endStep();
     }
+  }
+
+  /** The next token of each item, sampled on the device from its last row's logits (one lm_head over all of them). */
+  private async sampleLast(normed: Activation, items: readonly AttentionItem[], picks: SamplingPick[]): Promise<Int32Array> {
+    const b = this.backend;
+    const rows = b.concatRows(items.map((a) => b.sliceRows(normed, a.row + a.count - 1, 1)));
+    return b.sampleRows!(b.linear(rows, this.lmHead), picks);
   }
 
   private async logits(normed: Activation, row: number, count: number, which: ForwardItem['logits']): Promise<Float32Array> {

@@ -5,7 +5,7 @@
 // at load (gpuWeights.ts; host copies kept so that a lost device can be re-filled), latent pages live in GPU
 // buffers (gpuLatentStore.ts). A lost device fails the request in flight; the runtime opens a new one and the next
 // request re-places the weights there.
-import type { Activation, Backend, BackendInfo, BatchItem, ExpertWeights, Routing, RouterSpec } from '../backend';
+import type { Activation, Backend, BackendInfo, BatchItem, ExpertWeights, Routing, RouterSpec, SamplingPick } from '../backend';
 import type { LatentCache } from '../../cache/latentCache';
 import type { LatentFormat } from '../../cache/latentFormat';
 import { LatentPageStore, LatentShape, PAGE_TOKENS } from '../../cache/latentStore';
@@ -32,6 +32,7 @@ import { rmsNormWgsl } from './kernels/rmsNorm.wgsl';
 import { ROPE_WGSL } from './kernels/rope.wgsl';
 import { expertDownWgsl, expertGateUpWgsl, EXPERT_COMBINE_WGSL } from './kernels/routedExperts.wgsl';
 import { ROUTER_MAX_EXPERTS, ROUTER_WGSL } from './kernels/router.wgsl';
+import { SAMPLE_WGSL, samplingPickWords } from './kernels/sample.wgsl';
 import { readKey, WeightRead, weightRead } from './kernels/weightDecode.wgsl';
 import { ropeTable } from './ropeTable';
 import { f32Bits, GpuActivation, grid2, StepQueue } from './stepQueue';
@@ -516,6 +517,19 @@ export class WebGpuBackend implements Backend {
 
   read(x: Activation): Promise<Float32Array> {
     return this.readFloats(gpu(x));
+  }
+
+  /** One workgroup per row (kernels/sample.wgsl.ts); only the ids are read back. */
+  async sampleRows(logits: Activation, picks: readonly SamplingPick[]): Promise<Int32Array> {
+    const l = gpu(logits);
+    if (picks.length !== l.rows) throw new RangeError(`sampleRows: ${picks.length} picks for ${l.rows} rows`);
+    if (l.cols < 1 || l.cols >= 2 ** 24) throw new RangeError(`sampleRows: a vocabulary of ${l.cols}`);
+    const out = this.queue.activation(1, l.rows);
+    const picksAt = this.queue.addUpload(samplingPickWords(picks));
+    const [x, y] = grid2(l.rows);
+    this.queue.dispatch(this.pipeline('sample', () => SAMPLE_WGSL), [l.rows, l.cols, off(l), picksAt, 0, 0, 0, 0], [l, 'upload', out], [x, y, 1]);
+    const ids = await this.readFloats(out);
+    return new Int32Array(ids.buffer, ids.byteOffset, l.rows);
   }
 
   async readRouting(r: Routing): Promise<{ experts: Int32Array; weights: Float32Array }> {
