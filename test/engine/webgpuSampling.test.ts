@@ -87,6 +87,28 @@ describe('webgpu sampling: the device picks the host sampler\'s token', function
     await agree('coarse grid', rows, MODES, 12);
   });
 
+  it('a pair tied across the top-k cut and across the top-p cut: only the lower id of the two is kept', async () => {
+    const V = 8192;
+    /** The row with the first token past the kept ones given the last kept one's logit, and the tied pair. */
+    const tiedAt = (logits: Float32Array, mode: Mode): { row: Float32Array; pair: number[] } => {
+      const { ids } = keptTokens(logits, { ...mode, topK: 0, topP: 1 });
+      const kept = keptTokens(logits, mode).ids.length;
+      const row = logits.slice();
+      row[ids[kept]] = row[ids[kept - 1]];
+      return { row, pair: [ids[kept - 1], ids[kept]] };
+    };
+    const k40 = { temperature: 1.3, topK: 40, topP: 1 };
+    const p90 = { temperature: 0.7, topK: 0, topP: 0.9 };
+    const cases = [{ mode: k40, ...tiedAt(randomLogits(V, 21), k40) }, { mode: p90, ...tiedAt(randomLogits(V, 22), p90) }];
+    for (const { mode, row, pair } of cases) {
+      const kept = keptTokens(row, mode).ids;
+      assert.deepEqual(pair.filter((id) => kept.includes(id)), [Math.min(...pair)], `${JSON.stringify(mode)}: the pair straddles the cut`);
+    }
+    const rows = cases.map((c) => c.row);
+    await agree('tied across the top-k cut', [rows[0]], [k40], 40);
+    await agree('tied across the top-p cut', [rows[1]], [p90], 40);
+  });
+
   it('greedy ties go to the lowest id; -0 and +0 tie; the last id can win', async () => {
     const V = 8192;
     const ties = randomLogits(V, 5);
