@@ -6,6 +6,7 @@
 import * as assert from 'node:assert/strict';
 import type { SamplingPick } from '../../engine/backend/backend';
 import type { WebGpuBackend } from '../../engine/backend/webgpu/webGpuBackend';
+import { defaultModelDir } from '../../engine/defaultModel';
 import { Engine } from '../../engine/engine';
 import { keptTokens, pickToken } from '../../engine/generate/sampler';
 import { mulberry32, signedUniform } from '../../engine/generate/seededRandom';
@@ -176,6 +177,29 @@ describe('webgpu sampling in the engine: a seeded generation equals the CPU back
         assert.deepEqual(got.tokens, want.tokens, JSON.stringify(sampling));
         assert.equal(sampledRows - before, got.tokens.length + (got.finishReason === 'stop' ? 1 : 0), 'every token sampled on the device');
       }
+    } finally {
+      cpu.dispose();
+      gpu.dispose();
+    }
+  });
+
+  it('token healing: the restricted first pick on the host, the rest on the device; the CPU backend\'s tokens and text', async () => {
+    const [cpu, gpu] = await Promise.all((['cpu-reference', 'webgpu'] as const).map((backend) => Engine.load(defaultModelDir(), { backend, cacheBudgetBytes: 16 << 20 })));
+    const backend = gpu.model.backend as WebGpuBackend;
+    let sampledRows = 0;
+    const sampleRows = backend.sampleRows.bind(backend);
+    backend.sampleRows = (logits, picks) => {
+      sampledRows += picks.length;
+      return sampleRows(logits, picks);
+    };
+    try {
+      const prompt = gpu.tokenizer!.encode('def add(a, b):\n', { addBos: gpu.tokenizer!.addBos });
+      const request = { prompt, maxTokens: 6, sampling: { temperature: 0.8, topK: 40, topP: 0.95, seed: 3 }, tokenHealing: true };
+      const [want, got] = await Promise.all([cpu.generate(request), gpu.generate(request)]);
+      assert.deepEqual(got.tokens, want.tokens);
+      assert.equal(got.text, want.text);
+      assert.equal(got.promptTokens, prompt.length);
+      assert.equal(sampledRows, got.tokens.length - 1 + (got.finishReason === 'stop' ? 1 : 0), 'all but the healed first token sampled on the device');
     } finally {
       cpu.dispose();
       gpu.dispose();
