@@ -146,6 +146,17 @@ describe('webgpu sampling: the device picks the host sampler\'s token', function
   });
 });
 
+/** Counts the rows the backend samples on the device (wraps its sampleRows). */
+function countDeviceSamples(backend: WebGpuBackend): { rows: number } {
+  const counter = { rows: 0 };
+  const sampleRows = backend.sampleRows.bind(backend);
+  backend.sampleRows = (logits, picks) => {
+    counter.rows += picks.length;
+    return sampleRows(logits, picks);
+  };
+  return counter;
+}
+
 describe('webgpu sampling in the engine: a seeded generation equals the CPU backend\'s', function () {
   this.timeout(600_000);
 
@@ -157,13 +168,7 @@ describe('webgpu sampling in the engine: a seeded generation equals the CPU back
     const dir = fixtureDir('lite');
     const prompt = loadExpected('lite').cases[1].input_ids;
     const [cpu, gpu] = await Promise.all((['cpu-reference', 'webgpu'] as const).map((backend) => Engine.load(dir, { backend, cacheBudgetBytes: 4 << 20 })));
-    const backend = gpu.model.backend as WebGpuBackend;
-    let sampledRows = 0;
-    const sampleRows = backend.sampleRows.bind(backend);
-    backend.sampleRows = (logits, picks) => {
-      sampledRows += picks.length;
-      return sampleRows(logits, picks);
-    };
+    const sampled = countDeviceSamples(gpu.model.backend as WebGpuBackend);
     try {
       const settings = [
         { temperature: 0.7, topK: 40, topP: 0.9, seed: 11 },
@@ -172,10 +177,10 @@ describe('webgpu sampling in the engine: a seeded generation equals the CPU back
       ];
       for (const sampling of settings) {
         const request = { prompt, maxTokens: 12, sampling };
-        const before = sampledRows;
+        const before = sampled.rows;
         const [want, got] = await Promise.all([cpu.generate(request), gpu.generate(request)]);
         assert.deepEqual(got.tokens, want.tokens, JSON.stringify(sampling));
-        assert.equal(sampledRows - before, got.tokens.length + (got.finishReason === 'stop' ? 1 : 0), 'every token sampled on the device');
+        assert.equal(sampled.rows - before, got.tokens.length + (got.finishReason === 'stop' ? 1 : 0), 'every token sampled on the device');
       }
     } finally {
       cpu.dispose();
@@ -185,13 +190,7 @@ describe('webgpu sampling in the engine: a seeded generation equals the CPU back
 
   it('token healing: the restricted first pick on the host, the rest on the device; the CPU backend\'s tokens and text', async () => {
     const [cpu, gpu] = await Promise.all((['cpu-reference', 'webgpu'] as const).map((backend) => Engine.load(defaultModelDir(), { backend, cacheBudgetBytes: 16 << 20 })));
-    const backend = gpu.model.backend as WebGpuBackend;
-    let sampledRows = 0;
-    const sampleRows = backend.sampleRows.bind(backend);
-    backend.sampleRows = (logits, picks) => {
-      sampledRows += picks.length;
-      return sampleRows(logits, picks);
-    };
+    const sampled = countDeviceSamples(gpu.model.backend as WebGpuBackend);
     try {
       const prompt = gpu.tokenizer!.encode('def add(a, b):\n', { addBos: gpu.tokenizer!.addBos });
       const request = { prompt, maxTokens: 6, sampling: { temperature: 0.8, topK: 40, topP: 0.95, seed: 3 }, tokenHealing: true };
@@ -199,7 +198,7 @@ describe('webgpu sampling in the engine: a seeded generation equals the CPU back
       assert.deepEqual(got.tokens, want.tokens);
       assert.equal(got.text, want.text);
       assert.equal(got.promptTokens, prompt.length);
-      assert.equal(sampledRows, got.tokens.length - 1 + (got.finishReason === 'stop' ? 1 : 0), 'all but the healed first token sampled on the device');
+      assert.equal(sampled.rows, got.tokens.length - 1 + (got.finishReason === 'stop' ? 1 : 0), 'all but the healed first token sampled on the device');
     } finally {
       cpu.dispose();
       gpu.dispose();
