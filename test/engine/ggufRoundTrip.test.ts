@@ -31,6 +31,21 @@ async function logitsOf(config: DeepseekV2Config, weights: Map<string, Tensor>, 
   return (await model.forward([{ cache: new ContiguousLatentCache(config.numLayers, config.kvLoraRank, config.qkRopeHeadDim), tokens, logits: 'all' }]))[0];
 }
 
+/** The largest difference between the fast and the reference backend's logits for one prompt of a GGUF file. */
+async function fastVsReference(file: string): Promise<number> {
+  const fast = await Engine.load(file);
+  const reference = await Engine.load(file, { backend: 'cpu-reference' });
+  try {
+    const tokens = [0, 5, 7, 9, 11, 200, 3];
+    const [x] = await fast.model.forward([{ cache: fast.newCache(), tokens, logits: 'all' }]);
+    const [y] = await reference.model.forward([{ cache: reference.newCache(), tokens, logits: 'all' }]);
+    return maxAbsDiff(x, y);
+  } finally {
+    fast.dispose();
+    reference.dispose();
+  }
+}
+
 function loadGguf(file: string): { config: DeepseekV2Config; weights: Map<string, Tensor> } {
   const f = GgufFile.open(file);
   try {
@@ -124,20 +139,11 @@ describe('GGUF round trip', function () {
         assert.equal(back.weights.get('model.layers.1.mlp.experts.3.down_proj.weight')!.dtype, 'Q5_0');
         assert.ok(!seen.has('Q8_0'), [...seen].join(','));
       }
-      const fast = await Engine.load(file);
-      const reference = await Engine.load(file, { backend: 'cpu-reference' });
-      try {
-        const tokens = [0, 5, 7, 9, 11, 200, 3];
-        const [x] = await fast.model.forward([{ cache: fast.newCache(), tokens, logits: 'all' }]);
-        const [y] = await reference.model.forward([{ cache: reference.newCache(), tokens, logits: 'all' }]);
-        // The fast backend quantises the activations of quantised matmuls of at most 2 tokens (here the routed
-        // experts' few tokens each; INTEGER_DOT_MAX_TOKENS), as llama.cpp does: measured 0.0052 (lite q8_0) and
-        // 0.0042 (default model q4_k) from the reference's f32 activations; 1e-4 before that.
-        assert.ok(maxAbsDiff(x, y) <= 0.02, `fast vs reference ${maxAbsDiff(x, y)}`);
-      } finally {
-        fast.dispose();
-        reference.dispose();
-      }
+      const diff = await fastVsReference(file);
+      // The fast backend quantises the activations of quantised matmuls of at most 2 tokens (here the routed
+      // experts' few tokens each; INTEGER_DOT_MAX_TOKENS), as llama.cpp does: measured 0.0052 (lite q8_0) and
+      // 0.0042 (default model q4_k) from the reference's f32 activations; 1e-4 before that.
+      assert.ok(diff <= 0.02, `fast vs reference ${diff}`);
     });
   }
 
@@ -200,17 +206,8 @@ describe('GGUF round trip', function () {
     }
     const loaded = [...loadGguf(file).weights.values()].filter((t) => t.dtype === 'Q5_0' || t.dtype === 'Q5_1');
     assert.ok(loaded.length >= written.size, `${loaded.length} Q5 weights loaded, ${written.size} tensors written`);
-    const fast = await Engine.load(file);
-    const reference = await Engine.load(file, { backend: 'cpu-reference' });
-    try {
-      const tokens = [0, 5, 7, 9, 11, 200, 3];
-      const [x] = await fast.model.forward([{ cache: fast.newCache(), tokens, logits: 'all' }]);
-      const [y] = await reference.model.forward([{ cache: reference.newCache(), tokens, logits: 'all' }]);
-      assert.ok(maxAbsDiff(x, y) <= 1e-4, `fast vs reference ${maxAbsDiff(x, y)}`);
-    } finally {
-      fast.dispose();
-      reference.dispose();
-    }
+    const diff = await fastVsReference(file);
+    assert.ok(diff <= 1e-4, `fast vs reference ${diff}`);
   });
 
   it('reads every weight straight into the backend\'s memory (stacked experts too; no copy at adoption)', async () => {
