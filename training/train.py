@@ -116,18 +116,16 @@ def main():
     init_weights(model, args.seed)
     start_step, stream_at = 0, 0
     optimizer = torch.optim.AdamW(model.parameters(), lr=peak, betas=(0.9, 0.95), weight_decay=0.1)
-    if os.path.exists(checkpoint) and not args.benchmark:
-        state = torch.load(checkpoint)
+    # Resuming this run keeps its step; --init-from takes another run's state but starts a schedule of its own.
+    resume = os.path.exists(checkpoint) and not args.benchmark
+    source = checkpoint if resume else args.init_from
+    if source:
+        state = torch.load(source)
         model.load_state_dict(state['model'])
         optimizer.load_state_dict(state['optimizer'])
-        start_step, stream_at = state['step'], state['stream_at']
-        print(f'resumed {checkpoint} at step {start_step}')
-    elif args.init_from:
-        state = torch.load(args.init_from)
-        model.load_state_dict(state['model'])
-        optimizer.load_state_dict(state['optimizer'])
-        stream_at = state['stream_at']
-        print(f'continues {args.init_from} (its step {state["step"]}) at token {stream_at} with a new schedule')
+        start_step, stream_at = (state['step'] if resume else 0), state['stream_at']
+        print(f'resumed {checkpoint} at step {start_step}' if resume else
+              f'continues {source} (its step {state["step"]}) at token {stream_at} with a new schedule')
     elif args.stage >= 2:
         previous = f'stage{args.stage - 1}.pt'
         state = torch.load(os.path.join(args.out, previous))
