@@ -13,6 +13,7 @@ import { LatentPool, PAGE_TOKENS } from '../../engine/cache/latentPool';
 import { PagedLatentCache } from '../../engine/cache/pagedLatentCache';
 import { Rope } from '../../engine/model/rope';
 import { readConfig } from '../../engine/weights/modelFolder';
+import type { QuantDType } from '../../engine/weights/ggmlTypes';
 import type { DType } from '../../engine/weights/safetensors';
 import { inputs, randomTensor } from './backendInputs';
 import { fixtureDir, maxAbsDiff } from './fixtureModel';
@@ -58,6 +59,30 @@ describe('webgpu backend: every op against the CPU reference on random inputs', 
     });
   }
 
+  // GGML block-quantised weights, decoded in-kernel from their blocks. Row lengths are whole blocks (32 values, 256
+  // for the K-quants); Q8_0's 34-byte and Q6_K's 210-byte blocks leave rows and matrices off word boundaries.
+  const QUANT: [QuantDType, number][] = [['Q8_0', 32], ['Q4_0', 32], ['Q5_0', 32], ['Q5_1', 32], ['Q4_K', 256], ['Q5_K', 256], ['Q6_K', 256]];
+
+  it('embed: rows of every block-quantised table, decoded as the CPU decodes them', async () => {
+    for (const [dtype, block] of QUANT) {
+      const table = randomTensor(`embed ${dtype}`, dtype, [13, 3 * block], 11);
+      const ids = Int32Array.of(4, 0, 12, 4, 7);
+      // Within an ulp of the value: the compiler may fuse the reference's separate multiply and subtract.
+      await agree(`embed ${dtype}`, both.map((b) => b.embed(b.adoptWeight(table), ids)), 2 ** -22);
+    }
+  });
+
+  for (const [dtype, block] of QUANT) {
+    it(`linear over ${dtype} weights: GEMV (1-4 rows) and tiled GEMM (5-130 rows), odd row counts`, async () => {
+      for (const [n, rows, blocks] of [[1, 37, 2], [4, 64, 4], [5, 130, 1], [17, 9, 3], [70, 33, 2]]) {
+        const cols = blocks * block;
+        const w = randomTensor(`w ${dtype} ${rows}x${cols}`, dtype, [rows, cols], rows * 31 + cols);
+        const xs = inputs(both, n, cols, n * 7 + cols);
+        await agree(`linear ${dtype} n=${n} [${rows}, ${cols}]`, xs.map((x, i) => both[i].linear(x, both[i].adoptWeight(w))), cols * 2 ** -21);
+      }
+    });
+  }
+
   it('linearPerHead: per-head W_UK-like weights over strided query columns, 1 and 6 rows', async () => {
     for (const n of [1, 6]) {
       const H = 3, dn = 16, dr = 8, r = 32;
@@ -67,6 +92,17 @@ describe('webgpu backend: every op against the CPU reference on random inputs', 
       const wv = Array.from({ length: H }, (_, h) => randomTensor(`uv ${h}`, 'BF16', [20, r], 200 + h));
       const os = inputs(both, n, H * r, 19 + n);
       await agree(`linearPerHead (W_UV, bf16) n=${n}`, os.map((x, i) => both[i].linearPerHead(x, wv.map((w) => both[i].adoptWeight(w)), r, 0)), r * 2 ** -21);
+    }
+  });
+
+  it('linearPerHead over block-quantised per-head weights (Q8_0 and Q6_K matrices off word boundaries), 1 and 6 rows', async () => {
+    for (const [dtype, dn] of [['Q8_0', 32], ['Q6_K', 256]] as [QuantDType, number][]) {
+      for (const n of [1, 6]) {
+        const H = 3, dr = 8, r = 5;
+        const ws = Array.from({ length: H }, (_, h) => randomTensor(`uk ${dtype} ${h}`, dtype, [r, dn], 300 + h));
+        const xs = inputs(both, n, H * (dn + dr), 29 + n);
+        await agree(`linearPerHead ${dtype} n=${n}`, xs.map((x, i) => both[i].linearPerHead(x, ws.map((w) => both[i].adoptWeight(w)), dn + dr, 0)), dn * 2 ** -21);
+      }
     }
   });
 
@@ -130,6 +166,22 @@ describe('webgpu backend: every op against the CPU reference on random inputs', 
       const spec: RouterSpec = { topK: 3, method: 'greedy', nGroup: 1, topkGroup: 1, normTopkProb: false, routedScalingFactor: 1 };
       // 1 and 9 tokens: GEMVs per pair; 200 (75 pairs an expert on average): pairs sorted by expert, grouped GEMMs.
       for (const n of dtype === 'BF16' ? [1, 9, 200] : [1, 9]) {
+        const xs = inputs(both, n, D, 70 + n), logits = inputs(both, n, E, 80 + n, 3);
+        const adopted = both.map((b) => experts.map((e) => ({ gate: b.adoptWeight(e.gate), up: b.adoptWeight(e.up), down: b.adoptWeight(e.down) })));
+        await agree(`routedExperts ${dtype} [${inter}, ${D}] n=${n}`, xs.map((x, i) => both[i].routedExperts(x, both[i].route(logits[i], spec), adopted[i])), 1e-5);
+      }
+    }
+  });
+
+  it('routedExperts over block-quantised experts (Q8_0, Q5_0, Q4_K, Q6_K): GEMVs per pair and grouped GEMMs', async () => {
+    for (const [dtype, D, inter] of [['Q8_0', 64, 32], ['Q5_0', 32, 96], ['Q4_K', 256, 256], ['Q6_K', 256, 256]] as [QuantDType, number, number][]) {
+      const E = 8;
+      const scale = 1 / Math.sqrt(D);
+      const experts = Array.from({ length: E }, (_, e) => ({
+        gate: randomTensor(`g${e}`, dtype, [inter, D], 10 + e, scale), up: randomTensor(`u${e}`, dtype, [inter, D], 30 + e, scale), down: randomTensor(`d${e}`, dtype, [D, inter], 50 + e, scale),
+      }));
+      const spec: RouterSpec = { topK: 3, method: 'greedy', nGroup: 1, topkGroup: 1, normTopkProb: false, routedScalingFactor: 1 };
+      for (const n of [1, 200]) {
         const xs = inputs(both, n, D, 70 + n), logits = inputs(both, n, E, 80 + n, 3);
         const adopted = both.map((b) => experts.map((e) => ({ gate: b.adoptWeight(e.gate), up: b.adoptWeight(e.up), down: b.adoptWeight(e.down) })));
         await agree(`routedExperts ${dtype} [${inter}, ${D}] n=${n}`, xs.map((x, i) => both[i].routedExperts(x, both[i].route(logits[i], spec), adopted[i])), 1e-5);

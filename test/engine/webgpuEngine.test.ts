@@ -4,12 +4,19 @@
 // the next one succeeds (the device and its weights re-created); weights over the memory budget, and a latent budget
 // over one storage binding, are refused with the numbers.
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import type { GenerationRequest } from '../../engine/api';
 import { CpuBackend } from '../../engine/backend/cpu/cpuBackend';
 import { WebGpuBackend } from '../../engine/backend/webgpu/webGpuBackend';
 import { ContiguousLatentCache } from '../../engine/cache/latentCache';
+import { defaultModelDir } from '../../engine/defaultModel';
 import { Engine } from '../../engine/engine';
 import { DeepseekV2Model } from '../../engine/model/deepseekV2';
+import { exportGguf } from '../../engine/weights/gguf/exportGguf';
+import { GgufFile } from '../../engine/weights/gguf/ggufReader';
+import type { DType } from '../../engine/weights/ggmlTypes';
 import { encodeBf16, encodeF16 } from '../../engine/weights/halfPrecision';
 import { loadWeights, readConfig } from '../../engine/weights/modelFolder';
 import { allocateTensor, Tensor } from '../../engine/weights/tensor';
@@ -123,6 +130,58 @@ describe('webgpu engine: reuse, half-precision weights, lost devices, budgets', 
       }
     });
   }
+
+  it('block-quantised weights (--weights q8_0 on the fixtures), decoded in the kernels: logits equal the CPU\'s on the same weights (1e-4), argmax too', async () => {
+    assert.ok(available);
+    for (const name of ['lite', 'full']) {
+      const dir = fixtureDir(name);
+      const config = readConfig(dir);
+      const load = () => loadWeights(dir, config, undefined, allocateTensor, { weights: 'q8_0' });
+      const gpuBackend = await WebGpuBackend.create();
+      try {
+        const weights = load();
+        assert.ok([...weights.values()].some((t) => t.dtype === 'Q8_0'), `${name}: weights in Q8_0`);
+        const cpu = new DeepseekV2Model(config, load(), new CpuBackend());
+        const gpu = new DeepseekV2Model(config, weights, gpuBackend);
+        const newCache = () => new ContiguousLatentCache(config.numLayers, config.kvLoraRank, config.qkRopeHeadDim);
+        for (const kase of loadExpected(name).cases) {
+          const [want] = await cpu.forward([{ cache: newCache(), tokens: kase.input_ids, logits: 'all' }]);
+          const [got] = await gpu.forward([{ cache: newCache(), tokens: kase.input_ids, logits: 'all' }]);
+          assert.ok(maxAbsDiff(got, want) <= 1e-4, `${name}/${kase.name}: gpu vs cpu ${maxAbsDiff(got, want)}`);
+          const V = config.vocabSize;
+          for (let pos = 0; pos < kase.seq_len; pos++) {
+            assert.equal(argmax(got.subarray(pos * V, (pos + 1) * V)), argmax(want.subarray(pos * V, (pos + 1) * V)), `${name}/${kase.name} argmax at ${pos}`);
+          }
+        }
+      } finally {
+        gpuBackend.dispose();
+      }
+    }
+  });
+
+  it('a Q4_K GGUF of the default model (Q4_K, Q5_0 and Q6_K tensors) on webgpu: logits equal the CPU reference\'s (1e-4), greedy text too', async () => {
+    assert.ok(available);
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'latent-webgpu-gguf-')), 'default-q4_k.gguf');
+    exportGguf(defaultModelDir(), file, { type: 'q4_k' });
+    const gpu = await Engine.load(file, { backend: 'webgpu' });
+    const cpu = await Engine.load(file, { backend: 'cpu-reference' });
+    try {
+      const gguf = GgufFile.open(file);
+      const types = new Set([...gguf.tensors.values()].map((t) => t.dtype));
+      gguf.close();
+      for (const t of ['Q4_K', 'Q5_0', 'Q6_K'] as DType[]) assert.ok(types.has(t), `${t} among ${[...types].join(', ')}`);
+      const prompt = cpu.tokenizer!.encode('def fibonacci(n):\n    if n < 2:\n        return n\n');
+      const [want] = await cpu.model.forward([{ cache: cpu.newCache(), tokens: prompt, logits: 'all' }]);
+      const [got] = await gpu.model.forward([{ cache: gpu.newCache(), tokens: prompt, logits: 'all' }]);
+      assert.ok(maxAbsDiff(got, want) <= 1e-4, `gpu vs cpu reference ${maxAbsDiff(got, want)}`);
+      const [a, b] = await Promise.all([cpu, gpu].map(async (e) => (await e.generate(request(prompt, 12))).tokens));
+      assert.deepEqual(b, a);
+    } finally {
+      gpu.dispose();
+      cpu.dispose();
+      fs.rmSync(path.dirname(file), { recursive: true, force: true });
+    }
+  });
 
   it('device.destroy() mid-generation fails that request; the next one succeeds and equals the CPU\'s', async () => {
     assert.ok(available);

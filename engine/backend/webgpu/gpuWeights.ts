@@ -1,5 +1,6 @@
 /// <reference types="@webgpu/types" />
-// Weights resident on the GPU, as raw words (f32 bits, or two 16-bit values per word: decoded in the kernels).
+// Weights resident on the GPU, as raw words (f32 bits, two 16-bit values per word, or a GGML type's blocks as the
+// file stores them: decoded in the kernels, weightDecode.wgsl.ts).
 // - A single matrix is split by rows into slabs when it exceeds one storage binding (an embedding table or lm_head
 //   of 400 MB against lavapipe's 128 MiB binding limit).
 // - A stack (per-head W_UK/W_UV, a layer's routed experts' gate/up/down) puts same-shaped matrices one after
@@ -7,10 +8,12 @@
 // Each weight keeps its source: the host tensor the loader filled (kept, so that a lost device can be re-filled
 // without re-reading the model file) or a seeded generator (the benchmark's random weights, made on the GPU).
 // Buffers are re-created on a new device when next used.
+import { GGML_TYPES, rowBytes, tensorBytes } from '../../weights/ggmlTypes';
 import type { DType } from '../../weights/safetensors';
 import type { Tensor } from '../../weights/tensor';
 import { USAGE } from './gpuDevice';
 import type { GpuRuntime } from './gpuRuntime';
+import { runsPerWord } from './kernels/quantDecode.wgsl';
 import { matrixStride, wordsOf } from './kernels/weightDecode.wgsl';
 import type { StepQueue } from './stepQueue';
 
@@ -64,9 +67,6 @@ export class GpuWeights {
   }
 
   static shapeOf(t: Tensor): { rows: number; cols: number } {
-    if (t.dtype !== 'F32' && t.dtype !== 'F16' && t.dtype !== 'BF16') {
-      throw new Error(`webgpu: weight ${t.name} is ${t.dtype}: block-quantised weights are not implemented on webgpu (F32, F16 and BF16 are)`);
-    }
     if (t.shape.length === 1) return { rows: 1, cols: t.shape[0] };
     if (t.shape.length !== 2) throw new RangeError(`webgpu: weight ${t.name} has shape [${t.shape.join(', ')}]; only 1-D and 2-D weights are supported`);
     return { rows: t.shape[0], cols: t.shape[1] };
@@ -74,10 +74,12 @@ export class GpuWeights {
 
   matrixLayout(t: Tensor): MatrixLayout {
     const { rows, cols } = GpuWeights.shapeOf(t);
-    const rowBytes = wordsOf(t.dtype, cols) * 4;
-    // 16-bit slabs start on whole words: an even row count per slab (or even columns) keeps rows word-aligned.
-    let perSlab = Math.max(1, Math.floor(this.bindingLimit / Math.max(rowBytes, 1)));
-    if (t.dtype !== 'F32' && cols % 2 === 1 && perSlab > 1) perSlab -= perSlab % 2;
+    const bytesPerRow = rowBytes(t.dtype, cols);
+    // Every slab starts on a word: a whole number of rows per slab whose bytes are whole words (16-bit rows of odd
+    // length go in pairs; Q8_0 rows of 34-byte blocks in pairs or fours).
+    const rowsPerWord = runsPerWord(bytesPerRow);
+    let perSlab = Math.max(1, Math.floor(this.bindingLimit / Math.max(bytesPerRow, 1)));
+    if (perSlab > rowsPerWord) perSlab -= perSlab % rowsPerWord;
     const slabs: Slab[] = [];
     for (let first = 0; first < rows; first += perSlab) slabs.push({ first, count: Math.min(perSlab, rows - first) });
     return { dtype: t.dtype, rows, cols, slabs };
@@ -102,8 +104,8 @@ export class GpuWeights {
     const layout = this.matrixLayout(t);
     const rowElements = layout.cols;
     const generate = this.generators.get(t);
-    if (!generate && t.data.length !== layout.rows * layout.cols) {
-      throw new Error(`webgpu: weight ${t.name} has ${t.data.length} host values for shape [${t.shape.join(', ')}] (its host copy was dropped)`);
+    if (!generate && t.data.byteLength !== tensorBytes(t.dtype, t.shape)) {
+      throw new Error(`webgpu: weight ${t.name} has ${t.data.byteLength} host bytes for ${t.dtype} [${t.shape.join(', ')}] (its host copy was dropped)`);
     }
     const bytes = layout.slabs.reduce((a, s) => a + wordsOf(t.dtype, s.count * rowElements) * 4, 0);
     if (!known) this.checkBudget(t.name, bytes);
@@ -120,11 +122,11 @@ export class GpuWeights {
     return placed;
   }
 
-  /** Host values [start, start + count) of t into `buffer` at word `wordOffset` (16-bit runs padded to a word). */
+  /** Host values [start, start + count) of t (whole rows) into `buffer` at word `wordOffset` (padded to a word). */
   private upload(t: Tensor, start: number, count: number, buffer: GPUBuffer, wordOffset: number): void {
-    const elementBytes = t.dtype === 'F32' ? 4 : 2;
-    if (elementBytes === 2 && start % 2 !== 0) throw new Error(`webgpu: ${t.name}: a 16-bit run starting at odd element ${start}`);
-    const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset + start * elementBytes, count * elementBytes);
+    const { blockElements, blockBytes } = GGML_TYPES[t.dtype];
+    if (start % blockElements !== 0 || count % blockElements !== 0) throw new Error(`webgpu: ${t.name}: a run of ${count} from ${start} is not whole ${t.dtype} blocks`);
+    const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset + (start / blockElements) * blockBytes, (count / blockElements) * blockBytes);
     // Dawn takes no SharedArrayBuffer (the loader's tensors live in one): staged through ordinary memory, in
     // chunks so that a large tensor never needs a second full copy on the host.
     const CHUNK = 1 << 26;

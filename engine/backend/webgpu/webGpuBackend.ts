@@ -121,6 +121,7 @@ export class WebGpuBackend implements Backend {
    * benchmark's way to a model of real size. Re-made from the same seed on a new device.
    */
   randomWeight(name: string, dtype: DType, shape: number[], std: number): Tensor {
+    if (dtype !== 'F32' && dtype !== 'F16' && dtype !== 'BF16') throw new Error(`webgpu: random weights are made as F32, F16 or BF16, not ${dtype} (a quantised model loads from a GGUF file)`);
     const t: Tensor = { name, dtype, shape, data: dtype === 'F32' ? new Float32Array(0) : new Uint16Array(0) };
     const seed = (this.seed++ * 2654435761) >>> 0;
     const amplitude = std * Math.sqrt(3);
