@@ -1,7 +1,8 @@
 // Bundles what the .vsix ships, with esbuild: the extension (dist/extension.js), the LSP server (dist/server.js),
 // the engine CLI (dist/engine.js, the `latent` launcher the server starts `latent serve` with), the chat webview
-// script (media/dist/chat.js), the tree-sitter WASM files the server parses with, and the native CPU kernels
-// (out/native/latent_kernels.node, where the build made them) beside the engine, which loads them from there.
+// script (media/dist/chat.js), the tree-sitter WASM files the server parses with, the native CPU kernels
+// (out/native/latent_kernels.node, where the build made them) beside the engine, which loads them from there, and
+// Dawn (npm `webgpu`, this platform's binary), so that the bundled engine's auto backend can take a GPU.
 // Usage: node extension/bundle.mjs [--production]   (production: minified, no source maps)
 import * as esbuild from 'esbuild';
 import * as fs from 'node:fs';
@@ -57,6 +58,8 @@ if (exists('engine/cli/main.ts')) {
     // Worker threads load their scripts from beside the module that starts them (dist/ in the bundle).
     esbuild.build({ ...node, entryPoints: ['engine/backend/cpu/kernelWorker.ts'], outfile: 'dist/kernelWorker.js' }),
     esbuild.build({ ...node, entryPoints: ['engine/serve/tokenizerWorker.ts'], outfile: 'dist/tokenizerWorker.js' }),
+    // The auto backend probes the adapter in a child process from <engine>/webgpu/gpuDevice.js (autoBackend.ts).
+    esbuild.build({ ...node, entryPoints: ['engine/backend/webgpu/gpuDevice.ts'], outfile: 'dist/webgpu/gpuDevice.js' }),
   );
 }
 await Promise.all(builds);
@@ -88,3 +91,11 @@ for (const [name, wasmDir] of grammarPackages) {
 const nativeKernels = 'out/native/latent_kernels.node';
 fs.rmSync(path.join(root, 'dist', 'latent_kernels.node'), { force: true });
 if (exists(nativeKernels)) copy(nativeKernels, 'dist/latent_kernels.node');
+
+// Dawn: the engine loads it with import('webgpu'), which from dist/ resolves dist/node_modules/webgpu. Its ESM entry
+// picks dist/<platform>-<arch>/dawn.node, so only this platform's binary is copied (macOS builds are universal).
+const dawnPlatform = process.platform === 'darwin' ? 'darwin-universal' : `${process.platform}-${process.arch}`;
+const dawn = path.join('node_modules', 'webgpu');
+if (exists(path.join(dawn, 'dist', dawnPlatform, 'dawn.node'))) {
+  for (const file of ['package.json', 'index.js', 'LICENSE.md', path.join('dist', dawnPlatform, 'dawn.node')]) copy(path.join(dawn, file), path.join('dist', dawn, file));
+}

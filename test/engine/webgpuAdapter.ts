@@ -11,15 +11,18 @@ export function webgpuUnavailable(): Promise<string | null> {
   return probe;
 }
 
-/**
- * In a mocha `before`: the backend, or this.skip() with the reason (a failure under LATENT_REQUIRE_WEBGPU=1).
- */
-export async function webgpuOrSkip(ctx: Mocha.Context, options: WebGpuBackendOptions = {}): Promise<WebGpuBackend> {
+/** In a mocha `before`: this.skip() with the reason when there is no adapter (a failure under LATENT_REQUIRE_WEBGPU=1). */
+export async function skipWithoutWebgpu(ctx: Mocha.Context): Promise<void> {
   const reason = await webgpuUnavailable();
   if (reason) {
     if (process.env.LATENT_REQUIRE_WEBGPU === '1') throw new Error(`LATENT_REQUIRE_WEBGPU=1 but ${reason}`);
     console.log(`      (skipped: ${reason})`);
     ctx.skip();
   }
+}
+
+/** In a mocha `before`: the backend, or this.skip() with the reason (a failure under LATENT_REQUIRE_WEBGPU=1). */
+export async function webgpuOrSkip(ctx: Mocha.Context, options: WebGpuBackendOptions = {}): Promise<WebGpuBackend> {
+  await skipWithoutWebgpu(ctx);
   return WebGpuBackend.create(options);
 }
