@@ -73,7 +73,7 @@ const OPS: Record<DType, MatmulJob['op']> = {
   Q5_K: C.OP_MATMUL_Q5_K,
   Q6_K: C.OP_MATMUL_Q6_K,
 };
-const DOT_OPS: Record<DotWeightDType, C.DotOp> = { Q8_0: 64, Q4_0: 65, Q4_K: 66, Q5_K: 67, Q6_K: 68 };
+const DOT_OPS: Record<DotWeightDType, C.DotOp> = { Q8_0: 64, Q4_0: 65, Q4_K: 66, Q5_K: 67, Q6_K: 68, Q5_0: 69 };
 /** Bytes of W per row block: the block is reused by every token block, so it should stay in L2. */
 const ROW_BLOCK_BYTES = 256 << 10;
 

@@ -2,13 +2,15 @@
 // loads and agrees with the WASM kernels on a small self-check at start, else the WASM SIMD kernels, the portable
 // path. LATENT_CPU_KERNELS (or CpuBackendOptions.kernels) = auto (default) | wasm | native | native-avx512 |
 // native-avx2; `native*` fails loudly where auto would fall back.
-import { signedUniform } from '../../generate/seededRandom';
+import { mulberry32, signedUniform } from '../../generate/seededRandom';
+import { GGML_TYPES } from '../../weights/ggmlTypes';
 import { f32BitsToBf16, f32ToF16 } from '../../weights/halfPrecision';
+import { ACTIVATION_QUANT_OF, DotWeightDType, quantiseActivations } from '../../weights/quantiseActivations';
 import { f16ToF32Table } from '../../weights/tensor';
 import { kernelModule } from './kernelModule';
 import type { KernelSet } from './kernelSet';
-import { bindNative, loadNativeModule, NativeIsa, NativeOps } from './nativeKernels';
-import { instantiateKernels, wasm, WasmModule } from './wasmKernels';
+import { bindNative, loadNativeModule, NATIVE_DOT_OPS, NativeIsa, NativeOps } from './nativeKernels';
+import { instantiateKernels, KernelExports, wasm, WasmModule } from './wasmKernels';
 
 export const KERNEL_CHOICES = ['auto', 'wasm', 'native', 'native-avx512', 'native-avx2'] as const;
 export type KernelsOption = (typeof KERNEL_CHOICES)[number];
@@ -72,9 +74,10 @@ async function decide(requested: KernelsOption): Promise<KernelChoice> {
     if (requested === 'auto') console.warn(`cpu backend: native ${isa} kernels failed their self-check (${mismatch}); using the WASM kernels`);
     return fail(`the self-check failed: ${mismatch}`);
   }
+  const dots = NATIVE_DOT_OPS.some((op) => op in bindNative(new wasm.Memory({ initial: 1, maximum: 1, shared: true }), isa));
   return {
     set: { wasm: module, native: isa },
-    description: `native ${isa} kernels (f32/f16/bf16 matmul; WebAssembly SIMD for the rest)`,
+    description: `native ${isa} kernels (f32/f16/bf16 matmul${dots ? ', integer dot over quantised weights' : ''}; WebAssembly SIMD for the rest)`,
     reason: `${loaded.file} loaded and agrees with the WASM kernels`,
   };
 }
@@ -121,6 +124,42 @@ function selfCheck(module: WasmModule, isa: NativeIsa): string | undefined {
             return `${op} n=${n} rows=${rows} cols=${cols}: output [${t}, ${j}] is ${b}, the WASM kernel's ${a}`;
           }
         }
+      }
+    }
+  }
+  return dotSelfCheck(ref, native, memory);
+}
+
+/** The f16 scales of each weight type's block (byte offsets), kept finite in random blocks. */
+const BLOCK_HALVES: Record<DotWeightDType, number[]> = { Q8_0: [0], Q4_0: [0], Q5_0: [0], Q4_K: [0, 2], Q5_K: [0, 2], Q6_K: [208] };
+
+/**
+ * The native integer-dot ops against their WASM exports on random blocks (every field arbitrary, scales finite)
+ * and quantised random activations: bit-identical, over several tokens, a row sub-range and row tails.
+ */
+function dotSelfCheck(ref: KernelExports, native: NativeOps, memory: InstanceType<typeof wasm.Memory>): string | undefined {
+  const bytes = new Uint8Array(memory.buffer);
+  const f32 = new Float32Array(memory.buffer);
+  const next = mulberry32(777);
+  const rand = signedUniform(778);
+  const [X, W, A, B] = [0, 1 << 15, 1 << 17, 1 << 18]; // byte offsets
+  for (const op of NATIVE_DOT_OPS) {
+    const kernel = native[op];
+    if (!kernel) continue;
+    const dtype = op.slice(4).toUpperCase() as DotWeightDType;
+    const { blockElements, blockBytes } = GGML_TYPES[dtype];
+    for (const [n, rows, blocks, r0, r1] of [[1, 9, 2, 0, 9], [5, 7, 3, 1, 6], [6, 5, 1, 0, 5]]) {
+      const cols = blocks * blockElements;
+      for (let i = 0; i < rows * blocks * blockBytes; i++) bytes[W + i] = Math.floor(next() * 256);
+      for (let b = 0; b < rows * blocks; b++) for (const h of BLOCK_HALVES[dtype]) bytes[W + b * blockBytes + h + 1] &= 0x3f;
+      quantiseActivations(ACTIVATION_QUANT_OF[dtype], Float32Array.from({ length: n * cols }, rand), n, cols, bytes, X);
+      f32.fill(NaN, A / 4, A / 4 + n * rows);
+      f32.fill(NaN, B / 4, B / 4 + n * rows);
+      ref[op](X, W, A, n, rows, cols, r0, r1, 4);
+      kernel(X, W, B, n, rows, cols, r0, r1, 4);
+      for (let i = 0; i < n * rows; i++) {
+        const [a, b] = [f32[A / 4 + i], f32[B / 4 + i]];
+        if (!(a === b || (Number.isNaN(a) && Number.isNaN(b)))) return `${op} n=${n} rows=${rows} cols=${cols}: output ${i} is ${b}, the WASM kernel's ${a}`;
       }
     }
   }

@@ -39,6 +39,7 @@ export interface KernelExports {
   dot_q4_k: MatmulExport;
   dot_q5_k: MatmulExport;
   dot_q6_k: MatmulExport;
+  dot_q5_0: MatmulExport;
   /** 1 when none of `count` f16 values (a multiple of 8) at `ptr` is inf or nan. */
   f16_finite: (ptr: number, count: number) => number;
 }

@@ -1,0 +1,302 @@
+// The integer-dot kernels over GGML block-quantised weights and quantised activations (quantDotWat.ts's
+// contract and arithmetic), on AVX-512 BW + VNNI; compiled with -mavx512f -mavx512bw -mavx512vl -mavx512vnni
+// -mf16c and -ffp-contract=off, as every f32 operation here must be the WASM kernel's, one rounding each.
+//
+// Integer sums are exact in any order, so they are free to use the wide instructions; only the f32 part follows
+// the WASM kernels operation for operation, which makes the two bit-identical:
+// - Q8_0 / Q4_0 / Q5_0 (32-value blocks): WASM keeps 4 i32 lanes per block, lane l holding the products of the
+//   values whose index mod 8 is 2l or 2l+1, converts them to f32 and adds f32(lane)·(f16(wd)·xd) into 4 f32
+//   lanes, summed (l0 + l1) + (l2 + l3) at the end. Here `vpmaddwd` over a block widened to 32 i16 gives 16
+//   dwords whose 128-bit chunk k, dword l, is exactly lane l's share of the 8 values 8k..8k+7: the 4 chunks are
+//   added (across 4 outputs at once) and the same f32 steps follow, 4 outputs × 4 lanes per zmm.
+// - Q4_K / Q5_K / Q6_K (256-value super-blocks): WASM folds one exact i32 per super-block in scalar f32,
+//   acc = acc + (f16(d)·xd)·f32(Σ sc·Σ q·x), and for the mins acc = acc − (f16(dmin)·xd)·f32(Σ m·bsum); here
+//   the i32 comes from `vpmaddubsw` (unsigned weights × int8 activations) and `vpdpwssd` with the sub-block
+//   scales, and the fold runs on 4 outputs' lanes at once. Q6_K's −32 offset goes through the activation's
+//   per-16 sums (Σ (q − 32)·x = Σ q·x − 32·bsum), so the weights stay unsigned.
+// A tile is T tokens × R rows (T·R ≤ 4 outputs; unused outputs compute zeros that are never stored): 4 × 1 in
+// prefill (a row's weights unpacked once for 4 tokens), 1 × 4 in decode (an activation block loaded once for 4
+// rows), smaller at the tails.
+#include <immintrin.h>
+#include "kernels.h"
+
+#define AI static inline __attribute__((always_inline))
+
+/** f16 bits → f32, exactly (vcvtph2ps, as the WASM $half). */
+AI float half_at(const uint8_t *p) { return _cvtsh_ss((unsigned short)(p[0] | p[1] << 8)); }
+
+AI float f32_at(const uint8_t *p) {
+  float v;
+  __builtin_memcpy(&v, p, 4);
+  return v;
+}
+
+/** [Σ a, Σ b, Σ c, Σ d] of four vectors of 16 i32. */
+AI __m128i sum4x16(__m512i a, __m512i b, __m512i c, __m512i d) {
+  const __m512i ab = _mm512_add_epi32(_mm512_unpacklo_epi32(a, b), _mm512_unpackhi_epi32(a, b));
+  const __m512i cd = _mm512_add_epi32(_mm512_unpacklo_epi32(c, d), _mm512_unpackhi_epi32(c, d));
+  const __m512i s = _mm512_add_epi32(_mm512_unpacklo_epi64(ab, cd), _mm512_unpackhi_epi64(ab, cd));
+  const __m256i h = _mm256_add_epi32(_mm512_castsi512_si256(s), _mm512_extracti64x4_epi64(s, 1));
+  return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+}
+
+/** [Σ a, Σ b, Σ c, Σ d] of four vectors of 8 i32. */
+AI __m128i sum4x8(__m256i a, __m256i b, __m256i c, __m256i d) {
+  const __m256i ab = _mm256_add_epi32(_mm256_unpacklo_epi32(a, b), _mm256_unpackhi_epi32(a, b));
+  const __m256i cd = _mm256_add_epi32(_mm256_unpacklo_epi32(c, d), _mm256_unpackhi_epi32(c, d));
+  const __m256i s = _mm256_add_epi32(_mm256_unpacklo_epi64(ab, cd), _mm256_unpackhi_epi64(ab, cd));
+  return _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+}
+
+/** Chunk o of the result is the sum of the four 128-bit chunks of input o (i32 lanes kept apart). */
+AI __m512i chunk_sums(__m512i a, __m512i b, __m512i c, __m512i d) {
+  // [a0 + a1, a2 + a3, b0 + b1, b2 + b3] by chunks, then [a, b, c, d].
+  const __m512i ab = _mm512_add_epi32(_mm512_shuffle_i32x4(a, b, 0x88), _mm512_shuffle_i32x4(a, b, 0xdd));
+  const __m512i cd = _mm512_add_epi32(_mm512_shuffle_i32x4(c, d, 0x88), _mm512_shuffle_i32x4(c, d, 0xdd));
+  return _mm512_add_epi32(_mm512_shuffle_i32x4(ab, cd, 0x88), _mm512_shuffle_i32x4(ab, cd, 0xdd));
+}
+
+// ---- Q8_0 / Q4_0 / Q5_0: 32-value blocks against Q8_0 activations ----
+
+enum { B32_Q8_0, B32_Q4_0, B32_Q5_0 };
+
+/** Block `blk` of a row as 32 i16 values (the weight minus its offset). */
+AI __m512i block32_values(const int type, const uint8_t *blk) {
+  if (type == B32_Q8_0) return _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(blk + 2)));
+  const __m256i bytes = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(blk + (type == B32_Q5_0 ? 6 : 2))));
+  const __m256i nibble = _mm256_set1_epi16(0x0f);
+  const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(bytes, nibble)),
+                                       _mm256_srli_epi16(bytes, 4), 1);
+  if (type == B32_Q4_0) return _mm512_sub_epi16(q, _mm512_set1_epi16(8));
+  // Value j's fifth bit is bit j of qh: where it is clear, q − 16; where set, (q | 16) − 16 = q.
+  uint32_t qh;
+  __builtin_memcpy(&qh, blk + 2, 4);
+  return _mm512_mask_sub_epi16(q, (__mmask32)~qh, q, _mm512_set1_epi16(16));
+}
+
+/** Outputs [t, r] for T tokens × R rows over all blocks; o = t·R + r. */
+AI void tile32(const int type, const int T, const int R, const uint8_t *x, size_t ts, const uint8_t *w, size_t ws,
+               float *out, size_t rows, size_t cols) {
+  const size_t nb = cols / 32, bb = type == B32_Q8_0 ? 34 : type == B32_Q4_0 ? 18 : 22;
+  __m512 acc = _mm512_setzero_ps(); // output o's 4 lanes in chunk o
+  for (size_t b = 0; b < nb; b++) {
+    __m512i p[4] = { _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512() };
+    float wd[4] = { 0, 0, 0, 0 }, xd[4] = { 0, 0, 0, 0 };
+    __m512i xv[4];
+#pragma GCC unroll 4
+    for (int t = 0; t < T; t++) {
+      xv[t] = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(x + t * ts + 32 * b)));
+      xd[t] = f32_at(x + t * ts + cols + 4 * b);
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) {
+      const uint8_t *blk = w + r * ws + b * bb;
+      const __m512i wv = block32_values(type, blk);
+      const float d = half_at(blk);
+#pragma GCC unroll 4
+      for (int t = 0; t < T; t++) {
+        p[t * R + r] = _mm512_madd_epi16(wv, xv[t]);
+        wd[t * R + r] = d;
+      }
+    }
+    // The block's scale per output, f16(wd)·xd in f32, spread over that output's 4 lanes.
+    float xo[4] = { 0, 0, 0, 0 };
+#pragma GCC unroll 4
+    for (int o = 0; o < T * R; o++) xo[o] = xd[o / R];
+    const __m128 s = _mm_mul_ps(_mm_loadu_ps(wd), _mm_loadu_ps(xo));
+    const __m512 s16 = _mm512_permutexvar_ps(_mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0), _mm512_castps128_ps512(s));
+    const __m512 isum = _mm512_cvtepi32_ps(chunk_sums(p[0], p[1], p[2], p[3]));
+    acc = _mm512_add_ps(acc, _mm512_mul_ps(isum, s16));
+  }
+  float a[16];
+  _mm512_storeu_ps(a, acc);
+#pragma GCC unroll 4
+  for (int o = 0; o < T * R; o++) out[(o / R) * rows + o % R] = (a[4 * o] + a[4 * o + 1]) + (a[4 * o + 2] + a[4 * o + 3]);
+}
+
+// ---- Q4_K / Q5_K / Q6_K: 256-value super-blocks against Q8_K activations ----
+
+enum { K_Q4_K, K_Q5_K, K_Q6_K };
+
+/** One row's super-block, unpacked: 4 × 64 unsigned values, the i16 scale of each maddubs pair, mins. */
+struct unpacked_k {
+  __m512i q[4];
+  __m512i scale[4];
+  __m256i mins;    // Q4_K/Q5_K: m_j for the pair of 16-sums 2j, 2j+1 (i16); Q6_K: −32·sc_g per 16-sum
+  float d, dmin;
+};
+
+/** i16 lanes [a ×16, b ×16] / groups of 8 from a vector of 16 i16 scales. */
+AI __m512i spread16(__m512i scales, int a, int b) {
+  const __m512i idx = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16((short)a)), _mm256_set1_epi16((short)b), 1);
+  return _mm512_permutexvar_epi16(idx, scales);
+}
+
+AI __m512i spread8(__m512i scales, int g) {
+  const __m512i idx = _mm512_set_epi16(g + 3, g + 3, g + 3, g + 3, g + 3, g + 3, g + 3, g + 3, g + 2, g + 2, g + 2, g + 2,
+                                       g + 2, g + 2, g + 2, g + 2, g + 1, g + 1, g + 1, g + 1, g + 1, g + 1, g + 1, g + 1,
+                                       g, g, g, g, g, g, g, g);
+  return _mm512_permutexvar_epi16(idx, scales);
+}
+
+/** Two 32-byte halves into one zmm. */
+AI __m512i join(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); }
+
+AI void unpack_k(const int type, const uint8_t *blk, struct unpacked_k *u) {
+  const __m512i low4 = _mm512_set1_epi8(0x0f);
+  if (type == K_Q6_K) {
+    // ql [128], qh [64], int8 scales [16], f16 d. Value 128c + 32h + l: nibble of ql[64c + 32(h&1) + l] (low for
+    // h < 2) with bits 2h, 2h+1 of qh[32c + l] above; q[2c] holds quarters 0,1 of half c, q[2c+1] quarters 2,3.
+    for (int c = 0; c < 2; c++) {
+      const __m512i ql = _mm512_loadu_si512(blk + 64 * c);
+      const __m256i qh = _mm256_loadu_si256((const __m256i *)(blk + 128 + 32 * c));
+      const __m512i qh2 = join(qh, _mm256_srli_epi16(qh, 2));
+      const __m512i three = _mm512_set1_epi8(0x30);
+      u->q[2 * c] = _mm512_or_si512(_mm512_and_si512(ql, low4), _mm512_and_si512(_mm512_slli_epi16(qh2, 4), three));
+      u->q[2 * c + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), low4), _mm512_and_si512(qh2, three));
+    }
+    const __m256i sc = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(blk + 192)));
+    const __m512i sc512 = _mm512_castsi256_si512(sc);
+    for (int i = 0; i < 4; i++) u->scale[i] = spread8(sc512, 4 * i);
+    u->mins = _mm256_sub_epi16(_mm256_setzero_si256(), _mm256_slli_epi16(sc, 5));
+    u->d = half_at(blk + 208);
+    u->dmin = 0;
+    return;
+  }
+  // Q4_K/Q5_K: f16 d, f16 dmin, 12 bytes of 6-bit scales and mins, [Q5_K: 32 bytes of fifth bits], 128 bytes of
+  // nibbles (32 bytes per pair of sub-blocks: low nibbles sub-block 2p, high 2p+1). Scales as get_scale_min_k4.
+  uint32_t s[4];
+  __builtin_memcpy(s, blk + 4, 12);
+  s[3] = ((s[2] >> 4) & 0x0f0f0f0f) | (((s[1] >> 6) & 0x03030303) << 4);
+  const uint32_t m03 = s[1] & 0x3f3f3f3f;
+  s[1] = (s[2] & 0x0f0f0f0f) | (((s[0] >> 6) & 0x03030303) << 4);
+  s[2] = m03;
+  s[0] &= 0x3f3f3f3f;
+  // s as bytes: sc0..sc7, m0..m7.
+  const __m256i sm = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)s));
+  const __m512i sm512 = _mm512_castsi256_si512(sm);
+  for (int p = 0; p < 4; p++) u->scale[p] = spread16(sm512, 2 * p, 2 * p + 1);
+  u->mins = _mm256_permutexvar_epi16(_mm256_set_epi16(15, 15, 14, 14, 13, 13, 12, 12, 11, 11, 10, 10, 9, 9, 8, 8), sm);
+  const uint8_t *qs = blk + (type == K_Q4_K ? 16 : 48);
+  __m256i qh = _mm256_setzero_si256();
+  if (type == K_Q5_K) qh = _mm256_loadu_si256((const __m256i *)(blk + 16));
+  for (int p = 0; p < 4; p++) {
+    const __m256i b = _mm256_loadu_si256((const __m256i *)(qs + 32 * p));
+    __m512i q = _mm512_and_si512(join(b, _mm256_srli_epi16(b, 4)), low4);
+    if (type == K_Q5_K) {
+      // Sub-block j's fifth bit is bit j of qh[l].
+      const __m512i h = _mm512_and_si512(join(_mm256_srli_epi16(qh, 2 * p), _mm256_srli_epi16(qh, 2 * p + 1)), _mm512_set1_epi8(1));
+      q = _mm512_or_si512(q, _mm512_slli_epi16(h, 4));
+    }
+    u->q[p] = q;
+  }
+  u->d = half_at(blk);
+  u->dmin = half_at(blk + 2);
+}
+
+/** Σ sc·Σ q·x (Q6_K: with the −32 offset) as 16 i32 lanes, and Σ m·bsum as 8 (zero for Q6_K). */
+AI void dot_k(const int type, const struct unpacked_k *u, const uint8_t *xb, const uint8_t *bsums, __m512i *isum, __m256i *summs) {
+  __m512i acc = _mm512_setzero_si512();
+#pragma GCC unroll 4
+  for (int p = 0; p < 4; p++) {
+    const __m512i pairs = _mm512_maddubs_epi16(u->q[p], _mm512_loadu_si512(xb + 64 * p));
+    acc = _mm512_dpwssd_epi32(acc, pairs, u->scale[p]);
+  }
+  const __m256i mins = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)bsums), u->mins);
+  if (type == K_Q6_K) {
+    *isum = _mm512_add_epi32(acc, _mm512_zextsi256_si512(mins));
+    *summs = _mm256_setzero_si256();
+  } else {
+    *isum = acc;
+    *summs = mins;
+  }
+}
+
+AI void tile_k(const int type, const int T, const int R, const uint8_t *x, size_t ts, const uint8_t *w, size_t ws,
+               float *out, size_t rows, size_t cols) {
+  const size_t nb = cols / 256, bb = type == K_Q4_K ? 144 : type == K_Q5_K ? 176 : 210;
+  __m128 acc = _mm_setzero_ps();
+  for (size_t b = 0; b < nb; b++) {
+    __m512i isum[4] = { _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512() };
+    __m256i summs[4] = { _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256() };
+    float wd[4] = { 0, 0, 0, 0 }, wm[4] = { 0, 0, 0, 0 }, xd[4] = { 0, 0, 0, 0 };
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) {
+      struct unpacked_k u;
+      unpack_k(type, w + r * ws + b * bb, &u);
+#pragma GCC unroll 4
+      for (int t = 0; t < T; t++) {
+        const uint8_t *xt = x + t * ts;
+        dot_k(type, &u, xt + 256 * b, xt + cols + 4 * nb + 32 * b, &isum[t * R + r], &summs[t * R + r]);
+        wd[t * R + r] = u.d;
+        wm[t * R + r] = u.dmin;
+        xd[t * R + r] = f32_at(xt + cols + 4 * b);
+      }
+    }
+    // acc = acc + (f16(d)·xd)·f32(isum); acc = acc − (f16(dmin)·xd)·f32(summs), each output in its lane.
+    const __m128 x4 = _mm_loadu_ps(xd);
+    const __m128 d = _mm_mul_ps(_mm_loadu_ps(wd), x4);
+    acc = _mm_add_ps(acc, _mm_mul_ps(d, _mm_cvtepi32_ps(sum4x16(isum[0], isum[1], isum[2], isum[3]))));
+    if (type != K_Q6_K) {
+      const __m128 dmin = _mm_mul_ps(_mm_loadu_ps(wm), x4);
+      acc = _mm_sub_ps(acc, _mm_mul_ps(dmin, _mm_cvtepi32_ps(sum4x8(summs[0], summs[1], summs[2], summs[3]))));
+    }
+  }
+  float a[4];
+  _mm_storeu_ps(a, acc);
+#pragma GCC unroll 4
+  for (int o = 0; o < T * R; o++) out[(o / R) * rows + o % R] = a[o];
+}
+
+// ---- the loops: row blocks, then token tiles, then row tiles (as quantDotWat.ts; the order changes no result) ----
+
+AI void tile(const int type, const int T, const int R, const uint8_t *x, size_t ts, const uint8_t *w, size_t ws,
+             float *out, size_t rows, size_t cols) {
+  if (type >= 16) tile_k(type - 16, T, R, x, ts, w, ws, out, rows, cols);
+  else tile32(type, T, R, x, ts, w, ws, out, rows, cols);
+}
+
+/** Rows [r, r1) of T tokens: tiles of R rows, then single rows. */
+AI void sweep(const int type, const int T, const int R, const uint8_t *x, size_t ts, const uint8_t *w, size_t ws,
+              float *out, size_t rows, size_t cols, size_t r, size_t r1) {
+  for (; R > 1 && r + R <= r1; r += R) tile(type, T, R, x, ts, w + r * ws, ws, out + r, rows, cols);
+  for (; r < r1; r++) tile(type, T, 1, x, ts, w + r * ws, ws, out + r, rows, cols);
+}
+
+AI void dot_type(const int type, const uint8_t *x, const uint8_t *w, float *out, size_t n, size_t rows, size_t cols,
+                 size_t r0, size_t r1, size_t row_block) {
+  const int k = type >= 16;
+  const size_t block = k ? 256 : 32;
+  const size_t bb = (size_t[]){ 34, 18, 22, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 144, 176, 210 }[type];
+  const size_t ws = cols / block * bb;
+  // Bytes of one quantised activation row (quantisedRowBytes).
+  const size_t ts = k ? cols + cols / 256 * 4 + cols / 16 * 2 : cols + cols / 32 * 4;
+  if (row_block == 0) row_block = r1 - r0;
+  for (size_t b0 = r0; b0 < r1; b0 += row_block) {
+    const size_t b1 = r1 - b0 < row_block ? r1 : b0 + row_block;
+    for (size_t t0 = 0; t0 < n; t0 += 4) {
+      const uint8_t *xt = x + t0 * ts;
+      float *ot = out + t0 * rows;
+      switch (n - t0 < 4 ? n - t0 : 4) {
+        case 1: sweep(type, 1, 4, xt, ts, w, ws, ot, rows, cols, b0, b1); break;
+        case 2: sweep(type, 2, 2, xt, ts, w, ws, ot, rows, cols, b0, b1); break;
+        case 3: sweep(type, 3, 1, xt, ts, w, ws, ot, rows, cols, b0, b1); break;
+        default: sweep(type, 4, 1, xt, ts, w, ws, ot, rows, cols, b0, b1); break;
+      }
+    }
+  }
+}
+
+#define DOT_KERNEL(name, type)                                                                                      \
+  static void name(const uint8_t *x, const uint8_t *w, float *out, size_t n, size_t rows, size_t cols, size_t r0, \
+                   size_t r1, size_t row_block) {                                                                   \
+    dot_type(type, x, w, out, n, rows, cols, r0, r1, row_block);                                                    \
+  }
+DOT_KERNEL(dot_q8_0, B32_Q8_0)
+DOT_KERNEL(dot_q4_0, B32_Q4_0)
+DOT_KERNEL(dot_q5_0, B32_Q5_0)
+DOT_KERNEL(dot_q4_k, 16 + K_Q4_K)
+DOT_KERNEL(dot_q5_k, 16 + K_Q5_K)
+DOT_KERNEL(dot_q6_k, 16 + K_Q6_K)
+
+const struct dot_kernel_set dot_kernels_avx512_vnni = { { dot_q8_0, dot_q4_0, dot_q4_k, dot_q5_k, dot_q6_k, dot_q5_0 } };
