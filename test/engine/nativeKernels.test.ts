@@ -6,7 +6,7 @@
 // Skipped with the reason when the module is not built; LATENT_REQUIRE_NATIVE=1 (CI) makes that a failure.
 import * as assert from 'node:assert/strict';
 import { CpuBackend } from '../../engine/backend/cpu/cpuBackend';
-import { agreementBound, KernelsOption } from '../../engine/backend/cpu/kernelChoice';
+import { agreementBound, KernelsOption, quantisationCases } from '../../engine/backend/cpu/kernelChoice';
 import { kernelModule } from '../../engine/backend/cpu/kernelModule';
 import { kernelsOn } from '../../engine/backend/cpu/kernelSet';
 import { bindNative, loadNativeModule, NATIVE_DOT_OPS, NativeIsa } from '../../engine/backend/cpu/nativeKernels';
@@ -171,6 +171,30 @@ describe('CPU backend: native kernels against the WASM kernels', function () {
       }
     });
   }
+
+  it('activation quantisation (Q8_0, Q8_K) is quantiseActivations byte for byte, rounding ties included', () => {
+    const m = new wasm.Memory({ initial: 256, maximum: 256, shared: true });
+    const bytes = new Uint8Array(m.buffer);
+    const [X, A, B] = [0, 1 << 22, 3 << 22];
+    for (const isa of isas.filter((i) => i === 'avx512')) {
+      const nat = bindNative(m, isa);
+      for (const [format, op] of [['Q8_0', 'quantise_q8_0'], ['Q8_K', 'quantise_q8_k']] as const) {
+        for (const [n, cols] of [[1, 256], [2, 2048], [5, 1536], [64, 512]]) {
+          const x = quantisationCases(n, cols, n * cols);
+          for (let i = 0; i < x.length; i += 97) x[i] *= 1e-3; // small and large blocks alike
+          new Float32Array(m.buffer, X, n * cols).set(x);
+          const size = n * quantisedRowBytes(format, cols);
+          bytes.fill(0xee, A, A + size + 4);
+          bytes.fill(0xee, B, B + size + 4);
+          quantiseActivations(format, x, n, cols, bytes, A);
+          nat[op]!(X, B, n, cols);
+          for (let i = 0; i < size + 4; i++) if (bytes[A + i] !== bytes[B + i]) assert.fail(`${op} n=${n} cols=${cols}: byte ${i} is ${bytes[B + i]}, quantiseActivations' ${bytes[A + i]}`);
+        }
+        assert.throws(() => nat[op]!(X, B, 1, 16), RangeError, 'cols not a whole number of blocks');
+        assert.throws(() => nat[op]!(m.buffer.byteLength - 64, B, 1, 256), RangeError, 'x past the bank');
+      }
+    }
+  });
 
   it('quantised weights through the backend: native integer-dot matmuls equal the WASM ones bit for bit, 1 and 2 threads', async () => {
     const wasmDot = await CpuBackend.create({ threads: 1, integerDot: true, kernels: 'wasm' });

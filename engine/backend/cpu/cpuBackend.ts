@@ -372,18 +372,26 @@ export class CpuBackend implements Backend {
     }
   }
 
-  /** matmul over quantised W with quantised activations: the integer-dot kernels (quantDotWat.ts). */
+  /** matmul over quantised W with quantised activations: the integer-dot kernels (quantDotWat.ts, native/). */
   private matmulIntegerDot(out: Float32Array, x: Float32Array, n: number, w: Tensor, dtype: DotWeightDType, at: WeightLocation, buffer: SharedArrayBuffer): void {
     const [rows, cols] = w.shape;
     const format = ACTIVATION_QUANT_OF[dtype];
     const rowBlock = Math.max(4, Math.floor(ROW_BLOCK_BYTES / rowBytes(dtype, cols) / 4) * 4);
     const xBytes = quantisedRowBytes(format, cols); // a multiple of 4
-    const chunk = Math.floor(SCRATCH_BYTES / (xBytes + rows * 4));
+    // The native quantisation reads x from the scratch, after the quantised rows and the outputs.
+    const quantise = this.fast!.pool.kernelsOf(at.bank)[format === 'Q8_0' ? 'quantise_q8_0' : 'quantise_q8_k'];
+    const chunk = Math.floor(SCRATCH_BYTES / (xBytes + rows * 4 + (quantise ? cols * 4 : 0)));
     const scratch = new Uint8Array(buffer, 0, SCRATCH_BYTES);
     for (let t0 = 0; t0 < n; t0 += chunk) {
       const m = Math.min(chunk, n - t0);
-      quantiseActivations(format, x.subarray(t0 * cols, (t0 + m) * cols), m, cols, scratch, 0);
       const outAt = m * xBytes;
+      const xAt = outAt + m * rows * 4;
+      if (quantise) {
+        new Float32Array(buffer, xAt, m * cols).set(x.subarray(t0 * cols, (t0 + m) * cols));
+        quantise(xAt, 0, m, cols);
+      } else {
+        quantiseActivations(format, x.subarray(t0 * cols, (t0 + m) * cols), m, cols, scratch, 0);
+      }
       this.fast!.pool.runMatmul({ op: DOT_OPS[dtype], bank: at.bank, x: 0, w: at.offset, out: outAt, n: m, rows, cols, rowBlock, split: rows });
       out.set(new Float32Array(buffer, outAt, m * rows), t0 * rows);
     }

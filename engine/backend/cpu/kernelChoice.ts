@@ -5,11 +5,11 @@
 import { mulberry32, signedUniform } from '../../generate/seededRandom';
 import { GGML_TYPES } from '../../weights/ggmlTypes';
 import { f32BitsToBf16, f32ToF16 } from '../../weights/halfPrecision';
-import { ACTIVATION_QUANT_OF, DotWeightDType, quantiseActivations } from '../../weights/quantiseActivations';
+import { ACTIVATION_QUANT_OF, DotWeightDType, quantiseActivations, quantisedRowBytes } from '../../weights/quantiseActivations';
 import { f16ToF32Table } from '../../weights/tensor';
 import { kernelModule } from './kernelModule';
 import type { KernelSet } from './kernelSet';
-import { bindNative, loadNativeModule, NATIVE_DOT_OPS, NativeIsa, NativeOps } from './nativeKernels';
+import { bindNative, loadNativeModule, NATIVE_DOT_OPS, NATIVE_QUANTISE_OPS, NativeIsa, NativeOps } from './nativeKernels';
 import { instantiateKernels, KernelExports, wasm, WasmModule } from './wasmKernels';
 
 export const KERNEL_CHOICES = ['auto', 'wasm', 'native', 'native-avx512', 'native-avx2'] as const;
@@ -127,7 +127,41 @@ function selfCheck(module: WasmModule, isa: NativeIsa): string | undefined {
       }
     }
   }
-  return dotSelfCheck(ref, native, memory);
+  return quantiseSelfCheck(native, memory) ?? dotSelfCheck(ref, native, memory);
+}
+
+/**
+ * Activation values whose quantisation hits every rounding case: per 32 values a block with max|x| = 127 (so
+ * d = 1 and x·(1/d) = x: halves, both signs), one led by a negative value, an all-zero one, then random ones.
+ */
+export function quantisationCases(n: number, cols: number, seed: number): Float32Array {
+  const x = Float32Array.from({ length: n * cols }, signedUniform(seed));
+  const ties = [127, 2.5, -2.5, 0.5, -0.5, 1.5, -1.5, 126.5, -126.5, 0, -0, 3.4999998, -3.5000002];
+  x.set(ties, 0);
+  if (x.length >= 64) x.set(ties.map((v) => -v), 32);
+  if (x.length >= 512) x.fill(0, 256, 512);
+  return x;
+}
+
+/** The native activation quantisation against quantiseActivations, byte for byte. */
+function quantiseSelfCheck(native: NativeOps, memory: InstanceType<typeof wasm.Memory>): string | undefined {
+  const bytes = new Uint8Array(memory.buffer);
+  const [X, A, B] = [0, 1 << 16, 1 << 17];
+  for (const op of NATIVE_QUANTISE_OPS) {
+    const kernel = native[op];
+    if (!kernel) continue;
+    const format = op === 'quantise_q8_0' ? 'Q8_0' : 'Q8_K';
+    const [n, cols] = [3, 768];
+    const x = quantisationCases(n, cols, 99);
+    new Float32Array(memory.buffer, X, n * cols).set(x);
+    const size = n * quantisedRowBytes(format, cols);
+    bytes.fill(0xee, A, A + size);
+    bytes.fill(0xee, B, B + size);
+    quantiseActivations(format, x, n, cols, bytes, A);
+    kernel(X, B, n, cols);
+    for (let i = 0; i < size; i++) if (bytes[A + i] !== bytes[B + i]) return `${op}: byte ${i} is ${bytes[B + i]}, quantiseActivations' ${bytes[A + i]}`;
+  }
+  return undefined;
 }
 
 /** The f16 scales of each weight type's block (byte offsets), kept finite in random blocks. */

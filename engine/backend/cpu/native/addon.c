@@ -2,8 +2,10 @@
 //   isas()              -> the instruction sets this CPU runs, best first ("avx512", "avx2"; empty on others)
 //   bind(memory, isa)   -> { matmul_f32, matmul_f16, matmul_bf16, matmul_f16_finite, matmul_nn_f32, and where the
 //                          CPU has AVX-512 BW + VNNI (isa avx512) dot_q8_0, dot_q4_0, dot_q5_0, dot_q4_k, dot_q5_k,
-//                          dot_q6_k } over one weight bank (a shared WebAssembly.Memory), with the WASM exports'
-//                          signature: kernel(x, w, out, n, rows, cols, r0, r1, rowBlock), byte offsets in the bank.
+//                          dot_q6_k, quantise_q8_0, quantise_q8_k } over one weight bank (a shared
+//                          WebAssembly.Memory), with the WASM exports' signature: kernel(x, w, out, n, rows, cols,
+//                          r0, r1, rowBlock), byte offsets in the bank; quantise_*(x, dst, n, cols) as
+//                          quantiseActivations(format, x, n, cols, dst) does.
 // Each kernel checks its operands against the bank's size and throws a RangeError outside it, as a WASM trap would.
 // A shared memory never moves when it grows (V8 reserves its maximum up front), but its length does: the size is
 // re-read from memory.buffer when an operand lies past it, and the base is re-read with it (checked, not assumed).
@@ -14,7 +16,7 @@
 #include <string.h>
 #include "kernels.h"
 
-enum op { OP_F32, OP_F16, OP_BF16, OP_NN_F32, OP_DOT };
+enum op { OP_F32, OP_F16, OP_BF16, OP_NN_F32, OP_DOT, OP_QUANTISE };
 
 struct binding {
   napi_ref memory;
@@ -22,7 +24,7 @@ struct binding {
   uint64_t size;
   const struct kernel_set *kernels;
   enum op op;
-  int dot_type; // OP_DOT: which of dot_kernels_avx512_vnni
+  int variant; // OP_DOT: the DOT_* type; OP_QUANTISE: 0 for Q8_0, 1 for Q8_K
 };
 
 #define CHECK(call) \
@@ -67,7 +69,7 @@ static int read_memory(napi_env env, napi_value memory, uint8_t **base, uint64_t
 }
 
 /** The last byte (exclusive) a call touches, or 0 when its shape is invalid; *empty when it does nothing. */
-static uint64_t extent(enum op op, int dot_type, const uint32_t *a, int *empty, const char **why) {
+static uint64_t extent(enum op op, int variant, const uint32_t *a, int *empty, const char **why) {
   const uint64_t x = a[0], w = a[1], out = a[2], n = a[3], rows = a[4], cols = a[5], r0 = a[6], r1 = a[7];
   *empty = 0;
   if (op == OP_NN_F32) {
@@ -80,8 +82,17 @@ static uint64_t extent(enum op op, int dot_type, const uint32_t *a, int *empty, 
     if (out + ((n - 1) * m + c1) * 4 > end) end = out + ((n - 1) * m + c1) * 4;
     return end;
   }
+  if (op == OP_QUANTISE) {
+    // (x, dst, n, cols): x f32 [n, cols], dst n quantised rows.
+    const uint64_t n = a[2], cols = a[3], block = variant ? 256 : 32;
+    if (cols % block) { *why = "cols must be a whole number of blocks"; return 0; }
+    if (n == 0 || cols == 0) { *empty = 1; return 1; }
+    const uint64_t row = variant ? cols + cols / 256 * 4 + cols / 16 * 2 : cols + cols / 32 * 4;
+    return x + n * cols * 4 > w + n * row ? x + n * cols * 4 : w + n * row;
+  }
   if (op == OP_DOT) {
     // x: n quantised rows (quantisedRowBytes each), W: rows of whole blocks.
+    const int dot_type = variant;
     const uint64_t block = dot_blocks[dot_type].values;
     if (cols % block || r0 > r1 || r1 > rows) { *why = "cols must be a whole number of blocks and r0 <= r1 <= rows"; return 0; }
     if (n == 0 || r0 == r1 || cols == 0) { *empty = 1; return 1; }
@@ -106,13 +117,14 @@ static napi_value call_kernel(napi_env env, napi_callback_info info) {
   void *data;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, &data));
   struct binding *b = data;
-  if (argc < 9) {
-    napi_throw_type_error(env, NULL, "latent_kernels: a kernel takes 9 arguments");
+  const size_t need = b->op == OP_QUANTISE ? 4 : 9;
+  if (argc < need) {
+    napi_throw_type_error(env, NULL, b->op == OP_QUANTISE ? "latent_kernels: quantise takes 4 arguments" : "latent_kernels: a kernel takes 9 arguments");
     return NULL;
   }
   // Offsets come as the WASM exports take them: i32s read as unsigned (the control block holds them as Int32).
-  uint32_t a[9];
-  for (int i = 0; i < 9; i++) {
+  uint32_t a[9] = { 0 };
+  for (size_t i = 0; i < need; i++) {
     if (napi_get_value_uint32(env, argv[i], &a[i]) != napi_ok) {
       napi_throw_type_error(env, NULL, "latent_kernels: kernel arguments must be numbers");
       return NULL;
@@ -120,7 +132,7 @@ static napi_value call_kernel(napi_env env, napi_callback_info info) {
   }
   int empty;
   const char *why = "";
-  const uint64_t end = extent(b->op, b->dot_type, a, &empty, &why);
+  const uint64_t end = extent(b->op, b->variant, a, &empty, &why);
   if (end == 0) {
     napi_throw_range_error(env, NULL, why);
     return NULL;
@@ -136,8 +148,10 @@ static napi_value call_kernel(napi_env env, napi_callback_info info) {
     }
   }
   uint8_t *m = b->base;
-  if (b->op == OP_DOT) {
-    dot_kernels_avx512_vnni.dot[b->dot_type](m + a[0], m + a[1], (float *)(m + a[2]), a[3], a[4], a[5], a[6], a[7], a[8]);
+  if (b->op == OP_QUANTISE) {
+    (b->variant ? quantise_avx512.q8_k : quantise_avx512.q8_0)((const float *)(m + a[0]), m + a[1], a[2], a[3]);
+  } else if (b->op == OP_DOT) {
+    dot_kernels_avx512_vnni.dot[b->variant](m + a[0], m + a[1], (float *)(m + a[2]), a[3], a[4], a[5], a[6], a[7], a[8]);
   } else if (b->op == OP_NN_F32) {
     b->kernels->matmul_nn((const float *)(m + a[0]), (const float *)(m + a[1]), (float *)(m + a[2]), a[3], a[4], a[5], a[6], a[7]);
   } else {
@@ -172,25 +186,26 @@ static napi_value bind_memory(napi_env env, napi_callback_info info) {
   uint8_t *base;
   uint64_t size;
   if (!read_memory(env, argv[0], &base, &size)) return NULL;
-  static const struct { const char *name; enum op op; int dot_type; } exports[] = {
+  static const struct { const char *name; enum op op; int variant; } exports[] = {
     { "matmul_f32", OP_F32, 0 }, { "matmul_f16", OP_F16, 0 }, { "matmul_bf16", OP_BF16, 0 },
     // The exact f16 decode (vcvtph2ps) serves f16 weights with or without inf/nan alike.
     { "matmul_f16_finite", OP_F16, 0 }, { "matmul_nn_f32", OP_NN_F32, 0 },
     { "dot_q8_0", OP_DOT, DOT_Q8_0 }, { "dot_q4_0", OP_DOT, DOT_Q4_0 }, { "dot_q5_0", OP_DOT, DOT_Q5_0 },
     { "dot_q4_k", OP_DOT, DOT_Q4_K }, { "dot_q5_k", OP_DOT, DOT_Q5_K }, { "dot_q6_k", OP_DOT, DOT_Q6_K },
+    { "quantise_q8_0", OP_QUANTISE, 0 }, { "quantise_q8_k", OP_QUANTISE, 1 },
   };
   const int has_dot = dot_kernels_for(isa) != NULL;
   napi_value result;
   CHECK(napi_create_object(env, &result));
   for (size_t i = 0; i < sizeof exports / sizeof exports[0]; i++) {
-    if (exports[i].op == OP_DOT && !has_dot) continue;
+    if ((exports[i].op == OP_DOT || exports[i].op == OP_QUANTISE) && !has_dot) continue;
     // One binding per function, freed with it: a function may outlive the object it came in.
     struct binding *b = malloc(sizeof *b);
     if (!b) {
       napi_throw_error(env, NULL, "latent_kernels: out of memory");
       return NULL;
     }
-    *b = (struct binding){ .base = base, .size = size, .kernels = kernels, .op = exports[i].op, .dot_type = exports[i].dot_type };
+    *b = (struct binding){ .base = base, .size = size, .kernels = kernels, .op = exports[i].op, .variant = exports[i].variant };
     napi_value fn;
     CHECK(napi_create_reference(env, argv[0], 1, &b->memory));
     CHECK(napi_create_function(env, exports[i].name, NAPI_AUTO_LENGTH, call_kernel, b, &fn));

@@ -30,6 +30,7 @@ const units = [
   ['matmul_avx2.c', ['-mavx2', '-mfma', '-mf16c']],
   // Bit-identical to the WASM kernels' f32 steps: no contraction into FMA.
   ['quant_dot_avx512.c', ['-mavx512f', '-mavx512bw', '-mavx512vl', '-mavx512vnni', '-mavx2', '-mf16c', '-ffp-contract=off']],
+  ['quantise_avx512.c', ['-mavx512f', '-mavx512bw', '-mavx2', '-mf16c', '-ffp-contract=off']],
 ];
 const sources = fs.readdirSync(here).filter((f) => /\.(c|h)$/.test(f) || f === 'build.mjs').map((f) => path.join(here, f));
 const newest = Math.max(...sources.map((f) => fs.statSync(f).mtimeMs));

@@ -34,7 +34,16 @@ struct dot_kernel_set {
   dot_fn *dot[DOT_TYPES];
 };
 
+// Activation quantisation (quantise_avx512.c): rows [0, n) of x f32 [n, cols] into `dst`, row after row, in
+// quantiseActivations.ts's Q8_0 / Q8_K layout and arithmetic, byte for byte.
+typedef void quantise_fn(const float *x, uint8_t *dst, size_t n, size_t cols);
+
+struct quantise_set {
+  quantise_fn *q8_0, *q8_k;
+};
+
 extern const struct kernel_set kernels_avx512;
 extern const struct kernel_set kernels_avx2;
 extern const struct dot_kernel_set dot_kernels_avx512_vnni;
+extern const struct quantise_set quantise_avx512;
 #endif
