@@ -151,7 +151,13 @@ static napi_value call_kernel(napi_env env, napi_callback_info info) {
   if (b->op == OP_QUANTISE) {
     (b->variant ? quantise_avx512.q8_k : quantise_avx512.q8_0)((const float *)(m + a[0]), m + a[1], a[2], a[3]);
   } else if (b->op == OP_DOT) {
-    dot_kernels_avx512_vnni.dot[b->variant](m + a[0], m + a[1], (float *)(m + a[2]), a[3], a[4], a[5], a[6], a[7], a[8]);
+    void *scratch = NULL;
+    if (!dot_blocks[b->variant].q8_k && !(scratch = malloc((size_t)a[5] / 32 * DOT_SCRATCH_PER_BLOCK32))) {
+      napi_throw_error(env, NULL, "latent_kernels: out of memory");
+      return NULL;
+    }
+    dot_kernels_avx512_vnni.dot[b->variant](m + a[0], m + a[1], (float *)(m + a[2]), a[3], a[4], a[5], a[6], a[7], a[8], scratch);
+    free(scratch);
   } else if (b->op == OP_NN_F32) {
     b->kernels->matmul_nn((const float *)(m + a[0]), (const float *)(m + a[1]), (float *)(m + a[2]), a[3], a[4], a[5], a[6], a[7]);
   } else {

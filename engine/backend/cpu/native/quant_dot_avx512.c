@@ -16,7 +16,8 @@
 //   per-16 sums (Σ (q − 32)·x = Σ q·x − 32·bsum), so the weights stay unsigned.
 // A tile is T tokens × R rows (T·R ≤ 4 outputs; unused outputs compute zeros that are never stored): 4 × 1 in
 // prefill (a row's weights unpacked once for 4 tokens), 1 × 4 in decode (an activation block loaded once for 4
-// rows), smaller at the tails.
+// rows), smaller at the tails. The 32-value kernels first lay each tile's activations out for `vpdpbusd`
+// (struct x32_block, in a scratch the caller provides).
 #include <immintrin.h>
 #include "kernels.h"
 
@@ -60,58 +61,138 @@ AI __m512i chunk_sums(__m512i a, __m512i b, __m512i c, __m512i d) {
 
 enum { B32_Q8_0, B32_Q4_0, B32_Q5_0 };
 
-/** Block `blk` of a row as 32 i16 values (the weight minus its offset). */
-AI __m512i block32_values(const int type, const uint8_t *blk) {
-  if (type == B32_Q8_0) return _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(blk + 2)));
-  const __m256i bytes = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(blk + (type == B32_Q5_0 ? 6 : 2))));
-  const __m256i nibble = _mm256_set1_epi16(0x0f);
-  const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(bytes, nibble)),
-                                       _mm256_srli_epi16(bytes, 4), 1);
-  if (type == B32_Q4_0) return _mm512_sub_epi16(q, _mm512_set1_epi16(8));
-  // Value j's fifth bit is bit j of qh: where it is clear, q − 16; where set, (q | 16) − 16 = q.
-  uint32_t qh;
-  __builtin_memcpy(&qh, blk + 2, 4);
-  return _mm512_mask_sub_epi16(q, (__mmask32)~qh, q, _mm512_set1_epi16(16));
+/**
+ * Within each 16 bytes, dword l gathers the bytes 2l, 2l+1, 8+2l, 9+2l: the values of WASM lane l among the 16,
+ * so that one `vpdpbusd` sums each lane's products of half a block.
+ */
+AI __m512i lane_order(__m512i v) {
+  const __m512i perm = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15));
+  return _mm512_shuffle_epi8(v, perm);
 }
 
-/** Outputs [t, r] for T tokens × R rows over all blocks; o = t·R + r. */
-AI void tile32(const int type, const int T, const int R, const uint8_t *x, size_t ts, const uint8_t *w, size_t ws,
-               float *out, size_t rows, size_t cols) {
-  const size_t nb = cols / 32, bb = type == B32_Q8_0 ? 34 : type == B32_Q4_0 ? 18 : 22;
-  __m512 acc = _mm512_setzero_ps(); // output o's 4 lanes in chunk o
-  for (size_t b = 0; b < nb; b++) {
-    __m512i p[4] = { _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512() };
-    float wd[4] = { 0, 0, 0, 0 }, xd[4] = { 0, 0, 0, 0 };
-    __m512i xv[4];
-#pragma GCC unroll 4
-    for (int t = 0; t < T; t++) {
-      xv[t] = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(x + t * ts + 32 * b)));
-      xd[t] = f32_at(x + t * ts + cols + 4 * b);
-    }
-#pragma GCC unroll 4
-    for (int r = 0; r < R; r++) {
-      const uint8_t *blk = w + r * ws + b * bb;
-      const __m512i wv = block32_values(type, blk);
-      const float d = half_at(blk);
-#pragma GCC unroll 4
-      for (int t = 0; t < T; t++) {
-        p[t * R + r] = _mm512_madd_epi16(wv, xv[t]);
-        wd[t * R + r] = d;
+/**
+ * A block of up to 4 tokens' activations, prepared once per token tile for every row: each 16-byte chunk o is
+ * token o's values 0..15 (lo) or 16..31 (hi) in lane order (Q8_0: plus 128, the unsigned operand), `offset` is
+ * −8 or −16 times each lane's Σ x (Q4_0/Q5_0, whose weights are unsigned with that offset), d the scale ×4.
+ */
+struct x32_block {
+  uint8_t lo[64], hi[64];
+  int32_t offset[16];
+  float d[16];
+};
+
+/** The T (≤ 4) tokens at x into one x32_block per block (absent tokens zero). */
+AI void prepare_x32(const int type, const int T, const uint8_t *x, size_t ts, size_t cols, struct x32_block *xb) {
+  const __m128i perm = _mm_setr_epi8(0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15);
+  const __m128i ones = _mm_set1_epi8(1), flip = _mm_set1_epi8((char)0x80);
+  const int offset = type == B32_Q4_0 ? -8 : -16;
+  for (size_t b = 0; b < cols / 32; b++) {
+    __builtin_memset(&xb[b], 0, sizeof xb[b]);
+    for (int o = 0; o < T; o++) {
+      const uint8_t *q = x + o * ts + 32 * b;
+      const __m128i lo = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)q), perm);
+      const __m128i hi = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(q + 16)), perm);
+      _mm_storeu_si128((__m128i *)(xb[b].lo + 16 * o), type == B32_Q8_0 ? _mm_xor_si128(lo, flip) : lo);
+      _mm_storeu_si128((__m128i *)(xb[b].hi + 16 * o), type == B32_Q8_0 ? _mm_xor_si128(hi, flip) : hi);
+      if (type != B32_Q8_0) {
+        const __m128i sum = _mm_dpbusd_epi32(_mm_dpbusd_epi32(_mm_setzero_si128(), ones, lo), ones, hi);
+        _mm_storeu_si128((__m128i *)(xb[b].offset + 4 * o), _mm_mullo_epi32(sum, _mm_set1_epi32(offset)));
       }
+      _mm_storeu_ps(xb[b].d + 4 * o, _mm_set1_ps(f32_at(x + o * ts + cols + 4 * b)));
     }
-    // The block's scale per output, f16(wd)·xd in f32, spread over that output's 4 lanes.
-    float xo[4] = { 0, 0, 0, 0 };
-#pragma GCC unroll 4
-    for (int o = 0; o < T * R; o++) xo[o] = xd[o / R];
-    const __m128 s = _mm_mul_ps(_mm_loadu_ps(wd), _mm_loadu_ps(xo));
-    const __m512 s16 = _mm512_permutexvar_ps(_mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0), _mm512_castps128_ps512(s));
-    const __m512 isum = _mm512_cvtepi32_ps(chunk_sums(p[0], p[1], p[2], p[3]));
-    acc = _mm512_add_ps(acc, _mm512_mul_ps(isum, s16));
+  }
+}
+
+/** 16 bytes at `at` of each of R rows (stride ws), one per chunk (R = 1: in every chunk). */
+AI __m512i row_chunks(const int R, const uint8_t *at, size_t ws) {
+  if (R == 1) return _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)at));
+  __m512i v = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)at));
+  v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(at + ws)), 1);
+  v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(at + 2 * ws)), 2);
+  return _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(at + 3 * ws)), 3);
+}
+
+/** The 16-bit halves of qh (lo: values 0..15, hi: 16..31) of each chunk's row, as a byte mask. */
+AI __mmask64 fifth_bits(const int R, const uint8_t *qh, size_t ws, int hi) {
+  uint64_t k = 0;
+  for (int r = 0; r < (R == 1 ? 1 : 4); r++) {
+    uint32_t v;
+    __builtin_memcpy(&v, qh + r * ws, 4);
+    k |= (uint64_t)(hi ? v >> 16 : v & 0xffff) << (16 * r);
+  }
+  return R == 1 ? k * 0x0001000100010001ull : k;
+}
+
+/**
+ * Outputs for chunk o = (token o, the row) when T = 4, R = 1, or (the token, row o) when T = 1, R = 4 (T = R = 1:
+ * chunk 0); `xo` the token's chunk in `xb` when T = 1.
+ */
+AI void tile32(const int type, const int T, const int R, const struct x32_block *xb, int xo, const uint8_t *w,
+               size_t ws, float *out, size_t rows, size_t cols) {
+  const size_t bb = type == B32_Q8_0 ? 34 : type == B32_Q4_0 ? 18 : 22;
+  const __m512i low4 = _mm512_set1_epi8(0x0f);
+  __m512 acc = _mm512_setzero_ps(); // chunk o: output o's 4 lanes
+  for (size_t b = 0; b < cols / 32; b++) {
+    const uint8_t *blk = w + b * bb;
+    const struct x32_block *xv = &xb[b];
+    const __m512i xlo = T == 4 ? _mm512_loadu_si512(xv->lo) : _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(xv->lo + 16 * xo)));
+    const __m512i xhi = T == 4 ? _mm512_loadu_si512(xv->hi) : _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(xv->hi + 16 * xo)));
+    __m512i isum;
+    if (type == B32_Q8_0) {
+      // Σ (x + 128)·w − 128·Σ w, lane by lane.
+      const __m512i wlo = lane_order(row_chunks(R, blk + 2, ws)), whi = lane_order(row_chunks(R, blk + 18, ws));
+      const __m512i c128 = _mm512_set1_epi8((char)0x80);
+      const __m512i bias = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), c128, wlo), c128, whi);
+      isum = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), xlo, wlo), xhi, whi), bias);
+    } else {
+      const __m512i v = row_chunks(R, blk + (type == B32_Q5_0 ? 6 : 2), ws);
+      __m512i qlo = _mm512_and_si512(v, low4), qhi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+      if (type == B32_Q5_0) {
+        const __m512i sixteen = _mm512_set1_epi8(16);
+        qlo = _mm512_mask_add_epi8(qlo, fifth_bits(R, blk + 2, ws, 0), qlo, sixteen);
+        qhi = _mm512_mask_add_epi8(qhi, fifth_bits(R, blk + 2, ws, 1), qhi, sixteen);
+      }
+      // Σ q·x − offset·Σ x.
+      const __m512i offset = T == 4 ? _mm512_loadu_si512(xv->offset) : _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(xv->offset + 4 * xo)));
+      isum = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(offset, lane_order(qlo), xlo), lane_order(qhi), xhi);
+    }
+    // The block's scale per output, f16(wd)·xd in f32, in its 4 lanes.
+    __m512 wd;
+    if (R == 1) {
+      wd = _mm512_cvtph_ps(_mm256_set1_epi16((short)(blk[0] | blk[1] << 8)));
+    } else {
+      const __m128i h = _mm_setr_epi16((short)(blk[0] | blk[1] << 8), (short)(blk[ws] | blk[ws + 1] << 8),
+                                       (short)(blk[2 * ws] | blk[2 * ws + 1] << 8), (short)(blk[3 * ws] | blk[3 * ws + 1] << 8), 0, 0, 0, 0);
+      wd = _mm512_permutexvar_ps(_mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0), _mm512_castps128_ps512(_mm_cvtph_ps(h)));
+    }
+    const __m512 xd = T == 4 ? _mm512_loadu_ps(xv->d) : _mm512_set1_ps(xv->d[4 * xo]);
+    acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(wd, xd)));
   }
   float a[16];
   _mm512_storeu_ps(a, acc);
 #pragma GCC unroll 4
-  for (int o = 0; o < T * R; o++) out[(o / R) * rows + o % R] = (a[4 * o] + a[4 * o + 1]) + (a[4 * o + 2] + a[4 * o + 3]);
+  for (int o = 0; o < T * R; o++) out[T == 4 ? (size_t)o * rows : (size_t)o] = (a[4 * o] + a[4 * o + 1]) + (a[4 * o + 2] + a[4 * o + 3]);
+}
+
+/** Rows [r0, r1) in blocks of row_block; per block, tiles of 4 tokens × 1 row, then the last tokens × 4 rows. */
+AI void dot32_rows(const int type, const uint8_t *x, const uint8_t *w, float *out, size_t n, size_t rows, size_t cols,
+                   size_t r0, size_t r1, size_t row_block, struct x32_block *xb) {
+  const size_t bb = type == B32_Q8_0 ? 34 : type == B32_Q4_0 ? 18 : 22, ws = cols / 32 * bb, ts = cols + cols / 32 * 4;
+  if (row_block == 0) row_block = r1 - r0;
+  for (size_t b0 = r0; b0 < r1; b0 += row_block) {
+    const size_t b1 = r1 - b0 < row_block ? r1 : b0 + row_block;
+    size_t t = 0;
+    for (; t + 4 <= n; t += 4) {
+      prepare_x32(type, 4, x + t * ts, ts, cols, xb);
+      for (size_t r = b0; r < b1; r++) tile32(type, 4, 1, xb, 0, w + r * ws, ws, out + t * rows + r, rows, cols);
+    }
+    for (; t < n; t++) {
+      prepare_x32(type, 1, x + t * ts, ts, cols, xb);
+      size_t r = b0;
+      for (; r + 4 <= b1; r += 4) tile32(type, 1, 4, xb, 0, w + r * ws, ws, out + t * rows + r, rows, cols);
+      for (; r < b1; r++) tile32(type, 1, 1, xb, 0, w + r * ws, ws, out + t * rows + r, rows, cols);
+    }
+  }
 }
 
 // ---- Q4_K / Q5_K / Q6_K: 256-value super-blocks against Q8_K activations ----
@@ -248,29 +329,19 @@ AI void tile_k(const int type, const int T, const int R, const uint8_t *x, size_
   for (int o = 0; o < T * R; o++) out[(o / R) * rows + o % R] = a[o];
 }
 
-// ---- the loops: row blocks, then token tiles, then row tiles (as quantDotWat.ts; the order changes no result) ----
-
-AI void tile(const int type, const int T, const int R, const uint8_t *x, size_t ts, const uint8_t *w, size_t ws,
-             float *out, size_t rows, size_t cols) {
-  if (type >= 16) tile_k(type - 16, T, R, x, ts, w, ws, out, rows, cols);
-  else tile32(type, T, R, x, ts, w, ws, out, rows, cols);
-}
 
 /** Rows [r, r1) of T tokens: tiles of R rows, then single rows. */
-AI void sweep(const int type, const int T, const int R, const uint8_t *x, size_t ts, const uint8_t *w, size_t ws,
+AI void sweep_k(const int type, const int T, const int R, const uint8_t *x, size_t ts, const uint8_t *w, size_t ws,
               float *out, size_t rows, size_t cols, size_t r, size_t r1) {
-  for (; R > 1 && r + R <= r1; r += R) tile(type, T, R, x, ts, w + r * ws, ws, out + r, rows, cols);
-  for (; r < r1; r++) tile(type, T, 1, x, ts, w + r * ws, ws, out + r, rows, cols);
+  for (; R > 1 && r + R <= r1; r += R) tile_k(type, T, R, x, ts, w + r * ws, ws, out + r, rows, cols);
+  for (; r < r1; r++) tile_k(type, T, 1, x, ts, w + r * ws, ws, out + r, rows, cols);
 }
 
-AI void dot_type(const int type, const uint8_t *x, const uint8_t *w, float *out, size_t n, size_t rows, size_t cols,
-                 size_t r0, size_t r1, size_t row_block) {
-  const int k = type >= 16;
-  const size_t block = k ? 256 : 32;
-  const size_t bb = (size_t[]){ 34, 18, 22, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 144, 176, 210 }[type];
-  const size_t ws = cols / block * bb;
-  // Bytes of one quantised activation row (quantisedRowBytes).
-  const size_t ts = k ? cols + cols / 256 * 4 + cols / 16 * 2 : cols + cols / 32 * 4;
+/** Rows [r0, r1) in blocks of row_block; per block, token tiles of 4 × 1 row (then 1 × 4 rows, 2 × 2, 3 × 1). */
+AI void dot_k_rows(const int type, const uint8_t *x, const uint8_t *w, float *out, size_t n, size_t rows, size_t cols,
+                   size_t r0, size_t r1, size_t row_block) {
+  const size_t ws = cols / 256 * (type == K_Q4_K ? 144 : type == K_Q5_K ? 176 : 210);
+  const size_t ts = cols + cols / 256 * 4 + cols / 16 * 2; // quantisedRowBytes
   if (row_block == 0) row_block = r1 - r0;
   for (size_t b0 = r0; b0 < r1; b0 += row_block) {
     const size_t b1 = r1 - b0 < row_block ? r1 : b0 + row_block;
@@ -278,25 +349,32 @@ AI void dot_type(const int type, const uint8_t *x, const uint8_t *w, float *out,
       const uint8_t *xt = x + t0 * ts;
       float *ot = out + t0 * rows;
       switch (n - t0 < 4 ? n - t0 : 4) {
-        case 1: sweep(type, 1, 4, xt, ts, w, ws, ot, rows, cols, b0, b1); break;
-        case 2: sweep(type, 2, 2, xt, ts, w, ws, ot, rows, cols, b0, b1); break;
-        case 3: sweep(type, 3, 1, xt, ts, w, ws, ot, rows, cols, b0, b1); break;
-        default: sweep(type, 4, 1, xt, ts, w, ws, ot, rows, cols, b0, b1); break;
+        case 1: sweep_k(type, 1, 4, xt, ts, w, ws, ot, rows, cols, b0, b1); break;
+        case 2: sweep_k(type, 2, 2, xt, ts, w, ws, ot, rows, cols, b0, b1); break;
+        case 3: sweep_k(type, 3, 1, xt, ts, w, ws, ot, rows, cols, b0, b1); break;
+        default: sweep_k(type, 4, 1, xt, ts, w, ws, ot, rows, cols, b0, b1); break;
       }
     }
   }
 }
 
-#define DOT_KERNEL(name, type)                                                                                      \
+#define DOT32_KERNEL(name, type)                                                                                    \
   static void name(const uint8_t *x, const uint8_t *w, float *out, size_t n, size_t rows, size_t cols, size_t r0, \
-                   size_t r1, size_t row_block) {                                                                   \
-    dot_type(type, x, w, out, n, rows, cols, r0, r1, row_block);                                                    \
+                   size_t r1, size_t row_block, void *scratch) {                                                    \
+    dot32_rows(type, x, w, out, n, rows, cols, r0, r1, row_block, scratch);                                            \
   }
-DOT_KERNEL(dot_q8_0, B32_Q8_0)
-DOT_KERNEL(dot_q4_0, B32_Q4_0)
-DOT_KERNEL(dot_q5_0, B32_Q5_0)
-DOT_KERNEL(dot_q4_k, 16 + K_Q4_K)
-DOT_KERNEL(dot_q5_k, 16 + K_Q5_K)
-DOT_KERNEL(dot_q6_k, 16 + K_Q6_K)
+#define DOT_K_KERNEL(name, type)                                                                                    \
+  static void name(const uint8_t *x, const uint8_t *w, float *out, size_t n, size_t rows, size_t cols, size_t r0, \
+                   size_t r1, size_t row_block, void *scratch) {                                                    \
+    (void)scratch;                                                                                                  \
+    dot_k_rows(type, x, w, out, n, rows, cols, r0, r1, row_block);                                                     \
+  }
+DOT32_KERNEL(dot_q8_0, B32_Q8_0)
+DOT32_KERNEL(dot_q4_0, B32_Q4_0)
+DOT32_KERNEL(dot_q5_0, B32_Q5_0)
+DOT_K_KERNEL(dot_q4_k, K_Q4_K)
+DOT_K_KERNEL(dot_q5_k, K_Q5_K)
+DOT_K_KERNEL(dot_q6_k, K_Q6_K)
 
+_Static_assert(sizeof(struct x32_block) == DOT_SCRATCH_PER_BLOCK32, "the scratch addon.c allocates");
 const struct dot_kernel_set dot_kernels_avx512_vnni = { { dot_q8_0, dot_q4_0, dot_q4_k, dot_q5_k, dot_q6_k, dot_q5_0 } };
