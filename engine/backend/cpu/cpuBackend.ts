@@ -4,7 +4,8 @@
 // - `await CpuBackend.create({ threads })`: the fast one, WebAssembly SIMD kernels (f32 accumulation, f16/bf16
 //   and GGML's block-quantised Q8_0/Q4_0/Q5_0/Q5_1/Q4_K/Q5_K/Q6_K decoded in-register) over weights kept in WASM shared
 //   memory, rows split across persistent worker threads; where the native module loads (native/, AVX-512 or AVX2)
-//   its kernels take the f32/f16/bf16 matmuls over the same memory (kernelChoice.ts).
+//   its kernels take the f32/f16/bf16 matmuls and (AVX-512 VNNI) the integer-dot ones over the same memory
+//   (kernelChoice.ts).
 // Weights reach the fast kernels by being allocated in the backend's arena (`allocateWeight`, for loaders) or
 // adopted into it (`adoptWeight`, a copy); any other tensor takes the reference kernel.
 import { availableParallelism } from 'node:os';
@@ -36,16 +37,13 @@ export interface CpuBackendOptions {
   shareWeightsWith?: CpuBackend;
   /**
    * Quantised weights: quantise each activation row (Q8_0, or Q8_K for the K-quants) and take integer dot
-   * products, as llama.cpp does. true: always; false: never (f32 activations); default: for matmuls of at most
-   * INTEGER_DOT_MAX_TOKENS tokens (decode), where they measure faster (test/bench/quantMatmul.ts).
+   * products, as llama.cpp does. true: always; false: never (f32 activations); default: where they measure
+   * faster (KernelChoice.integerDotMaxTokens: every matmul with the native kernels, decode with the WASM ones).
    */
   integerDot?: boolean;
   /** Which kernels (default: LATENT_CPU_KERNELS, else auto: native where the module loads and passes its self-check). */
   kernels?: KernelsOption;
 }
-
-/** The most tokens a quantised matmul takes the integer-dot kernels for by default (wider ones are faster in f32). */
-export const INTEGER_DOT_MAX_TOKENS = 2;
 
 /** An activation on the CPU: host floats. */
 class CpuActivation implements Activation {
@@ -113,7 +111,7 @@ export class CpuBackend implements Backend {
     const arena = options.shareWeightsWith?.fast?.arena ?? new WeightArena();
     const kernels = await chooseKernels(requestedKernels(options.kernels));
     const pool = await KernelThreads.start(threads, kernels.set, arena, options.minParallelWork);
-    const integerDotMaxTokens = options.integerDot === undefined ? INTEGER_DOT_MAX_TOKENS : options.integerDot ? Infinity : 0;
+    const integerDotMaxTokens = options.integerDot === undefined ? kernels.integerDotMaxTokens : options.integerDot ? Infinity : 0;
     return new CpuBackend({ arena, pool, kernels, integerDotMaxTokens });
   }
 

@@ -15,8 +15,17 @@ import { instantiateKernels, KernelExports, wasm, WasmModule } from './wasmKerne
 export const KERNEL_CHOICES = ['auto', 'wasm', 'native', 'native-avx512', 'native-avx2'] as const;
 export type KernelsOption = (typeof KERNEL_CHOICES)[number];
 
+/** The most tokens a quantised matmul takes the WASM integer-dot kernels for (wider ones are faster in f32). */
+export const WASM_INTEGER_DOT_MAX_TOKENS = 2;
+
 export interface KernelChoice {
   set: KernelSet;
+  /**
+   * The most tokens a quantised matmul takes the integer-dot kernels for (quantised activations, as llama.cpp),
+   * by default: the native ones beat the f32-activation kernels at every n (4-14x at n = 64; native F16 0.8-1.2x,
+   * test/bench/quantMatmul.ts), so every n; the WASM ones only in decode.
+   */
+  integerDotMaxTokens: number;
   /** What runs the matmuls, for info() and `latent info`: e.g. "native avx512 kernels". */
   description: string;
   /** Why this choice (a fallback says what failed). */
@@ -57,7 +66,7 @@ export function chooseKernels(requested: KernelsOption): Promise<KernelChoice> {
 
 async function decide(requested: KernelsOption): Promise<KernelChoice> {
   const module = await kernelModule();
-  const wasmOnly = (reason: string): KernelChoice => ({ set: { wasm: module }, description: 'WebAssembly SIMD kernels', reason });
+  const wasmOnly = (reason: string): KernelChoice => ({ set: { wasm: module }, integerDotMaxTokens: WASM_INTEGER_DOT_MAX_TOKENS, description: 'WebAssembly SIMD kernels', reason });
   if (requested === 'wasm') return wasmOnly('asked for: LATENT_CPU_KERNELS or the kernels option is wasm');
   const fail = (why: string): KernelChoice => {
     if (requested !== 'auto') throw new Error(`cpu backend: native kernels (${requested}) are not available: ${why}`);
@@ -77,6 +86,7 @@ async function decide(requested: KernelsOption): Promise<KernelChoice> {
   const dots = NATIVE_DOT_OPS.some((op) => op in bindNative(new wasm.Memory({ initial: 1, maximum: 1, shared: true }), isa));
   return {
     set: { wasm: module, native: isa },
+    integerDotMaxTokens: dots ? Infinity : WASM_INTEGER_DOT_MAX_TOKENS,
     description: `native ${isa} kernels (f32/f16/bf16 matmul${dots ? ', integer dot over quantised weights' : ''}; WebAssembly SIMD for the rest)`,
     reason: `${loaded.file} loaded and agrees with the WASM kernels`,
   };
