@@ -29,7 +29,7 @@ struct kernel_set {
 // a row for the 32-value types (Q8_0, Q4_0, Q5_0), unused by the K-quants.
 typedef void dot_fn(const uint8_t *x, const uint8_t *w, float *out, size_t n, size_t rows, size_t cols, size_t r0,
                     size_t r1, size_t row_block, void *scratch);
-#define DOT_SCRATCH_PER_BLOCK32 256
+#define DOT_SCRATCH_PER_BLOCK32 512
 enum { DOT_Q8_0, DOT_Q4_0, DOT_Q4_K, DOT_Q5_K, DOT_Q6_K, DOT_Q5_0, DOT_TYPES };
 
 struct dot_kernel_set {

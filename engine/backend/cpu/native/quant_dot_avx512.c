@@ -14,10 +14,10 @@
 //   the i32 comes from `vpmaddubsw` (unsigned weights × int8 activations) and `vpdpwssd` with the sub-block
 //   scales, and the fold runs on 4 outputs' lanes at once. Q6_K's −32 offset goes through the activation's
 //   per-16 sums (Σ (q − 32)·x = Σ q·x − 32·bsum), so the weights stay unsigned.
-// A tile is T tokens × R rows (T·R ≤ 4 outputs; unused outputs compute zeros that are never stored): 4 × 1 in
-// prefill (a row's weights unpacked once for 4 tokens), 1 × 4 in decode (an activation block loaded once for 4
-// rows), smaller at the tails. The 32-value kernels first lay each tile's activations out for `vpdpbusd`
-// (struct x32_block, in a scratch the caller provides).
+// A tile is T tokens × R rows: 8 × 1 in prefill (a row's weights unpacked once for 8 tokens), 1 × 4 in decode (an
+// activation block loaded once for 4 rows), smaller at the tails; unused outputs compute zeros never stored. The
+// 32-value kernels first lay each tile's activations out for `vpdpbusd` (struct x32_block, in a scratch the
+// caller provides).
 #include <immintrin.h>
 #include "kernels.h"
 
@@ -71,9 +71,9 @@ AI __m512i lane_order(__m512i v) {
 }
 
 /**
- * A block of up to 4 tokens' activations, prepared once per token tile for every row: each 16-byte chunk o is
- * token o's values 0..15 (lo) or 16..31 (hi) in lane order (Q8_0: plus 128, the unsigned operand), `offset` is
- * −8 or −16 times each lane's Σ x (Q4_0/Q5_0, whose weights are unsigned with that offset), d the scale ×4.
+ * A block of 4 tokens' activations, prepared once per token tile for every row: each 16-byte chunk o is token o's
+ * values 0..15 (lo) or 16..31 (hi) in lane order (Q8_0: plus 128, the unsigned operand), `offset` is −8 or −16
+ * times each lane's Σ x (Q4_0/Q5_0, whose weights are unsigned with that offset), d the scale ×4.
  */
 struct x32_block {
   uint8_t lo[64], hi[64];
@@ -81,24 +81,29 @@ struct x32_block {
   float d[16];
 };
 
-/** The T (≤ 4) tokens at x into one x32_block per block (absent tokens zero). */
+/** Tokens per tile in prefill: two x32_blocks per block, the weights unpacked once for both. */
+#define TILE32_TOKENS 8
+
+/** The T (≤ 8) tokens at x into x32_blocks, block b's group g (tokens 4g..4g+3) at xb[2b + g] (absent tokens zero). */
 AI void prepare_x32(const int type, const int T, const uint8_t *x, size_t ts, size_t cols, struct x32_block *xb) {
   const __m128i perm = _mm_setr_epi8(0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15);
   const __m128i ones = _mm_set1_epi8(1), flip = _mm_set1_epi8((char)0x80);
   const int offset = type == B32_Q4_0 ? -8 : -16;
   for (size_t b = 0; b < cols / 32; b++) {
-    __builtin_memset(&xb[b], 0, sizeof xb[b]);
-    for (int o = 0; o < T; o++) {
-      const uint8_t *q = x + o * ts + 32 * b;
+    __builtin_memset(&xb[2 * b], 0, (T > 4 ? 2 : 1) * sizeof xb[0]);
+    for (int t = 0; t < T; t++) {
+      struct x32_block *g = &xb[2 * b + t / 4];
+      const int o = t % 4;
+      const uint8_t *q = x + t * ts + 32 * b;
       const __m128i lo = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)q), perm);
       const __m128i hi = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(q + 16)), perm);
-      _mm_storeu_si128((__m128i *)(xb[b].lo + 16 * o), type == B32_Q8_0 ? _mm_xor_si128(lo, flip) : lo);
-      _mm_storeu_si128((__m128i *)(xb[b].hi + 16 * o), type == B32_Q8_0 ? _mm_xor_si128(hi, flip) : hi);
+      _mm_storeu_si128((__m128i *)(g->lo + 16 * o), type == B32_Q8_0 ? _mm_xor_si128(lo, flip) : lo);
+      _mm_storeu_si128((__m128i *)(g->hi + 16 * o), type == B32_Q8_0 ? _mm_xor_si128(hi, flip) : hi);
       if (type != B32_Q8_0) {
         const __m128i sum = _mm_dpbusd_epi32(_mm_dpbusd_epi32(_mm_setzero_si128(), ones, lo), ones, hi);
-        _mm_storeu_si128((__m128i *)(xb[b].offset + 4 * o), _mm_mullo_epi32(sum, _mm_set1_epi32(offset)));
+        _mm_storeu_si128((__m128i *)(g->offset + 4 * o), _mm_mullo_epi32(sum, _mm_set1_epi32(offset)));
       }
-      _mm_storeu_ps(xb[b].d + 4 * o, _mm_set1_ps(f32_at(x + o * ts + cols + 4 * b)));
+      _mm_storeu_ps(g->d + 4 * o, _mm_set1_ps(f32_at(x + t * ts + cols + 4 * b)));
     }
   }
 }
@@ -124,26 +129,24 @@ AI __mmask64 fifth_bits(const int R, const uint8_t *qh, size_t ws, int hi) {
 }
 
 /**
- * Outputs for chunk o = (token o, the row) when T = 4, R = 1, or (the token, row o) when T = 1, R = 4 (T = R = 1:
- * chunk 0); `xo` the token's chunk in `xb` when T = 1.
+ * Outputs (token 4g + o, the row) for chunk o of accumulator g when T = 4 or 8, R = 1; (the token, row o) when
+ * T = 1, R = 4 (T = R = 1: chunk 0).
  */
-AI void tile32(const int type, const int T, const int R, const struct x32_block *xb, int xo, const uint8_t *w,
-               size_t ws, float *out, size_t rows, size_t cols) {
+AI void tile32(const int type, const int T, const int R, const struct x32_block *xb, const uint8_t *w, size_t ws,
+               float *out, size_t rows, size_t cols) {
+  const int G = T == 8 ? 2 : 1;
   const size_t bb = type == B32_Q8_0 ? 34 : type == B32_Q4_0 ? 18 : 22;
   const __m512i low4 = _mm512_set1_epi8(0x0f);
-  __m512 acc = _mm512_setzero_ps(); // chunk o: output o's 4 lanes
+  __m512 acc[2] = { _mm512_setzero_ps(), _mm512_setzero_ps() }; // chunk o: output o's 4 lanes
   for (size_t b = 0; b < cols / 32; b++) {
     const uint8_t *blk = w + b * bb;
-    const struct x32_block *xv = &xb[b];
-    const __m512i xlo = T == 4 ? _mm512_loadu_si512(xv->lo) : _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(xv->lo + 16 * xo)));
-    const __m512i xhi = T == 4 ? _mm512_loadu_si512(xv->hi) : _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(xv->hi + 16 * xo)));
-    __m512i isum;
+    // The weights of the block, unpacked once for every token: lane-ordered halves (and Q8_0's −128·Σ w).
+    __m512i wlo, whi, bias = _mm512_setzero_si512();
     if (type == B32_Q8_0) {
-      // Σ (x + 128)·w − 128·Σ w, lane by lane.
-      const __m512i wlo = lane_order(row_chunks(R, blk + 2, ws)), whi = lane_order(row_chunks(R, blk + 18, ws));
+      wlo = lane_order(row_chunks(R, blk + 2, ws));
+      whi = lane_order(row_chunks(R, blk + 18, ws));
       const __m512i c128 = _mm512_set1_epi8((char)0x80);
-      const __m512i bias = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), c128, wlo), c128, whi);
-      isum = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), xlo, wlo), xhi, whi), bias);
+      bias = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), c128, wlo), c128, whi));
     } else {
       const __m512i v = row_chunks(R, blk + (type == B32_Q5_0 ? 6 : 2), ws);
       __m512i qlo = _mm512_and_si512(v, low4), qhi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
@@ -152,11 +155,10 @@ AI void tile32(const int type, const int T, const int R, const struct x32_block 
         qlo = _mm512_mask_add_epi8(qlo, fifth_bits(R, blk + 2, ws, 0), qlo, sixteen);
         qhi = _mm512_mask_add_epi8(qhi, fifth_bits(R, blk + 2, ws, 1), qhi, sixteen);
       }
-      // Σ q·x − offset·Σ x.
-      const __m512i offset = T == 4 ? _mm512_loadu_si512(xv->offset) : _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(xv->offset + 4 * xo)));
-      isum = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(offset, lane_order(qlo), xlo), lane_order(qhi), xhi);
+      wlo = lane_order(qlo);
+      whi = lane_order(qhi);
     }
-    // The block's scale per output, f16(wd)·xd in f32, in its 4 lanes.
+    // f16(wd) per output, in its 4 lanes.
     __m512 wd;
     if (R == 1) {
       wd = _mm512_cvtph_ps(_mm256_set1_epi16((short)(blk[0] | blk[1] << 8)));
@@ -165,16 +167,36 @@ AI void tile32(const int type, const int T, const int R, const struct x32_block 
                                        (short)(blk[2 * ws] | blk[2 * ws + 1] << 8), (short)(blk[3 * ws] | blk[3 * ws + 1] << 8), 0, 0, 0, 0);
       wd = _mm512_permutexvar_ps(_mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0), _mm512_castps128_ps512(_mm_cvtph_ps(h)));
     }
-    const __m512 xd = T == 4 ? _mm512_loadu_ps(xv->d) : _mm512_set1_ps(xv->d[4 * xo]);
-    acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(wd, xd)));
+#pragma GCC unroll 2
+    for (int g = 0; g < G; g++) {
+      const struct x32_block *xv = &xb[2 * b + g];
+      const __m512i xlo = T > 1 ? _mm512_loadu_si512(xv->lo) : _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)xv->lo));
+      const __m512i xhi = T > 1 ? _mm512_loadu_si512(xv->hi) : _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)xv->hi));
+      __m512i isum;
+      if (type == B32_Q8_0) {
+        // Σ (x + 128)·w − 128·Σ w, lane by lane.
+        isum = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(bias, xlo, wlo), xhi, whi);
+      } else {
+        // Σ q·x − offset·Σ x.
+        const __m512i offset = T > 1 ? _mm512_loadu_si512(xv->offset) : _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)xv->offset));
+        isum = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(offset, wlo, xlo), whi, xhi);
+      }
+      // acc + f32(isum)·(f16(wd)·xd), as the WASM kernel.
+      const __m512 xd = T > 1 ? _mm512_loadu_ps(xv->d) : _mm512_set1_ps(xv->d[0]);
+      acc[g] = _mm512_add_ps(acc[g], _mm512_mul_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(wd, xd)));
+    }
   }
-  float a[16];
-  _mm512_storeu_ps(a, acc);
-#pragma GCC unroll 4
-  for (int o = 0; o < T * R; o++) out[T == 4 ? (size_t)o * rows : (size_t)o] = (a[4 * o] + a[4 * o + 1]) + (a[4 * o + 2] + a[4 * o + 3]);
+#pragma GCC unroll 2
+  for (int g = 0; g < G; g++) {
+    float a[16];
+    _mm512_storeu_ps(a, acc[g]);
+    for (int o = 0; o < (T > 1 ? 4 : R); o++) {
+      out[T > 1 ? (size_t)(4 * g + o) * rows : (size_t)o] = (a[4 * o] + a[4 * o + 1]) + (a[4 * o + 2] + a[4 * o + 3]);
+    }
+  }
 }
 
-/** Rows [r0, r1) in blocks of row_block; per block, tiles of 4 tokens × 1 row, then the last tokens × 4 rows. */
+/** Rows [r0, r1) in blocks of row_block; per block, tiles of 8 then 4 tokens × 1 row, then single tokens × 4 rows. */
 AI void dot32_rows(const int type, const uint8_t *x, const uint8_t *w, float *out, size_t n, size_t rows, size_t cols,
                    size_t r0, size_t r1, size_t row_block, struct x32_block *xb) {
   const size_t bb = type == B32_Q8_0 ? 34 : type == B32_Q4_0 ? 18 : 22, ws = cols / 32 * bb, ts = cols + cols / 32 * 4;
@@ -182,15 +204,19 @@ AI void dot32_rows(const int type, const uint8_t *x, const uint8_t *w, float *ou
   for (size_t b0 = r0; b0 < r1; b0 += row_block) {
     const size_t b1 = r1 - b0 < row_block ? r1 : b0 + row_block;
     size_t t = 0;
+    for (; t + TILE32_TOKENS <= n; t += TILE32_TOKENS) {
+      prepare_x32(type, TILE32_TOKENS, x + t * ts, ts, cols, xb);
+      for (size_t r = b0; r < b1; r++) tile32(type, TILE32_TOKENS, 1, xb, w + r * ws, ws, out + t * rows + r, rows, cols);
+    }
     for (; t + 4 <= n; t += 4) {
       prepare_x32(type, 4, x + t * ts, ts, cols, xb);
-      for (size_t r = b0; r < b1; r++) tile32(type, 4, 1, xb, 0, w + r * ws, ws, out + t * rows + r, rows, cols);
+      for (size_t r = b0; r < b1; r++) tile32(type, 4, 1, xb, w + r * ws, ws, out + t * rows + r, rows, cols);
     }
     for (; t < n; t++) {
       prepare_x32(type, 1, x + t * ts, ts, cols, xb);
       size_t r = b0;
-      for (; r + 4 <= b1; r += 4) tile32(type, 1, 4, xb, 0, w + r * ws, ws, out + t * rows + r, rows, cols);
-      for (; r < b1; r++) tile32(type, 1, 1, xb, 0, w + r * ws, ws, out + t * rows + r, rows, cols);
+      for (; r + 4 <= b1; r += 4) tile32(type, 1, 4, xb, w + r * ws, ws, out + t * rows + r, rows, cols);
+      for (; r < b1; r++) tile32(type, 1, 1, xb, w + r * ws, ws, out + t * rows + r, rows, cols);
     }
   }
 }
@@ -293,19 +319,27 @@ AI void dot_k(const int type, const struct unpacked_k *u, const uint8_t *xb, con
   }
 }
 
+/** Outputs o = t·R + r (T·R ≤ 8), folded 4 at a time in the lanes of acc[o / 4]. */
 AI void tile_k(const int type, const int T, const int R, const uint8_t *x, size_t ts, const uint8_t *w, size_t ws,
                float *out, size_t rows, size_t cols) {
   const size_t nb = cols / 256, bb = type == K_Q4_K ? 144 : type == K_Q5_K ? 176 : 210;
-  __m128 acc = _mm_setzero_ps();
+  const int G = T * R > 4 ? 2 : 1;
+  __m128 acc[2] = { _mm_setzero_ps(), _mm_setzero_ps() };
   for (size_t b = 0; b < nb; b++) {
-    __m512i isum[4] = { _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512() };
-    __m256i summs[4] = { _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256() };
-    float wd[4] = { 0, 0, 0, 0 }, wm[4] = { 0, 0, 0, 0 }, xd[4] = { 0, 0, 0, 0 };
+    __m512i isum[8];
+    __m256i summs[8];
+    float wd[8], wm[8], xd[8];
+#pragma GCC unroll 8
+    for (int o = 0; o < 8; o++) {
+      isum[o] = _mm512_setzero_si512();
+      summs[o] = _mm256_setzero_si256();
+      wd[o] = wm[o] = xd[o] = 0;
+    }
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++) {
       struct unpacked_k u;
       unpack_k(type, w + r * ws + b * bb, &u);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
       for (int t = 0; t < T; t++) {
         const uint8_t *xt = x + t * ts;
         dot_k(type, &u, xt + 256 * b, xt + cols + 4 * nb + 32 * b, &isum[t * R + r], &summs[t * R + r]);
@@ -315,29 +349,34 @@ AI void tile_k(const int type, const int T, const int R, const uint8_t *x, size_
       }
     }
     // acc = acc + (f16(d)·xd)·f32(isum); acc = acc − (f16(dmin)·xd)·f32(summs), each output in its lane.
-    const __m128 x4 = _mm_loadu_ps(xd);
-    const __m128 d = _mm_mul_ps(_mm_loadu_ps(wd), x4);
-    acc = _mm_add_ps(acc, _mm_mul_ps(d, _mm_cvtepi32_ps(sum4x16(isum[0], isum[1], isum[2], isum[3]))));
-    if (type != K_Q6_K) {
-      const __m128 dmin = _mm_mul_ps(_mm_loadu_ps(wm), x4);
-      acc = _mm_sub_ps(acc, _mm_mul_ps(dmin, _mm_cvtepi32_ps(sum4x8(summs[0], summs[1], summs[2], summs[3]))));
+#pragma GCC unroll 2
+    for (int g = 0; g < G; g++) {
+      const __m128 x4 = _mm_loadu_ps(xd + 4 * g);
+      const __m128 d = _mm_mul_ps(_mm_loadu_ps(wd + 4 * g), x4);
+      const __m512i *is = isum + 4 * g;
+      acc[g] = _mm_add_ps(acc[g], _mm_mul_ps(d, _mm_cvtepi32_ps(sum4x16(is[0], is[1], is[2], is[3]))));
+      if (type != K_Q6_K) {
+        const __m128 dmin = _mm_mul_ps(_mm_loadu_ps(wm + 4 * g), x4);
+        const __m256i *ms = summs + 4 * g;
+        acc[g] = _mm_sub_ps(acc[g], _mm_mul_ps(dmin, _mm_cvtepi32_ps(sum4x8(ms[0], ms[1], ms[2], ms[3]))));
+      }
     }
   }
-  float a[4];
-  _mm_storeu_ps(a, acc);
-#pragma GCC unroll 4
+  float a[8];
+  _mm_storeu_ps(a, acc[0]);
+  _mm_storeu_ps(a + 4, acc[1]);
+#pragma GCC unroll 8
   for (int o = 0; o < T * R; o++) out[(o / R) * rows + o % R] = a[o];
 }
 
-
 /** Rows [r, r1) of T tokens: tiles of R rows, then single rows. */
 AI void sweep_k(const int type, const int T, const int R, const uint8_t *x, size_t ts, const uint8_t *w, size_t ws,
-              float *out, size_t rows, size_t cols, size_t r, size_t r1) {
+                float *out, size_t rows, size_t cols, size_t r, size_t r1) {
   for (; R > 1 && r + R <= r1; r += R) tile_k(type, T, R, x, ts, w + r * ws, ws, out + r, rows, cols);
   for (; r < r1; r++) tile_k(type, T, 1, x, ts, w + r * ws, ws, out + r, rows, cols);
 }
 
-/** Rows [r0, r1) in blocks of row_block; per block, token tiles of 4 × 1 row (then 1 × 4 rows, 2 × 2, 3 × 1). */
+/** Rows [r0, r1) in blocks of row_block; per block, token tiles of 8 × 1 row (the last: 1-7 tokens × 4, 2 or 1 rows). */
 AI void dot_k_rows(const int type, const uint8_t *x, const uint8_t *w, float *out, size_t n, size_t rows, size_t cols,
                    size_t r0, size_t r1, size_t row_block) {
   const size_t ws = cols / 256 * (type == K_Q4_K ? 144 : type == K_Q5_K ? 176 : 210);
@@ -345,14 +384,18 @@ AI void dot_k_rows(const int type, const uint8_t *x, const uint8_t *w, float *ou
   if (row_block == 0) row_block = r1 - r0;
   for (size_t b0 = r0; b0 < r1; b0 += row_block) {
     const size_t b1 = r1 - b0 < row_block ? r1 : b0 + row_block;
-    for (size_t t0 = 0; t0 < n; t0 += 4) {
+    for (size_t t0 = 0; t0 < n; t0 += 8) {
       const uint8_t *xt = x + t0 * ts;
       float *ot = out + t0 * rows;
-      switch (n - t0 < 4 ? n - t0 : 4) {
+      switch (n - t0 < 8 ? n - t0 : 8) {
         case 1: sweep_k(type, 1, 4, xt, ts, w, ws, ot, rows, cols, b0, b1); break;
         case 2: sweep_k(type, 2, 2, xt, ts, w, ws, ot, rows, cols, b0, b1); break;
         case 3: sweep_k(type, 3, 1, xt, ts, w, ws, ot, rows, cols, b0, b1); break;
-        default: sweep_k(type, 4, 1, xt, ts, w, ws, ot, rows, cols, b0, b1); break;
+        case 4: sweep_k(type, 4, 1, xt, ts, w, ws, ot, rows, cols, b0, b1); break;
+        case 5: sweep_k(type, 5, 1, xt, ts, w, ws, ot, rows, cols, b0, b1); break;
+        case 6: sweep_k(type, 6, 1, xt, ts, w, ws, ot, rows, cols, b0, b1); break;
+        case 7: sweep_k(type, 7, 1, xt, ts, w, ws, ot, rows, cols, b0, b1); break;
+        default: sweep_k(type, 8, 1, xt, ts, w, ws, ot, rows, cols, b0, b1); break;
       }
     }
   }
@@ -376,5 +419,5 @@ DOT_K_KERNEL(dot_q4_k, K_Q4_K)
 DOT_K_KERNEL(dot_q5_k, K_Q5_K)
 DOT_K_KERNEL(dot_q6_k, K_Q6_K)
 
-_Static_assert(sizeof(struct x32_block) == DOT_SCRATCH_PER_BLOCK32, "the scratch addon.c allocates");
+_Static_assert(2 * sizeof(struct x32_block) == DOT_SCRATCH_PER_BLOCK32, "the scratch addon.c allocates");
 const struct dot_kernel_set dot_kernels_avx512_vnni = { { dot_q8_0, dot_q4_0, dot_q4_k, dot_q5_k, dot_q6_k, dot_q5_0 } };
