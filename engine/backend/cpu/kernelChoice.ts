@@ -77,13 +77,14 @@ async function decide(requested: KernelsOption): Promise<KernelChoice> {
   const isas = loaded.module.isas();
   const isa: NativeIsa | undefined = requested === 'auto' || requested === 'native' ? isas[0] : isas.find((i) => `native-${i}` === requested);
   if (!isa) return fail(`this CPU has none of the native module's instruction sets (${requested})`);
-  const mismatch = selfCheck(module, isa);
-  if (mismatch) {
+  const checked = selfCheck(module, isa);
+  if ('mismatch' in checked) {
+    const { mismatch } = checked;
     // A module that loads but computes wrong is a bug worth seeing, even when auto falls back.
     if (requested === 'auto') console.warn(`cpu backend: native ${isa} kernels failed their self-check (${mismatch}); using the WASM kernels`);
     return fail(`the self-check failed: ${mismatch}`);
   }
-  const dots = NATIVE_DOT_OPS.some((op) => op in bindNative(new wasm.Memory({ initial: 1, maximum: 1, shared: true }), isa));
+  const dots = NATIVE_DOT_OPS.some((op) => op in checked.native);
   return {
     set: { wasm: module, native: isa },
     integerDotMaxTokens: dots ? Infinity : WASM_INTEGER_DOT_MAX_TOKENS,
@@ -92,16 +93,22 @@ async function decide(requested: KernelsOption): Promise<KernelChoice> {
   };
 }
 
-/** Runs every native op against its WASM export on small random shapes (tails included); a message on the first disagreement. */
-function selfCheck(module: WasmModule, isa: NativeIsa): string | undefined {
+/** Runs every native op against its WASM export on small random shapes (tails included): the ops, or the first disagreement. */
+function selfCheck(module: WasmModule, isa: NativeIsa): { native: NativeOps } | { mismatch: string } {
   const memory = new wasm.Memory({ initial: 16, maximum: 16, shared: true });
   const ref = instantiateKernels(module, memory);
   let native: NativeOps;
   try {
     native = bindNative(memory, isa);
   } catch (e) {
-    return (e as Error).message;
+    return { mismatch: (e as Error).message };
   }
+  const mismatch = matmulSelfCheck(ref, native, memory) ?? quantiseSelfCheck(native, memory) ?? dotSelfCheck(ref, native, memory);
+  return mismatch ? { mismatch } : { native };
+}
+
+/** The f32/f16/bf16 matmuls against their WASM exports within the summation-order bound. */
+function matmulSelfCheck(ref: KernelExports, native: NativeOps, memory: InstanceType<typeof wasm.Memory>): string | undefined {
   const f32 = new Float32Array(memory.buffer);
   const u16 = new Uint16Array(memory.buffer);
   const rand = signedUniform(12345);
@@ -137,7 +144,7 @@ function selfCheck(module: WasmModule, isa: NativeIsa): string | undefined {
       }
     }
   }
-  return quantiseSelfCheck(native, memory) ?? dotSelfCheck(ref, native, memory);
+  return undefined;
 }
 
 /**
