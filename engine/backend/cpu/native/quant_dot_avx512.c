@@ -6,9 +6,9 @@
 // the WASM kernels operation for operation, which makes the two bit-identical:
 // - Q8_0 / Q4_0 / Q5_0 (32-value blocks): WASM keeps 4 i32 lanes per block, lane l holding the products of the
 //   values whose index mod 8 is 2l or 2l+1, converts them to f32 and adds f32(lane)·(f16(wd)·xd) into 4 f32
-//   lanes, summed (l0 + l1) + (l2 + l3) at the end. Here `vpmaddwd` over a block widened to 32 i16 gives 16
-//   dwords whose 128-bit chunk k, dword l, is exactly lane l's share of the 8 values 8k..8k+7: the 4 chunks are
-//   added (across 4 outputs at once) and the same f32 steps follow, 4 outputs × 4 lanes per zmm.
+//   lanes, summed (l0 + l1) + (l2 + l3) at the end. Here each 16 bytes of weights and activations are shuffled
+//   so that dword l holds lane l's 4 of them (`lane_order`), and two `vpdpbusd` per block give all 4 lane sums
+//   of 4 outputs at once (one output per 128-bit chunk); the same f32 steps follow, 4 outputs × 4 lanes per zmm.
 // - Q4_K / Q5_K / Q6_K (256-value super-blocks): WASM folds one exact i32 per super-block in scalar f32,
 //   acc = acc + (f16(d)·xd)·f32(Σ sc·Σ q·x), and for the mins acc = acc − (f16(dmin)·xd)·f32(Σ m·bsum); here
 //   the i32 comes from `vpmaddubsw` (unsigned weights × int8 activations) and `vpdpwssd` with the sub-block
@@ -47,14 +47,6 @@ AI __m128i sum4x8(__m256i a, __m256i b, __m256i c, __m256i d) {
   const __m256i cd = _mm256_add_epi32(_mm256_unpacklo_epi32(c, d), _mm256_unpackhi_epi32(c, d));
   const __m256i s = _mm256_add_epi32(_mm256_unpacklo_epi64(ab, cd), _mm256_unpackhi_epi64(ab, cd));
   return _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
-}
-
-/** Chunk o of the result is the sum of the four 128-bit chunks of input o (i32 lanes kept apart). */
-AI __m512i chunk_sums(__m512i a, __m512i b, __m512i c, __m512i d) {
-  // [a0 + a1, a2 + a3, b0 + b1, b2 + b3] by chunks, then [a, b, c, d].
-  const __m512i ab = _mm512_add_epi32(_mm512_shuffle_i32x4(a, b, 0x88), _mm512_shuffle_i32x4(a, b, 0xdd));
-  const __m512i cd = _mm512_add_epi32(_mm512_shuffle_i32x4(c, d, 0x88), _mm512_shuffle_i32x4(c, d, 0xdd));
-  return _mm512_add_epi32(_mm512_shuffle_i32x4(ab, cd, 0x88), _mm512_shuffle_i32x4(ab, cd, 0xdd));
 }
 
 // ---- Q8_0 / Q4_0 / Q5_0: 32-value blocks against Q8_0 activations ----
