@@ -1,5 +1,5 @@
 // Activation quantisation for integer-dot matmuls, as llama.cpp does before `ggml_vec_dot_*_q8_*`: each row of
-// x becomes Q8_0 (32-value blocks, for Q8_0/Q4_0 weights) or Q8_K (256-value blocks with per-16 sums, for the
+// x becomes Q8_0 (32-value blocks, for Q8_0/Q4_0/Q5_0 weights) or Q8_K (256-value blocks with per-16 sums, for the
 // K-quants), and each weight block meets it in integer arithmetic, scaled once per block in f32.
 //
 // Layout of one quantised activation row of `cols` values (ours, not ggml's interleaved blocks: the kernels
@@ -10,12 +10,12 @@
 //   Q8_0: amax = max|x|; d = amax/127; id = d ? 1/d : 0; q = roundf(x·id) (half away from zero); stored d = f16(d)
 //   Q8_K: max = the x of largest |x| (first one); iscale = -127/max; q = min(127, nearest_int(iscale·x))
 //         (half to even); d = 1/iscale (f32); an all-zero block has d = 0, q = 0
-// And the dot products (ggml_vec_dot_q8_0_q8_0, _q4_0_q8_0, _q4_K_q8_K, _q5_K_q8_K, _q6_K_q8_K), per block:
-//   Q8_0 / Q4_0:  acc += f32(Σ wq·xq) · (f16(wd)·xd)
+// And the dot products (ggml_vec_dot_q8_0_q8_0, _q4_0_q8_0, _q5_0_q8_0, _q4_K_q8_K, _q5_K_q8_K, _q6_K_q8_K), per block:
+//   Q8_0 / Q4_0 / Q5_0:  acc += f32(Σ wq·xq) · (f16(wd)·xd)
 //   Q4_K / Q5_K:  acc += (f16(wd)·xd) · Σ_j sc_j·Σ(wq·xq);  acc -= (f16(wdmin)·xd) · Σ_j m_j·(bsum_2j + bsum_2j+1)
 //   Q6_K:         acc += (f16(wd)·xd) · Σ_g sc_g·Σ((wq - 32)·xq)   (g over the 16 groups of 16)
 // with every integer sum exact in i32. `dotRowReference` is that arithmetic in TypeScript, the oracle of the
-// WASM kernels (quantDotWat.ts); they sum the Q8_0/Q4_0 blocks' f32 terms in four lanes instead of one.
+// WASM kernels (quantDotWat.ts); they sum the Q8_0/Q4_0/Q5_0 blocks' f32 terms in four lanes instead of one.
 import { scaleMinK4 } from './dequantise';
 import { GGML_TYPES, QuantDType } from './ggmlTypes';
 import { f32ToF16 } from './halfPrecision';
@@ -25,15 +25,15 @@ const f = Math.fround;
 
 export type ActivationQuant = 'Q8_0' | 'Q8_K';
 
-/** The weight types that have an integer dot over quantised activations (Q5_0/Q5_1 keep f32 activations). */
-export type DotWeightDType = 'Q8_0' | 'Q4_0' | 'Q4_K' | 'Q5_K' | 'Q6_K';
+/** The weight types that have an integer dot over quantised activations (Q5_1 keeps f32 activations). */
+export type DotWeightDType = 'Q8_0' | 'Q4_0' | 'Q5_0' | 'Q4_K' | 'Q5_K' | 'Q6_K';
 
 export function hasIntegerDot(dtype: QuantDType): dtype is DotWeightDType {
   return dtype in ACTIVATION_QUANT_OF;
 }
 
 /** The activation format each weight type's integer dot takes. */
-export const ACTIVATION_QUANT_OF: Record<DotWeightDType, ActivationQuant> = { Q8_0: 'Q8_0', Q4_0: 'Q8_0', Q4_K: 'Q8_K', Q5_K: 'Q8_K', Q6_K: 'Q8_K' };
+export const ACTIVATION_QUANT_OF: Record<DotWeightDType, ActivationQuant> = { Q8_0: 'Q8_0', Q4_0: 'Q8_0', Q5_0: 'Q8_0', Q4_K: 'Q8_K', Q5_K: 'Q8_K', Q6_K: 'Q8_K' };
 
 /** Bytes of one quantised activation row of `cols` values. */
 export function quantisedRowBytes(format: ActivationQuant, cols: number): number {
@@ -127,12 +127,15 @@ export function dotRowReference(dtype: QuantDType, w: Uint8Array, wAt: number, x
   // An int sum times an f32 scale, as C does it: the int converted to f32 first (|magnitude|: for error bounds).
   const term = (d: number, sumi: number) => (magnitude ? Math.abs(d * sumi) : f(d * f(sumi)));
   let acc = 0;
-  if (dtype === 'Q8_0' || dtype === 'Q4_0') {
+  if (dtype === 'Q8_0' || dtype === 'Q4_0' || dtype === 'Q5_0') {
     for (let b = 0; b < cols / 32; b++) {
       const at = wAt + b * blockBytes;
+      const qs = dtype === 'Q5_0' ? at + 6 : at + 2;
+      const nibble = (j: number) => (j < 16 ? w[qs + j] & 15 : w[qs + j - 16] >> 4);
       let sumi = 0;
       for (let j = 0; j < 32; j++) {
-        const wq = dtype === 'Q8_0' ? (w[at + 2 + j] << 24) >> 24 : (j < 16 ? w[at + 2 + j] & 15 : w[at + 2 + j - 16] >> 4) - 8;
+        const fifth = (w[at + 2 + (j >> 3)] >> (j & 7)) & 1;
+        const wq = dtype === 'Q8_0' ? (w[at + 2 + j] << 24) >> 24 : dtype === 'Q4_0' ? nibble(j) - 8 : (nibble(j) | (fifth << 4)) - 16;
         sumi += wq * xi[32 * b + j];
       }
       acc = f(acc + (magnitude ? Math.abs(sumi * f(half(at) * xd(b))) : f(sumi * f(half(at) * xd(b)))));

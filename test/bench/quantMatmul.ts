@@ -1,7 +1,10 @@
 // Microbenchmark: one matmul over quantised weights on one thread, the integer-dot kernels (quantised
 // activations) against the f32-activation kernels and against F16 weights, interleaved, medians per call.
 //
-//   node out/test/bench/quantMatmul.js [--types q8_0,q4_0,q4_k,q5_k,q6_k] [--rounds 15] [--tokens 1,64]
+//   node out/test/bench/quantMatmul.js [--types q8_0,q4_0,q5_0,q4_k,q5_k,q6_k] [--rounds 15] [--tokens 1,64]
+//
+// The kernels are the engine's choice (LATENT_CPU_KERNELS): with the native module the integer dots and F16 are
+// native (AVX-512), the f32-activation quantised kernels WASM either way.
 //
 // Shapes rows x cols: 2048x2048 (attention-sized) and 1408x2048 (an expert's gate/up); n = 1 (decode) and 64
 // (a prefill chunk). The last line is one JSON object.
@@ -17,7 +20,7 @@ function argValue(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
-const TYPES = (argValue('types') ?? 'q8_0,q4_0,q4_k,q5_k,q6_k').split(',').map((t) => t.toUpperCase() as QuantDType);
+const TYPES = (argValue('types') ?? 'q8_0,q4_0,q5_0,q4_k,q5_k,q6_k').split(',').map((t) => t.toUpperCase() as QuantDType);
 const ROUNDS = Number(argValue('rounds') ?? 15);
 const SHAPES: [number, number][] = [[2048, 2048], [1408, 2048]];
 const TOKENS = (argValue('tokens') ?? '1,64').split(',').map(Number);

@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { CpuBackend } from '../../engine/backend/cpu/cpuBackend';
+import { chooseKernels, requestedKernels, WASM_INTEGER_DOT_MAX_TOKENS } from '../../engine/backend/cpu/kernelChoice';
 import { ContiguousLatentCache } from '../../engine/cache/latentCache';
 import { defaultModelDir } from '../../engine/defaultModel';
 import { Engine } from '../../engine/engine';
@@ -32,18 +33,39 @@ async function logitsOf(config: DeepseekV2Config, weights: Map<string, Tensor>, 
 }
 
 /** The largest difference between the fast and the reference backend's logits for one prompt of a GGUF file. */
-async function fastVsReference(file: string): Promise<number> {
+/**
+ * The fast engine's logits against the reference's on one prompt: the largest difference, and whether every
+ * position's argmax (the greedy token) is the same.
+ */
+async function fastVsReference(file: string): Promise<{ diff: number; sameArgmax: boolean }> {
   const fast = await Engine.load(file);
   const reference = await Engine.load(file, { backend: 'cpu-reference' });
   try {
     const tokens = [0, 5, 7, 9, 11, 200, 3];
     const [x] = await fast.model.forward([{ cache: fast.newCache(), tokens, logits: 'all' }]);
     const [y] = await reference.model.forward([{ cache: reference.newCache(), tokens, logits: 'all' }]);
-    return maxAbsDiff(x, y);
+    const vocab = x.length / tokens.length;
+    const argmax = (v: Float32Array, t: number) => {
+      let best = 0;
+      for (let i = 1; i < vocab; i++) if (v[t * vocab + i] > v[t * vocab + best]) best = i;
+      return best;
+    };
+    return { diff: maxAbsDiff(x, y), sameArgmax: tokens.every((_, t) => argmax(x, t) === argmax(y, t)) };
   } finally {
     fast.dispose();
     reference.dispose();
   }
+}
+
+/**
+ * How far the fast engine may be from the f32-activation reference on quantised weights: it quantises the
+ * activations of quantised matmuls (Q8_0 / Q8_K), as llama.cpp does, in every matmul with the native kernels
+ * (measured 0.135 lite q8_0, 0.161 default model q4_k, 0.094 lite Q5_0/Q5_1, on logits up to 8.8) and in those of
+ * at most 2 tokens with the WASM ones (KernelChoice.integerDotMaxTokens; measured 0.0052, 0.0144, 0.0013).
+ */
+async function quantisedActivationTolerance(): Promise<number> {
+  const { integerDotMaxTokens } = await chooseKernels(requestedKernels());
+  return integerDotMaxTokens > WASM_INTEGER_DOT_MAX_TOKENS ? 0.25 : 0.02;
 }
 
 function loadGguf(file: string): { config: DeepseekV2Config; weights: Map<string, Tensor> } {
@@ -139,11 +161,9 @@ describe('GGUF round trip', function () {
         assert.equal(back.weights.get('model.layers.1.mlp.experts.3.down_proj.weight')!.dtype, 'Q5_0');
         assert.ok(!seen.has('Q8_0'), [...seen].join(','));
       }
-      const diff = await fastVsReference(file);
-      // The fast backend quantises the activations of quantised matmuls of at most 2 tokens (here the routed
-      // experts' few tokens each; INTEGER_DOT_MAX_TOKENS), as llama.cpp does: measured 0.0052 (lite q8_0) and
-      // 0.0042 (default model q4_k) from the reference's f32 activations; 1e-4 before that.
-      assert.ok(diff <= 0.02, `fast vs reference ${diff}`);
+      const { diff, sameArgmax } = await fastVsReference(file);
+      assert.ok(diff <= (await quantisedActivationTolerance()), `fast vs reference ${diff}`);
+      assert.ok(sameArgmax, 'the same greedy token at every position');
     });
   }
 
@@ -206,8 +226,9 @@ describe('GGUF round trip', function () {
     }
     const loaded = [...loadGguf(file).weights.values()].filter((t) => t.dtype === 'Q5_0' || t.dtype === 'Q5_1');
     assert.ok(loaded.length >= written.size, `${loaded.length} Q5 weights loaded, ${written.size} tensors written`);
-    const diff = await fastVsReference(file);
-    assert.ok(diff <= 1e-4, `fast vs reference ${diff}`);
+    const { diff, sameArgmax } = await fastVsReference(file);
+    assert.ok(diff <= (await quantisedActivationTolerance()), `fast vs reference ${diff}`);
+    assert.ok(sameArgmax, 'the same greedy token at every position');
   });
 
   it('reads every weight straight into the backend\'s memory (stacked experts too; no copy at adoption)', async () => {

@@ -1,6 +1,7 @@
-// The integer-dot kernels over quantised weights and quantised activations (quantDotWat.ts): against the
+// The WASM integer-dot kernels over quantised weights and quantised activations (quantDotWat.ts): against the
 // TypeScript reference of the same integer arithmetic (quantiseActivations.ts), and the whole quantised-activation
-// matmul against the f32-activation reference within the error that quantising the activations allows.
+// matmul against the f32-activation reference within the error that quantising the activations allows. (The
+// native kernels are held bit-identical to these in nativeKernels.test.ts.)
 import * as assert from 'node:assert/strict';
 import { CpuBackend } from '../../engine/backend/cpu/cpuBackend';
 import { matmulRows } from '../../engine/backend/cpu/matmulKernel';
@@ -11,7 +12,7 @@ import { ACTIVATION_QUANT_OF, dequantiseActivationRow, DotWeightDType, dotRowRef
 import { NormalStream } from '../../engine/weights/seededNormal';
 import { allocateTensor, Tensor, toF32 } from '../../engine/weights/tensor';
 
-const QUANT_TYPES: DotWeightDType[] = ['Q8_0', 'Q4_0', 'Q4_K', 'Q5_K', 'Q6_K'];
+const QUANT_TYPES: DotWeightDType[] = ['Q8_0', 'Q4_0', 'Q5_0', 'Q4_K', 'Q5_K', 'Q6_K'];
 const SHAPES: [number, number, number][] = [[1, 37, 256], [1, 64, 2048], [2, 9, 512], [9, 33, 512], [17, 8, 256], [64, 100, 1024]];
 
 function quantisedTensor(dtype: QuantDType, rows: number, cols: number, seed: number): Tensor {
@@ -29,7 +30,7 @@ function randomBytesTensor(dtype: DotWeightDType, rows: number, cols: number, se
   const bytes = tensor.data as Uint8Array;
   for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(next() * 256);
   const { blockBytes } = GGML_TYPES[dtype];
-  const halves = { Q8_0: [0], Q4_0: [0], Q4_K: [0, 2], Q5_K: [0, 2], Q6_K: [208] }[dtype];
+  const halves = { Q8_0: [0], Q4_0: [0], Q5_0: [0], Q4_K: [0, 2], Q5_K: [0, 2], Q6_K: [208] }[dtype];
   // Finite and small enough that no product overflows f32.
   for (let b = 0; b < bytes.length; b += blockBytes) for (const h of halves) bytes[b + h + 1] &= 0x3f;
   return tensor;
@@ -56,12 +57,13 @@ function referenceDot(dtype: DotWeightDType, x: Float32Array, n: number, w: Tens
 describe('CPU backend: integer-dot matmul over quantised weights and activations', function () {
   const backends: CpuBackend[] = [];
   before(async () => {
-    backends.push(await CpuBackend.create({ threads: 1, integerDot: true }), await CpuBackend.create({ threads: 2, minParallelWork: 0, integerDot: true }));
+    const kernels = 'wasm';
+    backends.push(await CpuBackend.create({ threads: 1, integerDot: true, kernels }), await CpuBackend.create({ threads: 2, minParallelWork: 0, integerDot: true, kernels }));
   });
   after(() => backends.forEach((b) => b.dispose()));
 
   for (const dtype of QUANT_TYPES) {
-    // The K-quants fold each super-block in scalar f32 as the reference does (bit-exact); Q8_0/Q4_0 sum their
+    // The K-quants fold each super-block in scalar f32 as the reference does (bit-exact); Q8_0/Q4_0/Q5_0 sum their
     // blocks' f32 terms in four lanes, then across the lanes: within cols/32 roundings of Σ|terms|.
     const exact = dtype.endsWith('_K');
     it(`${dtype}: the kernel equals the TypeScript integer-dot reference${exact ? ' exactly' : ' within f32 summation error'}, n = 1 and n > 8, 1 and 2 threads`, () => {

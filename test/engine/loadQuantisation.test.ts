@@ -15,8 +15,12 @@ import { allocateTensor } from '../../engine/weights/tensor';
 import { argmax, FIXTURE_NAMES, fixtureDir, loadExpected, maxAbsDiff } from './fixtureModel';
 import { LATENT } from './randomCheckpointHelpers';
 
-/** Worst |logit - reference| with q8_0 weights, per fixture (measured 0.156, 0.288, 0.070; logits reach ~9). */
-const Q8_0_LOGIT_TOLERANCE: Record<string, number> = { lite: 0.2, full: 0.35, long: 0.1 };
+/**
+ * Worst |logit - reference| with q8_0 weights, per fixture; logits reach ~9. Measured 0.156, 0.288, 0.070 with the
+ * WASM kernels (f32 activations in prefill), 0.265, 0.251, 0.120 with the native ones (Q8_0 activations in every
+ * matmul, as llama.cpp; KernelChoice.integerDotMaxTokens).
+ */
+const Q8_0_LOGIT_TOLERANCE: Record<string, number> = { lite: 0.3, full: 0.35, long: 0.15 };
 /** Greedy tokens must agree where the reference's top-2 gap exceeds this (above the worst logit error above). */
 const DECISIVE_GAP = 0.35;
 

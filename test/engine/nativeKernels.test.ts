@@ -1,17 +1,22 @@
 // The native kernels (engine/backend/cpu/native/, every instruction set this CPU runs) against the WASM kernels:
 // each op on random shapes within the summation-order bound (agreementBound in kernelChoice.ts: the two sum the
-// same exactly-rounded products in different orders), exact f16/bf16 decoding, writes confined to the rows or
-// columns asked for, bounds checks, and through the whole model the fixtures' logits on 1 and 2 threads.
+// same exactly-rounded products in different orders), exact f16/bf16 decoding, the integer-dot ops bit for bit,
+// writes confined to the rows or columns asked for, bounds checks, and through the whole model the fixtures'
+// logits on 1 and 2 threads.
 // Skipped with the reason when the module is not built; LATENT_REQUIRE_NATIVE=1 (CI) makes that a failure.
 import * as assert from 'node:assert/strict';
 import { CpuBackend } from '../../engine/backend/cpu/cpuBackend';
-import { agreementBound, KernelsOption } from '../../engine/backend/cpu/kernelChoice';
+import { agreementBound, KernelsOption, quantisationCases } from '../../engine/backend/cpu/kernelChoice';
 import { kernelModule } from '../../engine/backend/cpu/kernelModule';
 import { kernelsOn } from '../../engine/backend/cpu/kernelSet';
-import { loadNativeModule, NativeIsa } from '../../engine/backend/cpu/nativeKernels';
+import { bindNative, loadNativeModule, NATIVE_DOT_OPS, NativeIsa } from '../../engine/backend/cpu/nativeKernels';
 import { KernelExports, wasm } from '../../engine/backend/cpu/wasmKernels';
-import { signedUniform } from '../../engine/generate/seededRandom';
+import { mulberry32, signedUniform } from '../../engine/generate/seededRandom';
+import { GGML_TYPES } from '../../engine/weights/ggmlTypes';
 import { encodeBf16, encodeF16 } from '../../engine/weights/halfPrecision';
+import { quantiseRow } from '../../engine/weights/quantise';
+import { ACTIVATION_QUANT_OF, DotWeightDType, quantiseActivations, quantisedRowBytes } from '../../engine/weights/quantiseActivations';
+import { NormalStream } from '../../engine/weights/seededNormal';
 import type { DType } from '../../engine/weights/safetensors';
 import { allocateTensor, Tensor, toF32 } from '../../engine/weights/tensor';
 import { checkFixtureLogits, FIXTURE_NAMES } from './fixtureModel';
@@ -116,6 +121,107 @@ describe('CPU backend: native kernels against the WASM kernels', function () {
       }
     });
   }
+
+  for (const op of NATIVE_DOT_OPS) {
+    const dtype = op.slice(4).toUpperCase() as DotWeightDType;
+    it(`${dtype}: the integer-dot kernel is bit-identical to WASM for n = 1-9 and 64, row tails and sub-ranges, quantised and random blocks`, async () => {
+      const { blockElements, blockBytes } = GGML_TYPES[dtype];
+      const format = ACTIVATION_QUANT_OF[dtype];
+      const m = new wasm.Memory({ initial: 256, maximum: 256, shared: true }); // 16 MiB
+      const bytes = new Uint8Array(m.buffer);
+      const f32 = new Float32Array(m.buffer);
+      const [X, W, A, B] = [0, 1 << 20, 1 << 22, 3 << 22]; // byte offsets
+      const next = mulberry32(dtype.charCodeAt(1) * 97);
+      // The integer-dot kernels are AVX-512 (BW + VNNI) only; this machine's CPU has them.
+      for (const isa of isas.filter((i) => i === 'avx512')) {
+        assert.ok(op in bindNative(m, isa), `${isa}: no native ${op}`);
+        const [ref, nat] = [kernelsOn({ wasm: await kernelModule() }, m), kernelsOn({ wasm: await kernelModule(), native: isa }, m)];
+        for (const [n, rows, blocks, r0, r1, random] of [[1, 37, 8, 0, 37, 0], [2, 9, 3, 0, 9, 1], [3, 5, 1, 1, 4, 0], [4, 13, 2, 2, 13, 1], [5, 6, 4, 0, 6, 0], [9, 11, 2, 3, 10, 1], [64, 21, 2, 0, 21, 0], [7, 64, 1, 0, 64, 1]]) {
+          const cols = blocks * blockElements;
+          const wBytes = bytes.subarray(W, W + rows * blocks * blockBytes);
+          if (random) {
+            // Every field arbitrary, the f16 scales finite and small enough that no product overflows f32.
+            for (let i = 0; i < wBytes.length; i++) wBytes[i] = Math.floor(next() * 256);
+            const halves = { Q8_0: [0], Q4_0: [0], Q5_0: [0], Q4_K: [0, 2], Q5_K: [0, 2], Q6_K: [208] }[dtype];
+            for (let b = 0; b < wBytes.length; b += blockBytes) for (const h of halves) wBytes[b + h + 1] &= 0x3f;
+          } else {
+            const values = new Float32Array(rows * cols);
+            new NormalStream([rows * 7 + cols]).fill(values, 0, 1);
+            quantiseRow(dtype, values, wBytes);
+          }
+          const x = Float32Array.from({ length: n * cols }, signedUniform(n * 13 + cols));
+          if (n > 2) x.fill(0, cols, 2 * cols); // an all-zero token
+          quantiseActivations(format, x, n, cols, bytes, X);
+          assert.ok(X + n * quantisedRowBytes(format, cols) <= W);
+          const outs = [ref, nat].map((k, i) => {
+            const at = i ? B : A;
+            f32.fill(NaN, at / 4, at / 4 + n * rows);
+            k[op](X, W, at, n, rows, cols, r0, r1, 4);
+            return f32.slice(at / 4, at / 4 + n * rows);
+          });
+          for (let i = 0; i < n * rows; i++) {
+            const [a, b] = [outs[0][i], outs[1][i]];
+            const r = i % rows;
+            if (r < r0 || r >= r1) assert.ok(Number.isNaN(a) && Number.isNaN(b), `${isa} ${op} wrote row ${r} outside [${r0}, ${r1})`);
+            else if (!Object.is(a, b)) assert.fail(`${isa} ${op} n=${n} rows=${rows} cols=${cols} out [${Math.floor(i / rows)}, ${r}]: ${b}, WASM ${a}`);
+          }
+        }
+        assert.throws(() => nat[op](X, W, A, 1, 4, blockElements / 2, 0, 4, 4), RangeError, 'cols not a whole number of blocks');
+        assert.throws(() => nat[op](X, m.buffer.byteLength - blockBytes, A, 1, 2, blockElements, 0, 2, 4), RangeError, 'W past the bank');
+      }
+    });
+  }
+
+  it('activation quantisation (Q8_0, Q8_K) is quantiseActivations byte for byte, rounding ties included', () => {
+    const m = new wasm.Memory({ initial: 256, maximum: 256, shared: true });
+    const bytes = new Uint8Array(m.buffer);
+    const [X, A, B] = [0, 1 << 22, 3 << 22];
+    for (const isa of isas.filter((i) => i === 'avx512')) {
+      const nat = bindNative(m, isa);
+      for (const [format, op] of [['Q8_0', 'quantise_q8_0'], ['Q8_K', 'quantise_q8_k']] as const) {
+        for (const [n, cols] of [[1, 256], [2, 2048], [5, 1536], [64, 512]]) {
+          const x = quantisationCases(n, cols, n * cols);
+          for (let i = 0; i < x.length; i += 97) x[i] *= 1e-3; // small and large blocks alike
+          new Float32Array(m.buffer, X, n * cols).set(x);
+          const size = n * quantisedRowBytes(format, cols);
+          bytes.fill(0xee, A, A + size + 4);
+          bytes.fill(0xee, B, B + size + 4);
+          quantiseActivations(format, x, n, cols, bytes, A);
+          nat[op]!(X, B, n, cols);
+          for (let i = 0; i < size + 4; i++) if (bytes[A + i] !== bytes[B + i]) assert.fail(`${op} n=${n} cols=${cols}: byte ${i} is ${bytes[B + i]}, quantiseActivations' ${bytes[A + i]}`);
+        }
+        assert.throws(() => nat[op]!(X, B, 1, 16), RangeError, 'cols not a whole number of blocks');
+        assert.throws(() => nat[op]!(m.buffer.byteLength - 64, B, 1, 256), RangeError, 'x past the bank');
+      }
+    }
+  });
+
+  it('quantised weights through the backend: native integer-dot matmuls equal the WASM ones bit for bit, 1 and 2 threads', async () => {
+    const wasmDot = await CpuBackend.create({ threads: 1, integerDot: true, kernels: 'wasm' });
+    const nativeDots = await Promise.all(isas.filter((i) => i === 'avx512').map((isa) => CpuBackend.create({ threads: 2, minParallelWork: 0, integerDot: true, kernels: `native-${isa}` as KernelsOption })));
+    try {
+      for (const op of NATIVE_DOT_OPS) {
+        const dtype = op.slice(4).toUpperCase() as DotWeightDType;
+        const [rows, cols] = [67, 4 * GGML_TYPES[dtype].blockElements];
+        const values = new Float32Array(rows * cols);
+        new NormalStream([cols]).fill(values, 0, 1);
+        const { tensor, bytes } = allocateTensor(dtype, dtype, [rows, cols]);
+        quantiseRow(dtype, values, bytes);
+        for (const n of [1, 2, 17]) {
+          const x = Float32Array.from({ length: n * cols }, signedUniform(n + cols));
+          const want = new Float32Array(n * rows);
+          wasmDot.matmul(want, x, n, wasmDot.adoptWeight(tensor));
+          for (const backend of nativeDots) {
+            const got = new Float32Array(n * rows);
+            backend.matmul(got, x, n, backend.adoptWeight(tensor));
+            for (let i = 0; i < got.length; i++) if (!Object.is(got[i], want[i])) assert.fail(`${backend.name} ${dtype} n=${n} out ${i}: ${got[i]}, WASM ${want[i]}`);
+          }
+        }
+      }
+    } finally {
+      [wasmDot, ...nativeDots].forEach((b) => b.dispose());
+    }
+  });
 
   describe('the kernels on a bank', () => {
     const memory = () => new wasm.Memory({ initial: 64, maximum: 256, shared: true }); // 4 MiB, growable to 16

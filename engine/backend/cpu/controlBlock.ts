@@ -50,9 +50,9 @@ export const MATMUL_EXPORTS = [
 export type MatmulOp = 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10 | 11;
 
 /** The integer-dot kernels over quantised activations (quantDotWat.ts), numbered apart from the ops above. */
-export const DOT_EXPORTS = ['dot_q8_0', 'dot_q4_0', 'dot_q4_k', 'dot_q5_k', 'dot_q6_k'] as const;
+export const DOT_EXPORTS = ['dot_q8_0', 'dot_q4_0', 'dot_q4_k', 'dot_q5_k', 'dot_q6_k', 'dot_q5_0'] as const;
 export const OP_DOT_BASE = 64;
-export type DotOp = 64 | 65 | 66 | 67 | 68;
+export type DotOp = 64 | 65 | 66 | 67 | 68 | 69;
 export type KernelOp = MatmulOp | DotOp;
 
 /** The kernel export of an op. */

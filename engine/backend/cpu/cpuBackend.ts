@@ -4,7 +4,8 @@
 // - `await CpuBackend.create({ threads })`: the fast one, WebAssembly SIMD kernels (f32 accumulation, f16/bf16
 //   and GGML's block-quantised Q8_0/Q4_0/Q5_0/Q5_1/Q4_K/Q5_K/Q6_K decoded in-register) over weights kept in WASM shared
 //   memory, rows split across persistent worker threads; where the native module loads (native/, AVX-512 or AVX2)
-//   its kernels take the f32/f16/bf16 matmuls over the same memory (kernelChoice.ts).
+//   its kernels take the f32/f16/bf16 matmuls and (AVX-512 VNNI) the integer-dot ones over the same memory
+//   (kernelChoice.ts).
 // Weights reach the fast kernels by being allocated in the backend's arena (`allocateWeight`, for loaders) or
 // adopted into it (`adoptWeight`, a copy); any other tensor takes the reference kernel.
 import { availableParallelism } from 'node:os';
@@ -36,16 +37,13 @@ export interface CpuBackendOptions {
   shareWeightsWith?: CpuBackend;
   /**
    * Quantised weights: quantise each activation row (Q8_0, or Q8_K for the K-quants) and take integer dot
-   * products, as llama.cpp does. true: always; false: never (f32 activations); default: for matmuls of at most
-   * INTEGER_DOT_MAX_TOKENS tokens (decode), where they measure faster (test/bench/quantMatmul.ts).
+   * products, as llama.cpp does. true: always; false: never (f32 activations); default: where they measure
+   * faster (KernelChoice.integerDotMaxTokens: every matmul with the native kernels, decode with the WASM ones).
    */
   integerDot?: boolean;
   /** Which kernels (default: LATENT_CPU_KERNELS, else auto: native where the module loads and passes its self-check). */
   kernels?: KernelsOption;
 }
-
-/** The most tokens a quantised matmul takes the integer-dot kernels for by default (wider ones are faster in f32). */
-export const INTEGER_DOT_MAX_TOKENS = 2;
 
 /** An activation on the CPU: host floats. */
 class CpuActivation implements Activation {
@@ -73,7 +71,7 @@ const OPS: Record<DType, MatmulJob['op']> = {
   Q5_K: C.OP_MATMUL_Q5_K,
   Q6_K: C.OP_MATMUL_Q6_K,
 };
-const DOT_OPS: Record<DotWeightDType, C.DotOp> = { Q8_0: 64, Q4_0: 65, Q4_K: 66, Q5_K: 67, Q6_K: 68 };
+const DOT_OPS: Record<DotWeightDType, C.DotOp> = { Q8_0: 64, Q4_0: 65, Q4_K: 66, Q5_K: 67, Q6_K: 68, Q5_0: 69 };
 /** Bytes of W per row block: the block is reused by every token block, so it should stay in L2. */
 const ROW_BLOCK_BYTES = 256 << 10;
 
@@ -113,7 +111,7 @@ export class CpuBackend implements Backend {
     const arena = options.shareWeightsWith?.fast?.arena ?? new WeightArena();
     const kernels = await chooseKernels(requestedKernels(options.kernels));
     const pool = await KernelThreads.start(threads, kernels.set, arena, options.minParallelWork);
-    const integerDotMaxTokens = options.integerDot === undefined ? INTEGER_DOT_MAX_TOKENS : options.integerDot ? Infinity : 0;
+    const integerDotMaxTokens = options.integerDot === undefined ? kernels.integerDotMaxTokens : options.integerDot ? Infinity : 0;
     return new CpuBackend({ arena, pool, kernels, integerDotMaxTokens });
   }
 
@@ -372,18 +370,26 @@ export class CpuBackend implements Backend {
     }
   }
 
-  /** matmul over quantised W with quantised activations: the integer-dot kernels (quantDotWat.ts). */
+  /** matmul over quantised W with quantised activations: the integer-dot kernels (quantDotWat.ts, native/). */
   private matmulIntegerDot(out: Float32Array, x: Float32Array, n: number, w: Tensor, dtype: DotWeightDType, at: WeightLocation, buffer: SharedArrayBuffer): void {
     const [rows, cols] = w.shape;
     const format = ACTIVATION_QUANT_OF[dtype];
     const rowBlock = Math.max(4, Math.floor(ROW_BLOCK_BYTES / rowBytes(dtype, cols) / 4) * 4);
     const xBytes = quantisedRowBytes(format, cols); // a multiple of 4
-    const chunk = Math.floor(SCRATCH_BYTES / (xBytes + rows * 4));
+    // The native quantisation reads x from the scratch, after the quantised rows and the outputs.
+    const quantise = this.fast!.pool.kernelsOf(at.bank)[format === 'Q8_0' ? 'quantise_q8_0' : 'quantise_q8_k'];
+    const chunk = Math.floor(SCRATCH_BYTES / (xBytes + rows * 4 + (quantise ? cols * 4 : 0)));
     const scratch = new Uint8Array(buffer, 0, SCRATCH_BYTES);
     for (let t0 = 0; t0 < n; t0 += chunk) {
       const m = Math.min(chunk, n - t0);
-      quantiseActivations(format, x.subarray(t0 * cols, (t0 + m) * cols), m, cols, scratch, 0);
       const outAt = m * xBytes;
+      const xAt = outAt + m * rows * 4;
+      if (quantise) {
+        new Float32Array(buffer, xAt, m * cols).set(x.subarray(t0 * cols, (t0 + m) * cols));
+        quantise(xAt, 0, m, cols);
+      } else {
+        quantiseActivations(format, x.subarray(t0 * cols, (t0 + m) * cols), m, cols, scratch, 0);
+      }
       this.fast!.pool.runMatmul({ op: DOT_OPS[dtype], bank: at.bank, x: 0, w: at.offset, out: outAt, n: m, rows, cols, rowBlock, split: rows });
       out.set(new Float32Array(buffer, outAt, m * rows), t0 * rows);
     }

@@ -2,19 +2,30 @@
 // loads and agrees with the WASM kernels on a small self-check at start, else the WASM SIMD kernels, the portable
 // path. LATENT_CPU_KERNELS (or CpuBackendOptions.kernels) = auto (default) | wasm | native | native-avx512 |
 // native-avx2; `native*` fails loudly where auto would fall back.
-import { signedUniform } from '../../generate/seededRandom';
+import { mulberry32, signedUniform } from '../../generate/seededRandom';
+import { GGML_TYPES } from '../../weights/ggmlTypes';
 import { f32BitsToBf16, f32ToF16 } from '../../weights/halfPrecision';
+import { ACTIVATION_QUANT_OF, DotWeightDType, quantiseActivations, quantisedRowBytes } from '../../weights/quantiseActivations';
 import { f16ToF32Table } from '../../weights/tensor';
 import { kernelModule } from './kernelModule';
 import type { KernelSet } from './kernelSet';
-import { bindNative, loadNativeModule, NativeIsa, NativeOps } from './nativeKernels';
-import { instantiateKernels, wasm, WasmModule } from './wasmKernels';
+import { bindNative, loadNativeModule, NATIVE_DOT_OPS, NATIVE_QUANTISE_OPS, NativeIsa, NativeOps } from './nativeKernels';
+import { instantiateKernels, KernelExports, wasm, WasmModule } from './wasmKernels';
 
 export const KERNEL_CHOICES = ['auto', 'wasm', 'native', 'native-avx512', 'native-avx2'] as const;
 export type KernelsOption = (typeof KERNEL_CHOICES)[number];
 
+/** The most tokens a quantised matmul takes the WASM integer-dot kernels for (wider ones are faster in f32). */
+export const WASM_INTEGER_DOT_MAX_TOKENS = 2;
+
 export interface KernelChoice {
   set: KernelSet;
+  /**
+   * The most tokens a quantised matmul takes the integer-dot kernels for (quantised activations, as llama.cpp),
+   * by default: the native ones beat the f32-activation kernels at every n (4-14x at n = 64; native F16 0.8-1.2x,
+   * test/bench/quantMatmul.ts), so every n; the WASM ones only in decode.
+   */
+  integerDotMaxTokens: number;
   /** What runs the matmuls, for info() and `latent info`: e.g. "native avx512 kernels". */
   description: string;
   /** Why this choice (a fallback says what failed). */
@@ -55,7 +66,7 @@ export function chooseKernels(requested: KernelsOption): Promise<KernelChoice> {
 
 async function decide(requested: KernelsOption): Promise<KernelChoice> {
   const module = await kernelModule();
-  const wasmOnly = (reason: string): KernelChoice => ({ set: { wasm: module }, description: 'WebAssembly SIMD kernels', reason });
+  const wasmOnly = (reason: string): KernelChoice => ({ set: { wasm: module }, integerDotMaxTokens: WASM_INTEGER_DOT_MAX_TOKENS, description: 'WebAssembly SIMD kernels', reason });
   if (requested === 'wasm') return wasmOnly('asked for: LATENT_CPU_KERNELS or the kernels option is wasm');
   const fail = (why: string): KernelChoice => {
     if (requested !== 'auto') throw new Error(`cpu backend: native kernels (${requested}) are not available: ${why}`);
@@ -66,29 +77,38 @@ async function decide(requested: KernelsOption): Promise<KernelChoice> {
   const isas = loaded.module.isas();
   const isa: NativeIsa | undefined = requested === 'auto' || requested === 'native' ? isas[0] : isas.find((i) => `native-${i}` === requested);
   if (!isa) return fail(`this CPU has none of the native module's instruction sets (${requested})`);
-  const mismatch = selfCheck(module, isa);
-  if (mismatch) {
+  const checked = selfCheck(module, isa);
+  if ('mismatch' in checked) {
+    const { mismatch } = checked;
     // A module that loads but computes wrong is a bug worth seeing, even when auto falls back.
     if (requested === 'auto') console.warn(`cpu backend: native ${isa} kernels failed their self-check (${mismatch}); using the WASM kernels`);
     return fail(`the self-check failed: ${mismatch}`);
   }
+  const dots = NATIVE_DOT_OPS.some((op) => op in checked.native);
   return {
     set: { wasm: module, native: isa },
-    description: `native ${isa} kernels (f32/f16/bf16 matmul; WebAssembly SIMD for the rest)`,
+    integerDotMaxTokens: dots ? Infinity : WASM_INTEGER_DOT_MAX_TOKENS,
+    description: `native ${isa} kernels (f32/f16/bf16 matmul${dots ? ', integer dot over quantised weights' : ''}; WebAssembly SIMD for the rest)`,
     reason: `${loaded.file} loaded and agrees with the WASM kernels`,
   };
 }
 
-/** Runs every native op against its WASM export on small random shapes (tails included); a message on the first disagreement. */
-function selfCheck(module: WasmModule, isa: NativeIsa): string | undefined {
+/** Runs every native op against its WASM export on small random shapes (tails included): the ops, or the first disagreement. */
+function selfCheck(module: WasmModule, isa: NativeIsa): { native: NativeOps } | { mismatch: string } {
   const memory = new wasm.Memory({ initial: 16, maximum: 16, shared: true });
   const ref = instantiateKernels(module, memory);
   let native: NativeOps;
   try {
     native = bindNative(memory, isa);
   } catch (e) {
-    return (e as Error).message;
+    return { mismatch: (e as Error).message };
   }
+  const mismatch = matmulSelfCheck(ref, native, memory) ?? quantiseSelfCheck(native, memory) ?? dotSelfCheck(ref, native, memory);
+  return mismatch ? { mismatch } : { native };
+}
+
+/** The f32/f16/bf16 matmuls against their WASM exports within the summation-order bound. */
+function matmulSelfCheck(ref: KernelExports, native: NativeOps, memory: InstanceType<typeof wasm.Memory>): string | undefined {
   const f32 = new Float32Array(memory.buffer);
   const u16 = new Uint16Array(memory.buffer);
   const rand = signedUniform(12345);
@@ -121,6 +141,76 @@ function selfCheck(module: WasmModule, isa: NativeIsa): string | undefined {
             return `${op} n=${n} rows=${rows} cols=${cols}: output [${t}, ${j}] is ${b}, the WASM kernel's ${a}`;
           }
         }
+      }
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Activation values whose quantisation hits every rounding case: per 32 values a block with max|x| = 127 (so
+ * d = 1 and x·(1/d) = x: halves, both signs), one led by a negative value, an all-zero one, then random ones.
+ */
+export function quantisationCases(n: number, cols: number, seed: number): Float32Array {
+  const x = Float32Array.from({ length: n * cols }, signedUniform(seed));
+  const ties = [127, 2.5, -2.5, 0.5, -0.5, 1.5, -1.5, 126.5, -126.5, 0, -0, 3.4999998, -3.5000002];
+  x.set(ties, 0);
+  if (x.length >= 64) x.set(ties.map((v) => -v), 32);
+  if (x.length >= 512) x.fill(0, 256, 512);
+  return x;
+}
+
+/** The native activation quantisation against quantiseActivations, byte for byte. */
+function quantiseSelfCheck(native: NativeOps, memory: InstanceType<typeof wasm.Memory>): string | undefined {
+  const bytes = new Uint8Array(memory.buffer);
+  const [X, A, B] = [0, 1 << 16, 1 << 17];
+  for (const op of NATIVE_QUANTISE_OPS) {
+    const kernel = native[op];
+    if (!kernel) continue;
+    const format = op === 'quantise_q8_0' ? 'Q8_0' : 'Q8_K';
+    const [n, cols] = [3, 768];
+    const x = quantisationCases(n, cols, 99);
+    new Float32Array(memory.buffer, X, n * cols).set(x);
+    const size = n * quantisedRowBytes(format, cols);
+    bytes.fill(0xee, A, A + size);
+    bytes.fill(0xee, B, B + size);
+    quantiseActivations(format, x, n, cols, bytes, A);
+    kernel(X, B, n, cols);
+    for (let i = 0; i < size; i++) if (bytes[A + i] !== bytes[B + i]) return `${op}: byte ${i} is ${bytes[B + i]}, quantiseActivations' ${bytes[A + i]}`;
+  }
+  return undefined;
+}
+
+/** The f16 scales of each weight type's block (byte offsets), kept finite in random blocks. */
+const BLOCK_HALVES: Record<DotWeightDType, number[]> = { Q8_0: [0], Q4_0: [0], Q5_0: [0], Q4_K: [0, 2], Q5_K: [0, 2], Q6_K: [208] };
+
+/**
+ * The native integer-dot ops against their WASM exports on random blocks (every field arbitrary, scales finite)
+ * and quantised random activations: bit-identical, over several tokens, a row sub-range and row tails.
+ */
+function dotSelfCheck(ref: KernelExports, native: NativeOps, memory: InstanceType<typeof wasm.Memory>): string | undefined {
+  const bytes = new Uint8Array(memory.buffer);
+  const f32 = new Float32Array(memory.buffer);
+  const next = mulberry32(777);
+  const rand = signedUniform(778);
+  const [X, W, A, B] = [0, 1 << 15, 1 << 17, 1 << 18]; // byte offsets
+  for (const op of NATIVE_DOT_OPS) {
+    const kernel = native[op];
+    if (!kernel) continue;
+    const dtype = op.slice(4).toUpperCase() as DotWeightDType;
+    const { blockElements, blockBytes } = GGML_TYPES[dtype];
+    for (const [n, rows, blocks, r0, r1] of [[1, 9, 2, 0, 9], [5, 7, 3, 1, 6], [6, 5, 1, 0, 5]]) {
+      const cols = blocks * blockElements;
+      for (let i = 0; i < rows * blocks * blockBytes; i++) bytes[W + i] = Math.floor(next() * 256);
+      for (let b = 0; b < rows * blocks; b++) for (const h of BLOCK_HALVES[dtype]) bytes[W + b * blockBytes + h + 1] &= 0x3f;
+      quantiseActivations(ACTIVATION_QUANT_OF[dtype], Float32Array.from({ length: n * cols }, rand), n, cols, bytes, X);
+      f32.fill(NaN, A / 4, A / 4 + n * rows);
+      f32.fill(NaN, B / 4, B / 4 + n * rows);
+      ref[op](X, W, A, n, rows, cols, r0, r1, 4);
+      kernel(X, W, B, n, rows, cols, r0, r1, 4);
+      for (let i = 0; i < n * rows; i++) {
+        const [a, b] = [f32[A / 4 + i], f32[B / 4 + i]];
+        if (!(a === b || (Number.isNaN(a) && Number.isNaN(b)))) return `${op} n=${n} rows=${rows} cols=${cols}: output ${i} is ${b}, the WASM kernel's ${a}`;
       }
     }
   }

@@ -4,20 +4,23 @@
 // `i32x4.dot_i16x8_s`; block and sub-block scales are applied to the exact integer sums (the mins through the
 // activation's per-16 sums), as llama.cpp's ggml_vec_dot_*_q8_0 / _q8_K do.
 //
-// Shape contract (exports `dot_q8_0`, `dot_q4_0`, `dot_q4_k`, `dot_q5_k`, `dot_q6_k`):
+// Shape contract (exports `dot_q8_0`, `dot_q4_0`, `dot_q5_0`, `dot_q4_k`, `dot_q5_k`, `dot_q6_k`):
 //   dot(xq, w, out, n, rows, cols, r0, r1, rowBlock)
 //   out[t, r] = dot(quantised x row t, W row r)   for t in [0, n), r in [r0, r1)
 // xq: n quantised rows back to back (quantisedRowBytes each); W as for the f32-activation kernels; out f32.
 // Loop order: rows in blocks of rowBlock, then tokens, then tiles of DOT_TILE_ROWS rows (sharing the activation
 // loads), then single rows.
 // The K-quants' f32 arithmetic is the reference's, operation for operation (so the result is bit-exact);
-// Q8_0/Q4_0 sum their per-block f32 terms in four lanes, then across them.
+// Q8_0/Q4_0/Q5_0 sum their per-block f32 terms in four lanes (lane l: the values whose index mod 8 is 2l or
+// 2l+1), then across them as (l0 + l1) + (l2 + l3). The native kernels (native/quant_dot_avx512.c) repeat these
+// f32 steps exactly.
 import { GGML_TYPES } from '../../weights/ggmlTypes';
 
-/** The weight types with an integer-dot kernel (Q5_0/Q5_1 take the f32-activation kernels only). */
-export type DotKernelDType = 'q8_0' | 'q4_0' | 'q4_k' | 'q5_k' | 'q6_k';
-const GGML_OF: Record<DotKernelDType, 'Q8_0' | 'Q4_0' | 'Q4_K' | 'Q5_K' | 'Q6_K'> = { q8_0: 'Q8_0', q4_0: 'Q4_0', q4_k: 'Q4_K', q5_k: 'Q5_K', q6_k: 'Q6_K' };
-export const DOT_KERNEL_DTYPES: DotKernelDType[] = ['q8_0', 'q4_0', 'q4_k', 'q5_k', 'q6_k'];
+/** The weight types with an integer-dot kernel (Q5_1 takes the f32-activation kernels only). */
+export type DotKernelDType = 'q8_0' | 'q4_0' | 'q5_0' | 'q4_k' | 'q5_k' | 'q6_k';
+const GGML_OF: Record<DotKernelDType, 'Q8_0' | 'Q4_0' | 'Q5_0' | 'Q4_K' | 'Q5_K' | 'Q6_K'> = { q8_0: 'Q8_0', q4_0: 'Q4_0', q5_0: 'Q5_0', q4_k: 'Q4_K', q5_k: 'Q5_K', q6_k: 'Q6_K' };
+export const DOT_KERNEL_DTYPES: DotKernelDType[] = ['q8_0', 'q4_0', 'q5_0', 'q4_k', 'q5_k', 'q6_k'];
+const BLOCK32_DTYPES = ['q8_0', 'q4_0', 'q5_0'] as const;
 
 const g = (name: string) => `(local.get $${name})`;
 const s = (name: string, value: string) => `(local.set $${name} ${value})`;
@@ -45,13 +48,18 @@ const MASKS = `
 const sumF = (v: string) => `(f32.add (f32.add (f32x4.extract_lane 0 ${v}) (f32x4.extract_lane 1 ${v})) (f32.add (f32x4.extract_lane 2 ${v}) (f32x4.extract_lane 3 ${v})))`;
 
 /**
- * The Q8_0/Q4_0 tile over R rows (one token): per block, the 8-value activation vectors are loaded once and used
- * by every row; each row's f32 lanes gather f32(sumi_b)·(f16(d_b)·xd_b).
+ * The Q8_0/Q4_0/Q5_0 tile over R rows (one token): per block, the 8-value activation vectors are loaded once and
+ * used by every row; each row's f32 lanes gather f32(sumi_b)·(f16(d_b)·xd_b).
  */
-function tile32(dtype: 'q8_0' | 'q4_0', R: number): string {
+function tile32(dtype: (typeof BLOCK32_DTYPES)[number], R: number): string {
   const bytes = GGML_TYPES[GGML_OF[dtype]].blockBytes;
   const locals = ['(local $xd i32) (local $end i32) (local $x0 v128) (local $x1 v128) (local $x2 v128) (local $x3 v128) (local $v v128)'];
   const body: string[] = [];
+  const q5Setup: string[] = [];
+  if (dtype === 'q5_0') {
+    locals.push('(local $bits v128) (local $k16 v128)');
+    q5Setup.push(s('bits', '(global.get $bitLanes)'), s('k16', '(i16x8.splat (global.get $q5Offset))'));
+  }
   for (let k = 0; k < 4; k++) body.push(s(`x${k}`, xs8(8 * k)));
   for (let r = 0; r < R; r++) {
     locals.push(`(local $wp${r} i32) (local $acc${r} v128) (local $isum${r} v128)`);
@@ -59,6 +67,14 @@ function tile32(dtype: 'q8_0' | 'q4_0', R: number): string {
     if (dtype === 'q8_0') {
       terms = [0, 1, 2, 3].map((k) => dot(`(v128.load8x8_s offset=${2 + 8 * k} ${g(`wp${r}`)})`, g(`x${k}`)));
       body.push(s(`isum${r}`, addAll(terms)));
+    } else if (dtype === 'q5_0') {
+      // Value j: its nibble (qs[j] low for j < 16, qs[j - 16] high) with bit j of qh as 16, minus 16.
+      const fifth = (k: number) => `(v128.and (i16x8.eq (v128.and (i16x8.splat (i32.load8_u offset=${2 + k} ${g(`wp${r}`)})) ${g('bits')}) ${g('bits')}) ${g('k16')})`;
+      const value = (nibble: string, k: number) => `(i16x8.sub (v128.or ${nibble} ${fifth(k)}) ${g('k16')})`;
+      body.push(s('v', wu8(6, `wp${r}`)));
+      body.push(s(`isum${r}`, addI(dot(value(`(v128.and ${g('v')} ${g('k0f')})`, 0), g('x0')), dot(value(`(i16x8.shr_u ${g('v')} (i32.const 4))`, 2), g('x2')))));
+      body.push(s('v', wu8(14, `wp${r}`)));
+      body.push(s(`isum${r}`, addI(g(`isum${r}`), addI(dot(value(`(v128.and ${g('v')} ${g('k0f')})`, 1), g('x1')), dot(value(`(i16x8.shr_u ${g('v')} (i32.const 4))`, 3), g('x3'))))));
     } else {
       body.push(s('v', wu8(2, `wp${r}`)));
       body.push(s(`isum${r}`, addI(dot(`(i16x8.sub (v128.and ${g('v')} ${g('k0f')}) ${g('k8')})`, g('x0')), dot(`(i16x8.sub (i16x8.shr_u ${g('v')} (i32.const 4)) ${g('k8')})`, g('x2')))));
@@ -73,6 +89,7 @@ function tile32(dtype: 'q8_0' | 'q4_0', R: number): string {
   return `
   (func $tile_dot_${dtype}_${R} (param $x i32) (param $w i32) (param $ws i32) (param $nb i32) (param $cols i32) (param $out i32)
     ${locals.join(' ')} ${MASKS}
+    ${q5Setup.join(' ')}
     ${init}
     ${s('xd', `(i32.add ${g('x')} ${g('cols')})`)}
     ${s('end', `(i32.add ${g('xd')} (i32.shl ${g('nb')} (i32.const 2)))`)}
@@ -224,12 +241,16 @@ function tileK(dtype: 'q4_k' | 'q5_k' | 'q6_k', R: number): string {
 /** Bytes of one quantised activation row, as a WAT expression of $cols (see quantisedRowBytes). */
 function tokenBytes(dtype: DotKernelDType): string {
   const c = g('cols');
-  if (dtype === 'q8_0' || dtype === 'q4_0') return `(i32.add ${c} (i32.shr_u ${c} (i32.const 3)))`;
+  if (isBlock32(dtype)) return `(i32.add ${c} (i32.shr_u ${c} (i32.const 3)))`;
   return `(i32.add (i32.add ${c} (i32.shr_u ${c} (i32.const 6))) (i32.shr_u ${c} (i32.const 3)))`;
 }
 
 /** Rows per tile of each kernel (then a one-row tail). */
-export const DOT_TILE_ROWS: Record<DotKernelDType, number> = { q8_0: 4, q4_0: 4, q4_k: 2, q5_k: 2, q6_k: 2 };
+export const DOT_TILE_ROWS: Record<DotKernelDType, number> = { q8_0: 4, q4_0: 4, q5_0: 4, q4_k: 2, q5_k: 2, q6_k: 2 };
+
+function isBlock32(dtype: DotKernelDType): dtype is (typeof BLOCK32_DTYPES)[number] {
+  return (BLOCK32_DTYPES as readonly string[]).includes(dtype);
+}
 
 function dotFunction(dtype: DotKernelDType): string {
   const { blockElements, blockBytes } = GGML_TYPES[GGML_OF[dtype]];
@@ -271,7 +292,7 @@ export const DOT_PRELUDE = '  (global $q6High (mut i32) (i32.const 0x30))\n  (gl
 export function dotKernelsWat(): string {
   const parts: string[] = [DOT_PRELUDE];
   for (const dtype of DOT_KERNEL_DTYPES) {
-    for (const R of new Set([DOT_TILE_ROWS[dtype], 1])) parts.push(dtype === 'q8_0' || dtype === 'q4_0' ? tile32(dtype, R) : tileK(dtype, R));
+    for (const R of new Set([DOT_TILE_ROWS[dtype], 1])) parts.push(isBlock32(dtype) ? tile32(dtype, R) : tileK(dtype, R));
     parts.push(dotFunction(dtype));
   }
   return parts.join('\n');

@@ -17,6 +17,8 @@ export const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssem
 /** matmul(x, w, out, n, rows, cols, r0, r1, rowBlock): see matmulWat.ts. Pointers are byte offsets. */
 type MatmulExport = (x: number, w: number, out: number, n: number, rows: number, cols: number, r0: number, r1: number, rowBlock: number) => void;
 
+type QuantiseExport = (x: number, dst: number, n: number, cols: number) => void;
+
 export interface KernelExports {
   matmul_f32: MatmulExport;
   matmul_f16: MatmulExport;
@@ -39,6 +41,10 @@ export interface KernelExports {
   dot_q4_k: MatmulExport;
   dot_q5_k: MatmulExport;
   dot_q6_k: MatmulExport;
+  dot_q5_0: MatmulExport;
+  /** Native only (AVX-512): quantiseActivations' Q8_0 / Q8_K of x f32 [n, cols] at `x` into `dst`, byte for byte. */
+  quantise_q8_0?: QuantiseExport;
+  quantise_q8_k?: QuantiseExport;
   /** 1 when none of `count` f16 values (a multiple of 8) at `ptr` is inf or nan. */
   f16_finite: (ptr: number, count: number) => number;
 }

@@ -1,8 +1,11 @@
 // The N-API face of the native kernels (plain node_api.h, so one build serves every Node version with N-API 8):
 //   isas()              -> the instruction sets this CPU runs, best first ("avx512", "avx2"; empty on others)
-//   bind(memory, isa)   -> { matmul_f32, matmul_f16, matmul_bf16, matmul_f16_finite, matmul_nn_f32 } over one
-//                          weight bank (a shared WebAssembly.Memory), with the WASM exports' signature:
-//                          kernel(x, w, out, n, rows, cols, r0, r1, rowBlock), x/w/out byte offsets in the bank.
+//   bind(memory, isa)   -> { matmul_f32, matmul_f16, matmul_bf16, matmul_f16_finite, matmul_nn_f32, and where the
+//                          CPU has AVX-512 BW + VNNI (isa avx512) dot_q8_0, dot_q4_0, dot_q5_0, dot_q4_k, dot_q5_k,
+//                          dot_q6_k, quantise_q8_0, quantise_q8_k } over one weight bank (a shared
+//                          WebAssembly.Memory), with the WASM exports' signature: kernel(x, w, out, n, rows, cols,
+//                          r0, r1, rowBlock), byte offsets in the bank; quantise_*(x, dst, n, cols) as
+//                          quantiseActivations(format, x, n, cols, dst) does.
 // Each kernel checks its operands against the bank's size and throws a RangeError outside it, as a WASM trap would.
 // A shared memory never moves when it grows (V8 reserves its maximum up front), but its length does: the size is
 // re-read from memory.buffer when an operand lies past it, and the base is re-read with it (checked, not assumed).
@@ -13,7 +16,7 @@
 #include <string.h>
 #include "kernels.h"
 
-enum op { OP_F32, OP_F16, OP_BF16, OP_NN_F32 };
+enum op { OP_F32, OP_F16, OP_BF16, OP_NN_F32, OP_DOT, OP_QUANTISE };
 
 struct binding {
   napi_ref memory;
@@ -21,6 +24,7 @@ struct binding {
   uint64_t size;
   const struct kernel_set *kernels;
   enum op op;
+  int variant; // OP_DOT: the DOT_* type; OP_QUANTISE: 0 for Q8_0, 1 for Q8_K
 };
 
 #define CHECK(call) \
@@ -33,6 +37,20 @@ static const struct kernel_set *kernels_for(const char *isa) {
     return &kernels_avx2;
   return NULL;
 }
+
+/** The integer-dot kernels for `isa`, or NULL where the CPU lacks what they use. */
+static const struct dot_kernel_set *dot_kernels_for(const char *isa) {
+  if (strcmp(isa, "avx512") == 0 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni"))
+    return &dot_kernels_avx512_vnni;
+  return NULL;
+}
+
+/** Per dot type: values and bytes per weight block, and whether the activations are Q8_K (else Q8_0). */
+static const struct { uint64_t values, bytes; int q8_k; } dot_blocks[DOT_TYPES] = {
+  [DOT_Q8_0] = { 32, 34, 0 }, [DOT_Q4_0] = { 32, 18, 0 }, [DOT_Q5_0] = { 32, 22, 0 },
+  [DOT_Q4_K] = { 256, 144, 1 }, [DOT_Q5_K] = { 256, 176, 1 }, [DOT_Q6_K] = { 256, 210, 1 },
+};
 
 /** Reads the memory's current buffer: base pointer and length (through a Uint8Array, as N-API 8 has no SharedArrayBuffer calls). */
 static int read_memory(napi_env env, napi_value memory, uint8_t **base, uint64_t *size) {
@@ -51,7 +69,7 @@ static int read_memory(napi_env env, napi_value memory, uint8_t **base, uint64_t
 }
 
 /** The last byte (exclusive) a call touches, or 0 when its shape is invalid; *empty when it does nothing. */
-static uint64_t extent(enum op op, const uint32_t *a, int *empty, const char **why) {
+static uint64_t extent(enum op op, int variant, const uint32_t *a, int *empty, const char **why) {
   const uint64_t x = a[0], w = a[1], out = a[2], n = a[3], rows = a[4], cols = a[5], r0 = a[6], r1 = a[7];
   *empty = 0;
   if (op == OP_NN_F32) {
@@ -62,6 +80,26 @@ static uint64_t extent(enum op op, const uint32_t *a, int *empty, const char **w
     uint64_t end = x + n * k * 4;
     if (w + ((k - 1) * m + c1) * 4 > end) end = w + ((k - 1) * m + c1) * 4;
     if (out + ((n - 1) * m + c1) * 4 > end) end = out + ((n - 1) * m + c1) * 4;
+    return end;
+  }
+  if (op == OP_QUANTISE) {
+    // (x, dst, n, cols): x f32 [n, cols], dst n quantised rows.
+    const uint64_t n = a[2], cols = a[3], block = variant ? 256 : 32;
+    if (cols % block) { *why = "cols must be a whole number of blocks"; return 0; }
+    if (n == 0 || cols == 0) { *empty = 1; return 1; }
+    const uint64_t row = variant ? cols + cols / 256 * 4 + cols / 16 * 2 : cols + cols / 32 * 4;
+    return x + n * cols * 4 > w + n * row ? x + n * cols * 4 : w + n * row;
+  }
+  if (op == OP_DOT) {
+    // x: n quantised rows (quantisedRowBytes each), W: rows of whole blocks.
+    const int dot_type = variant;
+    const uint64_t block = dot_blocks[dot_type].values;
+    if (cols % block || r0 > r1 || r1 > rows) { *why = "cols must be a whole number of blocks and r0 <= r1 <= rows"; return 0; }
+    if (n == 0 || r0 == r1 || cols == 0) { *empty = 1; return 1; }
+    const uint64_t x_row = dot_blocks[dot_type].q8_k ? cols + cols / 256 * 4 + cols / 16 * 2 : cols + cols / 32 * 4;
+    uint64_t end = x + n * x_row;
+    if (w + r1 * (cols / block) * dot_blocks[dot_type].bytes > end) end = w + r1 * (cols / block) * dot_blocks[dot_type].bytes;
+    if (out + ((n - 1) * rows + r1) * 4 > end) end = out + ((n - 1) * rows + r1) * 4;
     return end;
   }
   if (cols % 8 || r0 > r1 || r1 > rows) { *why = "cols must be a multiple of 8 and r0 <= r1 <= rows"; return 0; }
@@ -79,13 +117,14 @@ static napi_value call_kernel(napi_env env, napi_callback_info info) {
   void *data;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, &data));
   struct binding *b = data;
-  if (argc < 9) {
-    napi_throw_type_error(env, NULL, "latent_kernels: a kernel takes 9 arguments");
+  const size_t need = b->op == OP_QUANTISE ? 4 : 9;
+  if (argc < need) {
+    napi_throw_type_error(env, NULL, b->op == OP_QUANTISE ? "latent_kernels: quantise takes 4 arguments" : "latent_kernels: a kernel takes 9 arguments");
     return NULL;
   }
   // Offsets come as the WASM exports take them: i32s read as unsigned (the control block holds them as Int32).
-  uint32_t a[9];
-  for (int i = 0; i < 9; i++) {
+  uint32_t a[9] = { 0 };
+  for (size_t i = 0; i < need; i++) {
     if (napi_get_value_uint32(env, argv[i], &a[i]) != napi_ok) {
       napi_throw_type_error(env, NULL, "latent_kernels: kernel arguments must be numbers");
       return NULL;
@@ -93,7 +132,7 @@ static napi_value call_kernel(napi_env env, napi_callback_info info) {
   }
   int empty;
   const char *why = "";
-  const uint64_t end = extent(b->op, a, &empty, &why);
+  const uint64_t end = extent(b->op, b->variant, a, &empty, &why);
   if (end == 0) {
     napi_throw_range_error(env, NULL, why);
     return NULL;
@@ -109,7 +148,17 @@ static napi_value call_kernel(napi_env env, napi_callback_info info) {
     }
   }
   uint8_t *m = b->base;
-  if (b->op == OP_NN_F32) {
+  if (b->op == OP_QUANTISE) {
+    (b->variant ? quantise_avx512.q8_k : quantise_avx512.q8_0)((const float *)(m + a[0]), m + a[1], a[2], a[3]);
+  } else if (b->op == OP_DOT) {
+    void *scratch = NULL;
+    if (!dot_blocks[b->variant].q8_k && !(scratch = malloc((size_t)a[5] / 32 * DOT_SCRATCH_PER_BLOCK32))) {
+      napi_throw_error(env, NULL, "latent_kernels: out of memory");
+      return NULL;
+    }
+    dot_kernels_avx512_vnni.dot[b->variant](m + a[0], m + a[1], (float *)(m + a[2]), a[3], a[4], a[5], a[6], a[7], a[8], scratch);
+    free(scratch);
+  } else if (b->op == OP_NN_F32) {
     b->kernels->matmul_nn((const float *)(m + a[0]), (const float *)(m + a[1]), (float *)(m + a[2]), a[3], a[4], a[5], a[6], a[7]);
   } else {
     const int dtype = b->op == OP_F32 ? W_F32 : b->op == OP_F16 ? W_F16 : W_BF16;
@@ -143,21 +192,26 @@ static napi_value bind_memory(napi_env env, napi_callback_info info) {
   uint8_t *base;
   uint64_t size;
   if (!read_memory(env, argv[0], &base, &size)) return NULL;
-  static const struct { const char *name; enum op op; } exports[] = {
-    { "matmul_f32", OP_F32 }, { "matmul_f16", OP_F16 }, { "matmul_bf16", OP_BF16 },
+  static const struct { const char *name; enum op op; int variant; } exports[] = {
+    { "matmul_f32", OP_F32, 0 }, { "matmul_f16", OP_F16, 0 }, { "matmul_bf16", OP_BF16, 0 },
     // The exact f16 decode (vcvtph2ps) serves f16 weights with or without inf/nan alike.
-    { "matmul_f16_finite", OP_F16 }, { "matmul_nn_f32", OP_NN_F32 },
+    { "matmul_f16_finite", OP_F16, 0 }, { "matmul_nn_f32", OP_NN_F32, 0 },
+    { "dot_q8_0", OP_DOT, DOT_Q8_0 }, { "dot_q4_0", OP_DOT, DOT_Q4_0 }, { "dot_q5_0", OP_DOT, DOT_Q5_0 },
+    { "dot_q4_k", OP_DOT, DOT_Q4_K }, { "dot_q5_k", OP_DOT, DOT_Q5_K }, { "dot_q6_k", OP_DOT, DOT_Q6_K },
+    { "quantise_q8_0", OP_QUANTISE, 0 }, { "quantise_q8_k", OP_QUANTISE, 1 },
   };
+  const int has_dot = dot_kernels_for(isa) != NULL;
   napi_value result;
   CHECK(napi_create_object(env, &result));
   for (size_t i = 0; i < sizeof exports / sizeof exports[0]; i++) {
+    if ((exports[i].op == OP_DOT || exports[i].op == OP_QUANTISE) && !has_dot) continue;
     // One binding per function, freed with it: a function may outlive the object it came in.
     struct binding *b = malloc(sizeof *b);
     if (!b) {
       napi_throw_error(env, NULL, "latent_kernels: out of memory");
       return NULL;
     }
-    *b = (struct binding){ .base = base, .size = size, .kernels = kernels, .op = exports[i].op };
+    *b = (struct binding){ .base = base, .size = size, .kernels = kernels, .op = exports[i].op, .variant = exports[i].variant };
     napi_value fn;
     CHECK(napi_create_reference(env, argv[0], 1, &b->memory));
     CHECK(napi_create_function(env, exports[i].name, NAPI_AUTO_LENGTH, call_kernel, b, &fn));

@@ -22,6 +22,30 @@ struct kernel_set {
   matmul_nn_fn *matmul_nn;
 };
 
+// The integer-dot kernels (quant_dot_avx512.c): out[t, r] = dot(quantised x row t, W row r) for t in [0, n),
+// r in [r0, r1); the contract and the result, bit for bit, of quantDotWat.ts's dot_* exports. x: n activation
+// rows quantised by quantiseActivations.ts (Q8_0 or Q8_K, each quantisedRowBytes long); W [rows, cols] in GGML
+// blocks; out f32 [n, rows]; cols a multiple of the block. `scratch`: DOT_SCRATCH_PER_BLOCK32 bytes per block of
+// a row for the 32-value types (Q8_0, Q4_0, Q5_0), unused by the K-quants.
+typedef void dot_fn(const uint8_t *x, const uint8_t *w, float *out, size_t n, size_t rows, size_t cols, size_t r0,
+                    size_t r1, size_t row_block, void *scratch);
+#define DOT_SCRATCH_PER_BLOCK32 512
+enum { DOT_Q8_0, DOT_Q4_0, DOT_Q4_K, DOT_Q5_K, DOT_Q6_K, DOT_Q5_0, DOT_TYPES };
+
+struct dot_kernel_set {
+  dot_fn *dot[DOT_TYPES];
+};
+
+// Activation quantisation (quantise_avx512.c): rows [0, n) of x f32 [n, cols] into `dst`, row after row, in
+// quantiseActivations.ts's Q8_0 / Q8_K layout and arithmetic, byte for byte.
+typedef void quantise_fn(const float *x, uint8_t *dst, size_t n, size_t cols);
+
+struct quantise_set {
+  quantise_fn *q8_0, *q8_k;
+};
+
 extern const struct kernel_set kernels_avx512;
 extern const struct kernel_set kernels_avx2;
+extern const struct dot_kernel_set dot_kernels_avx512_vnni;
+extern const struct quantise_set quantise_avx512;
 #endif
