@@ -53,10 +53,13 @@ export type MatmulOp = 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10 | 11;
 export const DOT_EXPORTS = ['dot_q8_0', 'dot_q4_0', 'dot_q4_k', 'dot_q5_k', 'dot_q6_k'] as const;
 export const OP_DOT_BASE = 64;
 export type DotOp = 64 | 65 | 66 | 67 | 68;
-export type KernelOp = MatmulOp | DotOp;
+/** MLA's absorbed attention, which only the native kernels have (nativeLatentAttention.ts). */
+export const OP_ATTEND_LATENT = 80;
+export type KernelOp = MatmulOp | DotOp | typeof OP_ATTEND_LATENT;
 
 /** The kernel export of an op. */
-export function kernelExport(op: number): (typeof MATMUL_EXPORTS)[number] | (typeof DOT_EXPORTS)[number] {
+export function kernelExport(op: number): (typeof MATMUL_EXPORTS)[number] | (typeof DOT_EXPORTS)[number] | 'attend_latent' {
+  if (op === OP_ATTEND_LATENT) return 'attend_latent';
   return op >= OP_DOT_BASE ? DOT_EXPORTS[op - OP_DOT_BASE] : MATMUL_EXPORTS[op];
 }
 

@@ -4,7 +4,7 @@
 // - `await CpuBackend.create({ threads })`: the fast one, WebAssembly SIMD kernels (f32 accumulation, f16/bf16
 //   and GGML's block-quantised Q8_0/Q4_0/Q5_0/Q5_1/Q4_K/Q5_K/Q6_K decoded in-register) over weights kept in WASM shared
 //   memory, rows split across persistent worker threads; where the native module loads (native/, AVX-512 or AVX2)
-//   its kernels take the f32/f16/bf16 matmuls over the same memory (kernelChoice.ts).
+//   its kernels take the f32/f16/bf16 matmuls and MLA's absorbed attention over the same memory (kernelChoice.ts).
 // Weights reach the fast kernels by being allocated in the backend's arena (`allocateWeight`, for loaders) or
 // adopted into it (`adoptWeight`, a copy); any other tensor takes the reference kernel.
 import { availableParallelism } from 'node:os';
@@ -24,6 +24,7 @@ import { KernelThreads, MatmulJob } from './kernelThreads';
 import { attendHeadsReference, attendHeadsWasm, headQueryBlock } from './headAttention';
 import { attendLatentReference, attendLatentSegmented, attendLatentWasm, latentScratchBytes } from './latentAttention';
 import { matmulRows } from './matmulKernel';
+import { attendLatentNative, nativeLatentRowsPerCall } from './nativeLatentAttention';
 import { rmsNorm as rmsNormRows } from '../../model/rmsNorm';
 import { SCRATCH_BYTES, WeightArena, WeightLocation } from './weightArena';
 
@@ -401,6 +402,12 @@ export class CpuBackend implements Backend {
       return;
     }
     const bank = this.fast.arena.anyBank();
+    const kernels = this.fast.pool.kernelsOf(bank);
+    const nativeRows = kernels.attend_latent ? nativeLatentRowsPerCall(a, length) : 0;
+    if (nativeRows >= 1) {
+      attendLatentNative(a, length, nativeRows, this.fast.pool, bank, this.fast.arena.banks[bank].memory, kernels);
+      return;
+    }
     if (rowsPerCall < 1) {
       // The latents alone overflow the scratch area (e.g. 32K tokens of V2-Lite's 576-wide rows): segments of the
       // context, in groups of query rows, sized so that both fit.

@@ -7,7 +7,10 @@ import { f32BitsToBf16, f32ToF16 } from '../../weights/halfPrecision';
 import { f16ToF32Table } from '../../weights/tensor';
 import { kernelModule } from './kernelModule';
 import type { KernelSet } from './kernelSet';
-import { bindNative, loadNativeModule, NativeIsa, NativeOps } from './nativeKernels';
+import type { LatentChunk } from '../../cache/latentCache';
+import { attendLatentReference } from './latentAttention';
+import { bindNative, loadNativeModule, NativeAttention, NativeIsa, NativeOps } from './nativeKernels';
+import { latentAgreementBounds } from './nativeLatentAttention';
 import { instantiateKernels, wasm, WasmModule } from './wasmKernels';
 
 export const KERNEL_CHOICES = ['auto', 'wasm', 'native', 'native-avx512', 'native-avx2'] as const;
@@ -74,16 +77,19 @@ async function decide(requested: KernelsOption): Promise<KernelChoice> {
   }
   return {
     set: { wasm: module, native: isa },
-    description: `native ${isa} kernels (f32/f16/bf16 matmul; WebAssembly SIMD for the rest)`,
+    description: `native ${isa} kernels (f32/f16/bf16 matmul, latent attention; WebAssembly SIMD for the rest)`,
     reason: `${loaded.file} loaded and agrees with the WASM kernels`,
   };
 }
 
-/** Runs every native op against its WASM export on small random shapes (tails included); a message on the first disagreement. */
+/**
+ * Runs every native op against its WASM export on small random shapes (tails included), and latent attention, which
+ * has none, against the double-precision reference; a message on the first disagreement.
+ */
 function selfCheck(module: WasmModule, isa: NativeIsa): string | undefined {
   const memory = new wasm.Memory({ initial: 16, maximum: 16, shared: true });
   const ref = instantiateKernels(module, memory);
-  let native: NativeOps;
+  let native: NativeOps & NativeAttention;
   try {
     native = bindNative(memory, isa);
   } catch (e) {
@@ -122,6 +128,36 @@ function selfCheck(module: WasmModule, isa: NativeIsa): string | undefined {
           }
         }
       }
+    }
+  }
+  return latentSelfCheck(native, memory, rand);
+}
+
+/** Native latent attention on two small problems (rows of 40 + 8 leave an AVX-512 tail) within latentAgreementBound. */
+function latentSelfCheck(native: NativeAttention, memory: { buffer: SharedArrayBuffer }, rand: () => number): string | undefined {
+  for (const [r, dr, length, chunk, rows] of [[40, 8, 37, 16, 5], [64, 16, 20, 20, 3]]) {
+    const latents: LatentChunk[] = [];
+    for (let start = 0; start < length; start += chunk) {
+      const count = Math.min(chunk, length - start);
+      latents.push({ start, count, cKv: Float32Array.from({ length: count * r }, rand), kPe: Float32Array.from({ length: count * dr }, rand) });
+    }
+    const a = {
+      out: new Float32Array(rows * r), qLat: Float32Array.from({ length: rows * r }, rand), qPe: Float32Array.from({ length: rows * dr }, rand),
+      rows, visible: Int32Array.from({ length: rows }, (_, i) => length - 3 * i), latents, kvLoraRank: r, ropeDim: dr, scale: 0.3,
+    };
+    attendLatentReference(a);
+    // Bytes: params at 0, the table at 64, then q_lat, q_pe, visible, scores, out.
+    const [Q, P, V, S, O] = [4096, 8192, 12288, 16384, 32768];
+    native.latent_table(64, latents.map((c) => c.cKv), latents.map((c) => c.kPe), r, dr);
+    new Uint32Array(memory.buffer, 0, 7).set([64, Q, P, V, S, O, new Uint32Array(new Float32Array([a.scale]).buffer)[0]]);
+    new Float32Array(memory.buffer, Q, rows * r).set(a.qLat);
+    new Float32Array(memory.buffer, P, rows * dr).set(a.qPe);
+    new Uint32Array(memory.buffer, V, rows).set(a.visible);
+    native.attend_latent(0, 0, 0, 1, rows, 0, 0, rows, 0);
+    const got = new Float32Array(memory.buffer, O, rows * r);
+    const bounds = latentAgreementBounds(a);
+    for (let i = 0; i < got.length; i++) {
+      if (!(Math.abs(got[i] - a.out[i]) <= bounds[i])) return `attend_latent r=${r} dr=${dr} length=${length}: output ${i} is ${got[i]}, the reference's ${a.out[i]}`;
     }
   }
   return undefined;

@@ -4,8 +4,7 @@
 import * as path from 'node:path';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import * as C from './controlBlock';
-import { KernelSet, kernelsOn } from './kernelSet';
-import type { KernelExports } from './wasmKernels';
+import { Kernels, KernelSet, kernelsOn } from './kernelSet';
 import type { WeightArena } from './weightArena';
 
 /** A kernel call, split by the pool into per-thread row ranges. */
@@ -34,7 +33,7 @@ export class KernelThreads {
   private readonly control = new Int32Array(new SharedArrayBuffer(C.CONTROL_INTS * 4));
   private readonly workers: Worker[] = [];
   private readonly bankPorts: import('node:worker_threads').MessagePort[] = [];
-  private readonly mainKernels: KernelExports[] = [];
+  private readonly mainKernels: Kernels[] = [];
   private disposed = false;
 
   private constructor(readonly threads: number, private readonly kernels: KernelSet, private readonly arena: WeightArena, private readonly minParallelMacs: number) {}
@@ -71,7 +70,7 @@ export class KernelThreads {
   private readonly bankListener = (bank: number) => this.addBank(bank);
 
   /** Runs a kernel export on the calling thread alone (short whole-tensor passes such as f16_finite). */
-  kernelsOf(bank: number): KernelExports {
+  kernelsOf(bank: number): Kernels {
     return this.mainKernels[bank];
   }
 
@@ -86,6 +85,7 @@ export class KernelThreads {
   runMatmul(job: MatmulJob): void {
     if (this.disposed) throw new Error('cpu backend: used after dispose()');
     const kernel = this.mainKernels[job.bank][C.kernelExport(job.op)];
+    if (!kernel) throw new Error(`cpu backend: these kernels have no ${C.kernelExport(job.op)}`);
     if (this.threads === 1 || job.n * job.rows * job.cols < this.minParallelMacs) {
       kernel(job.x, job.w, job.out, job.n, job.rows, job.cols, 0, job.split, job.rowBlock);
       return;

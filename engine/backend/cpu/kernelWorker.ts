@@ -2,8 +2,8 @@
 // backend's kernels (kernelSet.ts) on the job's bank. Banks added after start arrive on `banks` (read synchronously).
 import { MessagePort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import * as C from './controlBlock';
-import { KernelSet, kernelsOn } from './kernelSet';
-import type { KernelExports, WasmMemory } from './wasmKernels';
+import { Kernels, KernelSet, kernelsOn } from './kernelSet';
+import type { WasmMemory } from './wasmKernels';
 
 interface KernelWorkerData {
   kernels: KernelSet;
@@ -15,7 +15,7 @@ interface KernelWorkerData {
 
 const data = workerData as KernelWorkerData;
 const control = new Int32Array(data.control);
-const kernels: KernelExports[] = data.memories.map((m) => kernelsOn(data.kernels, m));
+const kernels: Kernels[] = data.memories.map((m) => kernelsOn(data.kernels, m));
 
 function ensureBanks(count: number): void {
   while (kernels.length < count) {
@@ -38,6 +38,7 @@ function runJob(seq: number): void {
   if (Atomics.load(control, C.SEQ) !== seq) return;
   ensureBanks(banks);
   const kernel = kernels[bank][C.kernelExport(op)];
+  if (!kernel) throw new Error(`no kernel ${C.kernelExport(op)} on these kernels`);
   for (let chunk = C.claimChunk(control, end); chunk >= 0; chunk = C.claimChunk(control, end)) {
     const r0 = (chunk - first) * chunkRows;
     try {

@@ -24,4 +24,12 @@ struct kernel_set {
 
 extern const struct kernel_set kernels_avx512;
 extern const struct kernel_set kernels_avx2;
+
+// MLA's absorbed attention (attention_simd.h), one per instruction set, bound by attention_addon.c.
+#include "attention_table.h"
+struct attention_set {
+  attend_latent_fn *attend_latent;
+};
+extern const struct attention_set attention_avx512;
+extern const struct attention_set attention_avx2;
 #endif
