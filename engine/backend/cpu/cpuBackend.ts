@@ -193,6 +193,11 @@ export class CpuBackend implements Backend {
 
   siluMul(gate: Activation, up: Activation): Activation {
     const g = host(gate).data, u = host(up).data;
+    const native = this.fast?.pool.kernelsOf(this.fast.arena.anyBank()).silu_mul;
+    if (native) {
+      native(g, u);
+      return gate;
+    }
     for (let i = 0; i < g.length; i++) {
       const v = g[i];
       g[i] = (v / (1 + Math.exp(-v))) * u[i];
@@ -433,7 +438,7 @@ export class CpuBackend implements Backend {
       return;
     }
     const bank = this.fast.arena.anyBank();
-    attendHeadsWasm(a, block, this.fast.pool, bank, this.fast.arena.banks[bank].memory);
+    attendHeadsWasm(a, block, this.fast.pool, bank, this.fast.arena.banks[bank].memory, this.fast.pool.kernelsOf(bank).softmax_rows);
   }
 
   /** The kernel for a weight; f16 takes the cheaper decode when the tensor holds no inf/nan (checked once). */

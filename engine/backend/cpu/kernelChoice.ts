@@ -8,8 +8,10 @@ import { f16ToF32Table } from '../../weights/tensor';
 import { kernelModule } from './kernelModule';
 import type { KernelSet } from './kernelSet';
 import type { LatentChunk } from '../../cache/latentCache';
+import { siluAgreementBound, softmaxAgreementBound } from './activationBounds';
+import { softmax } from './headAttention';
 import { attendLatentReference } from './latentAttention';
-import { bindNative, loadNativeModule, NativeAttention, NativeIsa, NativeOps } from './nativeKernels';
+import { bindNative, loadNativeModule, NativeFusedOps, NativeIsa, NativeOps } from './nativeKernels';
 import { latentAgreementBounds } from './nativeLatentAttention';
 import { instantiateKernels, wasm, WasmModule } from './wasmKernels';
 
@@ -77,19 +79,20 @@ async function decide(requested: KernelsOption): Promise<KernelChoice> {
   }
   return {
     set: { wasm: module, native: isa },
-    description: `native ${isa} kernels (f32/f16/bf16 matmul, latent attention; WebAssembly SIMD for the rest)`,
+    description: `native ${isa} kernels (f32/f16/bf16 matmul, latent attention, softmax, silu; WebAssembly SIMD for the rest)`,
     reason: `${loaded.file} loaded and agrees with the WASM kernels`,
   };
 }
 
 /**
- * Runs every native op against its WASM export on small random shapes (tails included), and latent attention, which
- * has none, against the double-precision reference; a message on the first disagreement.
+ * Runs every native op against its WASM export on small random shapes (tails included), latent attention, which has
+ * none, against the double-precision reference, and the elementwise ones against their TypeScript; a message on the
+ * first disagreement.
  */
 function selfCheck(module: WasmModule, isa: NativeIsa): string | undefined {
   const memory = new wasm.Memory({ initial: 16, maximum: 16, shared: true });
   const ref = instantiateKernels(module, memory);
-  let native: NativeOps & NativeAttention;
+  let native: NativeOps & NativeFusedOps;
   try {
     native = bindNative(memory, isa);
   } catch (e) {
@@ -130,11 +133,37 @@ function selfCheck(module: WasmModule, isa: NativeIsa): string | undefined {
       }
     }
   }
-  return latentSelfCheck(native, memory, rand);
+  return latentSelfCheck(native, memory, rand) ?? activationSelfCheck(native, rand);
+}
+
+/** softmax_rows and silu_mul against the TypeScript they replace (tails included), within activationBounds.ts. */
+function activationSelfCheck(native: NativeFusedOps, rand: () => number): string | undefined {
+  const [rows, stride] = [3, 37];
+  const scores = Float32Array.from({ length: rows * stride }, () => 30 * rand());
+  const visible = Int32Array.from([37, 21, 1]);
+  const [ts, got] = [scores.slice(), scores.slice()];
+  softmax(ts, rows, stride, visible, 0.25);
+  native.softmax_rows(got, rows, stride, visible, 0.25);
+  for (let i = 0; i < rows; i++) {
+    const maxAbs = scores.subarray(i * stride, i * stride + visible[i]).reduce((m, v) => Math.max(m, Math.abs(v * 0.25)), 0);
+    for (let j = 0; j < stride; j++) {
+      const [a, b] = [ts[i * stride + j], got[i * stride + j]];
+      if (!(Math.abs(a - b) <= softmaxAgreementBound(a, visible[i], maxAbs))) return `softmax_rows: [${i}, ${j}] is ${b}, the TypeScript's ${a}`;
+    }
+  }
+  const gate = Float32Array.from({ length: 45 }, () => 20 * rand());
+  const up = Float32Array.from({ length: 45 }, rand);
+  const silu = gate.slice();
+  native.silu_mul(silu, up);
+  for (let i = 0; i < gate.length; i++) {
+    const want = (gate[i] / (1 + Math.exp(-gate[i]))) * up[i];
+    if (!(Math.abs(silu[i] - want) <= siluAgreementBound(want, up[i]))) return `silu_mul: output ${i} is ${silu[i]}, the TypeScript's ${want}`;
+  }
+  return undefined;
 }
 
 /** Native latent attention on two small problems (rows of 40 + 8 leave an AVX-512 tail) within latentAgreementBound. */
-function latentSelfCheck(native: NativeAttention, memory: { buffer: SharedArrayBuffer }, rand: () => number): string | undefined {
+function latentSelfCheck(native: NativeFusedOps, memory: { buffer: SharedArrayBuffer }, rand: () => number): string | undefined {
   for (const [r, dr, length, chunk, rows] of [[40, 8, 37, 16, 5], [64, 16, 20, 20, 3]]) {
     const latents: LatentChunk[] = [];
     for (let start = 0; start < length; start += chunk) {

@@ -1,6 +1,6 @@
 // MLA's absorbed attention on the native kernels (native/attention_simd.h), the contract of attendLatentWasm:
 // one kernel call per group of query rows, its rows shared by the threads, over the latents where the cache keeps
-// them (a table of the chunks, native/attention_addon.c, instead of attendLatentWasm's copy into the scratch area),
+// them (a table of the chunks, native/ops_addon.c, instead of attendLatentWasm's copy into the scratch area),
 // scores, softmax and the weighted sum in one pass per row group instead of three calls and a TypeScript softmax.
 import type { LatentAttention } from './attentionJobs';
 import * as C from './controlBlock';

@@ -3,7 +3,7 @@
 //   bind(memory, isa)   -> { matmul_f32, matmul_f16, matmul_bf16, matmul_f16_finite, matmul_nn_f32 } over one
 //                          weight bank (a shared WebAssembly.Memory), with the WASM exports' signature:
 //                          kernel(x, w, out, n, rows, cols, r0, r1, rowBlock), x/w/out byte offsets in the bank;
-//                          and latent attention's latent_table and attend_latent (attention_addon.c).
+//                          and the fused kernels beyond matmul (ops_addon.c).
 // Each kernel checks its operands against the bank's size and throws a RangeError outside it, as a WASM trap would.
 // A shared memory never moves when it grows (V8 reserves its maximum up front), but its length does: the size is
 // re-read from memory.buffer when an operand lies past it, and the base is re-read with it (checked, not assumed).
@@ -164,7 +164,7 @@ static napi_value bind_memory(napi_env env, napi_callback_info info) {
     CHECK(napi_add_finalizer(env, fn, b, finalize_binding, NULL, NULL));
     CHECK(napi_set_named_property(env, result, exports[i].name, fn));
   }
-  if (!bank_add_attention(env, result, argv[0], kernels->isa)) return NULL;
+  if (!bank_add_ops(env, result, argv[0], kernels->isa)) return NULL;
   return result;
 }
 

@@ -1,6 +1,6 @@
 // The problem a latent-attention kernel call solves (attention_simd.h), as addon code resolves it: the query rows
 // and outputs in the bank, and the sequence's latents as a table of chunks that point into the latent cache's
-// pages where they lie (host memory outside the bank). attention_addon.c writes a table on the main thread from
+// pages where they lie (host memory outside the bank). ops_addon.c writes a table on the main thread from
 // the chunks' typed arrays, checked, and the kernel threads read it while the main thread, which holds the
 // arrays, waits for them.
 #ifndef LATENT_ATTENTION_TABLE_H

@@ -8,6 +8,6 @@
 /** Reads the memory's current buffer: base pointer and length (0 on failure, with a JS exception pending). */
 int bank_read_memory(napi_env env, napi_value memory, uint8_t **base, uint64_t *size);
 
-/** Adds latent_table and attend_latent over this memory to `exports` (attention_addon.c); 0 on failure. */
-int bank_add_attention(napi_env env, napi_value exports, napi_value memory, const char *isa);
+/** Adds the fused kernels (latent_table, attend_latent, softmax_rows, silu_mul) to `exports` (ops_addon.c); 0 on failure. */
+int bank_add_ops(napi_env env, napi_value exports, napi_value memory, const char *isa);
 #endif

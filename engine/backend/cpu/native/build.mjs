@@ -28,9 +28,9 @@ const units = [
   ['addon.c', []],
   ['matmul_avx512.c', ['-mavx512f', '-mavx2', '-mfma', '-mf16c']],
   ['matmul_avx2.c', ['-mavx2', '-mfma', '-mf16c']],
-  ['attention_addon.c', []],
-  ['attention_avx512.c', ['-mavx512f', '-mavx2', '-mfma']],
-  ['attention_avx2.c', ['-mavx2', '-mfma']],
+  ['ops_addon.c', []],
+  ['ops_avx512.c', ['-mavx512f', '-mavx2', '-mfma']],
+  ['ops_avx2.c', ['-mavx2', '-mfma']],
 ];
 const sources = fs.readdirSync(here).filter((f) => /\.(c|h)$/.test(f) || f === 'build.mjs').map((f) => path.join(here, f));
 const newest = Math.max(...sources.map((f) => fs.statSync(f).mtimeMs));

@@ -1,10 +1,13 @@
-// The N-API face of latent attention (attention_simd.h), added to each bank's binding by addon.c:
+// The N-API face of the fused kernels (attention_simd.h, activation_simd.h), added to each bank's binding by addon.c:
 //   latent_table(table, cKvs, kPes, r, dr)  main thread: writes at byte offset `table` of the bank a table of the
 //       sequence's chunks (Float32Arrays c_kv [count, r] and k_pe [count, dr], consecutive from token 0), their
 //       lengths checked, pointing at the arrays where they lie;
 //   attend_latent(params, 0, 0, 1, rows, work, r0, r1, 0)  any kernel thread: query rows [r0, r1) of the problem
 //       whose u32 fields are at `params`: table, q_lat, q_pe, visible, scores, out (byte offsets in the bank) and
-//       scale (f32 bits); `work` is unused here (the pool's estimate of the job's size).
+//       scale (f32 bits); `work` is unused here (the pool's estimate of the job's size);
+//   softmax_rows(s, rows, stride, visible, scale)  main thread, on any Float32Array s [rows, stride] and Int32Array
+//       visible [rows]: per row, its first visible[i] entries scaled, then softmax; the rest 0;
+//   silu_mul(gate, up)  main thread, Float32Arrays of one length: gate = silu(gate)·up.
 // The table's latents are outside the bank: a kernel reads them through the pointers, so it runs only a table that
 // latent_table wrote at that address in this process (the header carries a token made from a per-process secret and
 // the address; anything else is refused), and the caller keeps the arrays alive until the call returns. Everything in
@@ -19,11 +22,11 @@ struct table_header {
   uint64_t token, chunks, length, r, dr;
 };
 
-struct attention_binding {
+struct ops_binding {
   napi_ref memory;
   uint8_t *base;
   uint64_t size;
-  const struct attention_set *set;
+  const struct op_set *set;
 };
 
 static uint64_t secret;
@@ -44,7 +47,7 @@ static uint64_t process_secret(void) {
 static uint64_t table_token(const uint8_t *at) { return process_secret() ^ (uint64_t)(uintptr_t)at; }
 
 /** Makes [0, end) of the bank reachable (re-reading its buffer when it grew), else throws a RangeError. */
-static int reach(napi_env env, struct attention_binding *b, uint64_t end) {
+static int reach(napi_env env, struct ops_binding *b, uint64_t end) {
   if (end <= b->size) return 1;
   napi_value memory;
   if (napi_get_reference_value(env, b->memory, &memory) != napi_ok || !bank_read_memory(env, memory, &b->base, &b->size)) return 0;
@@ -68,16 +71,21 @@ static int get_u32s(napi_env env, napi_value *argv, size_t count, uint32_t *out)
   return 1;
 }
 
-/** A Float32Array's data and length, else a TypeError. */
-static int float_array(napi_env env, napi_value v, const float **data, size_t *length) {
+/** A typed array's data and length when it has this type, else a TypeError. */
+static int typed_array(napi_env env, napi_value v, napi_typedarray_type want, void **data, size_t *length) {
   napi_typedarray_type type;
   napi_value ab;
   size_t offset;
-  void *p;
-  if (napi_get_typedarray_info(env, v, &type, length, &p, &ab, &offset) != napi_ok || type != napi_float32_array) {
-    napi_throw_type_error(env, NULL, "latent_kernels: latent_table takes arrays of Float32Arrays");
+  if (napi_get_typedarray_info(env, v, &type, length, data, &ab, &offset) != napi_ok || type != want) {
+    napi_throw_type_error(env, NULL, want == napi_float32_array ? "latent_kernels: a Float32Array is expected" : "latent_kernels: an Int32Array is expected");
     return 0;
   }
+  return 1;
+}
+
+static int float_array(napi_env env, napi_value v, const float **data, size_t *length) {
+  void *p;
+  if (!typed_array(env, v, napi_float32_array, &p, length)) return 0;
   *data = p;
   return 1;
 }
@@ -87,7 +95,7 @@ static napi_value latent_table(napi_env env, napi_callback_info info) {
   napi_value argv[5];
   void *data;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, &data) != napi_ok) return NULL;
-  struct attention_binding *b = data;
+  struct ops_binding *b = data;
   uint32_t table, r, dr, n_ckv, n_kpe;
   if (argc < 5 || !get_u32s(env, argv, 1, &table) || !get_u32s(env, argv + 3, 1, &r) || !get_u32s(env, argv + 4, 1, &dr)) {
     if (argc < 5) napi_throw_type_error(env, NULL, "latent_kernels: latent_table(table, cKvs, kPes, r, dr)");
@@ -128,7 +136,7 @@ static napi_value attend_latent(napi_env env, napi_callback_info info) {
   napi_value argv[9];
   void *data;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, &data) != napi_ok) return NULL;
-  struct attention_binding *b = data;
+  struct ops_binding *b = data;
   uint32_t a[9];
   if (argc < 9) {
     napi_throw_type_error(env, NULL, "latent_kernels: a kernel takes 9 arguments");
@@ -184,28 +192,82 @@ static napi_value attend_latent(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static napi_value softmax_rows(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  void *data;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, &data) != napi_ok) return NULL;
+  const struct ops_binding *b = data;
+  uint32_t rows, stride;
+  double scale;
+  void *s, *visible;
+  size_t s_len, v_len;
+  if (argc < 5 || !typed_array(env, argv[0], napi_float32_array, &s, &s_len) || !get_u32s(env, argv + 1, 1, &rows) ||
+      !get_u32s(env, argv + 2, 1, &stride) || !typed_array(env, argv[3], napi_int32_array, &visible, &v_len) ||
+      napi_get_value_double(env, argv[4], &scale) != napi_ok) {
+    if (argc < 5) napi_throw_type_error(env, NULL, "latent_kernels: softmax_rows(s, rows, stride, visible, scale)");
+    return NULL;
+  }
+  if ((uint64_t)rows * stride > s_len || rows > v_len) {
+    fail(env, "latent_kernels: softmax_rows: s must hold rows x stride and visible rows entries");
+    return NULL;
+  }
+  for (uint32_t i = 0; i < rows; i++) {
+    const int32_t n = ((const int32_t *)visible)[i];
+    if (n < 0 || (uint32_t)n > stride) {
+      fail(env, "latent_kernels: softmax_rows: visible entries must lie in [0, stride]");
+      return NULL;
+    }
+  }
+  b->set->softmax_rows(s, rows, stride, visible, (float)scale);
+  return NULL;
+}
+
+static napi_value silu_mul(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  void *data;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, &data) != napi_ok) return NULL;
+  const struct ops_binding *b = data;
+  void *g, *u;
+  size_t g_len, u_len;
+  if (argc < 2) {
+    napi_throw_type_error(env, NULL, "latent_kernels: silu_mul(gate, up)");
+    return NULL;
+  }
+  if (!typed_array(env, argv[0], napi_float32_array, &g, &g_len) || !typed_array(env, argv[1], napi_float32_array, &u, &u_len)) return NULL;
+  if (g_len != u_len) {
+    fail(env, "latent_kernels: silu_mul: gate and up must have one length");
+    return NULL;
+  }
+  b->set->silu_mul(g, u, g_len);
+  return NULL;
+}
+
 static void finalize(napi_env env, void *data, void *hint) {
   (void)hint;
-  struct attention_binding *b = data;
+  struct ops_binding *b = data;
   napi_delete_reference(env, b->memory);
   free(b);
 }
 
-int bank_add_attention(napi_env env, napi_value exports, napi_value memory, const char *isa) {
-  const struct attention_set *set = strcmp(isa, "avx512") == 0 ? &attention_avx512 : &attention_avx2;
-  static const struct { const char *name; napi_callback fn; } fns[] = { { "latent_table", latent_table }, { "attend_latent", attend_latent } };
-  for (size_t i = 0; i < 2; i++) {
-    struct attention_binding *b = malloc(sizeof *b);
+int bank_add_ops(napi_env env, napi_value exports, napi_value memory, const char *isa) {
+  const struct op_set *set = strcmp(isa, "avx512") == 0 ? &ops_avx512 : &ops_avx2;
+  static const struct { const char *name; napi_callback fn; } fns[] = {
+    { "latent_table", latent_table }, { "attend_latent", attend_latent }, { "softmax_rows", softmax_rows }, { "silu_mul", silu_mul },
+  };
+  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
+    struct ops_binding *b = malloc(sizeof *b);
     if (!b) {
       napi_throw_error(env, NULL, "latent_kernels: out of memory");
       return 0;
     }
-    *b = (struct attention_binding){ .set = set };
+    *b = (struct ops_binding){ .set = set };
     napi_value fn;
     if (!bank_read_memory(env, memory, &b->base, &b->size) || napi_create_reference(env, memory, 1, &b->memory) != napi_ok ||
         napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, b, &fn) != napi_ok ||
         napi_add_finalizer(env, fn, b, finalize, NULL, NULL) != napi_ok || napi_set_named_property(env, exports, fns[i].name, fn) != napi_ok) {
-      napi_throw_error(env, NULL, "latent_kernels: binding latent attention failed");
+      napi_throw_error(env, NULL, "latent_kernels: binding the fused kernels failed");
       return 0;
     }
   }

@@ -1,6 +1,0 @@
-// Latent attention on 512-bit vectors (AVX-512F with FMA); compiled with -mavx512f -mfma.
-#define VEC_BITS 512
-#include "attention_simd.h"
-#include "kernels.h"
-
-const struct attention_set attention_avx512 = { attend_latent };
