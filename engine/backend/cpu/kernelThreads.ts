@@ -91,8 +91,9 @@ export class KernelThreads {
       return;
     }
     const c = this.control;
-    // Chunks of whole register tiles (4 rows of W; 8 columns for NN), about 4 per thread.
-    const tile = job.op === C.OP_MATMUL_NN_F32 ? 8 : 4;
+    // Chunks of whole register tiles (4 rows of W; 8 columns for NN), about 4 per thread; latent attention's
+    // chunks of 8 query rows (two of its row groups share each latent read), one per thread for 16 heads on 2.
+    const tile = job.op === C.OP_MATMUL_NN_F32 || job.op === C.OP_ATTEND_LATENT ? 8 : 4;
     const chunkRows = Math.max(tile, Math.ceil(job.split / (this.threads * 4) / tile) * tile);
     const chunks = Math.ceil(job.split / chunkRows);
     const first = Atomics.load(c, C.NEXT);
