@@ -91,6 +91,14 @@ function queryRows(a: LatentAttention, first: number, rows: number): LatentAtten
   };
 }
 
+/** out[t] += w_i · y[i] for token t = tokens[i], rows of D. */
+function scatterAdd(out: Float32Array, y: Float32Array, D: number, tokens: readonly number[], weights: readonly number[]): void {
+  for (let i = 0; i < tokens.length; i++) {
+    const wt = weights[i], o = tokens[i] * D, yi = i * D;
+    for (let d = 0; d < D; d++) out[o + d] += y[yi + d] * wt;
+  }
+}
+
 export class CpuBackend implements Backend {
   readonly name: string;
   readonly threads: number;
@@ -312,18 +320,52 @@ export class CpuBackend implements Backend {
       }
     }
     const out = new CpuActivation(n, D);
+    const od = out.data;
     experts.forEach((w, e) => {
       const tokens = tokensOf[e];
       if (tokens.length === 0) return;
+      const weights = slotsOf[e].map((slot) => routing.weights[slot]);
+      if (this.expertInScratch(a.data, D, tokens, weights, w, od)) return;
       const xe = new CpuActivation(tokens.length, D);
       tokens.forEach((t, i) => xe.data.set(a.data.subarray(t * D, (t + 1) * D), i * D));
       const ye = host(this.linear(this.siluMul(this.linear(xe, w.gate), this.linear(xe, w.up)), w.down)).data;
-      tokens.forEach((t, i) => {
-        const wt = routing.weights[slotsOf[e][i]];
-        for (let d = 0; d < D; d++) out.data[t * D + d] += ye[i * D + d] * wt;
-      });
+      scatterAdd(od, ye, D, tokens, weights);
     });
     return out;
+  }
+
+  /**
+   * One expert on its tokens with every intermediate in its bank's scratch area (x gathered once for gate and up,
+   * silu·up in place, down's output added from there into `out`), when its three weights share a bank and take the
+   * f32-activation kernels; false (nothing done) otherwise. The same kernels on the same inputs as the general path.
+   */
+  private expertInScratch(x: Float32Array, D: number, tokens: number[], weights: number[], w: ExpertWeights, out: Float32Array): boolean {
+    const fast = this.fast;
+    if (!fast) return false;
+    const at = [w.gate, w.up, w.down].map((t) => fast.arena.locate(t));
+    const I = w.gate.shape[0];
+    if (at.some((l) => !l || l.bank !== at[0]!.bank) || D % 8 !== 0 || I % 8 !== 0) return false;
+    if ([w.gate, w.up, w.down].some((t) => tokens.length <= (fast.integerDotMaxTokens ?? 0) && isQuantised(t.dtype) && hasIntegerDot(t.dtype))) return false;
+    const { bank } = at[0]!;
+    const buffer = fast.arena.banks[bank].memory.buffer;
+    const native = fast.pool.kernelsOf(bank).silu_mul;
+    // Scratch (f32): x [m, D] | gate [m, I] | up [m, I] | y [m, D], a chunk of tokens at a time.
+    const chunk = Math.floor(SCRATCH_BYTES / (4 * (2 * D + 2 * I)));
+    for (let t0 = 0; t0 < tokens.length; t0 += chunk) {
+      const m = Math.min(chunk, tokens.length - t0);
+      const xs = new Float32Array(buffer, 0, m * D);
+      const g = new Float32Array(buffer, xs.byteOffset + xs.byteLength, m * I);
+      const u = new Float32Array(buffer, g.byteOffset + g.byteLength, m * I);
+      const y = new Float32Array(buffer, u.byteOffset + u.byteLength, m * D);
+      for (let i = 0; i < m; i++) xs.set(x.subarray(tokens[t0 + i] * D, (tokens[t0 + i] + 1) * D), i * D);
+      this.matmulInScratch(w.gate, at[0]!, xs.byteOffset, g.byteOffset, m);
+      this.matmulInScratch(w.up, at[1]!, xs.byteOffset, u.byteOffset, m);
+      if (native) native(g, u);
+      else for (let i = 0; i < g.length; i++) g[i] = (g[i] / (1 + Math.exp(-g[i]))) * u[i];
+      this.matmulInScratch(w.down, at[2]!, g.byteOffset, y.byteOffset, m);
+      scatterAdd(out, y, D, tokens.slice(t0, t0 + m), weights.slice(t0, t0 + m));
+    }
+    return true;
   }
 
   async read(x: Activation): Promise<Float32Array> {
@@ -360,7 +402,6 @@ export class CpuBackend implements Backend {
       this.matmulIntegerDot(out, x, n, w, w.dtype, at, memory.buffer);
       return;
     }
-    const rowBlock = Math.max(4, Math.floor(ROW_BLOCK_BYTES / rowBytes(w.dtype, cols) / 4) * 4);
     // Activations go through the bank's scratch, a chunk of tokens at a time.
     const perToken = (cols + rows) * 4;
     if (perToken > SCRATCH_BYTES) {
@@ -372,10 +413,16 @@ export class CpuBackend implements Backend {
       const m = Math.min(chunk, n - t0);
       const scratch = new Float32Array(memory.buffer, 0, m * (cols + rows));
       scratch.set(x.subarray(t0 * cols, (t0 + m) * cols));
-      const outAt = m * cols * 4;
-      this.fast.pool.runMatmul({ op: this.opFor(w, at), bank: at.bank, x: 0, w: at.offset, out: outAt, n: m, rows, cols, rowBlock, split: rows });
+      this.matmulInScratch(w, at, 0, m * cols * 4, m);
       out.set(scratch.subarray(m * cols, m * (cols + rows)), t0 * rows);
     }
+  }
+
+  /** out = x·Wᵀ for n tokens with x and out already at these byte offsets of W's bank (f32 activations). */
+  private matmulInScratch(w: Tensor, at: WeightLocation, x: number, out: number, n: number): void {
+    const [rows, cols] = w.shape;
+    const rowBlock = Math.max(4, Math.floor(ROW_BLOCK_BYTES / rowBytes(w.dtype, cols) / 4) * 4);
+    this.fast!.pool.runMatmul({ op: this.opFor(w, at), bank: at.bank, x, w: at.offset, out, n, rows, cols, rowBlock, split: rows });
   }
 
   /** matmul over quantised W with quantised activations: the integer-dot kernels (quantDotWat.ts). */
