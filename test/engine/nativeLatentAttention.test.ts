@@ -94,10 +94,12 @@ describe('CPU backend: native latent attention', function () {
     });
   }
 
-  it('runs natively only where chosen: LATENT_CPU_KERNELS=wasm has no native attention', () => {
-    const kernels = (b: CpuBackend) => (b as unknown as { fast: { pool: { kernelsOf(bank: number): object } } }).fast.pool.kernelsOf(0);
-    assert.equal('attend_latent' in kernels(wasmPath), false);
-    for (const b of natives) assert.equal(typeof (kernels(b) as { attend_latent?: unknown }).attend_latent, 'function');
+  it('runs natively only where chosen: LATENT_CPU_KERNELS=wasm binds none of the fused kernels', () => {
+    const kernels = (b: CpuBackend) => (b as unknown as { fast: { pool: { kernelsOf(bank: number): Record<string, unknown> } } }).fast.pool.kernelsOf(0);
+    for (const op of ['latent_table', 'attend_latent', 'softmax_rows', 'silu_mul']) {
+      assert.equal(op in kernels(wasmPath), false, op);
+      for (const b of natives) assert.equal(typeof kernels(b)[op], 'function', `${b.name}: ${op}`);
+    }
   });
 
   describe('the binding', () => {
