@@ -79,6 +79,7 @@ describe('CPU backend: native latent attention', function () {
     ['an extend of 3 tokens × 16 heads, causal limits', problem(512, 64, 300, 16, 48, (i) => 297 + Math.floor(i / 16), 2)],
     ['rows of 40 + 8 (an AVX-512 tail), one long chunk, one row seeing nothing, one seeing one token', problem(40, 8, 77, 77, 7, (i) => [0, 1, 5, 76, 77, 77, 33][i], 3)],
     ['a single cached token', problem(512, 64, 1, 16, 16, () => 1, 4)],
+    ['40,000 tokens in pages of 16 (more latents than the scratch area of the WASM path holds)', problem(512, 64, 40_000, 16, 3, (i) => 40_000 - 7 * i, 5)],
   ];
   for (const [name, a] of cases) {
     it(`${name}: within the bound of the reference and of the WASM path, 1 and 2 threads`, () => {
