@@ -130,6 +130,24 @@ describe('CPU backend: WASM kernels and worker threads', function () {
     checkLatentAttention(512, 64, 40_000, 3, 40_000);
   });
 
+  it('per-head matmuls equal the reference: one job over evenly spaced heads, and head by head otherwise, n = 1 and 3', async () => {
+    const reference = new CpuBackend();
+    const [H, o, din, stride, offset] = [5, 24, 16, 40, 8];
+    const heads = Array.from({ length: H }, (_, h) => randomInput(`w${h}`, 'F16', [o, din], 40 + h));
+    for (const backend of backends) {
+      const even = heads.map((t) => backend.adoptWeight(t));
+      // Another weight between heads 2 and 3 breaks the even spacing: those calls go head by head.
+      const uneven = heads.map((t, h) => (h === 3 && backend.adoptWeight(randomInput('gap', 'F32', [8, 8], 1)), backend.adoptWeight(t)));
+      for (const n of [1, 3]) {
+        const want = await reference.read(reference.linearPerHead(inputs([reference], n, H * stride, 3)[0], heads, stride, offset));
+        for (const [how, ws] of [['evenly spaced', even], ['unevenly spaced', uneven]] as const) {
+          const got = await backend.read(backend.linearPerHead(inputs([backend], n, H * stride, 3)[0], ws, stride, offset));
+          assert.ok(maxAbsDiff(got, want) <= 1e-5, `${backend.name}, ${how}, n = ${n}: max |diff| ${maxAbsDiff(got, want)}`);
+        }
+      }
+    }
+  });
+
   it('routed experts equal the reference: in the scratch area, and by the general path for an expert whose weights are not all in the arena', async () => {
     const reference = new CpuBackend();
     const [n, D, I, E] = [37, 48, 40, 5];

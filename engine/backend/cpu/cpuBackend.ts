@@ -170,6 +170,7 @@ export class CpuBackend implements Backend {
     const n = a.rows;
     const o = w[0].shape[0], din = w[0].shape[1];
     const out = new CpuActivation(n, w.length * o);
+    if (this.headsInScratch(a, w, stride, offset, out)) return out;
     const xh = new Float32Array(n * din);
     const yh = new Float32Array(n * o);
     w.forEach((wh, h) => {
@@ -416,6 +417,46 @@ export class CpuBackend implements Backend {
       this.matmulInScratch(w, at, 0, m * cols * 4, m);
       out.set(scratch.subarray(m * cols, m * (cols + rows)), t0 * rows);
     }
+  }
+
+  /**
+   * linearPerHead as one job whose heads the threads share, when the heads' weights lie evenly spaced in one bank
+   * (as splitKvB allocates them) and take one f32-activation kernel: each head's x gathered into the scratch area,
+   * its output read back from there. False (nothing done) otherwise.
+   */
+  private headsInScratch(a: CpuActivation, w: readonly Tensor[], stride: number, offset: number, out: CpuActivation): boolean {
+    const fast = this.fast;
+    const [o, din] = w[0].shape;
+    const n = a.rows, H = w.length;
+    if (!fast || H < 2 || din % 8 !== 0 || 4 * H * n * (din + o) > SCRATCH_BYTES) return false;
+    if (isQuantised(w[0].dtype)) return false;
+    const at = w.map((t) => fast.arena.locate(t));
+    const step = at[1] && at[0] ? at[1].offset - at[0].offset : 0;
+    for (let h = 0; h < H; h++) {
+      const l = at[h];
+      if (!l || l.bank !== at[0]!.bank || l.offset !== at[0]!.offset + h * step || w[h].dtype !== w[0].dtype || w[h].shape[0] !== o || w[h].shape[1] !== din) return false;
+    }
+    const op = this.opFor(w[0], at[0]!);
+    if (w.some((t, h) => this.opFor(t, at[h]!) !== op)) return false;
+    // Scratch (f32): x per head [H][n, din] | out per head [H][n, o].
+    const buffer = fast.arena.banks[at[0]!.bank].memory.buffer;
+    const xs = new Float32Array(buffer, 0, H * n * din);
+    const ys = new Float32Array(buffer, xs.byteLength, H * n * o);
+    for (let h = 0; h < H; h++) {
+      for (let j = 0; j < n; j++) {
+        const from = j * a.cols + h * stride + offset;
+        xs.set(a.data.subarray(from, from + din), (h * n + j) * din);
+      }
+    }
+    const rowBlock = Math.max(4, Math.floor(ROW_BLOCK_BYTES / rowBytes(w[0].dtype, din) / 4) * 4);
+    fast.pool.runMatmul({
+      op, bank: at[0]!.bank, x: 0, w: at[0]!.offset, out: ys.byteOffset, n, rows: o, cols: din, rowBlock, split: o,
+      heads: { count: H, x: n * din * 4, w: step, out: n * o * 4 },
+    });
+    for (let h = 0; h < H; h++) {
+      for (let j = 0; j < n; j++) out.data.set(ys.subarray((h * n + j) * o, (h * n + j + 1) * o), j * out.cols + h * o);
+    }
+    return true;
   }
 
   /** out = x·Wᵀ for n tokens with x and out already at these byte offsets of W's bank (f32 activations). */
