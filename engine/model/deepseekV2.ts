@@ -11,6 +11,7 @@ import { gatedMlp, MlpWeights } from './mlp';
 import { moe, MoeWeights } from './moe';
 import { Rope, softmaxScale } from './rope';
 import { routerSpec } from './router';
+import { encodeBf16, encodeF16 } from '../weights/halfPrecision';
 import { allocateTensor, Tensor, toF32 } from '../weights/tensor';
 
 interface Layer {
@@ -206,21 +207,27 @@ export class DeepseekV2Model {
 
 /**
  * kv_b_proj's rows are per head [k_nope (dn) | v (dv)]; split them into per-head W_UKᵀ [r, dn] (transposed, so
- * that q_lat = q_nope·W_UK is a matmul) and W_UV [dv, r], in fp32, in the backend's memory.
+ * that q_lat = q_nope·W_UK is a matmul) and W_UV [dv, r], in the backend's memory: in kv_b's own dtype when it is
+ * F16 or BF16 (every value is exact there, and decode reads half the bytes of f32), else in fp32.
  */
 function splitKvB(c: DeepseekV2Config, kvB: Tensor, backend: Backend): { wUKT: Tensor[]; wUV: Tensor[] } {
   const { numHeads: H, qkNopeHeadDim: dn, vHeadDim: dv, kvLoraRank: r } = c;
   const all = toF32(kvB);
+  const dtype = kvB.dtype === 'F16' || kvB.dtype === 'BF16' ? kvB.dtype : 'F32';
+  const tensorOf = (name: string, shape: number[], values: Float32Array): Tensor => {
+    const t = allocateTensor(name, dtype, shape).tensor;
+    if (dtype === 'F32') t.data.set(values);
+    else (dtype === 'F16' ? encodeF16 : encodeBf16)(values, t.data as Uint16Array);
+    return backend.adoptWeight(t);
+  };
   const wUKT: Tensor[] = [];
   const wUV: Tensor[] = [];
+  const uk = new Float32Array(r * dn);
   for (let h = 0; h < H; h++) {
     const base = h * (dn + dv) * r;
-    const uk = allocateTensor(`${kvB.name}[W_UK^T head ${h}]`, 'F32', [r, dn]).tensor;
-    for (let i = 0; i < dn; i++) for (let a = 0; a < r; a++) uk.data[a * dn + i] = all[base + i * r + a];
-    const uv = allocateTensor(`${kvB.name}[W_UV head ${h}]`, 'F32', [dv, r]).tensor;
-    (uv.data as Float32Array).set(all.subarray(base + dn * r, base + (dn + dv) * r));
-    wUKT.push(backend.adoptWeight(uk));
-    wUV.push(backend.adoptWeight(uv));
+    for (let i = 0; i < dn; i++) for (let a = 0; a < r; a++) uk[a * dn + i] = all[base + i * r + a];
+    wUKT.push(tensorOf(`${kvB.name}[W_UK^T head ${h}]`, [r, dn], uk));
+    wUV.push(tensorOf(`${kvB.name}[W_UV head ${h}]`, [dv, r], all.subarray(base + dn * r, base + (dn + dv) * r)));
   }
   return { wUKT, wUV };
 }

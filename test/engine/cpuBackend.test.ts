@@ -9,6 +9,7 @@ import { encodeBf16, encodeF16 } from '../../engine/weights/halfPrecision';
 import type { DType } from '../../engine/weights/safetensors';
 import { allocateTensor, Tensor } from '../../engine/weights/tensor';
 import { signedUniform } from '../../engine/generate/seededRandom';
+import { inputs, randomTensor as randomInput } from './backendInputs';
 import { checkFixtureLogits, FIXTURE_NAMES, loadExpected, loadFixtureModel, maxAbsDiff } from './fixtureModel';
 
 const prng = signedUniform;
@@ -127,6 +128,49 @@ describe('CPU backend: WASM kernels and worker threads', function () {
     // one contiguous chunk both.
     checkLatentAttention(512, 64, 40_000, 5, 16);
     checkLatentAttention(512, 64, 40_000, 3, 40_000);
+  });
+
+  it('per-head matmuls equal the reference: one job over evenly spaced heads, and head by head otherwise, n = 1 and 3', async () => {
+    const reference = new CpuBackend();
+    const [H, o, din, stride, offset] = [5, 24, 16, 40, 8];
+    const heads = Array.from({ length: H }, (_, h) => randomInput(`w${h}`, 'F16', [o, din], 40 + h));
+    for (const backend of backends) {
+      const even = heads.map((t) => backend.adoptWeight(t));
+      // Another weight between heads 2 and 3 breaks the even spacing: those calls go head by head.
+      const uneven = heads.map((t, h) => (h === 3 && backend.adoptWeight(randomInput('gap', 'F32', [8, 8], 1)), backend.adoptWeight(t)));
+      for (const n of [1, 3]) {
+        const want = await reference.read(reference.linearPerHead(inputs([reference], n, H * stride, 3)[0], heads, stride, offset));
+        for (const [how, ws] of [['evenly spaced', even], ['unevenly spaced', uneven]] as const) {
+          const got = await backend.read(backend.linearPerHead(inputs([backend], n, H * stride, 3)[0], ws, stride, offset));
+          assert.ok(maxAbsDiff(got, want) <= 1e-5, `${backend.name}, ${how}, n = ${n}: max |diff| ${maxAbsDiff(got, want)}`);
+        }
+      }
+    }
+  });
+
+  it('routed experts equal the reference: in the scratch area, and by the general path for an expert whose weights are not all in the arena', async () => {
+    const reference = new CpuBackend();
+    const [n, D, I, E] = [37, 48, 40, 5];
+    const experts = Array.from({ length: E }, (_, e) => ({
+      gate: randomInput(`g${e}`, 'F16', [I, D], 10 + e), up: randomInput(`u${e}`, 'F16', [I, D], 20 + e), down: randomInput(`d${e}`, 'F16', [D, I], 30 + e),
+    }));
+    const spec = { topK: 2, method: 'greedy' as const, nGroup: 1, topkGroup: 1, normTopkProb: false, routedScalingFactor: 1 };
+    const run = (b: CpuBackend, adopt: (t: Tensor, e: number) => Tensor) => {
+      const [x, logits] = [inputs([b], n, D, 1)[0], inputs([b], n, E, 2)[0]];
+      const ws = experts.map((w, e) => ({ gate: adopt(w.gate, e), up: adopt(w.up, e), down: adopt(w.down, e) }));
+      return b.read(b.routedExperts(x, b.route(logits, spec), ws));
+    };
+    const want = await run(reference, (t) => t);
+    for (const backend of backends) {
+      for (const [how, adopt] of [
+        ['every expert in the scratch area', (t: Tensor) => backend.adoptWeight(t)],
+        // Expert 3's up stays a host tensor: that expert takes the general path (linear), the rest the scratch.
+        ['expert 3 on the general path', (t: Tensor, e: number) => (e === 3 && t.name.startsWith('u') ? t : backend.adoptWeight(t))],
+      ] as const) {
+        const diff = maxAbsDiff(await run(backend, adopt), want);
+        assert.ok(diff <= 1e-5, `${backend.name}, ${how}: max |diff| ${diff}`);
+      }
+    }
   });
 
   it('head attention equals the reference: queries after a cached prefix, 1 and 2 threads', async () => {

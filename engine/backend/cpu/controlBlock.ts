@@ -26,6 +26,11 @@ export const CHUNKS = 15;
 export const CHUNK_ROWS = 16;
 /** The extent the chunks cut: W's rows (x·Wᵀ) or W's columns (x·W). */
 export const SPLIT = 17;
+/** A job of HEADS same-shaped matmuls (one chunk each), head h's x, W and out HEAD_STRIDE_* bytes after h - 1's; 0: one matmul. */
+export const HEADS = 18;
+export const HEAD_STRIDE_X = 19;
+export const HEAD_STRIDE_W = 20;
+export const HEAD_STRIDE_OUT = 21;
 export const CONTROL_INTS = 32;
 
 export const OP_MATMUL_F32 = 0;
@@ -53,11 +58,37 @@ export type MatmulOp = 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10 | 11;
 export const DOT_EXPORTS = ['dot_q8_0', 'dot_q4_0', 'dot_q4_k', 'dot_q5_k', 'dot_q6_k', 'dot_q5_0'] as const;
 export const OP_DOT_BASE = 64;
 export type DotOp = 64 | 65 | 66 | 67 | 68 | 69;
-export type KernelOp = MatmulOp | DotOp;
+/** MLA's absorbed attention, which only the native kernels have (nativeLatentAttention.ts). */
+export const OP_ATTEND_LATENT = 80;
+export type KernelOp = MatmulOp | DotOp | typeof OP_ATTEND_LATENT;
 
 /** The kernel export of an op. */
-export function kernelExport(op: number): (typeof MATMUL_EXPORTS)[number] | (typeof DOT_EXPORTS)[number] {
+export function kernelExport(op: number): (typeof MATMUL_EXPORTS)[number] | (typeof DOT_EXPORTS)[number] | 'attend_latent' {
+  if (op === OP_ATTEND_LATENT) return 'attend_latent';
   return op >= OP_DOT_BASE ? DOT_EXPORTS[op - OP_DOT_BASE] : MATMUL_EXPORTS[op];
+}
+
+/** The fields of a job as runChunk reads them (the main thread passes its job, a worker the control block's copy). */
+export interface ChunkJob {
+  x: number;
+  w: number;
+  out: number;
+  n: number;
+  rows: number;
+  cols: number;
+  rowBlock: number;
+  split: number;
+}
+
+/** Runs chunk `index` of a job: rows [index·CHUNK_ROWS, ...) of one matmul, or head `index` of a per-head job. */
+export function runChunk(kernel: (...a: number[]) => void, control: Int32Array, index: number, job: ChunkJob): void {
+  if (control[HEADS] > 0) {
+    kernel(job.x + index * control[HEAD_STRIDE_X], job.w + index * control[HEAD_STRIDE_W], job.out + index * control[HEAD_STRIDE_OUT],
+      job.n, job.rows, job.cols, 0, job.split, job.rowBlock);
+    return;
+  }
+  const r0 = index * control[CHUNK_ROWS];
+  kernel(job.x, job.w, job.out, job.n, job.rows, job.cols, r0, Math.min(job.split, r0 + control[CHUNK_ROWS]), job.rowBlock);
 }
 
 /** Polls before sleeping: a futex wake-up costs tens of microseconds, and jobs come back to back in a forward. */

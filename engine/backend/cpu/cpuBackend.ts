@@ -4,8 +4,8 @@
 // - `await CpuBackend.create({ threads })`: the fast one, WebAssembly SIMD kernels (f32 accumulation, f16/bf16
 //   and GGML's block-quantised Q8_0/Q4_0/Q5_0/Q5_1/Q4_K/Q5_K/Q6_K decoded in-register) over weights kept in WASM shared
 //   memory, rows split across persistent worker threads; where the native module loads (native/, AVX-512 or AVX2)
-//   its kernels take the f32/f16/bf16 matmuls and (AVX-512 VNNI) the integer-dot ones over the same memory
-//   (kernelChoice.ts).
+//   its kernels take the f32/f16/bf16 matmuls, (AVX-512 VNNI) the integer-dot ones and MLA's absorbed attention
+//   over the same memory (kernelChoice.ts).
 // Weights reach the fast kernels by being allocated in the backend's arena (`allocateWeight`, for loaders) or
 // adopted into it (`adoptWeight`, a copy); any other tensor takes the reference kernel.
 import { availableParallelism } from 'node:os';
@@ -25,6 +25,7 @@ import { KernelThreads, MatmulJob } from './kernelThreads';
 import { attendHeadsReference, attendHeadsWasm, headQueryBlock } from './headAttention';
 import { attendLatentReference, attendLatentSegmented, attendLatentWasm, latentScratchBytes } from './latentAttention';
 import { matmulRows } from './matmulKernel';
+import { attendLatentNative, nativeLatentRowsPerCall } from './nativeLatentAttention';
 import { rmsNorm as rmsNormRows } from '../../model/rmsNorm';
 import { SCRATCH_BYTES, WeightArena, WeightLocation } from './weightArena';
 
@@ -86,6 +87,14 @@ function queryRows(a: LatentAttention, first: number, rows: number): LatentAtten
     qPe: a.qPe.subarray(first * dr, (first + rows) * dr),
     visible: a.visible.subarray(first, first + rows),
   };
+}
+
+/** out[t] += w_i · y[i] for token t = tokens[i], rows of D. */
+function scatterAdd(out: Float32Array, y: Float32Array, D: number, tokens: readonly number[], weights: readonly number[]): void {
+  for (let i = 0; i < tokens.length; i++) {
+    const wt = weights[i], o = tokens[i] * D, yi = i * D;
+    for (let d = 0; d < D; d++) out[o + d] += y[yi + d] * wt;
+  }
 }
 
 export class CpuBackend implements Backend {
@@ -159,6 +168,7 @@ export class CpuBackend implements Backend {
     const n = a.rows;
     const o = w[0].shape[0], din = w[0].shape[1];
     const out = new CpuActivation(n, w.length * o);
+    if (this.headsInScratch(a, w, stride, offset, out)) return out;
     const xh = new Float32Array(n * din);
     const yh = new Float32Array(n * o);
     w.forEach((wh, h) => {
@@ -190,6 +200,11 @@ export class CpuBackend implements Backend {
 
   siluMul(gate: Activation, up: Activation): Activation {
     const g = host(gate).data, u = host(up).data;
+    const native = this.fast?.pool.kernelsOf(this.fast.arena.anyBank()).silu_mul;
+    if (native) {
+      native(g, u);
+      return gate;
+    }
     for (let i = 0; i < g.length; i++) {
       const v = g[i];
       g[i] = (v / (1 + Math.exp(-v))) * u[i];
@@ -304,18 +319,52 @@ export class CpuBackend implements Backend {
       }
     }
     const out = new CpuActivation(n, D);
+    const od = out.data;
     experts.forEach((w, e) => {
       const tokens = tokensOf[e];
       if (tokens.length === 0) return;
+      const weights = slotsOf[e].map((slot) => routing.weights[slot]);
+      if (this.expertInScratch(a.data, D, tokens, weights, w, od)) return;
       const xe = new CpuActivation(tokens.length, D);
       tokens.forEach((t, i) => xe.data.set(a.data.subarray(t * D, (t + 1) * D), i * D));
       const ye = host(this.linear(this.siluMul(this.linear(xe, w.gate), this.linear(xe, w.up)), w.down)).data;
-      tokens.forEach((t, i) => {
-        const wt = routing.weights[slotsOf[e][i]];
-        for (let d = 0; d < D; d++) out.data[t * D + d] += ye[i * D + d] * wt;
-      });
+      scatterAdd(od, ye, D, tokens, weights);
     });
     return out;
+  }
+
+  /**
+   * One expert on its tokens with every intermediate in its bank's scratch area (x gathered once for gate and up,
+   * silu·up in place, down's output added from there into `out`), when its three weights share a bank and take the
+   * f32-activation kernels; false (nothing done) otherwise. The same kernels on the same inputs as the general path.
+   */
+  private expertInScratch(x: Float32Array, D: number, tokens: number[], weights: number[], w: ExpertWeights, out: Float32Array): boolean {
+    const fast = this.fast;
+    if (!fast) return false;
+    const at = [w.gate, w.up, w.down].map((t) => fast.arena.locate(t));
+    const I = w.gate.shape[0];
+    if (at.some((l) => !l || l.bank !== at[0]!.bank) || D % 8 !== 0 || I % 8 !== 0) return false;
+    if ([w.gate, w.up, w.down].some((t) => tokens.length <= (fast.integerDotMaxTokens ?? 0) && isQuantised(t.dtype) && hasIntegerDot(t.dtype))) return false;
+    const { bank } = at[0]!;
+    const buffer = fast.arena.banks[bank].memory.buffer;
+    const native = fast.pool.kernelsOf(bank).silu_mul;
+    // Scratch (f32): x [m, D] | gate [m, I] | up [m, I] | y [m, D], a chunk of tokens at a time.
+    const chunk = Math.floor(SCRATCH_BYTES / (4 * (2 * D + 2 * I)));
+    for (let t0 = 0; t0 < tokens.length; t0 += chunk) {
+      const m = Math.min(chunk, tokens.length - t0);
+      const xs = new Float32Array(buffer, 0, m * D);
+      const g = new Float32Array(buffer, xs.byteOffset + xs.byteLength, m * I);
+      const u = new Float32Array(buffer, g.byteOffset + g.byteLength, m * I);
+      const y = new Float32Array(buffer, u.byteOffset + u.byteLength, m * D);
+      for (let i = 0; i < m; i++) xs.set(x.subarray(tokens[t0 + i] * D, (tokens[t0 + i] + 1) * D), i * D);
+      this.matmulInScratch(w.gate, at[0]!, xs.byteOffset, g.byteOffset, m);
+      this.matmulInScratch(w.up, at[1]!, xs.byteOffset, u.byteOffset, m);
+      if (native) native(g, u);
+      else for (let i = 0; i < g.length; i++) g[i] = (g[i] / (1 + Math.exp(-g[i]))) * u[i];
+      this.matmulInScratch(w.down, at[2]!, g.byteOffset, y.byteOffset, m);
+      scatterAdd(out, y, D, tokens.slice(t0, t0 + m), weights.slice(t0, t0 + m));
+    }
+    return true;
   }
 
   async read(x: Activation): Promise<Float32Array> {
@@ -352,7 +401,6 @@ export class CpuBackend implements Backend {
       this.matmulIntegerDot(out, x, n, w, w.dtype, at, memory.buffer);
       return;
     }
-    const rowBlock = Math.max(4, Math.floor(ROW_BLOCK_BYTES / rowBytes(w.dtype, cols) / 4) * 4);
     // Activations go through the bank's scratch, a chunk of tokens at a time.
     const perToken = (cols + rows) * 4;
     if (perToken > SCRATCH_BYTES) {
@@ -364,10 +412,56 @@ export class CpuBackend implements Backend {
       const m = Math.min(chunk, n - t0);
       const scratch = new Float32Array(memory.buffer, 0, m * (cols + rows));
       scratch.set(x.subarray(t0 * cols, (t0 + m) * cols));
-      const outAt = m * cols * 4;
-      this.fast.pool.runMatmul({ op: this.opFor(w, at), bank: at.bank, x: 0, w: at.offset, out: outAt, n: m, rows, cols, rowBlock, split: rows });
+      this.matmulInScratch(w, at, 0, m * cols * 4, m);
       out.set(scratch.subarray(m * cols, m * (cols + rows)), t0 * rows);
     }
+  }
+
+  /**
+   * linearPerHead as one job whose heads the threads share, when the heads' weights lie evenly spaced in one bank
+   * (as splitKvB allocates them) and take one f32-activation kernel: each head's x gathered into the scratch area,
+   * its output read back from there. False (nothing done) otherwise.
+   */
+  private headsInScratch(a: CpuActivation, w: readonly Tensor[], stride: number, offset: number, out: CpuActivation): boolean {
+    const fast = this.fast;
+    const [o, din] = w[0].shape;
+    const n = a.rows, H = w.length;
+    if (!fast || H < 2 || din % 8 !== 0 || 4 * H * n * (din + o) > SCRATCH_BYTES) return false;
+    if (isQuantised(w[0].dtype)) return false;
+    const at = w.map((t) => fast.arena.locate(t));
+    const step = at[1] && at[0] ? at[1].offset - at[0].offset : 0;
+    for (let h = 0; h < H; h++) {
+      const l = at[h];
+      if (!l || l.bank !== at[0]!.bank || l.offset !== at[0]!.offset + h * step || w[h].dtype !== w[0].dtype || w[h].shape[0] !== o || w[h].shape[1] !== din) return false;
+    }
+    const op = this.opFor(w[0], at[0]!);
+    if (w.some((t, h) => this.opFor(t, at[h]!) !== op)) return false;
+    // Scratch (f32): x per head [H][n, din] | out per head [H][n, o].
+    const buffer = fast.arena.banks[at[0]!.bank].memory.buffer;
+    const xs = new Float32Array(buffer, 0, H * n * din);
+    const ys = new Float32Array(buffer, xs.byteLength, H * n * o);
+    for (let h = 0; h < H; h++) {
+      for (let j = 0; j < n; j++) {
+        const from = j * a.cols + h * stride + offset;
+        xs.set(a.data.subarray(from, from + din), (h * n + j) * din);
+      }
+    }
+    const rowBlock = Math.max(4, Math.floor(ROW_BLOCK_BYTES / rowBytes(w[0].dtype, din) / 4) * 4);
+    fast.pool.runMatmul({
+      op, bank: at[0]!.bank, x: 0, w: at[0]!.offset, out: ys.byteOffset, n, rows: o, cols: din, rowBlock, split: o,
+      heads: { count: H, x: n * din * 4, w: step, out: n * o * 4 },
+    });
+    for (let h = 0; h < H; h++) {
+      for (let j = 0; j < n; j++) out.data.set(ys.subarray((h * n + j) * o, (h * n + j + 1) * o), j * out.cols + h * o);
+    }
+    return true;
+  }
+
+  /** out = x·Wᵀ for n tokens with x and out already at these byte offsets of W's bank (f32 activations). */
+  private matmulInScratch(w: Tensor, at: WeightLocation, x: number, out: number, n: number): void {
+    const [rows, cols] = w.shape;
+    const rowBlock = Math.max(4, Math.floor(ROW_BLOCK_BYTES / rowBytes(w.dtype, cols) / 4) * 4);
+    this.fast!.pool.runMatmul({ op: this.opFor(w, at), bank: at.bank, x, w: at.offset, out, n, rows, cols, rowBlock, split: rows });
   }
 
   /** matmul over quantised W with quantised activations: the integer-dot kernels (quantDotWat.ts, native/). */
@@ -407,6 +501,12 @@ export class CpuBackend implements Backend {
       return;
     }
     const bank = this.fast.arena.anyBank();
+    const kernels = this.fast.pool.kernelsOf(bank);
+    const nativeRows = kernels.attend_latent ? nativeLatentRowsPerCall(a, length) : 0;
+    if (nativeRows >= 1) {
+      attendLatentNative(a, length, nativeRows, this.fast.pool, bank, this.fast.arena.banks[bank].memory, kernels);
+      return;
+    }
     if (rowsPerCall < 1) {
       // The latents alone overflow the scratch area (e.g. 32K tokens of V2-Lite's 576-wide rows): segments of the
       // context, in groups of query rows, sized so that both fit.
@@ -432,7 +532,7 @@ export class CpuBackend implements Backend {
       return;
     }
     const bank = this.fast.arena.anyBank();
-    attendHeadsWasm(a, block, this.fast.pool, bank, this.fast.arena.banks[bank].memory);
+    attendHeadsWasm(a, block, this.fast.pool, bank, this.fast.arena.banks[bank].memory, this.fast.pool.kernelsOf(bank).softmax_rows);
   }
 
   /** The kernel for a weight; f16 takes the cheaper decode when the tensor holds no inf/nan (checked once). */

@@ -2,10 +2,11 @@
 // - attendHeadsReference: plain loops in double, the oracle.
 // - attendHeadsWasm: per head, its K and V are gathered into a bank's scratch, then per block of queries two
 //   kernel calls shared by the threads: scores = q·kᵀ (threads split the keys) and out = p·v (threads split
-//   v's dimension), with the softmax in TypeScript between them.
+//   v's dimension), with the softmax between them (the native kernels' softmax_rows where bound, else TypeScript).
 import type { HeadAttention } from './attentionJobs';
 import * as C from './controlBlock';
 import type { KernelThreads } from './kernelThreads';
+import type { NativeFusedOps } from './nativeKernels';
 import type { WasmMemory } from './wasmKernels';
 import { SCRATCH_BYTES } from './weightArena';
 
@@ -46,7 +47,8 @@ export function headQueryBlock(a: HeadAttention): number {
   return Math.max(1, Math.min(n, Math.floor((SCRATCH_BYTES / 4 - fixed) / (length + qkDim + vDim))));
 }
 
-export function attendHeadsWasm(a: HeadAttention, block: number, pool: KernelThreads, bank: number, memory: WasmMemory): void {
+export function attendHeadsWasm(a: HeadAttention, block: number, pool: KernelThreads, bank: number, memory: WasmMemory,
+  softmaxRows?: NativeFusedOps['softmax_rows']): void {
   const { out, q, k, v, n, heads: H, length: L, qkDim, vDim, visible, scale } = a;
   // Scratch layout (f32): k_h [L, qkDim] | v_h [L, vDim] | q block [block, qkDim] | s [block, L] | o [block, vDim]
   let at = 0;
@@ -74,24 +76,30 @@ export function attendHeadsWasm(a: HeadAttention, block: number, pool: KernelThr
         seen = Math.max(seen, visible[j]);
       }
       pool.runMatmul({ op: C.OP_MATMUL_F32, bank, x: qb.byteOffset, w: kh.byteOffset, out: s.byteOffset, n: m, rows: seen, cols: qkDim, rowBlock: rowBlockFor(qkDim), split: seen });
-      for (let i = 0; i < m; i++) {
-        const base = i * seen;
-        const end = base + visible[j0 + i];
-        let max = -Infinity;
-        for (let x = base; x < end; x++) {
-          const score = s[x] * scale;
-          s[x] = score;
-          if (score > max) max = score;
-        }
-        let sum = 0;
-        for (let x = base; x < end; x++) sum += s[x] = Math.exp(s[x] - max);
-        const inv = 1 / sum;
-        for (let x = base; x < end; x++) s[x] *= inv;
-        s.fill(0, end, base + seen);
-      }
+      if (softmaxRows) softmaxRows(s, m, seen, visible.subarray(j0, j0 + m), scale);
+      else softmax(s, m, seen, visible.subarray(j0, j0 + m), scale);
       pool.runMatmul({ op: C.OP_MATMUL_NN_F32, bank, x: s.byteOffset, w: vh.byteOffset, out: o.byteOffset, n: m, rows: seen, cols: vDim, rowBlock: 0, split: vDim });
       for (let i = 0; i < m; i++) out.set(o.subarray(i * vDim, (i + 1) * vDim), ((j0 + i) * H + h) * vDim);
     }
+  }
+}
+
+/** Per row i of s [rows, stride]: its first visible[i] scores times `scale`, then softmax; the rest 0. */
+export function softmax(s: Float32Array, rows: number, stride: number, visible: Int32Array, scale: number): void {
+  for (let i = 0; i < rows; i++) {
+    const base = i * stride;
+    const end = base + visible[i];
+    let max = -Infinity;
+    for (let x = base; x < end; x++) {
+      const score = s[x] * scale;
+      s[x] = score;
+      if (score > max) max = score;
+    }
+    let sum = 0;
+    for (let x = base; x < end; x++) sum += s[x] = Math.exp(s[x] - max);
+    const inv = 1 / sum;
+    for (let x = base; x < end; x++) s[x] *= inv;
+    s.fill(0, end, base + stride);
   }
 }
 

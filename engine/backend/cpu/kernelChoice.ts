@@ -9,7 +9,12 @@ import { ACTIVATION_QUANT_OF, DotWeightDType, quantiseActivations, quantisedRowB
 import { f16ToF32Table } from '../../weights/tensor';
 import { kernelModule } from './kernelModule';
 import type { KernelSet } from './kernelSet';
-import { bindNative, loadNativeModule, NATIVE_DOT_OPS, NATIVE_QUANTISE_OPS, NativeIsa, NativeOps } from './nativeKernels';
+import type { LatentChunk } from '../../cache/latentCache';
+import { siluAgreementBound, softmaxAgreementBound } from './activationBounds';
+import { softmax } from './headAttention';
+import { attendLatentReference } from './latentAttention';
+import { bindNative, loadNativeModule, NATIVE_DOT_OPS, NATIVE_QUANTISE_OPS, NativeFusedOps, NativeIsa, NativeOps } from './nativeKernels';
+import { latentAgreementBounds } from './nativeLatentAttention';
 import { instantiateKernels, KernelExports, wasm, WasmModule } from './wasmKernels';
 
 export const KERNEL_CHOICES = ['auto', 'wasm', 'native', 'native-avx512', 'native-avx2'] as const;
@@ -88,22 +93,28 @@ async function decide(requested: KernelsOption): Promise<KernelChoice> {
   return {
     set: { wasm: module, native: isa },
     integerDotMaxTokens: dots ? Infinity : WASM_INTEGER_DOT_MAX_TOKENS,
-    description: `native ${isa} kernels (f32/f16/bf16 matmul${dots ? ', integer dot over quantised weights' : ''}; WebAssembly SIMD for the rest)`,
+    description: `native ${isa} kernels (f32/f16/bf16 matmul${dots ? ', integer dot over quantised weights' : ''}, latent attention, softmax, silu; WebAssembly SIMD for the rest)`,
     reason: `${loaded.file} loaded and agrees with the WASM kernels`,
   };
 }
 
-/** Runs every native op against its WASM export on small random shapes (tails included): the ops, or the first disagreement. */
+/**
+ * Runs every native op against its WASM export on small random shapes (tails included), latent attention, which has
+ * none, against the double-precision reference, and the elementwise ones against their TypeScript: the ops, or the
+ * first disagreement.
+ */
 function selfCheck(module: WasmModule, isa: NativeIsa): { native: NativeOps } | { mismatch: string } {
   const memory = new wasm.Memory({ initial: 16, maximum: 16, shared: true });
   const ref = instantiateKernels(module, memory);
-  let native: NativeOps;
+  let native: NativeOps & NativeFusedOps;
   try {
     native = bindNative(memory, isa);
   } catch (e) {
     return { mismatch: (e as Error).message };
   }
-  const mismatch = matmulSelfCheck(ref, native, memory) ?? quantiseSelfCheck(native, memory) ?? dotSelfCheck(ref, native, memory);
+  const rand = signedUniform(54321);
+  const mismatch = matmulSelfCheck(ref, native, memory) ?? quantiseSelfCheck(native, memory) ?? dotSelfCheck(ref, native, memory) ??
+    latentSelfCheck(native, memory, rand) ?? activationSelfCheck(native, rand);
   return mismatch ? { mismatch } : { native };
 }
 
@@ -212,6 +223,62 @@ function dotSelfCheck(ref: KernelExports, native: NativeOps, memory: InstanceTyp
         const [a, b] = [f32[A / 4 + i], f32[B / 4 + i]];
         if (!(a === b || (Number.isNaN(a) && Number.isNaN(b)))) return `${op} n=${n} rows=${rows} cols=${cols}: output ${i} is ${b}, the WASM kernel's ${a}`;
       }
+    }
+  }
+  return undefined;
+}
+
+/** softmax_rows and silu_mul against the TypeScript they replace (tails included), within activationBounds.ts. */
+function activationSelfCheck(native: NativeFusedOps, rand: () => number): string | undefined {
+  const [rows, stride] = [3, 37];
+  const scores = Float32Array.from({ length: rows * stride }, () => 30 * rand());
+  const visible = Int32Array.from([37, 21, 1]);
+  const [ts, got] = [scores.slice(), scores.slice()];
+  softmax(ts, rows, stride, visible, 0.25);
+  native.softmax_rows(got, rows, stride, visible, 0.25);
+  for (let i = 0; i < rows; i++) {
+    const maxAbs = scores.subarray(i * stride, i * stride + visible[i]).reduce((m, v) => Math.max(m, Math.abs(v * 0.25)), 0);
+    for (let j = 0; j < stride; j++) {
+      const [a, b] = [ts[i * stride + j], got[i * stride + j]];
+      if (!(Math.abs(a - b) <= softmaxAgreementBound(a, visible[i], maxAbs))) return `softmax_rows: [${i}, ${j}] is ${b}, the TypeScript's ${a}`;
+    }
+  }
+  const gate = Float32Array.from({ length: 45 }, () => 20 * rand());
+  const up = Float32Array.from({ length: 45 }, rand);
+  const silu = gate.slice();
+  native.silu_mul(silu, up);
+  for (let i = 0; i < gate.length; i++) {
+    const want = (gate[i] / (1 + Math.exp(-gate[i]))) * up[i];
+    if (!(Math.abs(silu[i] - want) <= siluAgreementBound(want, up[i]))) return `silu_mul: output ${i} is ${silu[i]}, the TypeScript's ${want}`;
+  }
+  return undefined;
+}
+
+/** Native latent attention on two small problems (rows of 40 + 8 leave an AVX-512 tail) within latentAgreementBound. */
+function latentSelfCheck(native: NativeFusedOps, memory: { buffer: SharedArrayBuffer }, rand: () => number): string | undefined {
+  for (const [r, dr, length, chunk, rows] of [[40, 8, 37, 16, 5], [64, 16, 20, 20, 3]]) {
+    const latents: LatentChunk[] = [];
+    for (let start = 0; start < length; start += chunk) {
+      const count = Math.min(chunk, length - start);
+      latents.push({ start, count, cKv: Float32Array.from({ length: count * r }, rand), kPe: Float32Array.from({ length: count * dr }, rand) });
+    }
+    const a = {
+      out: new Float32Array(rows * r), qLat: Float32Array.from({ length: rows * r }, rand), qPe: Float32Array.from({ length: rows * dr }, rand),
+      rows, visible: Int32Array.from({ length: rows }, (_, i) => length - 3 * i), latents, kvLoraRank: r, ropeDim: dr, scale: 0.3,
+    };
+    attendLatentReference(a);
+    // Bytes: params at 0, the table at 64, then q_lat, q_pe, visible, scores, out.
+    const [Q, P, V, S, O] = [4096, 8192, 12288, 16384, 32768];
+    native.latent_table(64, latents.map((c) => c.cKv), latents.map((c) => c.kPe), r, dr);
+    new Uint32Array(memory.buffer, 0, 7).set([64, Q, P, V, S, O, new Uint32Array(new Float32Array([a.scale]).buffer)[0]]);
+    new Float32Array(memory.buffer, Q, rows * r).set(a.qLat);
+    new Float32Array(memory.buffer, P, rows * dr).set(a.qPe);
+    new Uint32Array(memory.buffer, V, rows).set(a.visible);
+    native.attend_latent(0, 0, 0, 1, rows, 0, 0, rows, 0);
+    const got = new Float32Array(memory.buffer, O, rows * r);
+    const bounds = latentAgreementBounds(a);
+    for (let i = 0; i < got.length; i++) {
+      if (!(Math.abs(got[i] - a.out[i]) <= bounds[i])) return `attend_latent r=${r} dr=${dr} length=${length}: output ${i} is ${got[i]}, the reference's ${a.out[i]}`;
     }
   }
   return undefined;

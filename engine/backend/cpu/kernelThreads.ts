@@ -4,8 +4,7 @@
 import * as path from 'node:path';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import * as C from './controlBlock';
-import { KernelSet, kernelsOn } from './kernelSet';
-import type { KernelExports } from './wasmKernels';
+import { Kernels, KernelSet, kernelsOn } from './kernelSet';
 import type { WeightArena } from './weightArena';
 
 /** A kernel call, split by the pool into per-thread row ranges. */
@@ -22,6 +21,11 @@ export interface MatmulJob {
   rowBlock: number;
   /** The extent split across threads: `rows` for x·Wᵀ, W's column count for x·W. */
   split: number;
+  /**
+   * Per-head matmuls (MLA's W_UK / W_UV): `count` of them, head h's x, W and out at h times these byte strides past
+   * the job's; the threads split the heads, each running its whole matmul over rows [0, split).
+   */
+  heads?: { count: number; x: number; w: number; out: number };
 }
 
 /** Below this many multiply-adds a job runs on the calling thread alone: waking workers would cost more. */
@@ -34,7 +38,7 @@ export class KernelThreads {
   private readonly control = new Int32Array(new SharedArrayBuffer(C.CONTROL_INTS * 4));
   private readonly workers: Worker[] = [];
   private readonly bankPorts: import('node:worker_threads').MessagePort[] = [];
-  private readonly mainKernels: KernelExports[] = [];
+  private readonly mainKernels: Kernels[] = [];
   private disposed = false;
 
   private constructor(readonly threads: number, private readonly kernels: KernelSet, private readonly arena: WeightArena, private readonly minParallelMacs: number) {}
@@ -71,7 +75,7 @@ export class KernelThreads {
   private readonly bankListener = (bank: number) => this.addBank(bank);
 
   /** Runs a kernel export on the calling thread alone (short whole-tensor passes such as f16_finite). */
-  kernelsOf(bank: number): KernelExports {
+  kernelsOf(bank: number): Kernels {
     return this.mainKernels[bank];
   }
 
@@ -86,15 +90,19 @@ export class KernelThreads {
   runMatmul(job: MatmulJob): void {
     if (this.disposed) throw new Error('cpu backend: used after dispose()');
     const kernel = this.mainKernels[job.bank][C.kernelExport(job.op)];
-    if (this.threads === 1 || job.n * job.rows * job.cols < this.minParallelMacs) {
-      kernel(job.x, job.w, job.out, job.n, job.rows, job.cols, 0, job.split, job.rowBlock);
+    if (!kernel) throw new Error(`cpu backend: these kernels have no ${C.kernelExport(job.op)}`);
+    const heads = job.heads ?? { count: 1, x: 0, w: 0, out: 0 };
+    if (this.threads === 1 || heads.count * job.n * job.rows * job.cols < this.minParallelMacs) {
+      for (let h = 0; h < heads.count; h++) kernel(job.x + h * heads.x, job.w + h * heads.w, job.out + h * heads.out, job.n, job.rows, job.cols, 0, job.split, job.rowBlock);
       return;
     }
     const c = this.control;
-    // Chunks of whole register tiles (4 rows of W; 8 columns for NN), about 4 per thread.
-    const tile = job.op === C.OP_MATMUL_NN_F32 ? 8 : 4;
-    const chunkRows = Math.max(tile, Math.ceil(job.split / (this.threads * 4) / tile) * tile);
-    const chunks = Math.ceil(job.split / chunkRows);
+    // Chunks of whole register tiles (4 rows of W; 8 columns for NN), about 4 per thread; latent attention's
+    // chunks of 8 query rows (two of its row groups share each latent read), one per thread for 16 heads on 2;
+    // per-head jobs one head a chunk.
+    const tile = job.op === C.OP_MATMUL_NN_F32 || job.op === C.OP_ATTEND_LATENT ? 8 : 4;
+    const chunkRows = job.heads ? job.split : Math.max(tile, Math.ceil(job.split / (this.threads * 4) / tile) * tile);
+    const chunks = job.heads ? heads.count : Math.ceil(job.split / chunkRows);
     const first = Atomics.load(c, C.NEXT);
     const end = first + chunks;
     Atomics.add(c, C.SEQ, 1); // odd: writing
@@ -111,12 +119,15 @@ export class KernelThreads {
     c[C.CHUNKS] = chunks;
     c[C.CHUNK_ROWS] = chunkRows;
     c[C.SPLIT] = job.split;
+    c[C.HEADS] = job.heads ? heads.count : 0;
+    c[C.HEAD_STRIDE_X] = heads.x;
+    c[C.HEAD_STRIDE_W] = heads.w;
+    c[C.HEAD_STRIDE_OUT] = heads.out;
     Atomics.store(c, C.DONE, 0);
     Atomics.add(c, C.SEQ, 1); // even: published
     Atomics.notify(c, C.SEQ);
     for (let chunk = C.claimChunk(c, end); chunk >= 0; chunk = C.claimChunk(c, end)) {
-      const r0 = (chunk - first) * chunkRows;
-      kernel(job.x, job.w, job.out, job.n, job.rows, job.cols, r0, Math.min(job.split, r0 + chunkRows), job.rowBlock);
+      C.runChunk(kernel, c, chunk - first, job);
       Atomics.add(c, C.DONE, 1);
     }
     this.awaitChunks(chunks);

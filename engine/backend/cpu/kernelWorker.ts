@@ -2,8 +2,8 @@
 // backend's kernels (kernelSet.ts) on the job's bank. Banks added after start arrive on `banks` (read synchronously).
 import { MessagePort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import * as C from './controlBlock';
-import { KernelSet, kernelsOn } from './kernelSet';
-import type { KernelExports, WasmMemory } from './wasmKernels';
+import { Kernels, KernelSet, kernelsOn } from './kernelSet';
+import type { WasmMemory } from './wasmKernels';
 
 interface KernelWorkerData {
   kernels: KernelSet;
@@ -15,7 +15,7 @@ interface KernelWorkerData {
 
 const data = workerData as KernelWorkerData;
 const control = new Int32Array(data.control);
-const kernels: KernelExports[] = data.memories.map((m) => kernelsOn(data.kernels, m));
+const kernels: Kernels[] = data.memories.map((m) => kernelsOn(data.kernels, m));
 
 function ensureBanks(count: number): void {
   while (kernels.length < count) {
@@ -30,18 +30,21 @@ function runJob(seq: number): void {
   const op = control[C.OP];
   const bank = control[C.BANK];
   const banks = control[C.BANKS];
-  const [x, w, out, n, rows, cols, rowBlock] = [control[C.X], control[C.W], control[C.OUT], control[C.N], control[C.ROWS], control[C.COLS], control[C.ROW_BLOCK]];
+  const job: C.ChunkJob = {
+    x: control[C.X], w: control[C.W], out: control[C.OUT], n: control[C.N], rows: control[C.ROWS], cols: control[C.COLS],
+    rowBlock: control[C.ROW_BLOCK], split: control[C.SPLIT],
+  };
   const first = control[C.FIRST];
   const end = first + control[C.CHUNKS];
-  const chunkRows = control[C.CHUNK_ROWS];
-  const split = control[C.SPLIT];
+  // A per-job copy of the fields runChunk reads, so that a job published meanwhile cannot mix into this one.
+  const shape = Int32Array.from(control);
   if (Atomics.load(control, C.SEQ) !== seq) return;
   ensureBanks(banks);
   const kernel = kernels[bank][C.kernelExport(op)];
+  if (!kernel) throw new Error(`no kernel ${C.kernelExport(op)} on these kernels`);
   for (let chunk = C.claimChunk(control, end); chunk >= 0; chunk = C.claimChunk(control, end)) {
-    const r0 = (chunk - first) * chunkRows;
     try {
-      kernel(x, w, out, n, rows, cols, r0, Math.min(split, r0 + chunkRows), rowBlock);
+      C.runChunk(kernel, shape, chunk - first, job);
     } catch (e) {
       Atomics.store(control, C.FAILED, 1);
       console.error(`kernel worker ${data.thread}: ${(e as Error).message}`);

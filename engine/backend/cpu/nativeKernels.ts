@@ -15,11 +15,23 @@ export const NATIVE_QUANTISE_OPS = ['quantise_q8_0', 'quantise_q8_k'] as const;
 export type NativeOps = Pick<KernelExports, (typeof NATIVE_MATMUL_OPS)[number]> &
   Partial<Pick<KernelExports, (typeof NATIVE_DOT_OPS)[number] | (typeof NATIVE_QUANTISE_OPS)[number]>>;
 
+/** The fused kernels (native/ops_addon.c), which have no WASM exports: the backend calls them where they are bound. */
+export interface NativeFusedOps {
+  /** Writes at byte offset `table` of the bank the table of a sequence's chunks (c_kv [count, r], k_pe [count, dr]). */
+  latent_table(table: number, cKvs: Float32Array[], kPes: Float32Array[], r: number, dr: number): void;
+  /** attend_latent(params, 0, 0, 1, rows, work, r0, r1, 0): query rows [r0, r1) of the problem at `params`. */
+  attend_latent: KernelExports['matmul_f32'];
+  /** Per row i of s [rows, stride]: its first visible[i] entries times `scale`, then softmax; the rest 0 (headAttention.ts). */
+  softmax_rows(s: Float32Array, rows: number, stride: number, visible: Int32Array, scale: number): void;
+  /** gate = silu(gate)·up, in place (cpuBackend.siluMul). */
+  silu_mul(gate: Float32Array, up: Float32Array): void;
+}
+
 export type NativeIsa = 'avx512' | 'avx2';
 
 interface NativeModule {
   isas(): NativeIsa[];
-  bind(memory: WasmMemory, isa: NativeIsa): NativeOps;
+  bind(memory: WasmMemory, isa: NativeIsa): NativeOps & NativeFusedOps;
 }
 
 /** Where the module may be, first found wins: beside this file once bundled (dist/), or the build folder. */
@@ -48,7 +60,7 @@ export function loadNativeModule(): { module: NativeModule; file: string } | { e
 }
 
 /** The native kernels over one bank's memory; throws when the module is absent or the CPU lacks `isa`. */
-export function bindNative(memory: WasmMemory, isa: NativeIsa): NativeOps {
+export function bindNative(memory: WasmMemory, isa: NativeIsa): NativeOps & NativeFusedOps {
   const m = loadNativeModule();
   if ('error' in m) throw new Error(m.error);
   return m.module.bind(memory, isa);

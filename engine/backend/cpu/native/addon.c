@@ -6,14 +6,14 @@
 //                          WebAssembly.Memory), with the WASM exports' signature: kernel(x, w, out, n, rows, cols,
 //                          r0, r1, rowBlock), byte offsets in the bank; quantise_*(x, dst, n, cols) as
 //                          quantiseActivations(format, x, n, cols, dst) does.
+//                          and the fused kernels beyond matmul (ops_addon.c).
 // Each kernel checks its operands against the bank's size and throws a RangeError outside it, as a WASM trap would.
 // A shared memory never moves when it grows (V8 reserves its maximum up front), but its length does: the size is
 // re-read from memory.buffer when an operand lies past it, and the base is re-read with it (checked, not assumed).
-#define NAPI_VERSION 8
-#include <node_api.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include "bank_memory.h"
 #include "kernels.h"
 
 enum op { OP_F32, OP_F16, OP_BF16, OP_NN_F32, OP_DOT, OP_QUANTISE };
@@ -52,8 +52,8 @@ static const struct { uint64_t values, bytes; int q8_k; } dot_blocks[DOT_TYPES] 
   [DOT_Q4_K] = { 256, 144, 1 }, [DOT_Q5_K] = { 256, 176, 1 }, [DOT_Q6_K] = { 256, 210, 1 },
 };
 
-/** Reads the memory's current buffer: base pointer and length (through a Uint8Array, as N-API 8 has no SharedArrayBuffer calls). */
-static int read_memory(napi_env env, napi_value memory, uint8_t **base, uint64_t *size) {
+/** Through a Uint8Array, as N-API 8 has no SharedArrayBuffer calls. */
+int bank_read_memory(napi_env env, napi_value memory, uint8_t **base, uint64_t *size) {
   napi_value buffer, global, ctor, view, ab;
   napi_typedarray_type type;
   size_t length, offset;
@@ -141,7 +141,7 @@ static napi_value call_kernel(napi_env env, napi_callback_info info) {
   if (end > b->size) {
     napi_value memory;
     CHECK(napi_get_reference_value(env, b->memory, &memory));
-    if (!read_memory(env, memory, &b->base, &b->size)) return NULL;
+    if (!bank_read_memory(env, memory, &b->base, &b->size)) return NULL;
     if (end > b->size) {
       napi_throw_range_error(env, NULL, "latent_kernels: memory access out of bounds");
       return NULL;
@@ -191,7 +191,7 @@ static napi_value bind_memory(napi_env env, napi_callback_info info) {
   }
   uint8_t *base;
   uint64_t size;
-  if (!read_memory(env, argv[0], &base, &size)) return NULL;
+  if (!bank_read_memory(env, argv[0], &base, &size)) return NULL;
   static const struct { const char *name; enum op op; int variant; } exports[] = {
     { "matmul_f32", OP_F32, 0 }, { "matmul_f16", OP_F16, 0 }, { "matmul_bf16", OP_BF16, 0 },
     // The exact f16 decode (vcvtph2ps) serves f16 weights with or without inf/nan alike.
@@ -218,6 +218,7 @@ static napi_value bind_memory(napi_env env, napi_callback_info info) {
     CHECK(napi_add_finalizer(env, fn, b, finalize_binding, NULL, NULL));
     CHECK(napi_set_named_property(env, result, exports[i].name, fn));
   }
+  if (!bank_add_ops(env, result, argv[0], kernels->isa)) return NULL;
   return result;
 }
 

@@ -48,4 +48,15 @@ extern const struct kernel_set kernels_avx512;
 extern const struct kernel_set kernels_avx2;
 extern const struct dot_kernel_set dot_kernels_avx512_vnni;
 extern const struct quantise_set quantise_avx512;
+
+// The fused kernels beyond matmul, one set per instruction set (ops_avx512.c, ops_avx2.c), bound by ops_addon.c:
+// MLA's absorbed attention (attention_simd.h) and the elementwise ones (activation_simd.h).
+#include "attention_table.h"
+struct op_set {
+  attend_latent_fn *attend_latent;
+  void (*softmax_rows)(float *s, size_t rows, size_t stride, const int32_t *visible, float scale);
+  void (*silu_mul)(float *g, const float *u, size_t n);
+};
+extern const struct op_set ops_avx512;
+extern const struct op_set ops_avx2;
 #endif
