@@ -60,12 +60,14 @@ async function fastVsReference(file: string): Promise<{ diff: number; sameArgmax
 /**
  * How far the fast engine may be from the f32-activation reference on quantised weights: it quantises the
  * activations of quantised matmuls (Q8_0 / Q8_K), as llama.cpp does, in every matmul with the native kernels
- * (measured 0.135 lite q8_0, 0.161 default model q4_k, 0.094 lite Q5_0/Q5_1, on logits up to 8.8) and in those of
- * at most 2 tokens with the WASM ones (KernelChoice.integerDotMaxTokens; measured 0.0052, 0.0144, 0.0013).
+ * (measured 0.135 lite q8_0, 0.42 default model q4_k, 0.094 lite Q5_0/Q5_1, on logits up to 8.8; the WASM kernels
+ * forced to integer dots everywhere give the same 0.42 bit for bit, and f32 activations 5e-6) and in those of at
+ * most 2 tokens with the WASM ones (KernelChoice.integerDotMaxTokens; measured 0.0052, 0.0157, 0.0013). The
+ * default model went from 0.161 to 0.42 when it was trained longer; its greedy tokens stay equal.
  */
 async function quantisedActivationTolerance(): Promise<number> {
   const { integerDotMaxTokens } = await chooseKernels(requestedKernels());
-  return integerDotMaxTokens > WASM_INTEGER_DOT_MAX_TOKENS ? 0.25 : 0.02;
+  return integerDotMaxTokens > WASM_INTEGER_DOT_MAX_TOKENS ? 0.6 : 0.03;
 }
 
 function loadGguf(file: string): { config: DeepseekV2Config; weights: Map<string, Tensor> } {
