@@ -259,11 +259,15 @@ async function runCommand(page: Page, title: string): Promise<void> {
   await page.keyboard.press('Enter');
 }
 
-/** The ghost text the editor shows now ('' when none). */
+/**
+ * The ghost text the editor shows now ('' when none): the first visible ghost-text element with text, the
+ * suggestion's first line. A suggestion of several lines is drawn in pieces (the first line inline, the rest in a
+ * view zone), and the first such element in the DOM need not be a visible one.
+ */
 async function ghostText(page: Page): Promise<string> {
-  const ghost = page.locator(GHOST_TEXT).first();
-  if (!(await ghost.isVisible().catch(() => false))) return '';
-  return normalise((await ghost.textContent()) ?? '');
+  const parts = await page.locator(GHOST_TEXT).evaluateAll((elements) =>
+    elements.filter((e) => e.getClientRects().length > 0 && (e.textContent ?? '').trim() !== '').map((e) => e.textContent ?? ''));
+  return normalise(parts[0] ?? '');
 }
 
 /** The chat webview's document: VS Code nests it in two iframes. */
