@@ -8,20 +8,10 @@ import { siluAgreementBound, softmaxAgreementBound } from '../../engine/backend/
 import { CpuBackend } from '../../engine/backend/cpu/cpuBackend';
 import { attendHeadsReference, softmax } from '../../engine/backend/cpu/headAttention';
 import type { KernelsOption } from '../../engine/backend/cpu/kernelChoice';
-import { bindNative, loadNativeModule, NativeIsa } from '../../engine/backend/cpu/nativeKernels';
+import { bindNative, NativeIsa } from '../../engine/backend/cpu/nativeKernels';
 import { wasm } from '../../engine/backend/cpu/wasmKernels';
 import { signedUniform } from '../../engine/generate/seededRandom';
-
-function nativeIsas(ctx: Mocha.Context): NativeIsa[] {
-  const loaded = loadNativeModule();
-  const reason = 'error' in loaded ? loaded.error : loaded.module.isas().length === 0 ? 'this CPU has neither AVX-512 nor AVX2 with FMA' : undefined;
-  if (reason) {
-    if (process.env.LATENT_REQUIRE_NATIVE === '1') throw new Error(`LATENT_REQUIRE_NATIVE=1 but ${reason}`);
-    console.log(`      (skipped: ${reason})`);
-    ctx.skip();
-  }
-  return (loaded as { module: { isas(): NativeIsa[] } }).module.isas();
-}
+import { nativeIsas } from './nativeIsas';
 
 const ops = (isa: NativeIsa) => bindNative(new wasm.Memory({ initial: 1, maximum: 1, shared: true }), isa);
 

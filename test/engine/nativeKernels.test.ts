@@ -10,7 +10,7 @@ import { CpuBackend } from '../../engine/backend/cpu/cpuBackend';
 import { agreementBound, KernelsOption, quantisationCases } from '../../engine/backend/cpu/kernelChoice';
 import { kernelModule } from '../../engine/backend/cpu/kernelModule';
 import { kernelsOn } from '../../engine/backend/cpu/kernelSet';
-import { bindNative, loadNativeModule, NATIVE_DOT_OPS, NativeIsa } from '../../engine/backend/cpu/nativeKernels';
+import { bindNative, NATIVE_DOT_OPS, NativeIsa } from '../../engine/backend/cpu/nativeKernels';
 import { KernelExports, wasm } from '../../engine/backend/cpu/wasmKernels';
 import { mulberry32, signedUniform } from '../../engine/generate/seededRandom';
 import { GGML_TYPES } from '../../engine/weights/ggmlTypes';
@@ -21,21 +21,10 @@ import { NormalStream } from '../../engine/weights/seededNormal';
 import type { DType } from '../../engine/weights/safetensors';
 import { allocateTensor, Tensor, toF32 } from '../../engine/weights/tensor';
 import { checkFixtureLogits, FIXTURE_NAMES } from './fixtureModel';
+import { nativeIsas } from './nativeIsas';
 
 /** Whether this CPU has AVX-512 VNNI, which the native integer-dot kernels need (Linux reports it in cpuinfo). */
 const CPU_HAS_VNNI = fs.existsSync('/proc/cpuinfo') && /\bavx512_vnni\b/.test(fs.readFileSync('/proc/cpuinfo', 'utf8'));
-
-/** The instruction sets to test, or why none (a skip, or a failure under LATENT_REQUIRE_NATIVE=1). */
-function nativeIsas(ctx: Mocha.Context): NativeIsa[] {
-  const loaded = loadNativeModule();
-  const reason = 'error' in loaded ? loaded.error : loaded.module.isas().length === 0 ? 'this CPU has neither AVX-512 nor AVX2 with FMA' : undefined;
-  if (reason) {
-    if (process.env.LATENT_REQUIRE_NATIVE === '1') throw new Error(`LATENT_REQUIRE_NATIVE=1 but ${reason}`);
-    console.log(`      (skipped: ${reason})`);
-    ctx.skip();
-  }
-  return (loaded as { module: { isas(): NativeIsa[] } }).module.isas();
-}
 
 function randomTensor(dtype: DType, rows: number, cols: number, seed: number): Tensor {
   const { tensor } = allocateTensor('w', dtype, [rows, cols]);

@@ -11,20 +11,10 @@ import { CpuBackend } from '../../engine/backend/cpu/cpuBackend';
 import type { KernelsOption } from '../../engine/backend/cpu/kernelChoice';
 import { attendLatentReference } from '../../engine/backend/cpu/latentAttention';
 import { latentAgreementBounds } from '../../engine/backend/cpu/nativeLatentAttention';
-import { bindNative, loadNativeModule, NativeIsa } from '../../engine/backend/cpu/nativeKernels';
+import { bindNative, NativeIsa } from '../../engine/backend/cpu/nativeKernels';
 import { wasm } from '../../engine/backend/cpu/wasmKernels';
 import { signedUniform } from '../../engine/generate/seededRandom';
-
-function nativeIsas(ctx: Mocha.Context): NativeIsa[] {
-  const loaded = loadNativeModule();
-  const reason = 'error' in loaded ? loaded.error : loaded.module.isas().length === 0 ? 'this CPU has neither AVX-512 nor AVX2 with FMA' : undefined;
-  if (reason) {
-    if (process.env.LATENT_REQUIRE_NATIVE === '1') throw new Error(`LATENT_REQUIRE_NATIVE=1 but ${reason}`);
-    console.log(`      (skipped: ${reason})`);
-    ctx.skip();
-  }
-  return (loaded as { module: { isas(): NativeIsa[] } }).module.isas();
-}
+import { nativeIsas } from './nativeIsas';
 
 /** A random problem: `length` cached tokens in chunks of `chunk`, `rows` query rows seeing `visible(i)` tokens. */
 function problem(r: number, dr: number, length: number, chunk: number, rows: number, visible: (i: number) => number, seed: number): LatentAttention {

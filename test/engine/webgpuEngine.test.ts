@@ -35,6 +35,18 @@ async function preparedLogits(engine: Engine, prompt: number[]): Promise<{ logit
   return { logits, cachedTokens };
 }
 
+/** Each case of fixture `name`: the logits of the model on the CPU and on the GPU (same weights), equal within 1e-4. */
+async function* logitsOnBoth(name: string, cpu: DeepseekV2Model, gpu: DeepseekV2Model) {
+  const config = readConfig(fixtureDir(name));
+  const newCache = () => new ContiguousLatentCache(config.numLayers, config.kvLoraRank, config.qkRopeHeadDim);
+  for (const kase of loadExpected(name).cases) {
+    const [want] = await cpu.forward([{ cache: newCache(), tokens: kase.input_ids, logits: 'all' }]);
+    const [got] = await gpu.forward([{ cache: newCache(), tokens: kase.input_ids, logits: 'all' }]);
+    assert.ok(maxAbsDiff(got, want) <= 1e-4, `${name}/${kase.name}: gpu vs cpu ${maxAbsDiff(got, want)}`);
+    yield { kase, want, got };
+  }
+}
+
 describe('webgpu engine: reuse, half-precision weights, lost devices, budgets', function () {
   this.timeout(600_000);
   let available = false;
@@ -110,11 +122,7 @@ describe('webgpu engine: reuse, half-precision weights, lost devices, budgets', 
         try {
           const cpu = new DeepseekV2Model(config, half(loadWeights(dir, config)), new CpuBackend());
           const gpu = new DeepseekV2Model(config, half(loadWeights(dir, config)), gpuBackend);
-          const newCache = () => new ContiguousLatentCache(config.numLayers, config.kvLoraRank, config.qkRopeHeadDim);
-          for (const kase of loadExpected(name).cases) {
-            const [want] = await cpu.forward([{ cache: newCache(), tokens: kase.input_ids, logits: 'all' }]);
-            const [got] = await gpu.forward([{ cache: newCache(), tokens: kase.input_ids, logits: 'all' }]);
-            assert.ok(maxAbsDiff(got, want) <= 1e-4, `${name}/${kase.name}: gpu vs cpu ${maxAbsDiff(got, want)}`);
+          for await (const { kase, got } of logitsOnBoth(name, cpu, gpu)) {
             const V = config.vocabSize;
             kase.logits_positions.forEach((pos, r) => {
               const diff = maxAbsDiff(got.subarray(pos * V, (pos + 1) * V), kase.logits[r]);
@@ -143,11 +151,7 @@ describe('webgpu engine: reuse, half-precision weights, lost devices, budgets', 
         assert.ok([...weights.values()].some((t) => t.dtype === 'Q8_0'), `${name}: weights in Q8_0`);
         const cpu = new DeepseekV2Model(config, load(), new CpuBackend());
         const gpu = new DeepseekV2Model(config, weights, gpuBackend);
-        const newCache = () => new ContiguousLatentCache(config.numLayers, config.kvLoraRank, config.qkRopeHeadDim);
-        for (const kase of loadExpected(name).cases) {
-          const [want] = await cpu.forward([{ cache: newCache(), tokens: kase.input_ids, logits: 'all' }]);
-          const [got] = await gpu.forward([{ cache: newCache(), tokens: kase.input_ids, logits: 'all' }]);
-          assert.ok(maxAbsDiff(got, want) <= 1e-4, `${name}/${kase.name}: gpu vs cpu ${maxAbsDiff(got, want)}`);
+        for await (const { kase, want, got } of logitsOnBoth(name, cpu, gpu)) {
           const V = config.vocabSize;
           for (let pos = 0; pos < kase.seq_len; pos++) {
             assert.equal(argmax(got.subarray(pos * V, (pos + 1) * V)), argmax(want.subarray(pos * V, (pos + 1) * V)), `${name}/${kase.name} argmax at ${pos}`);
