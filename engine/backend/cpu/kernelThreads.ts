@@ -7,20 +7,11 @@ import * as C from './controlBlock';
 import { Kernels, KernelSet, kernelsOn } from './kernelSet';
 import type { WeightArena } from './weightArena';
 
-/** A kernel call, split by the pool into per-thread row ranges. */
-export interface MatmulJob {
+/** A kernel call, split by the pool into per-thread row ranges (`split`: `rows` for x·Wᵀ, W's column count for x·W). */
+export interface MatmulJob extends C.ChunkJob {
   /** OP_MATMUL_*: out = x·Wᵀ, threads split W's rows; OP_MATMUL_NN_F32: out = x·W, threads split W's columns. */
   op: C.KernelOp;
   bank: number;
-  x: number;
-  w: number;
-  out: number;
-  n: number;
-  rows: number;
-  cols: number;
-  rowBlock: number;
-  /** The extent split across threads: `rows` for x·Wᵀ, W's column count for x·W. */
-  split: number;
   /**
    * Per-head matmuls (MLA's W_UK / W_UV): `count` of them, head h's x, W and out at h times these byte strides past
    * the job's; the threads split the heads, each running its whole matmul over rows [0, split).
