@@ -21,10 +21,11 @@ import { allocateTensor, readRow, Tensor, toF32 } from '../../weights/tensor';
 import type { HeadAttention, LatentAttention } from './attentionJobs';
 import * as C from './controlBlock';
 import { chooseKernels, KernelChoice, KernelsOption, requestedKernels } from './kernelChoice';
-import { KernelThreads, MatmulJob } from './kernelThreads';
+import { KernelThreads, MatmulJob, rowBlockFor } from './kernelThreads';
 import { attendHeadsReference, attendHeadsWasm, headQueryBlock } from './headAttention';
 import { attendLatentReference, attendLatentSegmented, attendLatentWasm, latentScratchBytes } from './latentAttention';
 import { matmulRows } from './matmulKernel';
+import type { NativeFusedOps } from './nativeKernels';
 import { attendLatentNative, nativeLatentRowsPerCall } from './nativeLatentAttention';
 import { rmsNorm as rmsNormRows } from '../../model/rmsNorm';
 import { SCRATCH_BYTES, WeightArena, WeightLocation } from './weightArena';
@@ -73,8 +74,6 @@ const OPS: Record<DType, MatmulJob['op']> = {
   Q6_K: C.OP_MATMUL_Q6_K,
 };
 const DOT_OPS: Record<DotWeightDType, C.DotOp> = { Q8_0: 64, Q4_0: 65, Q4_K: 66, Q5_K: 67, Q6_K: 68, Q5_0: 69 };
-/** Bytes of W per row block: the block is reused by every token block, so it should stay in L2. */
-const ROW_BLOCK_BYTES = 256 << 10;
 
 /** Query rows [first, first + rows) of a latent attention, as views (the latents are shared). */
 function queryRows(a: LatentAttention, first: number, rows: number): LatentAttention {
@@ -87,6 +86,18 @@ function queryRows(a: LatentAttention, first: number, rows: number): LatentAtten
     qPe: a.qPe.subarray(first * dr, (first + rows) * dr),
     visible: a.visible.subarray(first, first + rows),
   };
+}
+
+/** g = silu(g)·u in place: the native kernel where bound, else the same in TypeScript. */
+function siluMulInPlace(g: Float32Array, u: Float32Array, native: NativeFusedOps['silu_mul'] | undefined): void {
+  if (native) {
+    native(g, u);
+    return;
+  }
+  for (let i = 0; i < g.length; i++) {
+    const v = g[i];
+    g[i] = (v / (1 + Math.exp(-v))) * u[i];
+  }
 }
 
 /** out[t] += w_i · y[i] for token t = tokens[i], rows of D. */
@@ -200,15 +211,7 @@ export class CpuBackend implements Backend {
 
   siluMul(gate: Activation, up: Activation): Activation {
     const g = host(gate).data, u = host(up).data;
-    const native = this.fast?.pool.kernelsOf(this.fast.arena.anyBank()).silu_mul;
-    if (native) {
-      native(g, u);
-      return gate;
-    }
-    for (let i = 0; i < g.length; i++) {
-      const v = g[i];
-      g[i] = (v / (1 + Math.exp(-v))) * u[i];
-    }
+    siluMulInPlace(g, u, this.fast?.pool.kernelsOf(this.fast.arena.anyBank()).silu_mul);
     return gate;
   }
 
@@ -344,7 +347,7 @@ export class CpuBackend implements Backend {
     const at = [w.gate, w.up, w.down].map((t) => fast.arena.locate(t));
     const I = w.gate.shape[0];
     if (at.some((l) => !l || l.bank !== at[0]!.bank) || D % 8 !== 0 || I % 8 !== 0) return false;
-    if ([w.gate, w.up, w.down].some((t) => tokens.length <= (fast.integerDotMaxTokens ?? 0) && isQuantised(t.dtype) && hasIntegerDot(t.dtype))) return false;
+    if ([w.gate, w.up, w.down].some((t) => this.takesIntegerDot(t, tokens.length))) return false;
     const { bank } = at[0]!;
     const buffer = fast.arena.banks[bank].memory.buffer;
     const native = fast.pool.kernelsOf(bank).silu_mul;
@@ -359,8 +362,7 @@ export class CpuBackend implements Backend {
       for (let i = 0; i < m; i++) xs.set(x.subarray(tokens[t0 + i] * D, (tokens[t0 + i] + 1) * D), i * D);
       this.matmulInScratch(w.gate, at[0]!, xs.byteOffset, g.byteOffset, m);
       this.matmulInScratch(w.up, at[1]!, xs.byteOffset, u.byteOffset, m);
-      if (native) native(g, u);
-      else for (let i = 0; i < g.length; i++) g[i] = (g[i] / (1 + Math.exp(-g[i]))) * u[i];
+      siluMulInPlace(g, u, native);
       this.matmulInScratch(w.down, at[2]!, g.byteOffset, y.byteOffset, m);
       scatterAdd(out, y, D, tokens.slice(t0, t0 + m), weights.slice(t0, t0 + m));
     }
@@ -388,6 +390,11 @@ export class CpuBackend implements Backend {
 
   // ---- the kernels ----
 
+  /** Whether a matmul of n tokens over W takes the integer-dot kernels (quantised activations). */
+  private takesIntegerDot(w: Tensor, n: number): w is Tensor & { dtype: DotWeightDType } {
+    return n <= (this.fast?.integerDotMaxTokens ?? 0) && isQuantised(w.dtype) && hasIntegerDot(w.dtype);
+  }
+
   /** out[n, rows] = x[n, cols] · Wᵀ for a weight W of shape [rows, cols] (any stored dtype). */
   matmul(out: Float32Array, x: Float32Array, n: number, w: Tensor): void {
     const [rows, cols] = w.shape;
@@ -397,7 +404,7 @@ export class CpuBackend implements Backend {
       return;
     }
     const memory = this.fast.arena.banks[at.bank].memory;
-    if (n <= (this.fast.integerDotMaxTokens ?? 0) && isQuantised(w.dtype) && hasIntegerDot(w.dtype)) {
+    if (this.takesIntegerDot(w, n)) {
       this.matmulIntegerDot(out, x, n, w, w.dtype, at, memory.buffer);
       return;
     }
@@ -446,7 +453,7 @@ export class CpuBackend implements Backend {
         xs.set(a.data.subarray(from, from + din), (h * n + j) * din);
       }
     }
-    const rowBlock = Math.max(4, Math.floor(ROW_BLOCK_BYTES / rowBytes(w[0].dtype, din) / 4) * 4);
+    const rowBlock = rowBlockFor(rowBytes(w[0].dtype, din));
     fast.pool.runMatmul({
       op, bank: at[0]!.bank, x: 0, w: at[0]!.offset, out: ys.byteOffset, n, rows: o, cols: din, rowBlock, split: o,
       heads: { count: H, x: n * din * 4, w: step, out: n * o * 4 },
@@ -460,7 +467,7 @@ export class CpuBackend implements Backend {
   /** out = x·Wᵀ for n tokens with x and out already at these byte offsets of W's bank (f32 activations). */
   private matmulInScratch(w: Tensor, at: WeightLocation, x: number, out: number, n: number): void {
     const [rows, cols] = w.shape;
-    const rowBlock = Math.max(4, Math.floor(ROW_BLOCK_BYTES / rowBytes(w.dtype, cols) / 4) * 4);
+    const rowBlock = rowBlockFor(rowBytes(w.dtype, cols));
     this.fast!.pool.runMatmul({ op: this.opFor(w, at), bank: at.bank, x, w: at.offset, out, n, rows, cols, rowBlock, split: rows });
   }
 
@@ -468,7 +475,7 @@ export class CpuBackend implements Backend {
   private matmulIntegerDot(out: Float32Array, x: Float32Array, n: number, w: Tensor, dtype: DotWeightDType, at: WeightLocation, buffer: SharedArrayBuffer): void {
     const [rows, cols] = w.shape;
     const format = ACTIVATION_QUANT_OF[dtype];
-    const rowBlock = Math.max(4, Math.floor(ROW_BLOCK_BYTES / rowBytes(dtype, cols) / 4) * 4);
+    const rowBlock = rowBlockFor(rowBytes(dtype, cols));
     const xBytes = quantisedRowBytes(format, cols); // a multiple of 4
     // The native quantisation reads x from the scratch, after the quantised rows and the outputs.
     const quantise = this.fast!.pool.kernelsOf(at.bank)[format === 'Q8_0' ? 'quantise_q8_0' : 'quantise_q8_k'];

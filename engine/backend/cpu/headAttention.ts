@@ -5,7 +5,7 @@
 //   v's dimension), with the softmax between them (the native kernels' softmax_rows where bound, else TypeScript).
 import type { HeadAttention } from './attentionJobs';
 import * as C from './controlBlock';
-import type { KernelThreads } from './kernelThreads';
+import { type KernelThreads, rowBlockFor } from './kernelThreads';
 import type { NativeFusedOps } from './nativeKernels';
 import type { WasmMemory } from './wasmKernels';
 import { SCRATCH_BYTES } from './weightArena';
@@ -75,7 +75,7 @@ export function attendHeadsWasm(a: HeadAttention, block: number, pool: KernelThr
         qb.set(q.subarray((j * H + h) * qkDim, (j * H + h + 1) * qkDim), (j - j0) * qkDim);
         seen = Math.max(seen, visible[j]);
       }
-      pool.runMatmul({ op: C.OP_MATMUL_F32, bank, x: qb.byteOffset, w: kh.byteOffset, out: s.byteOffset, n: m, rows: seen, cols: qkDim, rowBlock: rowBlockFor(qkDim), split: seen });
+      pool.runMatmul({ op: C.OP_MATMUL_F32, bank, x: qb.byteOffset, w: kh.byteOffset, out: s.byteOffset, n: m, rows: seen, cols: qkDim, rowBlock: rowBlockFor(qkDim * 4), split: seen });
       if (softmaxRows) softmaxRows(s, m, seen, visible.subarray(j0, j0 + m), scale);
       else softmax(s, m, seen, visible.subarray(j0, j0 + m), scale);
       pool.runMatmul({ op: C.OP_MATMUL_NN_F32, bank, x: s.byteOffset, w: vh.byteOffset, out: o.byteOffset, n: m, rows: seen, cols: vDim, rowBlock: 0, split: vDim });
@@ -101,8 +101,4 @@ export function softmax(s: Float32Array, rows: number, stride: number, visible: 
     for (let x = base; x < end; x++) s[x] *= inv;
     s.fill(0, end, base + stride);
   }
-}
-
-function rowBlockFor(cols: number): number {
-  return Math.max(4, Math.floor((256 << 10) / (cols * 4) / 4) * 4);
 }

@@ -19,6 +19,14 @@ export interface MatmulJob extends C.ChunkJob {
   heads?: { count: number; x: number; w: number; out: number };
 }
 
+/** Bytes of W per row block: the block is reused by every token block, so it should stay in L2. */
+const ROW_BLOCK_BYTES = 256 << 10;
+
+/** A job's `rowBlock` for rows of `rowBytes` bytes: whole register tiles of 4 rows, about ROW_BLOCK_BYTES of W. */
+export function rowBlockFor(rowBytes: number): number {
+  return Math.max(4, Math.floor(ROW_BLOCK_BYTES / rowBytes / 4) * 4);
+}
+
 /** Below this many multiply-adds a job runs on the calling thread alone: waking workers would cost more. */
 export const MIN_PARALLEL_MACS = 1 << 17;
 

@@ -6,7 +6,7 @@
 import type { LatentChunk } from '../../cache/latentCache';
 import type { LatentAttention } from './attentionJobs';
 import * as C from './controlBlock';
-import type { KernelThreads } from './kernelThreads';
+import { type KernelThreads, rowBlockFor } from './kernelThreads';
 import type { WasmMemory } from './wasmKernels';
 import { SCRATCH_BYTES } from './weightArena';
 
@@ -84,8 +84,8 @@ export function attendLatentWasm(a: LatentAttention, length: number, pool: Kerne
   q.set(qLat);
   qp.set(qPe);
   const ptr = (v: Float32Array) => v.byteOffset;
-  pool.runMatmul({ op: C.OP_MATMUL_F32, bank, x: ptr(q), w: ptr(cKv), out: ptr(s), n: rows, rows: length, cols: r, rowBlock: rowBlockFor(r), split: length });
-  pool.runMatmul({ op: C.OP_MATMUL_F32, bank, x: ptr(qp), w: ptr(kPe), out: ptr(sPe), n: rows, rows: length, cols: dr, rowBlock: rowBlockFor(dr), split: length });
+  pool.runMatmul({ op: C.OP_MATMUL_F32, bank, x: ptr(q), w: ptr(cKv), out: ptr(s), n: rows, rows: length, cols: r, rowBlock: rowBlockFor(r * 4), split: length });
+  pool.runMatmul({ op: C.OP_MATMUL_F32, bank, x: ptr(qp), w: ptr(kPe), out: ptr(sPe), n: rows, rows: length, cols: dr, rowBlock: rowBlockFor(dr * 4), split: length });
   // Softmax per row over its visible prefix; the rest of the row gets weight 0.
   for (let i = 0; i < rows; i++) {
     const base = i * length;
@@ -108,10 +108,6 @@ export function attendLatentWasm(a: LatentAttention, length: number, pool: Kerne
   }
   pool.runMatmul({ op: C.OP_MATMUL_NN_F32, bank, x: ptr(s), w: ptr(cKv), out: ptr(o), n: rows, rows: length, cols: r, rowBlock: 0, split: r });
   out.set(o);
-}
-
-function rowBlockFor(cols: number): number {
-  return Math.max(4, Math.floor((256 << 10) / (cols * 4) / 4) * 4);
 }
 
 /**
