@@ -1,6 +1,15 @@
 // float32 -> float16 / bfloat16, rounded to nearest with ties to even (what torch's `.half()` and
 // `.bfloat16()` do), so a checkpoint written in half precision holds the nearest half of each float32 value.
 
+const f32 = new Float32Array(1);
+const f32U32 = new Uint32Array(f32.buffer);
+
+/** The bits of `x` rounded to float32 (what a kernel parameter declared f32 is passed as). */
+export function f32Bits(x: number): number {
+  f32[0] = x;
+  return f32U32[0];
+}
+
 /** IEEE float16 bits of the float32 whose bits are `x` (overflow -> infinity, tiny values -> subnormals or 0). */
 export function f32BitsToF16(x: number): number {
   const sign = (x >>> 16) & 0x8000;

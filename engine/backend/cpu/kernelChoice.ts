@@ -4,7 +4,7 @@
 // native-avx2; `native*` fails loudly where auto would fall back.
 import { mulberry32, signedUniform } from '../../generate/seededRandom';
 import { GGML_TYPES } from '../../weights/ggmlTypes';
-import { f32BitsToBf16, f32ToF16 } from '../../weights/halfPrecision';
+import { f32Bits, f32BitsToBf16, f32ToF16 } from '../../weights/halfPrecision';
 import { ACTIVATION_QUANT_OF, DotWeightDType, quantiseActivations, quantisedRowBytes } from '../../weights/quantiseActivations';
 import { f16ToF32Table } from '../../weights/tensor';
 import { kernelModule } from './kernelModule';
@@ -136,7 +136,7 @@ function matmulSelfCheck(ref: KernelExports, native: NativeOps, memory: Instance
       for (let i = 0; i < w.length; i++) {
         const v = rand();
         if (op === 'matmul_f16' || op === 'matmul_f16_finite') w[i] = f16[(u16[W * 2 + i] = f32ToF16(v))];
-        else if (op === 'matmul_bf16') w[i] = floatOf((u16[W * 2 + i] = f32BitsToBf16(bitsOf(v))) << 16);
+        else if (op === 'matmul_bf16') w[i] = floatOf((u16[W * 2 + i] = f32BitsToBf16(f32Bits(v))) << 16);
         else w[i] = f32[W + i] = v;
       }
       const end = nn ? cols : rows;
@@ -270,7 +270,7 @@ function latentSelfCheck(native: NativeFusedOps, memory: { buffer: SharedArrayBu
     // Bytes: params at 0, the table at 64, then q_lat, q_pe, visible, scores, out.
     const [Q, P, V, S, O] = [4096, 8192, 12288, 16384, 32768];
     native.latent_table(64, latents.map((c) => c.cKv), latents.map((c) => c.kPe), r, dr);
-    new Uint32Array(memory.buffer, 0, 7).set([64, Q, P, V, S, O, new Uint32Array(new Float32Array([a.scale]).buffer)[0]]);
+    new Uint32Array(memory.buffer, 0, 7).set([64, Q, P, V, S, O, f32Bits(a.scale)]);
     new Float32Array(memory.buffer, Q, rows * r).set(a.qLat);
     new Float32Array(memory.buffer, P, rows * dr).set(a.qPe);
     new Uint32Array(memory.buffer, V, rows).set(a.visible);
@@ -284,9 +284,6 @@ function latentSelfCheck(native: NativeFusedOps, memory: { buffer: SharedArrayBu
   return undefined;
 }
 
-function bitsOf(v: number): number {
-  return new Uint32Array(new Float32Array([v]).buffer)[0];
-}
 
 function floatOf(bits: number): number {
   return new Float32Array(new Uint32Array([bits]).buffer)[0];

@@ -8,6 +8,7 @@ import type { Kernels } from './kernelSet';
 import type { KernelThreads } from './kernelThreads';
 import type { WasmMemory } from './wasmKernels';
 import { SCRATCH_BYTES } from './weightArena';
+import { f32Bits } from '../../weights/halfPrecision';
 
 /** Scratch layout (bytes): params (7 u32) | table (header, then one entry per chunk) | per row group the rest. */
 const PARAMS = 0;
@@ -57,10 +58,6 @@ export function attendLatentNative(a: LatentAttention, length: number, rowsPerCa
     pool.runMatmul({ op: C.OP_ATTEND_LATENT, bank, x: PARAMS, w: 0, out: 0, n: 1, rows, cols: Math.min(2 ** 31 - 1, length * (2 * r + dr)), rowBlock: 0, split: rows });
     a.out.set(out, first * r);
   }
-}
-
-function f32Bits(v: number): number {
-  return new Uint32Array(new Float32Array([v]).buffer)[0];
 }
 
 const U = 2 ** -24;

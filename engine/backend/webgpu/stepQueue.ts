@@ -294,14 +294,6 @@ export class StepQueue {
   }
 }
 
-const bits = new Float32Array(1);
-const bitsU32 = new Uint32Array(bits.buffer);
-
-/** The bits of a float, for a kernel parameter declared f32. */
-export function f32Bits(x: number): number {
-  bits[0] = x;
-  return bitsU32[0];
-}
 
 /** A 2-D grid of at least `count` workgroups (a dimension holds at most 65,535): the kernels mask the excess. */
 export function grid2(count: number): [number, number] {

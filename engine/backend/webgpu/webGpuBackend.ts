@@ -11,6 +11,7 @@ import type { LatentFormat } from '../../cache/latentFormat';
 import { LatentPageStore, LatentShape, PAGE_TOKENS } from '../../cache/latentStore';
 import { PagedLatentCache } from '../../cache/pagedLatentCache';
 import type { Rope } from '../../model/rope';
+import { f32Bits } from '../../weights/halfPrecision';
 import type { DType } from '../../weights/safetensors';
 import { allocateTensor, Tensor } from '../../weights/tensor';
 import { describeAdapter, MAP_READ, USAGE } from './gpuDevice';
@@ -35,7 +36,7 @@ import { ROUTER_MAX_EXPERTS, ROUTER_WGSL } from './kernels/router.wgsl';
 import { SAMPLE_WGSL, samplingPickWords } from './kernels/sample.wgsl';
 import { readKey, WeightRead, weightRead } from './kernels/weightDecode.wgsl';
 import { ropeTable } from './ropeTable';
-import { f32Bits, GpuActivation, grid2, StepQueue } from './stepQueue';
+import { GpuActivation, grid2, StepQueue } from './stepQueue';
 
 export interface WebGpuBackendOptions {
   /**
