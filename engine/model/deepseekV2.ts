@@ -11,8 +11,7 @@ import { gatedMlp, MlpWeights } from './mlp';
 import { moe, MoeWeights } from './moe';
 import { Rope, softmaxScale } from './rope';
 import { routerSpec } from './router';
-import { encodeBf16, encodeF16 } from '../weights/halfPrecision';
-import { allocateTensor, Tensor, toF32 } from '../weights/tensor';
+import { allocateTensor, Tensor, toF32, writeF32 } from '../weights/tensor';
 
 interface Layer {
   inputNorm: Tensor;
@@ -216,8 +215,7 @@ function splitKvB(c: DeepseekV2Config, kvB: Tensor, backend: Backend): { wUKT: T
   const dtype = kvB.dtype === 'F16' || kvB.dtype === 'BF16' ? kvB.dtype : 'F32';
   const tensorOf = (name: string, shape: number[], values: Float32Array): Tensor => {
     const t = allocateTensor(name, dtype, shape).tensor;
-    if (dtype === 'F32') t.data.set(values);
-    else (dtype === 'F16' ? encodeF16 : encodeBf16)(values, t.data as Uint16Array);
+    writeF32(t, values);
     return backend.adoptWeight(t);
   };
   const wUKT: Tensor[] = [];

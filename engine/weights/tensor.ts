@@ -2,6 +2,7 @@
 // block-quantised type as its raw blocks), in shared memory so that worker threads read the same bytes.
 import { dequantiseBlocks } from './dequantise';
 import { DType, GGML_TYPES, isQuantised, tensorBytes } from './ggmlTypes';
+import { encodeBf16, encodeF16 } from './halfPrecision';
 
 export interface Tensor {
   name: string;
@@ -22,6 +23,14 @@ export function allocateTensor(name: string, dtype: DType, shape: number[]): { t
   const byteLength = tensorBytes(dtype, shape);
   const buffer = new SharedArrayBuffer(byteLength);
   return { tensor: { name, dtype, shape, data: tensorData(dtype, buffer, 0, byteLength) }, bytes: new Uint8Array(buffer) };
+}
+
+/** Sets a whole F32, F16 or BF16 tensor from f32 values, rounded to its dtype (to nearest, ties to even). */
+export function writeF32(t: Tensor, values: Float32Array): void {
+  if (t.dtype === 'F32') (t.data as Float32Array).set(values);
+  else if (t.dtype === 'F16') encodeF16(values, t.data as Uint16Array);
+  else if (t.dtype === 'BF16') encodeBf16(values, t.data as Uint16Array);
+  else throw new Error(`tensor "${t.name}" is ${t.dtype}: quantised blocks are written by quantiseRow`);
 }
 
 /** Elements of a tensor (its shape's product; for quantised types not the length of its data). */

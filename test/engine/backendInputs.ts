@@ -3,19 +3,17 @@
 import type { Activation, Backend } from '../../engine/backend/backend';
 import { signedUniform } from '../../engine/generate/seededRandom';
 import { isQuantised } from '../../engine/weights/ggmlTypes';
-import { encodeBf16, encodeF16 } from '../../engine/weights/halfPrecision';
 import { quantiseRow } from '../../engine/weights/quantise';
 import type { DType } from '../../engine/weights/safetensors';
-import { allocateTensor, Tensor } from '../../engine/weights/tensor';
+import { allocateTensor, Tensor, writeF32 } from '../../engine/weights/tensor';
 
 /** A tensor of seeded values uniform in [-scale, scale), rounded (or block-quantised) to `dtype`. */
 export function randomTensor(name: string, dtype: DType, shape: number[], seed: number, scale = 1): Tensor {
   const { tensor, bytes } = allocateTensor(name, dtype, shape);
   const rand = signedUniform(seed);
   const values = Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rand() * scale);
-  if (dtype === 'F32') (tensor.data as Float32Array).set(values);
-  else if (isQuantised(dtype)) quantiseRow(dtype, values, bytes);
-  else (dtype === 'F16' ? encodeF16 : encodeBf16)(values, tensor.data as Uint16Array);
+  if (isQuantised(dtype)) quantiseRow(dtype, values, bytes);
+  else writeF32(tensor, values);
   return tensor;
 }
 

@@ -5,25 +5,14 @@ import * as assert from 'node:assert/strict';
 import { ContiguousLatentCache, LatentChunk } from '../../engine/cache/latentCache';
 import { CpuBackend } from '../../engine/backend/cpu/cpuBackend';
 import { matmulRows } from '../../engine/backend/cpu/matmulKernel';
-import { encodeBf16, encodeF16 } from '../../engine/weights/halfPrecision';
 import type { DType } from '../../engine/weights/safetensors';
 import { allocateTensor, Tensor } from '../../engine/weights/tensor';
 import { signedUniform } from '../../engine/generate/seededRandom';
-import { inputs, randomTensor as randomInput } from './backendInputs';
+import { inputs, randomTensor } from './backendInputs';
 import { checkFixtureLogits, FIXTURE_NAMES, loadExpected, loadFixtureModel, maxAbsDiff } from './fixtureModel';
 
 const prng = signedUniform;
 
-function randomTensor(dtype: DType, rows: number, cols: number, seed: number): Tensor {
-  const { tensor } = allocateTensor('w', dtype, [rows, cols]);
-  const rand = prng(seed);
-  if (dtype === 'F32') for (let i = 0; i < rows * cols; i++) tensor.data[i] = rand();
-  else {
-    const values = Float32Array.from({ length: rows * cols }, rand);
-    (dtype === 'F16' ? encodeF16 : encodeBf16)(values, tensor.data as Uint16Array);
-  }
-  return tensor;
-}
 
 describe('CPU backend: WASM kernels and worker threads', function () {
   const backends: CpuBackend[] = [];
@@ -37,7 +26,7 @@ describe('CPU backend: WASM kernels and worker threads', function () {
   for (const dtype of ['F32', 'F16', 'BF16'] as DType[]) {
     it(`${dtype} matmul equals the reference within f32 rounding, for any n and row count, 1 and 2 threads`, async () => {
       for (const [n, rows, cols] of [[1, 37, 64], [3, 64, 128], [5, 130, 256], [17, 9, 40], [1, 1, 8], [64, 100, 512]]) {
-        const ref = randomTensor(dtype, rows, cols, rows * 31 + cols);
+        const ref = randomTensor('w', dtype, [rows, cols], rows * 31 + cols);
         const x = Float32Array.from({ length: n * cols }, prng(n * 7 + cols));
         const want = new Float32Array(n * rows);
         matmulRows(want, x, n, ref, 0, rows);
@@ -133,11 +122,11 @@ describe('CPU backend: WASM kernels and worker threads', function () {
   it('per-head matmuls equal the reference: one job over evenly spaced heads, and head by head otherwise, n = 1 and 3', async () => {
     const reference = new CpuBackend();
     const [H, o, din, stride, offset] = [5, 24, 16, 40, 8];
-    const heads = Array.from({ length: H }, (_, h) => randomInput(`w${h}`, 'F16', [o, din], 40 + h));
+    const heads = Array.from({ length: H }, (_, h) => randomTensor(`w${h}`, 'F16', [o, din], 40 + h));
     for (const backend of backends) {
       const even = heads.map((t) => backend.adoptWeight(t));
       // Another weight between heads 2 and 3 breaks the even spacing: those calls go head by head.
-      const uneven = heads.map((t, h) => (h === 3 && backend.adoptWeight(randomInput('gap', 'F32', [8, 8], 1)), backend.adoptWeight(t)));
+      const uneven = heads.map((t, h) => (h === 3 && backend.adoptWeight(randomTensor('gap', 'F32', [8, 8], 1)), backend.adoptWeight(t)));
       for (const n of [1, 3]) {
         const want = await reference.read(reference.linearPerHead(inputs([reference], n, H * stride, 3)[0], heads, stride, offset));
         for (const [how, ws] of [['evenly spaced', even], ['unevenly spaced', uneven]] as const) {
@@ -152,7 +141,7 @@ describe('CPU backend: WASM kernels and worker threads', function () {
     const reference = new CpuBackend();
     const [n, D, I, E] = [37, 48, 40, 5];
     const experts = Array.from({ length: E }, (_, e) => ({
-      gate: randomInput(`g${e}`, 'F16', [I, D], 10 + e), up: randomInput(`u${e}`, 'F16', [I, D], 20 + e), down: randomInput(`d${e}`, 'F16', [D, I], 30 + e),
+      gate: randomTensor(`g${e}`, 'F16', [I, D], 10 + e), up: randomTensor(`u${e}`, 'F16', [I, D], 20 + e), down: randomTensor(`d${e}`, 'F16', [D, I], 30 + e),
     }));
     const spec = { topK: 2, method: 'greedy' as const, nGroup: 1, topkGroup: 1, normTopkProb: false, routedScalingFactor: 1 };
     const run = (b: CpuBackend, adopt: (t: Tensor, e: number) => Tensor) => {

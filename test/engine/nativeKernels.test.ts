@@ -14,25 +14,18 @@ import { bindNative, NATIVE_DOT_OPS, NativeIsa } from '../../engine/backend/cpu/
 import { KernelExports, wasm } from '../../engine/backend/cpu/wasmKernels';
 import { mulberry32, signedUniform } from '../../engine/generate/seededRandom';
 import { GGML_TYPES } from '../../engine/weights/ggmlTypes';
-import { encodeBf16, encodeF16 } from '../../engine/weights/halfPrecision';
 import { quantiseRow } from '../../engine/weights/quantise';
 import { ACTIVATION_QUANT_OF, DotWeightDType, quantiseActivations, quantisedRowBytes } from '../../engine/weights/quantiseActivations';
 import { NormalStream } from '../../engine/weights/seededNormal';
 import type { DType } from '../../engine/weights/safetensors';
-import { allocateTensor, Tensor, toF32 } from '../../engine/weights/tensor';
+import { allocateTensor, toF32 } from '../../engine/weights/tensor';
 import { checkFixtureLogits, FIXTURE_NAMES } from './fixtureModel';
 import { nativeIsas } from './nativeIsas';
+import { randomTensor } from './backendInputs';
 
 /** Whether this CPU has AVX-512 VNNI, which the native integer-dot kernels need (Linux reports it in cpuinfo). */
 const CPU_HAS_VNNI = fs.existsSync('/proc/cpuinfo') && /\bavx512_vnni\b/.test(fs.readFileSync('/proc/cpuinfo', 'utf8'));
 
-function randomTensor(dtype: DType, rows: number, cols: number, seed: number): Tensor {
-  const { tensor } = allocateTensor('w', dtype, [rows, cols]);
-  const values = Float32Array.from({ length: rows * cols }, signedUniform(seed));
-  if (dtype === 'F32') tensor.data.set(values);
-  else (dtype === 'F16' ? encodeF16 : encodeBf16)(values, tensor.data as Uint16Array);
-  return tensor;
-}
 
 /** Asserts |got - want| <= agreementBound for every output of x·Wᵀ (W as decoded, f32 [rows, cols]). */
 function assertAgree(label: string, got: Float32Array, want: Float32Array, x: Float32Array, w: Float32Array, n: number, rows: number, cols: number): void {
@@ -79,7 +72,7 @@ describe('CPU backend: native kernels against the WASM kernels', function () {
     it(`${dtype}: x·Wᵀ within the summation-order bound of WASM for n = 1, 3, 17, 64, odd row counts, 1 and 2 threads`, async () => {
       // Columns 8 mod 16 take AVX-512's half-vector tail; row counts that are not multiples of the tiles take the row tail.
       for (const [rows, cols] of [[1, 8], [37, 40], [129, 136], [7, 520], [301, 1032]]) {
-        const ref = randomTensor(dtype, rows, cols, rows * 31 + cols);
+        const ref = randomTensor('w', dtype, [rows, cols], rows * 31 + cols);
         const w = toF32(ref);
         for (const n of [1, 3, 17, 64]) {
           const x = Float32Array.from({ length: n * cols }, signedUniform(n * 7 + cols));

@@ -17,9 +17,8 @@ import { DeepseekV2Model } from '../../engine/model/deepseekV2';
 import { exportGguf } from '../../engine/weights/gguf/exportGguf';
 import { GgufFile } from '../../engine/weights/gguf/ggufReader';
 import type { DType } from '../../engine/weights/ggmlTypes';
-import { encodeBf16, encodeF16 } from '../../engine/weights/halfPrecision';
 import { loadWeights, readConfig } from '../../engine/weights/modelFolder';
-import { allocateTensor, Tensor } from '../../engine/weights/tensor';
+import { allocateTensor, Tensor, writeF32 } from '../../engine/weights/tensor';
 import { argmax, fixtureDir, loadExpected, maxAbsDiff } from './fixtureModel';
 import { webgpuOrSkip, webgpuUnavailable } from './webgpuAdapter';
 
@@ -115,7 +114,7 @@ describe('webgpu engine: reuse, half-precision weights, lost devices, budgets', 
         const config = readConfig(dir);
         const half = (weights: Map<string, Tensor>) => new Map([...weights].map(([k, t]) => {
           const { tensor } = allocateTensor(t.name, dtype, t.shape);
-          (dtype === 'F16' ? encodeF16 : encodeBf16)(t.data as Float32Array, tensor.data as Uint16Array);
+          writeF32(tensor, t.data as Float32Array);
           return [k, tensor];
         }));
         const gpuBackend = await WebGpuBackend.create();
