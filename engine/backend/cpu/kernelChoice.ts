@@ -14,8 +14,9 @@ import { siluAgreementBound, softmaxAgreementBound } from './activationBounds';
 import { softmax } from './headAttention';
 import { attendLatentReference } from './latentAttention';
 import { bindNative, loadNativeModule, NATIVE_DOT_OPS, NATIVE_QUANTISE_OPS, NativeFusedOps, NativeIsa, NativeOps } from './nativeKernels';
-import { latentAgreementBounds } from './nativeLatentAttention';
-import { instantiateKernels, KernelExports, wasm, WasmModule } from './wasmKernels';
+import { attendLatentNative, latentAgreementBounds } from './nativeLatentAttention';
+import type { MatmulJob } from './kernelThreads';
+import { instantiateKernels, KernelExports, wasm, WasmMemory, WasmModule } from './wasmKernels';
 
 export const KERNEL_CHOICES = ['auto', 'wasm', 'native', 'native-avx512', 'native-avx2'] as const;
 export type KernelsOption = (typeof KERNEL_CHOICES)[number];
@@ -254,36 +255,33 @@ function activationSelfCheck(native: NativeFusedOps, rand: () => number): string
   return undefined;
 }
 
-/** Native latent attention on two small problems (rows of 40 + 8 leave an AVX-512 tail) within latentAgreementBound. */
-function latentSelfCheck(native: NativeFusedOps, memory: { buffer: SharedArrayBuffer }, rand: () => number): string | undefined {
+/**
+ * Native latent attention on two small problems (rows of 40 + 8 leave an AVX-512 tail) within latentAgreementBound,
+ * staged by the backend's own attendLatentNative, its one call run on this thread.
+ */
+function latentSelfCheck(native: NativeFusedOps, memory: WasmMemory, rand: () => number): string | undefined {
+  const oneThread = { runMatmul: (j: MatmulJob) => native.attend_latent(j.x, j.w, j.out, j.n, j.rows, j.cols, 0, j.split, j.rowBlock) };
   for (const [r, dr, length, chunk, rows] of [[40, 8, 37, 16, 5], [64, 16, 20, 20, 3]]) {
     const latents: LatentChunk[] = [];
     for (let start = 0; start < length; start += chunk) {
       const count = Math.min(chunk, length - start);
       latents.push({ start, count, cKv: Float32Array.from({ length: count * r }, rand), kPe: Float32Array.from({ length: count * dr }, rand) });
     }
-    const a = {
+    const problem = {
       out: new Float32Array(rows * r), qLat: Float32Array.from({ length: rows * r }, rand), qPe: Float32Array.from({ length: rows * dr }, rand),
       rows, visible: Int32Array.from({ length: rows }, (_, i) => length - 3 * i), latents, kvLoraRank: r, ropeDim: dr, scale: 0.3,
     };
-    attendLatentReference(a);
-    // Bytes: params at 0, the table at 64, then q_lat, q_pe, visible, scores, out.
-    const [Q, P, V, S, O] = [4096, 8192, 12288, 16384, 32768];
-    native.latent_table(64, latents.map((c) => c.cKv), latents.map((c) => c.kPe), r, dr);
-    new Uint32Array(memory.buffer, 0, 7).set([64, Q, P, V, S, O, f32Bits(a.scale)]);
-    new Float32Array(memory.buffer, Q, rows * r).set(a.qLat);
-    new Float32Array(memory.buffer, P, rows * dr).set(a.qPe);
-    new Uint32Array(memory.buffer, V, rows).set(a.visible);
-    native.attend_latent(0, 0, 0, 1, rows, 0, 0, rows, 0);
-    const got = new Float32Array(memory.buffer, O, rows * r);
-    const bounds = latentAgreementBounds(a);
+    const want = { ...problem, out: new Float32Array(rows * r) };
+    attendLatentReference(want);
+    attendLatentNative(problem, length, rows, oneThread, 0, memory, native);
+    const got = problem.out;
+    const bounds = latentAgreementBounds(want);
     for (let i = 0; i < got.length; i++) {
-      if (!(Math.abs(got[i] - a.out[i]) <= bounds[i])) return `attend_latent r=${r} dr=${dr} length=${length}: output ${i} is ${got[i]}, the reference's ${a.out[i]}`;
+      if (!(Math.abs(got[i] - want.out[i]) <= bounds[i])) return `attend_latent r=${r} dr=${dr} length=${length}: output ${i} is ${got[i]}, the reference's ${want.out[i]}`;
     }
   }
   return undefined;
 }
-
 
 function floatOf(bits: number): number {
   return new Float32Array(new Uint32Array([bits]).buffer)[0];

@@ -4,7 +4,7 @@
 // scores, softmax and the weighted sum in one pass per row group instead of three calls and a TypeScript softmax.
 import type { LatentAttention } from './attentionJobs';
 import * as C from './controlBlock';
-import type { Kernels } from './kernelSet';
+import type { NativeFusedOps } from './nativeKernels';
 import type { KernelThreads } from './kernelThreads';
 import type { WasmMemory } from './wasmKernels';
 import { SCRATCH_BYTES } from './weightArena';
@@ -28,8 +28,8 @@ export function nativeLatentRowsPerCall(a: LatentAttention, length: number): num
   return Math.max(0, Math.floor((SCRATCH_BYTES - rowsStart(a.latents.length)) / perRow));
 }
 
-export function attendLatentNative(a: LatentAttention, length: number, rowsPerCall: number, pool: KernelThreads, bank: number, memory: WasmMemory,
-  kernels: Kernels): void {
+export function attendLatentNative(a: LatentAttention, length: number, rowsPerCall: number, pool: Pick<KernelThreads, 'runMatmul'>, bank: number,
+  memory: WasmMemory, kernels: Partial<NativeFusedOps>): void {
   const { kvLoraRank: r, ropeDim: dr, scale } = a;
   if (!kernels.latent_table) throw new Error('latent attention: these kernels have no native latent attention');
   // The chunks' arrays stay referenced by `a` until the last call returns, as the kernels read them in place.
