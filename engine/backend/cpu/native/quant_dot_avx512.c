@@ -23,6 +23,17 @@
 
 #define AI static inline __attribute__((always_inline))
 
+/**
+ * Decode's tiles read R rows side by side, a few hundred bytes to 2 KB of each before moving on: streams too short
+ * for the hardware prefetcher, which left weights that are not in cache (the experts, the output matrix) at a
+ * third of the memory's speed (Q6_K 12 GB/s, Q5_0 5 GB/s on one thread, against 30 and 15 with this). So each block
+ * step asks for its share of the next tile's bytes (the R rows are contiguous, R·bb bytes per step); a prefetch
+ * past the weights' end is harmless (it never faults).
+ */
+AI void prefetch_next_tile(const uint8_t *next_tile, size_t share) {
+  for (size_t o = 0; o < share; o += 64) _mm_prefetch((const char *)(next_tile + o), _MM_HINT_T0);
+}
+
 /** f16 bits → f32, exactly (vcvtph2ps, as the WASM $half). */
 AI float half_at(const uint8_t *p) { return _cvtsh_ss((unsigned short)(p[0] | p[1] << 8)); }
 
@@ -132,6 +143,7 @@ AI void tile32(const int type, const int T, const int R, const struct x32_block 
   __m512 acc[2] = { _mm512_setzero_ps(), _mm512_setzero_ps() }; // chunk o: output o's 4 lanes
   for (size_t b = 0; b < cols / 32; b++) {
     const uint8_t *blk = w + b * bb;
+    prefetch_next_tile(w + R * ws + R * bb * b, R * bb);
     // The weights of the block, unpacked once for every token: lane-ordered halves (and Q8_0's −128·Σ w).
     __m512i wlo, whi, bias = _mm512_setzero_si512();
     if (type == B32_Q8_0) {
@@ -318,6 +330,7 @@ AI void tile_k(const int type, const int T, const int R, const uint8_t *x, size_
   const int G = T * R > 4 ? 2 : 1;
   __m128 acc[2] = { _mm_setzero_ps(), _mm_setzero_ps() };
   for (size_t b = 0; b < nb; b++) {
+    prefetch_next_tile(w + R * ws + R * bb * b, R * bb);
     __m512i isum[8];
     __m256i summs[8];
     float wd[8], wm[8], xd[8];
