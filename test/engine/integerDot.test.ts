@@ -62,6 +62,47 @@ describe('CPU backend: integer-dot matmul over quantised weights and activations
   });
   after(() => backends.forEach((b) => b.dispose()));
 
+  // The routed experts run gate, up and down in the bank's scratch area, with x quantised once for gate and up:
+  // the same kernels on the same inputs as the expert-by-expert composition of linear and siluMul, so bit for bit.
+  for (const [recipe, types] of [
+    ['Q4_K gate/up, Q5_0 down (the Q4_K recipe for 1408-wide experts)', ['Q4_K', 'Q4_K', 'Q5_0']],
+    ['Q8_0 gate, Q6_K up (x quantised two ways), Q4_K down', ['Q8_0', 'Q6_K', 'Q4_K']],
+  ] as const) {
+    it(`routed experts over ${recipe}: the scratch path equals linear·siluMul·linear expert by expert, bit for bit`, async () => {
+      const [n, D, E, k] = [29, 256, 4, 2];
+      const I = types[2] === 'Q5_0' ? 96 : 256;
+      const experts = Array.from({ length: E }, (_, e) => ({
+        gate: quantisedTensor(types[0], I, D, 10 + e), up: quantisedTensor(types[1], I, D, 20 + e), down: quantisedTensor(types[2], D, I, 30 + e),
+      }));
+      const spec = { topK: k, method: 'greedy' as const, nGroup: 1, topkGroup: 1, normTopkProb: false, routedScalingFactor: 1 };
+      for (const b of backends) {
+        const ws = experts.map((w) => ({ gate: b.adoptWeight(w.gate), up: b.adoptWeight(w.up), down: b.adoptWeight(w.down) }));
+        const rows = (data: Float32Array, count: number, cols: number) => {
+          const { tensor } = allocateTensor('rows', 'F32', [count, cols]);
+          new Float32Array(tensor.data.buffer, tensor.data.byteOffset, count * cols).set(data);
+          return b.embed(b.adoptWeight(tensor), Int32Array.from({ length: count }, (_, i) => i));
+        };
+        const xs = Float32Array.from({ length: n * D }, signedUniform(71));
+        const x = rows(xs, n, D);
+        const routing = b.route(rows(Float32Array.from({ length: n * E }, signedUniform(72)), n, E), spec);
+        const got = await b.read(b.routedExperts(x, routing, ws));
+        const { experts: chosen, weights } = await b.readRouting(routing);
+        const want = new Float32Array(n * D);
+        for (let e = 0; e < E; e++) {
+          const slots = [...chosen.keys()].filter((s) => chosen[s] === e);
+          if (slots.length === 0) continue;
+          const tokens = slots.map((s) => Math.floor(s / k));
+          const xe = rows(Float32Array.from(tokens.flatMap((t) => [...xs.subarray(t * D, (t + 1) * D)])), tokens.length, D);
+          const y = await b.read(b.linear(b.siluMul(b.linear(xe, ws[e].gate), b.linear(xe, ws[e].up)), ws[e].down));
+          tokens.forEach((t, i) => {
+            for (let d = 0; d < D; d++) want[t * D + d] += y[i * D + d] * weights[slots[i]];
+          });
+        }
+        for (let i = 0; i < want.length; i++) if (!Object.is(got[i], want[i])) assert.fail(`${b.name}: out ${i} is ${got[i]}, the composition's ${want[i]}`);
+      }
+    });
+  }
+
   for (const dtype of QUANT_TYPES) {
     // The K-quants fold each super-block in scalar f32 as the reference does (bit-exact); Q8_0/Q4_0/Q5_0 sum their
     // blocks' f32 terms in four lanes, then across the lanes: within cols/32 roundings of Σ|terms|.

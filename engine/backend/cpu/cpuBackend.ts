@@ -16,7 +16,7 @@ import { HostLatentStore, LatentPageStore, LatentShape } from '../../cache/laten
 import { routeTokens } from '../../model/router';
 import type { Rope } from '../../model/rope';
 import { DType, isQuantised, QuantDType, rowBytes } from '../../weights/ggmlTypes';
-import { ACTIVATION_QUANT_OF, DotWeightDType, hasIntegerDot, quantiseActivations, quantisedRowBytes } from '../../weights/quantiseActivations';
+import { ACTIVATION_QUANT_OF, ActivationQuant, DotWeightDType, hasIntegerDot, quantiseActivations, quantisedRowBytes } from '../../weights/quantiseActivations';
 import { allocateTensor, readRow, Tensor, toF32 } from '../../weights/tensor';
 import type { HeadAttention, LatentAttention } from './attentionJobs';
 import * as C from './controlBlock';
@@ -338,8 +338,9 @@ export class CpuBackend implements Backend {
 
   /**
    * One expert on its tokens with every intermediate in its bank's scratch area (x gathered once for gate and up,
-   * silu·up in place, down's output added from there into `out`), when its three weights share a bank and take the
-   * f32-activation kernels; false (nothing done) otherwise. The same kernels on the same inputs as the general path.
+   * and quantised once for both where they take integer dots; silu·up in place; down's output added from there into
+   * `out`), when its three weights share a bank. The same kernels on the same inputs as the general path: each
+   * weight takes the integer dot or not as `matmul` would decide for these tokens.
    */
   private expertInScratch(x: Float32Array, D: number, tokens: number[], weights: number[], w: ExpertWeights, out: Float32Array): boolean {
     const fast = this.fast;
@@ -347,23 +348,34 @@ export class CpuBackend implements Backend {
     const at = [w.gate, w.up, w.down].map((t) => fast.arena.locate(t));
     const I = w.gate.shape[0];
     if (at.some((l) => !l || l.bank !== at[0]!.bank) || D % 8 !== 0 || I % 8 !== 0) return false;
-    if ([w.gate, w.up, w.down].some((t) => this.takesIntegerDot(t, tokens.length))) return false;
     const { bank } = at[0]!;
     const buffer = fast.arena.banks[bank].memory.buffer;
     const native = fast.pool.kernelsOf(bank).silu_mul;
-    // Scratch (f32): x [m, D] | gate [m, I] | up [m, I] | y [m, D], a chunk of tokens at a time.
-    const chunk = Math.floor(SCRATCH_BYTES / (4 * (2 * D + 2 * I)));
-    for (let t0 = 0; t0 < tokens.length; t0 += chunk) {
-      const m = Math.min(chunk, tokens.length - t0);
+    const n = tokens.length;
+    const dotFormat = (t: Tensor) => (this.takesIntegerDot(t, n) ? ACTIVATION_QUANT_OF[t.dtype] : undefined);
+    const [gateFormat, upFormat, downFormat] = [w.gate, w.up, w.down].map(dotFormat);
+    const upOwn = upFormat !== undefined && upFormat !== gateFormat; // up needs x quantised a second way
+    const qBytes = (format: ActivationQuant | undefined, cols: number) => (format ? quantisedRowBytes(format, cols) : 0);
+    // Scratch per token: x f32 [D] | gate [I] | up [I] | y [D] | x quantised for gate | for up | silu·up for down.
+    const perToken = 4 * (2 * D + 2 * I) + qBytes(gateFormat, D) + (upOwn ? qBytes(upFormat, D) : 0) + qBytes(downFormat, I);
+    const chunk = Math.floor(SCRATCH_BYTES / perToken);
+    for (let t0 = 0; t0 < n; t0 += chunk) {
+      const m = Math.min(chunk, n - t0);
       const xs = new Float32Array(buffer, 0, m * D);
       const g = new Float32Array(buffer, xs.byteOffset + xs.byteLength, m * I);
       const u = new Float32Array(buffer, g.byteOffset + g.byteLength, m * I);
       const y = new Float32Array(buffer, u.byteOffset + u.byteLength, m * D);
+      const xq = y.byteOffset + y.byteLength;
+      const xqUp = upOwn ? xq + m * qBytes(gateFormat, D) : xq;
+      const gq = xqUp + m * qBytes(upOwn ? upFormat : gateFormat, D);
       for (let i = 0; i < m; i++) xs.set(x.subarray(tokens[t0 + i] * D, (tokens[t0 + i] + 1) * D), i * D);
-      this.matmulInScratch(w.gate, at[0]!, xs.byteOffset, g.byteOffset, m);
-      this.matmulInScratch(w.up, at[1]!, xs.byteOffset, u.byteOffset, m);
+      if (gateFormat) this.quantiseInBank(gateFormat, bank, xs.byteOffset, xq, m, D);
+      if (upOwn) this.quantiseInBank(upFormat!, bank, xs.byteOffset, xqUp, m, D);
+      this.linearInScratch(w.gate, at[0]!, gateFormat ? xq : xs.byteOffset, g.byteOffset, m);
+      this.linearInScratch(w.up, at[1]!, upFormat ? xqUp : xs.byteOffset, u.byteOffset, m);
       siluMulInPlace(g, u, native);
-      this.matmulInScratch(w.down, at[2]!, g.byteOffset, y.byteOffset, m);
+      if (downFormat) this.quantiseInBank(downFormat, bank, g.byteOffset, gq, m, I);
+      this.linearInScratch(w.down, at[2]!, downFormat ? gq : g.byteOffset, y.byteOffset, m);
       scatterAdd(out, y, D, tokens.slice(t0, t0 + m), weights.slice(t0, t0 + m));
     }
     return true;
@@ -405,7 +417,7 @@ export class CpuBackend implements Backend {
     }
     const memory = this.fast.arena.banks[at.bank].memory;
     if (this.takesIntegerDot(w, n)) {
-      this.matmulIntegerDot(out, x, n, w, w.dtype, at, memory.buffer);
+      this.matmulIntegerDot(out, x, n, w, at, memory.buffer);
       return;
     }
     // Activations go through the bank's scratch, a chunk of tokens at a time.
@@ -471,27 +483,41 @@ export class CpuBackend implements Backend {
     this.fast!.pool.runMatmul({ op: this.opFor(w, at), bank: at.bank, x, w: at.offset, out, n, rows, cols, rowBlock, split: rows });
   }
 
-  /** matmul over quantised W with quantised activations: the integer-dot kernels (quantDotWat.ts, native/). */
-  private matmulIntegerDot(out: Float32Array, x: Float32Array, n: number, w: Tensor, dtype: DotWeightDType, at: WeightLocation, buffer: SharedArrayBuffer): void {
+  /** The same with x already quantised for W's integer-dot kernel (quantDotWat.ts, native/). */
+  private dotInScratch(w: Tensor & { dtype: DotWeightDType }, at: WeightLocation, xq: number, out: number, n: number): void {
     const [rows, cols] = w.shape;
-    const format = ACTIVATION_QUANT_OF[dtype];
-    const rowBlock = rowBlockFor(rowBytes(dtype, cols));
+    const rowBlock = rowBlockFor(rowBytes(w.dtype, cols));
+    this.fast!.pool.runMatmul({ op: DOT_OPS[w.dtype], bank: at.bank, x: xq, w: at.offset, out, n, rows, cols, rowBlock, split: rows });
+  }
+
+  /** x (f32, or quantised at xq where W takes integer dots for these n tokens) times Wᵀ, all in W's bank. */
+  private linearInScratch(w: Tensor, at: WeightLocation, x: number, out: number, n: number): void {
+    if (this.takesIntegerDot(w, n)) this.dotInScratch(w, at, x, out, n);
+    else this.matmulInScratch(w, at, x, out, n);
+  }
+
+  /** n rows of f32 at byte xAt of a bank, quantised (Q8_0 or Q8_K) to dstAt of the same bank. */
+  private quantiseInBank(format: ActivationQuant, bank: number, xAt: number, dstAt: number, n: number, cols: number): void {
+    const quantise = this.fast!.pool.kernelsOf(bank)[format === 'Q8_0' ? 'quantise_q8_0' : 'quantise_q8_k'];
+    const buffer = this.fast!.arena.banks[bank].memory.buffer;
+    if (quantise) quantise(xAt, dstAt, n, cols);
+    else quantiseActivations(format, new Float32Array(buffer, xAt, n * cols), n, cols, new Uint8Array(buffer), dstAt);
+  }
+
+  /** matmul over quantised W with quantised activations, through the bank's scratch a chunk of tokens at a time. */
+  private matmulIntegerDot(out: Float32Array, x: Float32Array, n: number, w: Tensor & { dtype: DotWeightDType }, at: WeightLocation, buffer: SharedArrayBuffer): void {
+    const [rows, cols] = w.shape;
+    const format = ACTIVATION_QUANT_OF[w.dtype];
     const xBytes = quantisedRowBytes(format, cols); // a multiple of 4
-    // The native quantisation reads x from the scratch, after the quantised rows and the outputs.
-    const quantise = this.fast!.pool.kernelsOf(at.bank)[format === 'Q8_0' ? 'quantise_q8_0' : 'quantise_q8_k'];
-    const chunk = Math.floor(SCRATCH_BYTES / (xBytes + rows * 4 + (quantise ? cols * 4 : 0)));
-    const scratch = new Uint8Array(buffer, 0, SCRATCH_BYTES);
+    // Scratch: quantised x [m] | out f32 [m, rows] | x f32 [m, cols].
+    const chunk = Math.floor(SCRATCH_BYTES / (xBytes + rows * 4 + cols * 4));
     for (let t0 = 0; t0 < n; t0 += chunk) {
       const m = Math.min(chunk, n - t0);
       const outAt = m * xBytes;
       const xAt = outAt + m * rows * 4;
-      if (quantise) {
-        new Float32Array(buffer, xAt, m * cols).set(x.subarray(t0 * cols, (t0 + m) * cols));
-        quantise(xAt, 0, m, cols);
-      } else {
-        quantiseActivations(format, x.subarray(t0 * cols, (t0 + m) * cols), m, cols, scratch, 0);
-      }
-      this.fast!.pool.runMatmul({ op: DOT_OPS[dtype], bank: at.bank, x: 0, w: at.offset, out: outAt, n: m, rows, cols, rowBlock, split: rows });
+      new Float32Array(buffer, xAt, m * cols).set(x.subarray(t0 * cols, (t0 + m) * cols));
+      this.quantiseInBank(format, at.bank, xAt, 0, m, cols);
+      this.dotInScratch(w, at, 0, outAt, m);
       out.set(new Float32Array(buffer, outAt, m * rows), t0 * rows);
     }
   }
