@@ -354,12 +354,11 @@ const PREFILL_ATTENTION_TOKENS = 512;
 function measurePrefillAttention(c: DeepseekV2Config, backends: Record<string, CpuBackend>): Record<string, number> {
   const n = PREFILL_ATTENTION_TOKENS;
   const H = c.numHeads;
-  const qkDim = c.qkNopeHeadDim + c.qkRopeHeadDim;
-  const vDim = c.vHeadDim;
+  const [nopeDim, ropeDim, vDim] = [c.qkNopeHeadDim, c.qkRopeHeadDim, c.vHeadDim];
   const rand = prng(13);
-  const q = Float32Array.from({ length: n * H * qkDim }, rand);
-  const k = Float32Array.from({ length: n * H * qkDim }, rand);
-  const v = Float32Array.from({ length: n * H * vDim }, rand);
+  const q = Float32Array.from({ length: n * H * (nopeDim + ropeDim) }, rand);
+  const kv = Float32Array.from({ length: n * H * (nopeDim + vDim) }, rand);
+  const kPe = Float32Array.from({ length: n * ropeDim }, rand);
   const visible = Int32Array.from({ length: n }, (_, j) => j + 1);
   const out = new Float32Array(n * H * vDim);
   const result: Record<string, number> = {};
@@ -368,7 +367,7 @@ function measurePrefillAttention(c: DeepseekV2Config, backends: Record<string, C
     const times: number[] = [];
     for (let r = 0; r < runs + (runs > 1 ? 1 : 0); r++) {
       const t0 = performance.now();
-      backend.attendHeadRows({ out, q, k, v, n, heads: H, length: n, qkDim, vDim, visible, scale: 0.07 });
+      backend.attendHeadRows({ out, q, kv, kPe, n, heads: H, length: n, nopeDim, ropeDim, vDim, visible, scale: 0.07 });
       if (runs === 1 || r > 0) times.push(performance.now() - t0); // the first fast run warms up
     }
     result[name] = median(times);

@@ -164,16 +164,16 @@ describe('CPU backend: WASM kernels and worker threads', function () {
 
   it('head attention equals the reference: queries after a cached prefix, 1 and 2 threads', async () => {
     const reference = new CpuBackend();
-    const [H, qkDim, vDim, n, pos0] = [3, 24, 16, 37, 50];
+    const [H, nopeDim, ropeDim, vDim, n, pos0] = [3, 16, 8, 16, 37, 50];
     const length = pos0 + n;
     const rand = prng(9);
-    const q = Float32Array.from({ length: n * H * qkDim }, rand);
-    const k = Float32Array.from({ length: length * H * qkDim }, rand);
-    const v = Float32Array.from({ length: length * H * vDim }, rand);
+    const q = Float32Array.from({ length: n * H * (nopeDim + ropeDim) }, rand);
+    const kv = Float32Array.from({ length: length * H * (nopeDim + vDim) }, rand);
+    const kPe = Float32Array.from({ length: length * ropeDim }, rand);
     const visible = Int32Array.from({ length: n }, (_, j) => pos0 + j + 1);
     const attend = (b: CpuBackend) => {
       const out = new Float32Array(n * H * vDim).fill(NaN);
-      b.attendHeadRows({ out, q, k, v, n, heads: H, length, qkDim, vDim, visible, scale: 0.2 });
+      b.attendHeadRows({ out, q, kv, kPe, n, heads: H, length, nopeDim, ropeDim, vDim, visible, scale: 0.2 });
       return out;
     };
     const want = attend(reference);

@@ -78,11 +78,11 @@ describe('CPU backend: native softmax and silu', function () {
 
   it('head attention through the native backends equals the reference: queries after a cached prefix, 1 and 2 threads', async () => {
     const rand = signedUniform(11);
-    const [H, qkDim, vDim, n, pos0] = [3, 24, 16, 37, 50];
+    const [H, nopeDim, ropeDim, vDim, n, pos0] = [3, 16, 8, 16, 37, 50];
     const length = pos0 + n;
     const a = {
-      q: Float32Array.from({ length: n * H * qkDim }, rand), k: Float32Array.from({ length: length * H * qkDim }, rand),
-      v: Float32Array.from({ length: length * H * vDim }, rand), n, heads: H, length, qkDim, vDim,
+      q: Float32Array.from({ length: n * H * (nopeDim + ropeDim) }, rand), kv: Float32Array.from({ length: length * H * (nopeDim + vDim) }, rand),
+      kPe: Float32Array.from({ length: length * ropeDim }, rand), n, heads: H, length, nopeDim, ropeDim, vDim,
       visible: Int32Array.from({ length: n }, (_, j) => pos0 + j + 1), scale: 0.4,
     };
     const want = new Float32Array(n * H * vDim);

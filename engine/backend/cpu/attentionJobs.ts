@@ -19,20 +19,25 @@ export interface LatentAttention {
   scale: number;
 }
 
-/** Multi-head causal attention with per-head keys and values (MLA's naive path, after expanding the latents). */
+/**
+ * Multi-head causal attention over MLA's expanded latents (the naive path): head h's key for token s is
+ * [kv[s, h, :nopeDim] | kPe[s]] (the rotary part shared by the heads) and its value kv[s, h, nopeDim:], read where
+ * kv_b's product leaves them.
+ */
 export interface HeadAttention {
   /** [n, heads, vDim] */
   out: Float32Array;
-  /** [n, heads, qkDim] */
+  /** [n, heads, nopeDim + ropeDim] */
   q: Float32Array;
-  /** [length, heads, qkDim] */
-  k: Float32Array;
-  /** [length, heads, vDim] */
-  v: Float32Array;
+  /** [length, heads, nopeDim + vDim] */
+  kv: Float32Array;
+  /** [length, ropeDim] */
+  kPe: Float32Array;
   n: number;
   heads: number;
   length: number;
-  qkDim: number;
+  nopeDim: number;
+  ropeDim: number;
   vDim: number;
   /** Per query token, how many keys it sees (causal limit). */
   visible: Int32Array;

@@ -270,22 +270,9 @@ export class CpuBackend implements Backend {
 
   attendHeads(item: BatchItem, heads: number, q: Activation, kv: Activation, kPe: Activation, dn: number, dv: number, scale: number): Activation {
     const qa = host(q), kva = host(kv), kpa = host(kPe);
-    const H = heads, dr = kpa.cols, qDim = dn + dr, kvDim = dn + dv;
-    const end = kva.rows;
-    // Per head: keys [k_nope | k_pe (shared by all heads)], values v.
-    const k = new Float32Array(end * H * qDim);
-    const v = new Float32Array(end * H * dv);
-    for (let s = 0; s < end; s++) {
-      for (let h = 0; h < H; h++) {
-        const src = (s * H + h) * kvDim;
-        k.set(kva.data.subarray(src, src + dn), (s * H + h) * qDim);
-        k.set(kpa.data.subarray(s * dr, (s + 1) * dr), (s * H + h) * qDim + dn);
-        v.set(kva.data.subarray(src + dn, src + kvDim), (s * H + h) * dv);
-      }
-    }
     const visible = Int32Array.from({ length: item.count }, (_, j) => item.pos0 + j + 1);
-    const out = new CpuActivation(item.count, H * dv);
-    this.attendHeadRows({ out: out.data, q: qa.data, k, v, n: item.count, heads: H, length: end, qkDim: qDim, vDim: dv, visible, scale });
+    const out = new CpuActivation(item.count, heads * dv);
+    this.attendHeadRows({ out: out.data, q: qa.data, kv: kva.data, kPe: kpa.data, n: item.count, heads, length: kva.rows, nopeDim: dn, ropeDim: kpa.cols, vDim: dv, visible, scale });
     return out;
   }
 
@@ -559,7 +546,7 @@ export class CpuBackend implements Backend {
 
   /** The head-attention kernel on host arrays (see HeadAttention). */
   attendHeadRows(a: HeadAttention): void {
-    const block = this.fast && a.qkDim % 8 === 0 && a.vDim % 8 === 0 ? headQueryBlock(a) : 0;
+    const block = this.fast && (a.nopeDim + a.ropeDim) % 8 === 0 && a.vDim % 8 === 0 ? headQueryBlock(a) : 0;
     if (!this.fast || block === 0) {
       attendHeadsReference(a);
       return;

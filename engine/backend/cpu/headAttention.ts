@@ -1,6 +1,6 @@
 // Multi-head causal attention on the CPU (see Backend.attendHeads): MLA's naive path for long prefills.
 // - attendHeadsReference: plain loops in double, the oracle.
-// - attendHeadsWasm: per head, its K and V are gathered into a bank's scratch, then per block of queries two
+// - attendHeadsWasm: per head, its K and V are gathered from kv and kPe into a bank's scratch, then per block of queries two
 //   kernel calls shared by the threads: scores = q·kᵀ (threads split the keys) and out = p·v (threads split
 //   v's dimension), with the softmax between them (the native kernels' softmax_rows where bound, else TypeScript).
 import type { HeadAttention } from './attentionJobs';
@@ -11,7 +11,8 @@ import type { WasmMemory } from './wasmKernels';
 import { SCRATCH_BYTES } from './weightArena';
 
 export function attendHeadsReference(a: HeadAttention): void {
-  const { out, q, k, v, n, heads: H, length, qkDim, vDim, visible, scale } = a;
+  const { out, q, kv, kPe, n, heads: H, length, nopeDim: dn, ropeDim: dr, vDim, visible, scale } = a;
+  const qkDim = dn + dr, kvDim = dn + vDim;
   const scores = new Float64Array(length);
   const acc = new Float64Array(vDim);
   for (let j = 0; j < n; j++) {
@@ -19,9 +20,10 @@ export function attendHeadsReference(a: HeadAttention): void {
       const qo = (j * H + h) * qkDim;
       let max = -Infinity;
       for (let s = 0; s < visible[j]; s++) {
-        const ko = (s * H + h) * qkDim;
+        const ko = (s * H + h) * kvDim;
         let dot = 0;
-        for (let d = 0; d < qkDim; d++) dot += q[qo + d] * k[ko + d];
+        for (let d = 0; d < dn; d++) dot += q[qo + d] * kv[ko + d];
+        for (let d = 0; d < dr; d++) dot += q[qo + dn + d] * kPe[s * dr + d];
         const score = dot * scale;
         scores[s] = score;
         if (score > max) max = score;
@@ -31,8 +33,8 @@ export function attendHeadsReference(a: HeadAttention): void {
       acc.fill(0);
       for (let s = 0; s < visible[j]; s++) {
         const p = scores[s] / sum;
-        const vo = (s * H + h) * vDim;
-        for (let d = 0; d < vDim; d++) acc[d] += p * v[vo + d];
+        const vo = (s * H + h) * kvDim + dn;
+        for (let d = 0; d < vDim; d++) acc[d] += p * kv[vo + d];
       }
       for (let d = 0; d < vDim; d++) out[(j * H + h) * vDim + d] = acc[d];
     }
@@ -41,7 +43,8 @@ export function attendHeadsReference(a: HeadAttention): void {
 
 /** Queries per block for the WASM path (scores of a block must fit the scratch), or 0 when K and V do not fit. */
 export function headQueryBlock(a: HeadAttention): number {
-  const { n, length, qkDim, vDim } = a;
+  const { n, length, vDim } = a;
+  const qkDim = a.nopeDim + a.ropeDim;
   const fixed = length * (qkDim + vDim);
   if (fixed * 4 > SCRATCH_BYTES / 2) return 0;
   return Math.max(1, Math.min(n, Math.floor((SCRATCH_BYTES / 4 - fixed) / (length + qkDim + vDim))));
@@ -49,7 +52,8 @@ export function headQueryBlock(a: HeadAttention): number {
 
 export function attendHeadsWasm(a: HeadAttention, block: number, pool: KernelThreads, bank: number, memory: WasmMemory,
   softmaxRows?: NativeFusedOps['softmax_rows']): void {
-  const { out, q, k, v, n, heads: H, length: L, qkDim, vDim, visible, scale } = a;
+  const { out, q, kv, kPe, n, heads: H, length: L, nopeDim: dn, ropeDim: dr, vDim, visible, scale } = a;
+  const qkDim = dn + dr, kvDim = dn + vDim;
   // Scratch layout (f32): k_h [L, qkDim] | v_h [L, vDim] | q block [block, qkDim] | s [block, L] | o [block, vDim]
   let at = 0;
   const take = (count: number) => {
@@ -64,8 +68,10 @@ export function attendHeadsWasm(a: HeadAttention, block: number, pool: KernelThr
   const o = take(block * vDim);
   for (let h = 0; h < H; h++) {
     for (let t = 0; t < L; t++) {
-      kh.set(k.subarray((t * H + h) * qkDim, (t * H + h + 1) * qkDim), t * qkDim);
-      vh.set(v.subarray((t * H + h) * vDim, (t * H + h + 1) * vDim), t * vDim);
+      const from = (t * H + h) * kvDim;
+      kh.set(kv.subarray(from, from + dn), t * qkDim);
+      kh.set(kPe.subarray(t * dr, (t + 1) * dr), t * qkDim + dn);
+      vh.set(kv.subarray(from + dn, from + kvDim), t * vDim);
     }
     for (let j0 = 0; j0 < n; j0 += block) {
       const m = Math.min(block, n - j0);
