@@ -10,9 +10,11 @@
 // Each kernel checks its operands against the bank's size and throws a RangeError outside it, as a WASM trap would.
 // A shared memory never moves when it grows (V8 reserves its maximum up front), but its length does: the size is
 // re-read from memory.buffer when an operand lies past it, and the base is re-read with it (checked, not assumed).
+#define _GNU_SOURCE
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include "bank_memory.h"
 #include "kernels.h"
 
@@ -174,6 +176,17 @@ static void finalize_binding(napi_env env, void *data, void *hint) {
   free(b);
 }
 
+/**
+ * Asks for transparent huge pages over the bank's whole reservation (V8 reserves a shared memory's 4 GiB maximum
+ * up front; pages are committed as it grows): streaming gigabytes of weights through 4 KiB pages costs a TLB miss
+ * per page. Advice only: where the kernel refuses (THP off, a hole in the range), nothing changes.
+ */
+static void advise_huge_pages(uint8_t *base) {
+  const uintptr_t huge = (uintptr_t)2 << 20, start = ((uintptr_t)base + huge - 1) & ~(huge - 1);
+  const uintptr_t end = ((uintptr_t)base + ((uintptr_t)4 << 30)) & ~(huge - 1);
+  if (end > start) (void)madvise((void *)start, end - start, MADV_HUGEPAGE);
+}
+
 static napi_value bind_memory(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
@@ -192,6 +205,7 @@ static napi_value bind_memory(napi_env env, napi_callback_info info) {
   uint8_t *base;
   uint64_t size;
   if (!bank_read_memory(env, argv[0], &base, &size)) return NULL;
+  advise_huge_pages(base);
   static const struct { const char *name; enum op op; int variant; } exports[] = {
     { "matmul_f32", OP_F32, 0 }, { "matmul_f16", OP_F16, 0 }, { "matmul_bf16", OP_BF16, 0 },
     // The exact f16 decode (vcvtph2ps) serves f16 weights with or without inf/nan alike.
