@@ -170,6 +170,13 @@ export interface Backend {
   readRouting(r: Routing): Promise<{ experts: Int32Array; weights: Float32Array }>;
   /** Ends a step: every activation and routing of the step may be reused from now on. */
   endStep(): void;
+  /**
+   * Optional: bracket one layer of a step. The activations made between them live only until endLayer (the model
+   * keeps nothing of a layer but what it adds into the residual stream, made before the layer), so a backend may
+   * reuse their memory for the next layer.
+   */
+  beginLayer?(): void;
+  endLayer?(): void;
 
   /**
    * Optional (GPU backends): waits for the weights placed so far to be resident, throwing what the device reported

@@ -156,6 +156,7 @@ export class DeepseekV2Model {
       for (const it of items) it.cache.grow(it.tokens.length);
       if (trace) trace.hiddenStates.push((await b.read(h)).slice());
       for (let l = 0; l < this.layers.length; l++) {
+        b.beginLayer?.();
         const layer = this.layers[l];
         const attn = layer.attention.forward(b.rmsNorm(h, layer.inputNorm, c.rmsNormEps), attentionItems, positions, path);
         if (trace) trace.attnOutputs.push((await b.read(attn)).slice());
@@ -174,6 +175,7 @@ export class DeepseekV2Model {
         if (trace) trace.mlpOutputs.push((await b.read(ffn)).slice());
         b.addInto(h, ffn);
         if (trace && l < this.layers.length - 1) trace.hiddenStates.push((await b.read(h)).slice());
+        b.endLayer?.();
       }
       const normed = b.rmsNorm(h, this.finalNorm, c.rmsNormEps);
       if (trace) trace.hiddenStates.push((await b.read(normed)).slice());

@@ -24,6 +24,7 @@ import { chooseKernels, KernelChoice, KernelsOption, requestedKernels } from './
 import { KernelThreads, MatmulJob, rowBlockFor } from './kernelThreads';
 import { attendHeadsReference, attendHeadsWasm, headQueryBlock } from './headAttention';
 import { attendLatentReference, attendLatentSegmented, attendLatentWasm, latentScratchBytes } from './latentAttention';
+import { ActivationPool } from './activationPool';
 import { matmulRows } from './matmulKernel';
 import type { NativeFusedOps } from './nativeKernels';
 import { attendLatentNative, nativeLatentRowsPerCall } from './nativeLatentAttention';
@@ -115,6 +116,8 @@ export class CpuBackend implements Backend {
   private readonly f16Finite = new WeakMap<object, boolean>();
   /** 1-D weights (norms) as f32, decoded once. */
   private readonly vectors = new WeakMap<object, Float32Array>();
+  /** Activation arrays reused layer to layer (see ActivationPool). */
+  private readonly pool = new ActivationPool();
 
   constructor(private readonly fast?: { arena: WeightArena; pool: KernelThreads; kernels: KernelChoice; integerDotMaxTokens?: number }) {
     this.threads = fast ? fast.pool.threads : 1;
@@ -161,7 +164,7 @@ export class CpuBackend implements Backend {
 
   embed(table: Tensor, tokens: Int32Array): Activation {
     const D = table.shape[1];
-    const out = new CpuActivation(tokens.length, D);
+    const out = this.activation(tokens.length, D);
     tokens.forEach((tok, t) => readRow(table, tok * D, D, out.data.subarray(t * D, (t + 1) * D)));
     return out;
   }
@@ -169,7 +172,7 @@ export class CpuBackend implements Backend {
   linear(x: Activation, w: Tensor): Activation {
     const a = host(x);
     if (a.cols !== w.shape[1]) throw new RangeError(`linear: ${w.name} takes ${w.shape[1]} features, got ${a.cols}`);
-    const out = new CpuActivation(a.rows, w.shape[0]);
+    const out = this.activation(a.rows, w.shape[0]);
     this.matmul(out.data, a.data, a.rows, w);
     return out;
   }
@@ -178,10 +181,10 @@ export class CpuBackend implements Backend {
     const a = host(x);
     const n = a.rows;
     const o = w[0].shape[0], din = w[0].shape[1];
-    const out = new CpuActivation(n, w.length * o);
+    const out = this.activation(n, w.length * o);
     if (this.headsInScratch(a, w, stride, offset, out)) return out;
-    const xh = new Float32Array(n * din);
-    const yh = new Float32Array(n * o);
+    const xh = this.pool.take(n * din);
+    const yh = this.pool.take(n * o);
     w.forEach((wh, h) => {
       for (let j = 0; j < n; j++) xh.set(a.data.subarray(j * a.cols + h * stride + offset, j * a.cols + h * stride + offset + din), j * din);
       this.matmul(yh, xh, n, wh);
@@ -192,7 +195,7 @@ export class CpuBackend implements Backend {
 
   rmsNorm(x: Activation, weight: Tensor, eps: number, offset = 0, width = x.cols): Activation {
     const a = host(x);
-    const out = new CpuActivation(a.rows, width);
+    const out = this.activation(a.rows, width);
     rmsNormRows(out.data, a.data, a.rows, width, this.vector(weight), eps, a.cols, offset);
     return out;
   }
@@ -222,14 +225,14 @@ export class CpuBackend implements Backend {
 
   sliceCols(x: Activation, offset: number, width: number): Activation {
     const a = host(x);
-    const out = new CpuActivation(a.rows, width);
+    const out = this.activation(a.rows, width);
     for (let j = 0; j < a.rows; j++) out.data.set(a.data.subarray(j * a.cols + offset, j * a.cols + offset + width), j * width);
     return out;
   }
 
   concatRows(parts: readonly Activation[]): Activation {
     if (parts.length === 1) return parts[0];
-    const out = new CpuActivation(parts.reduce((n, p) => n + p.rows, 0), parts[0].cols);
+    const out = this.activation(parts.reduce((n, p) => n + p.rows, 0), parts[0].cols);
     let at = 0;
     for (const p of parts) {
       out.data.set(host(p).data, at);
@@ -254,7 +257,7 @@ export class CpuBackend implements Backend {
     const latents = [...item.cache.chunks(layer, item.pos0 + n)];
     const r = latents[0].cKv.length / latents[0].count, dr = latents[0].kPe.length / latents[0].count;
     const rows = n * heads; // query row j·heads + h: head h of new token j
-    const qPe = new Float32Array(rows * dr);
+    const qPe = this.pool.take(rows * dr);
     const visible = new Int32Array(rows);
     for (let j = 0; j < n; j++) {
       for (let h = 0; h < heads; h++) {
@@ -263,7 +266,7 @@ export class CpuBackend implements Backend {
         visible[j * heads + h] = item.pos0 + j + 1;
       }
     }
-    const out = new CpuActivation(n, heads * r);
+    const out = this.activation(n, heads * r);
     this.attendLatentRows({ out: out.data, qLat: ql.data, qPe, rows, visible, latents, kvLoraRank: r, ropeDim: dr, scale });
     return out;
   }
@@ -271,7 +274,7 @@ export class CpuBackend implements Backend {
   attendHeads(item: BatchItem, heads: number, q: Activation, kv: Activation, kPe: Activation, dn: number, dv: number, scale: number): Activation {
     const qa = host(q), kva = host(kv), kpa = host(kPe);
     const visible = Int32Array.from({ length: item.count }, (_, j) => item.pos0 + j + 1);
-    const out = new CpuActivation(item.count, heads * dv);
+    const out = this.activation(item.count, heads * dv);
     this.attendHeadRows({ out: out.data, q: qa.data, kv: kva.data, kPe: kpa.data, n: item.count, heads, length: kva.rows, nopeDim: dn, ropeDim: kpa.cols, vDim: dv, visible, scale });
     return out;
   }
@@ -280,8 +283,8 @@ export class CpuBackend implements Backend {
     let cKv: CpuActivation | undefined, kPe: CpuActivation | undefined;
     for (const ch of cache.chunks(layer, end)) {
       const r = ch.cKv.length / ch.count, dr = ch.kPe.length / ch.count;
-      cKv ??= new CpuActivation(end, r);
-      kPe ??= new CpuActivation(end, dr);
+      cKv ??= this.activation(end, r);
+      kPe ??= this.activation(end, dr);
       cKv.data.set(ch.cKv.subarray(0, ch.count * r), ch.start * r);
       kPe.data.set(ch.kPe.subarray(0, ch.count * dr), ch.start * dr);
     }
@@ -308,14 +311,14 @@ export class CpuBackend implements Backend {
         slotsOf[routing.experts[t * k + j]].push(t * k + j);
       }
     }
-    const out = new CpuActivation(n, D);
+    const out = this.activation(n, D);
     const od = out.data;
     experts.forEach((w, e) => {
       const tokens = tokensOf[e];
       if (tokens.length === 0) return;
       const weights = slotsOf[e].map((slot) => routing.weights[slot]);
       if (this.expertInScratch(a.data, D, tokens, weights, w, od)) return;
-      const xe = new CpuActivation(tokens.length, D);
+      const xe = this.activation(tokens.length, D);
       tokens.forEach((t, i) => xe.data.set(a.data.subarray(t * D, (t + 1) * D), i * D));
       const ye = host(this.linear(this.siluMul(this.linear(xe, w.gate), this.linear(xe, w.up)), w.down)).data;
       scatterAdd(od, ye, D, tokens, weights);
@@ -369,7 +372,8 @@ export class CpuBackend implements Backend {
   }
 
   async read(x: Activation): Promise<Float32Array> {
-    return host(x).data;
+    // Inside a layer the array goes back to the pool at its end: the caller gets a copy.
+    return this.pool.inLayer ? host(x).data.slice() : host(x).data;
   }
 
   async readRouting(r: Routing): Promise<{ experts: Int32Array; weights: Float32Array }> {
@@ -377,8 +381,21 @@ export class CpuBackend implements Backend {
     return { experts: r.experts, weights: r.weights };
   }
 
+  beginLayer(): void {
+    this.pool.beginLayer();
+  }
+
+  endLayer(): void {
+    this.pool.endLayer();
+  }
+
   endStep(): void {
-    // Host activations are garbage-collected.
+    this.pool.endStep();
+  }
+
+  /** A zeroed [rows, cols] activation; inside a layer, its array is the layer pool's. */
+  private activation(rows: number, cols: number): CpuActivation {
+    return new CpuActivation(rows, cols, this.pool.take(rows * cols));
   }
 
   private vector(w: Tensor): Float32Array {
