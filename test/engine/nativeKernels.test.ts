@@ -110,7 +110,7 @@ describe('CPU backend: native kernels against the WASM kernels', function () {
 
   for (const op of NATIVE_DOT_OPS) {
     const dtype = op.slice(4).toUpperCase() as DotWeightDType;
-    it(`${dtype}: the integer-dot kernel is bit-identical to WASM for n = 1-9 and 64, row tails and sub-ranges, quantised and random blocks`, async () => {
+    it(`${dtype}: the integer-dot kernel is bit-identical to WASM for n = 1-12 and 64, row tails and sub-ranges, long rows, quantised and random blocks`, async () => {
       const { blockElements, blockBytes } = GGML_TYPES[dtype];
       const format = ACTIVATION_QUANT_OF[dtype];
       const m = new wasm.Memory({ initial: 256, maximum: 256, shared: true }); // 16 MiB
@@ -123,7 +123,9 @@ describe('CPU backend: native kernels against the WASM kernels', function () {
         assert.equal(op in bindNative(m, isa), CPU_HAS_VNNI, `${isa}: native ${op} bound`);
         if (!CPU_HAS_VNNI) continue;
         const [ref, nat] = [kernelsOn({ wasm: await kernelModule() }, m), kernelsOn({ wasm: await kernelModule(), native: isa }, m)];
-        for (const [n, rows, blocks, r0, r1, random] of [[1, 37, 8, 0, 37, 0], [2, 9, 3, 0, 9, 1], [3, 5, 1, 1, 4, 0], [4, 13, 2, 2, 13, 1], [5, 6, 4, 0, 6, 0], [9, 11, 2, 3, 10, 1], [64, 21, 2, 0, 21, 0], [7, 64, 1, 0, 64, 1]]) {
+        for (const [n, rows, blocks, r0, r1, random] of [[1, 37, 8, 0, 37, 0], [2, 9, 3, 0, 9, 1], [3, 5, 1, 1, 4, 0], [4, 13, 2, 2, 13, 1], [5, 6, 4, 0, 6, 0], [9, 11, 2, 3, 10, 1], [64, 21, 2, 0, 21, 0], [7, 64, 1, 0, 64, 1],
+          // Long rows (32-value types: 128 blocks and more go through chunks of 64): tiles of 8 and of 4, a partial chunk.
+          [12, 7, 130, 1, 7, 1], [8, 3, 200, 0, 3, 0]]) {
           const cols = blocks * blockElements;
           const wBytes = bytes.subarray(W, W + rows * blocks * blockBytes);
           if (random) {

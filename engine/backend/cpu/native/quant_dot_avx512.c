@@ -87,15 +87,19 @@ struct x32_block {
 /** Tokens per tile in prefill: two x32_blocks per block, the weights unpacked once for both. */
 #define TILE32_TOKENS 8
 
-/** The T (≤ 8) tokens at x into x32_blocks, block b's group g (tokens 4g..4g+3) at xb[2b + g] (absent tokens zero). */
-AI void prepare_x32(const int type, const int T, const uint8_t *x, size_t ts, size_t cols, struct x32_block *xb) {
+/**
+ * Blocks [b0, b1) of the T (≤ 8) tokens at x into x32_blocks, block b's group g (tokens 4g..4g+3) at
+ * xb[2(b − b0) + g] (absent tokens zero).
+ */
+AI void prepare_x32(const int type, const int T, const uint8_t *x, size_t ts, size_t cols, size_t b0, size_t b1,
+                    struct x32_block *xb) {
   const __m128i perm = _mm_setr_epi8(0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15);
   const __m128i ones = _mm_set1_epi8(1), flip = _mm_set1_epi8((char)0x80);
   const int offset = type == B32_Q4_0 ? -8 : -16;
-  for (size_t b = 0; b < cols / 32; b++) {
-    __builtin_memset(&xb[2 * b], 0, (T > 4 ? 2 : 1) * sizeof xb[0]);
+  for (size_t b = b0; b < b1; b++) {
+    __builtin_memset(&xb[2 * (b - b0)], 0, (T > 4 ? 2 : 1) * sizeof xb[0]);
     for (int t = 0; t < T; t++) {
-      struct x32_block *g = &xb[2 * b + t / 4];
+      struct x32_block *g = &xb[2 * (b - b0) + t / 4];
       const int o = t % 4;
       const uint8_t *q = x + t * ts + 32 * b;
       const __m128i lo = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)q), perm);
@@ -135,13 +139,12 @@ AI __mmask64 fifth_bits(const int R, const uint8_t *qh, size_t ws, int hi) {
  * Outputs (token 4g + o, the row) for chunk o of accumulator g when T = 4 or 8, R = 1; (the token, row o) when
  * T = 1, R = 4 (T = R = 1: chunk 0).
  */
-AI void tile32(const int type, const int T, const int R, const struct x32_block *xb, const uint8_t *w, size_t ws,
-               float *out, size_t rows, size_t cols) {
+AI void tile32_blocks(const int type, const int T, const int R, const struct x32_block *xb, const uint8_t *w, size_t ws,
+                      size_t b0, size_t b1, __m512 acc[2]) {
   const int G = T == 8 ? 2 : 1;
   const size_t bb = type == B32_Q8_0 ? 34 : type == B32_Q4_0 ? 18 : 22;
   const __m512i low4 = _mm512_set1_epi8(0x0f);
-  __m512 acc[2] = { _mm512_setzero_ps(), _mm512_setzero_ps() }; // chunk o: output o's 4 lanes
-  for (size_t b = 0; b < cols / 32; b++) {
+  for (size_t b = b0; b < b1; b++) {
     const uint8_t *blk = w + b * bb;
     prefetch_next_tile(w + R * ws + R * bb * b, R * bb);
     // The weights of the block, unpacked once for every token: lane-ordered halves (and Q8_0's −128·Σ w).
@@ -173,7 +176,7 @@ AI void tile32(const int type, const int T, const int R, const struct x32_block 
     }
 #pragma GCC unroll 2
     for (int g = 0; g < G; g++) {
-      const struct x32_block *xv = &xb[2 * b + g];
+      const struct x32_block *xv = &xb[2 * (b - b0) + g];
       const __m512i xlo = T > 1 ? _mm512_loadu_si512(xv->lo) : _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)xv->lo));
       const __m512i xhi = T > 1 ? _mm512_loadu_si512(xv->hi) : _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)xv->hi));
       __m512i isum;
@@ -190,6 +193,11 @@ AI void tile32(const int type, const int T, const int R, const struct x32_block 
       acc[g] = _mm512_add_ps(acc[g], _mm512_mul_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(wd, xd)));
     }
   }
+}
+
+/** The tile's outputs from its accumulators: each output's 4 lanes summed (l0 + l1) + (l2 + l3), as WASM does. */
+AI void tile32_store(const int T, const int R, const __m512 acc[2], float *out, size_t rows) {
+  const int G = T == 8 ? 2 : 1;
 #pragma GCC unroll 2
   for (int g = 0; g < G; g++) {
     float a[16];
@@ -200,24 +208,78 @@ AI void tile32(const int type, const int T, const int R, const struct x32_block 
   }
 }
 
+/** One tile over all of a row's blocks. */
+AI void tile32(const int type, const int T, const int R, const struct x32_block *xb, const uint8_t *w, size_t ws,
+               float *out, size_t rows, size_t cols) {
+  __m512 acc[2] = { _mm512_setzero_ps(), _mm512_setzero_ps() }; // chunk o: output o's 4 lanes
+  tile32_blocks(type, T, R, xb, w, ws, 0, cols / 32, acc);
+  tile32_store(T, R, acc, out, rows);
+}
+
+/**
+ * Long rows (at least 2·CHUNK32 blocks, e.g. a down projection of 10,944 columns) go through a token tile a chunk
+ * of CHUNK32 blocks at a time: the tile's prepared activations for all of a row (350 KB for 8 tokens there) would
+ * not stay in L1 across the rows, where a chunk's (32 KB) does. Each row's accumulators wait in the scratch between
+ * chunks; the blocks still fold in order, so the result is the same, bit for bit.
+ */
+#define CHUNK32 64
+
+/** Rows [b0, b1) of one token tile (T = 4 or 8) over long rows, chunk by chunk (acc: 32 floats per row, in scratch). */
+AI void tile32_chunked(const int type, const int T, const uint8_t *x, size_t ts, const uint8_t *w, size_t ws, float *out,
+                       size_t rows, size_t cols, size_t b0, size_t b1, struct x32_block *xb, float *acc) {
+  const size_t nb = cols / 32;
+  __builtin_memset(acc, 0, (b1 - b0) * 32 * sizeof *acc);
+  for (size_t c0 = 0; c0 < nb; c0 += CHUNK32) {
+    const size_t c1 = nb - c0 < CHUNK32 ? nb : c0 + CHUNK32;
+    prepare_x32(type, T, x, ts, cols, c0, c1, xb);
+    for (size_t r = b0; r < b1; r++) {
+      float *ar = acc + 32 * (r - b0);
+      __m512 a[2] = { _mm512_loadu_ps(ar), _mm512_loadu_ps(ar + 16) };
+      tile32_blocks(type, T, 1, xb, w + r * ws, ws, c0, c1, a);
+      _mm512_storeu_ps(ar, a[0]);
+      _mm512_storeu_ps(ar + 16, a[1]);
+    }
+  }
+  for (size_t r = b0; r < b1; r++) {
+    const float *ar = acc + 32 * (r - b0);
+    const __m512 a[2] = { _mm512_loadu_ps(ar), _mm512_loadu_ps(ar + 16) };
+    tile32_store(T, 1, a, out + r, rows);
+  }
+}
+
 /** Rows [r0, r1) in blocks of row_block; per block, tiles of 8 then 4 tokens × 1 row, then single tokens × 4 rows. */
 AI void dot32_rows(const int type, const uint8_t *x, const uint8_t *w, float *out, size_t n, size_t rows, size_t cols,
                    size_t r0, size_t r1, size_t row_block, struct x32_block *xb) {
   const size_t bb = type == B32_Q8_0 ? 34 : type == B32_Q4_0 ? 18 : 22, ws = cols / 32 * bb, ts = cols + cols / 32 * 4;
+  // Long rows: the scratch (2 x32_blocks per block of a row) holds a chunk's prepared activations, then as many
+  // rows' accumulators (128 bytes each) as the rest allows: at least CHUNK32 · 4 rows.
+  const int chunked = cols / 32 >= 2 * CHUNK32;
+  float *acc = (float *)(xb + 2 * CHUNK32);
+  const size_t acc_rows = chunked ? (cols / 32 - CHUNK32) * 2 * sizeof(struct x32_block) / (32 * sizeof(float)) : 0;
   if (row_block == 0) row_block = r1 - r0;
   for (size_t b0 = r0; b0 < r1; b0 += row_block) {
     const size_t b1 = r1 - b0 < row_block ? r1 : b0 + row_block;
     size_t t = 0;
-    for (; t + TILE32_TOKENS <= n; t += TILE32_TOKENS) {
-      prepare_x32(type, TILE32_TOKENS, x + t * ts, ts, cols, xb);
-      for (size_t r = b0; r < b1; r++) tile32(type, TILE32_TOKENS, 1, xb, w + r * ws, ws, out + t * rows + r, rows, cols);
-    }
-    for (; t + 4 <= n; t += 4) {
-      prepare_x32(type, 4, x + t * ts, ts, cols, xb);
-      for (size_t r = b0; r < b1; r++) tile32(type, 4, 1, xb, w + r * ws, ws, out + t * rows + r, rows, cols);
+    while (t + 4 <= n) {
+      const int T = t + TILE32_TOKENS <= n ? TILE32_TOKENS : 4;
+      if (chunked) {
+        for (size_t s0 = b0; s0 < b1; s0 += acc_rows) {
+          const size_t s1 = b1 - s0 < acc_rows ? b1 : s0 + acc_rows;
+          if (T == TILE32_TOKENS) tile32_chunked(type, TILE32_TOKENS, x + t * ts, ts, w, ws, out + t * rows, rows, cols, s0, s1, xb, acc);
+          else tile32_chunked(type, 4, x + t * ts, ts, w, ws, out + t * rows, rows, cols, s0, s1, xb, acc);
+        }
+      } else {
+        prepare_x32(type, T, x + t * ts, ts, cols, 0, cols / 32, xb);
+        if (T == TILE32_TOKENS) {
+          for (size_t r = b0; r < b1; r++) tile32(type, TILE32_TOKENS, 1, xb, w + r * ws, ws, out + t * rows + r, rows, cols);
+        } else {
+          for (size_t r = b0; r < b1; r++) tile32(type, 4, 1, xb, w + r * ws, ws, out + t * rows + r, rows, cols);
+        }
+      }
+      t += T;
     }
     for (; t < n; t++) {
-      prepare_x32(type, 1, x + t * ts, ts, cols, xb);
+      prepare_x32(type, 1, x + t * ts, ts, cols, 0, cols / 32, xb);
       size_t r = b0;
       for (; r + 4 <= b1; r += 4) tile32(type, 1, 4, xb, w + r * ws, ws, out + t * rows + r, rows, cols);
       for (; r < b1; r++) tile32(type, 1, 1, xb, w + r * ws, ws, out + t * rows + r, rows, cols);
