@@ -21,7 +21,7 @@ export function routeTokens(logits: Float32Array, n: number, E: number, spec: Ro
   const experts = new Int32Array(n * k);
   const weights = new Float32Array(n * k);
   const scores = new Float32Array(E);
-  const order = Array.from({ length: E }, (_, i) => i);
+  const taken = new Uint8Array(E);
   const groupSize = E / spec.nGroup;
   for (let t = 0; t < n; t++) {
     // Softmax over all routed experts, in float32.
@@ -41,11 +41,15 @@ export function routeTokens(logits: Float32Array, n: number, E: number, spec: Ro
       const keptGroups = new Set(topIndices(groupScore, spec.topkGroup));
       eligible = scores.map((s, e) => (keptGroups.has(Math.floor(e / groupSize)) ? s : 0));
     }
-    order.sort((a, b) => eligible[b] - eligible[a] || a - b);
+    // The k best by eligible score, ties to the lower index (a selection: k is 6 of 64 or 160).
+    taken.fill(0);
     let picked = 0;
     for (let j = 0; j < k; j++) {
-      experts[t * k + j] = order[j];
-      picked += weights[t * k + j] = scores[order[j]];
+      let best = -1;
+      for (let e = 0; e < E; e++) if (!taken[e] && (best < 0 || eligible[e] > eligible[best])) best = e;
+      taken[best] = 1;
+      experts[t * k + j] = best;
+      picked += weights[t * k + j] = scores[best];
     }
     for (let j = 0; j < k; j++) {
       const w = weights[t * k + j];
