@@ -24,7 +24,10 @@ import { nativeIsas } from './nativeIsas';
 import { randomTensor } from './backendInputs';
 
 /** Whether this CPU has AVX-512 VNNI, which the native integer-dot kernels need (Linux reports it in cpuinfo). */
-const CPU_HAS_VNNI = fs.existsSync('/proc/cpuinfo') && /\bavx512_vnni\b/.test(fs.readFileSync('/proc/cpuinfo', 'utf8'));
+const CPU_INFO = fs.existsSync('/proc/cpuinfo') ? fs.readFileSync('/proc/cpuinfo', 'utf8') : '';
+const CPU_HAS_VNNI = /\bavx512_vnni\b/.test(CPU_INFO);
+/** The integer dots run on AVX-512 VNNI or, with the same results, on AVX2 (with F16C for the scales). */
+const CPU_HAS_DOTS = CPU_HAS_VNNI || (/\bavx2\b/.test(CPU_INFO) && /\bf16c\b/.test(CPU_INFO));
 
 
 /** Asserts |got - want| <= agreementBound for every output of x·Wᵀ (W as decoded, f32 [rows, cols]). */
@@ -118,10 +121,11 @@ describe('CPU backend: native kernels against the WASM kernels', function () {
       const f32 = new Float32Array(m.buffer);
       const [X, W, A, B] = [0, 1 << 20, 1 << 22, 3 << 22]; // byte offsets
       const next = mulberry32(dtype.charCodeAt(1) * 97);
-      // The integer-dot kernels are AVX-512 (BW + VNNI) only: bound exactly where the CPU has VNNI.
-      for (const isa of isas.filter((i) => i === 'avx512')) {
-        assert.equal(op in bindNative(m, isa), CPU_HAS_VNNI, `${isa}: native ${op} bound`);
-        if (!CPU_HAS_VNNI) continue;
+      // The integer-dot kernels: AVX-512 (BW + VNNI) or AVX2, bound exactly where the CPU has one of them, under
+      // either instruction set's name (an AVX-512 CPU without VNNI gets the AVX2 ones).
+      for (const isa of isas) {
+        assert.equal(op in bindNative(m, isa), CPU_HAS_DOTS, `${isa}: native ${op} bound`);
+        if (!CPU_HAS_DOTS) continue;
         const [ref, nat] = [kernelsOn({ wasm: await kernelModule() }, m), kernelsOn({ wasm: await kernelModule(), native: isa }, m)];
         for (const [n, rows, blocks, r0, r1, random] of [[1, 37, 8, 0, 37, 0], [2, 9, 3, 0, 9, 1], [3, 5, 1, 1, 4, 0], [4, 13, 2, 2, 13, 1], [5, 6, 4, 0, 6, 0], [9, 11, 2, 3, 10, 1], [64, 21, 2, 0, 21, 0], [7, 64, 1, 0, 64, 1],
           // Long rows (32-value types: 128 blocks and more go through chunks of 64): tiles of 8 and of 4, a partial chunk.
@@ -165,8 +169,11 @@ describe('CPU backend: native kernels against the WASM kernels', function () {
     const m = new wasm.Memory({ initial: 256, maximum: 256, shared: true });
     const bytes = new Uint8Array(m.buffer);
     const [X, A, B] = [0, 1 << 22, 3 << 22];
-    for (const isa of isas.filter((i) => i === 'avx512')) {
+    for (const isa of isas) {
       const nat = bindNative(m, isa);
+      // AVX-512 only (elsewhere quantiseActivations runs): bound exactly there.
+      assert.equal('quantise_q8_0' in nat && 'quantise_q8_k' in nat, isa === 'avx512' && CPU_HAS_VNNI, `${isa}: native quantisation bound`);
+      if (!('quantise_q8_0' in nat)) continue;
       for (const [format, op] of [['Q8_0', 'quantise_q8_0'], ['Q8_K', 'quantise_q8_k']] as const) {
         for (const [n, cols] of [[1, 256], [2, 2048], [5, 1536], [64, 512]]) {
           const x = quantisationCases(n, cols, n * cols);
@@ -187,7 +194,7 @@ describe('CPU backend: native kernels against the WASM kernels', function () {
 
   it('quantised weights through the backend: native integer-dot matmuls equal the WASM ones bit for bit, 1 and 2 threads', async () => {
     const wasmDot = await CpuBackend.create({ threads: 1, integerDot: true, kernels: 'wasm' });
-    const nativeDots = await Promise.all(isas.filter((i) => i === 'avx512').map((isa) => CpuBackend.create({ threads: 2, minParallelWork: 0, integerDot: true, kernels: `native-${isa}` as KernelsOption })));
+    const nativeDots = await Promise.all(isas.map((isa) => CpuBackend.create({ threads: 2, minParallelWork: 0, integerDot: true, kernels: `native-${isa}` as KernelsOption })));
     try {
       for (const op of NATIVE_DOT_OPS) {
         const dtype = op.slice(4).toUpperCase() as DotWeightDType;

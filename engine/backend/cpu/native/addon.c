@@ -25,6 +25,8 @@ struct binding {
   uint8_t *base;
   uint64_t size;
   const struct kernel_set *kernels;
+  const struct dot_kernel_set *dots;
+  const struct quantise_set *quantise;
   enum op op;
   int variant; // OP_DOT: the DOT_* type; OP_QUANTISE: 0 for Q8_0, 1 for Q8_K
 };
@@ -40,12 +42,21 @@ static const struct kernel_set *kernels_for(const char *isa) {
   return NULL;
 }
 
-/** The integer-dot kernels for `isa`, or NULL where the CPU lacks what they use. */
+static int cpu_has_avx512_vnni(void) {
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+         __builtin_cpu_supports("avx512vnni");
+}
+
+/** The integer-dot kernels for `isa` (AVX-512 VNNI, else AVX2: same results), or NULL where the CPU lacks them. */
 static const struct dot_kernel_set *dot_kernels_for(const char *isa) {
-  if (strcmp(isa, "avx512") == 0 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni"))
-    return &dot_kernels_avx512_vnni;
+  if (strcmp(isa, "avx512") == 0 && cpu_has_avx512_vnni()) return &dot_kernels_avx512_vnni;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c")) return &dot_kernels_avx2;
   return NULL;
+}
+
+/** The activations' quantisation for `isa`: AVX-512 only (elsewhere the TypeScript quantises, byte for byte the same). */
+static const struct quantise_set *quantise_for(const char *isa) {
+  return strcmp(isa, "avx512") == 0 && cpu_has_avx512_vnni() ? &quantise_avx512 : NULL;
 }
 
 /** Per dot type: values and bytes per weight block, and whether the activations are Q8_K (else Q8_0). */
@@ -151,14 +162,14 @@ static napi_value call_kernel(napi_env env, napi_callback_info info) {
   }
   uint8_t *m = b->base;
   if (b->op == OP_QUANTISE) {
-    (b->variant ? quantise_avx512.q8_k : quantise_avx512.q8_0)((const float *)(m + a[0]), m + a[1], a[2], a[3]);
+    (b->variant ? b->quantise->q8_k : b->quantise->q8_0)((const float *)(m + a[0]), m + a[1], a[2], a[3]);
   } else if (b->op == OP_DOT) {
     void *scratch = NULL;
     if (!dot_blocks[b->variant].q8_k && !(scratch = malloc((size_t)a[5] / 32 * DOT_SCRATCH_PER_BLOCK32))) {
       napi_throw_error(env, NULL, "latent_kernels: out of memory");
       return NULL;
     }
-    dot_kernels_avx512_vnni.dot[b->variant](m + a[0], m + a[1], (float *)(m + a[2]), a[3], a[4], a[5], a[6], a[7], a[8], scratch);
+    b->dots->dot[b->variant](m + a[0], m + a[1], (float *)(m + a[2]), a[3], a[4], a[5], a[6], a[7], a[8], scratch);
     free(scratch);
   } else if (b->op == OP_NN_F32) {
     b->kernels->matmul_nn((const float *)(m + a[0]), (const float *)(m + a[1]), (float *)(m + a[2]), a[3], a[4], a[5], a[6], a[7]);
@@ -214,18 +225,19 @@ static napi_value bind_memory(napi_env env, napi_callback_info info) {
     { "dot_q4_k", OP_DOT, DOT_Q4_K }, { "dot_q5_k", OP_DOT, DOT_Q5_K }, { "dot_q6_k", OP_DOT, DOT_Q6_K },
     { "quantise_q8_0", OP_QUANTISE, 0 }, { "quantise_q8_k", OP_QUANTISE, 1 },
   };
-  const int has_dot = dot_kernels_for(isa) != NULL;
+  const struct dot_kernel_set *dots = dot_kernels_for(isa);
+  const struct quantise_set *quantise = quantise_for(isa);
   napi_value result;
   CHECK(napi_create_object(env, &result));
   for (size_t i = 0; i < sizeof exports / sizeof exports[0]; i++) {
-    if ((exports[i].op == OP_DOT || exports[i].op == OP_QUANTISE) && !has_dot) continue;
+    if ((exports[i].op == OP_DOT && !dots) || (exports[i].op == OP_QUANTISE && !quantise)) continue;
     // One binding per function, freed with it: a function may outlive the object it came in.
     struct binding *b = malloc(sizeof *b);
     if (!b) {
       napi_throw_error(env, NULL, "latent_kernels: out of memory");
       return NULL;
     }
-    *b = (struct binding){ .base = base, .size = size, .kernels = kernels, .op = exports[i].op, .variant = exports[i].variant };
+    *b = (struct binding){ .base = base, .size = size, .kernels = kernels, .dots = dots, .quantise = quantise, .op = exports[i].op, .variant = exports[i].variant };
     napi_value fn;
     CHECK(napi_create_reference(env, argv[0], 1, &b->memory));
     CHECK(napi_create_function(env, exports[i].name, NAPI_AUTO_LENGTH, call_kernel, b, &fn));

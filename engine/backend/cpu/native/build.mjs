@@ -30,6 +30,7 @@ const units = [
   ['matmul_avx2.c', ['-mavx2', '-mfma', '-mf16c']],
   // Bit-identical to the WASM kernels' f32 steps: no contraction into FMA.
   ['quant_dot_avx512.c', ['-mavx512f', '-mavx512bw', '-mavx512vl', '-mavx512vnni', '-mavx2', '-mf16c', '-ffp-contract=off']],
+  ['quant_dot_avx2.c', ['-mavx2', '-mf16c', '-ffp-contract=off']],
   ['quantise_avx512.c', ['-mavx512f', '-mavx512bw', '-mavx2', '-mf16c', '-ffp-contract=off']],
   ['ops_addon.c', []],
   ['ops_avx512.c', ['-mavx512f', '-mavx2', '-mfma']],
@@ -52,4 +53,4 @@ for (const [file, flags] of units) {
 const partial = `${target}.partial`;
 if (spawnSync(cc, ['-shared', '-o', partial, ...objects], { stdio: 'inherit' }).status !== 0) skip(`${cc} failed to link`);
 fs.renameSync(partial, target);
-console.log(`native kernels: built ${path.relative(root, target)} (avx512, avx2; integer dot on avx512 vnni)`);
+console.log(`native kernels: built ${path.relative(root, target)} (avx512, avx2; integer dot on avx512 vnni and on avx2)`);

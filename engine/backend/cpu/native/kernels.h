@@ -47,6 +47,7 @@ struct quantise_set {
 extern const struct kernel_set kernels_avx512;
 extern const struct kernel_set kernels_avx2;
 extern const struct dot_kernel_set dot_kernels_avx512_vnni;
+extern const struct dot_kernel_set dot_kernels_avx2;
 extern const struct quantise_set quantise_avx512;
 
 // The fused kernels beyond matmul, one set per instruction set (ops_avx512.c, ops_avx2.c), bound by ops_addon.c:
