@@ -1,8 +1,8 @@
 // The N-API face of the native kernels (plain node_api.h, so one build serves every Node version with N-API 8):
 //   isas()              -> the instruction sets this CPU runs, best first ("avx512", "avx2"; empty on others)
 //   bind(memory, isa)   -> { matmul_f32, matmul_f16, matmul_bf16, matmul_f16_finite, matmul_nn_f32, and where the
-//                          CPU has AVX-512 BW + VNNI (isa avx512) dot_q8_0, dot_q4_0, dot_q5_0, dot_q4_k, dot_q5_k,
-//                          dot_q6_k, quantise_q8_0, quantise_q8_k } over one weight bank (a shared
+//                          CPU has AVX-512 BW + VNNI or AVX2 dot_q8_0, dot_q4_0, dot_q5_0, dot_q4_k, dot_q5_k,
+//                          dot_q6_k, with AVX-512 VNNI (isa avx512) quantise_q8_0, quantise_q8_k } over one weight bank (a shared
 //                          WebAssembly.Memory), with the WASM exports' signature: kernel(x, w, out, n, rows, cols,
 //                          r0, r1, rowBlock), byte offsets in the bank; quantise_*(x, dst, n, cols) as
 //                          quantiseActivations(format, x, n, cols, dst) does.
