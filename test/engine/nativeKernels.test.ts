@@ -171,8 +171,8 @@ describe('CPU backend: native kernels against the WASM kernels', function () {
     const [X, A, B] = [0, 1 << 22, 3 << 22];
     for (const isa of isas) {
       const nat = bindNative(m, isa);
-      // AVX-512 only (elsewhere quantiseActivations runs): bound exactly there.
-      assert.equal('quantise_q8_0' in nat && 'quantise_q8_k' in nat, isa === 'avx512' && CPU_HAS_VNNI, `${isa}: native quantisation bound`);
+      // Beside the integer dots, on either instruction set: bound exactly where they are.
+      assert.equal('quantise_q8_0' in nat && 'quantise_q8_k' in nat, CPU_HAS_DOTS, `${isa}: native quantisation bound`);
       if (!('quantise_q8_0' in nat)) continue;
       for (const [format, op] of [['Q8_0', 'quantise_q8_0'], ['Q8_K', 'quantise_q8_k']] as const) {
         for (const [n, cols] of [[1, 256], [2, 2048], [5, 1536], [64, 512]]) {

@@ -2,7 +2,7 @@
 //   isas()              -> the instruction sets this CPU runs, best first ("avx512", "avx2"; empty on others)
 //   bind(memory, isa)   -> { matmul_f32, matmul_f16, matmul_bf16, matmul_f16_finite, matmul_nn_f32, and where the
 //                          CPU has AVX-512 BW + VNNI or AVX2 dot_q8_0, dot_q4_0, dot_q5_0, dot_q4_k, dot_q5_k,
-//                          dot_q6_k, with AVX-512 VNNI (isa avx512) quantise_q8_0, quantise_q8_k } over one weight bank (a shared
+//                          dot_q6_k, quantise_q8_0, quantise_q8_k } over one weight bank (a shared
 //                          WebAssembly.Memory), with the WASM exports' signature: kernel(x, w, out, n, rows, cols,
 //                          r0, r1, rowBlock), byte offsets in the bank; quantise_*(x, dst, n, cols) as
 //                          quantiseActivations(format, x, n, cols, dst) does.
@@ -54,9 +54,11 @@ static const struct dot_kernel_set *dot_kernels_for(const char *isa) {
   return NULL;
 }
 
-/** The activations' quantisation for `isa`: AVX-512 only (elsewhere the TypeScript quantises, byte for byte the same). */
+/** The activations' quantisation beside those kernels (the same bytes on both). */
 static const struct quantise_set *quantise_for(const char *isa) {
-  return strcmp(isa, "avx512") == 0 && cpu_has_avx512_vnni() ? &quantise_avx512 : NULL;
+  if (strcmp(isa, "avx512") == 0 && cpu_has_avx512_vnni()) return &quantise_avx512;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c")) return &quantise_avx2;
+  return NULL;
 }
 
 /** Per dot type: values and bytes per weight block, and whether the activations are Q8_K (else Q8_0). */

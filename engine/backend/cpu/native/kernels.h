@@ -36,7 +36,7 @@ struct dot_kernel_set {
   dot_fn *dot[DOT_TYPES];
 };
 
-// Activation quantisation (quantise_avx512.c): rows [0, n) of x f32 [n, cols] into `dst`, row after row, in
+// Activation quantisation (quantise_avx512.c, quantise_avx2.c): rows [0, n) of x f32 [n, cols] into `dst`, row after row, in
 // quantiseActivations.ts's Q8_0 / Q8_K layout and arithmetic, byte for byte.
 typedef void quantise_fn(const float *x, uint8_t *dst, size_t n, size_t cols);
 
@@ -49,6 +49,7 @@ extern const struct kernel_set kernels_avx2;
 extern const struct dot_kernel_set dot_kernels_avx512_vnni;
 extern const struct dot_kernel_set dot_kernels_avx2;
 extern const struct quantise_set quantise_avx512;
+extern const struct quantise_set quantise_avx2;
 
 // The fused kernels beyond matmul, one set per instruction set (ops_avx512.c, ops_avx2.c), bound by ops_addon.c:
 // MLA's absorbed attention (attention_simd.h) and the elementwise ones (activation_simd.h).
