@@ -9,9 +9,9 @@
 //   int8 activations) and `vpmaddwd` with the sub-block scales, folded in scalar f32:
 //   acc = acc + (f16(d)·xd)·f32(Σ sc·Σ q·x), then acc = acc − (f16(dmin)·xd)·f32(Σ m·bsum) (Q6_K: its −32 offset is
 //   in the first sum, through the activations' per-16 sums).
-// A tile is 1 token × 4 rows (the token's activation block loaded once for the 4 rows), then single rows; rows go
-// in blocks of row_block with every token over a block before the next. Each block step prefetches its share of
-// the next tile's rows, as the AVX-512 kernels do.
+// A tile is 4 tokens × 1 row in prefill (each weight block unpacked once for the 4) and 1 token × 4 rows in decode
+// (the token's activation block loaded once for the 4 rows); rows go in blocks of row_block with every token over
+// a block before the next. Each block step prefetches its share of the next tile's rows, as the AVX-512 kernels do.
 #include <immintrin.h>
 #include "kernels.h"
 
@@ -96,14 +96,47 @@ AI void tile32(const int type, const int R, const uint8_t *x, const uint8_t *w, 
   }
 }
 
+/** Outputs (tokens 0..T-1, one row) over all blocks (prefill: each weight block unpacked once for T tokens). */
+AI void tile32_tokens(const int type, const int T, const uint8_t *x, size_t ts, const uint8_t *w, float *out, size_t rows, size_t cols) {
+  const size_t nb = cols / 32, bb = type == B32_Q8_0 ? 34 : type == B32_Q4_0 ? 18 : 22;
+  __m128 acc[4] = { _mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps() };
+  for (size_t b = 0; b < nb; b++) {
+    prefetch_next_tile(w + nb * bb + bb * b, bb);
+    const uint8_t *blk = w + b * bb;
+    const __m256i wv = lane_order(weights32(type, blk));
+    const float wd = half_at(blk);
+#pragma GCC unroll 4
+    for (int t = 0; t < T; t++) {
+      const uint8_t *xt = x + t * ts;
+      const __m128i sums = lane_sums(wv, lane_order(_mm256_loadu_si256((const __m256i *)(xt + 32 * b))));
+      acc[t] = _mm_add_ps(acc[t], _mm_mul_ps(_mm_cvtepi32_ps(sums), _mm_set1_ps(wd * f32_at(xt + cols + 4 * b))));
+    }
+  }
+#pragma GCC unroll 4
+  for (int t = 0; t < T; t++) {
+    float a[4];
+    _mm_storeu_ps(a, acc[t]);
+    out[t * rows] = (a[0] + a[1]) + (a[2] + a[3]);
+  }
+}
+
 // ---- Q4_K / Q5_K / Q6_K ----
 
 enum { K_Q4_K, K_Q5_K, K_Q6_K };
 
-/** Σ sc·Σ q·x (Q6_K: with its −32 offset) and Σ m·bsum of one super-block (blk) against one token's (xq, bsums). */
-AI void dot_super_block(const int type, const uint8_t *blk, const uint8_t *xq, const uint8_t *bsums, int32_t *isum, int32_t *summs) {
+/**
+ * Σ sc·Σ q·x (Q6_K: with its −32 offset) and Σ m·bsum of one super-block (blk, block b of its row) against each of
+ * T (≤ 4) tokens (x, stride ts): the block is unpacked once for the T tokens.
+ */
+AI void dot_super_block(const int type, const int T, const uint8_t *blk, const uint8_t *x, size_t ts, size_t b, size_t cols,
+                        int32_t isum[4], int32_t summs[4]) {
+  const size_t nb = cols / 256;
   const __m256i low4 = _mm256_set1_epi8(0x0f);
-  __m256i acc = _mm256_setzero_si256();
+  __m256i acc[4];
+#pragma GCC unroll 4
+  for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_si256();
+#define XQ(t) (x + (t) * ts + 256 * b)
+#define BSUMS(t) (x + (t) * ts + cols + 4 * nb + 32 * b)
   if (type == K_Q6_K) {
     // ql [128], qh [64], int8 scales [16] (one per 16 values), f16 d. Value 128c + 32h + l: the nibble of
     // ql[64c + 32(h&1) + l] (low for h < 2) with bits 2h, 2h+1 of qh[32c + l] above.
@@ -117,14 +150,19 @@ AI void dot_super_block(const int type, const uint8_t *blk, const uint8_t *xq, c
         const __m256i q = _mm256_or_si256(lo, hi);
         const int g = 8 * c + 2 * h; // the scale groups of these 32 values: g, g + 1
         const __m256i scales = _mm256_setr_m128i(_mm_set1_epi16((short)(int8_t)blk[192 + g]), _mm_set1_epi16((short)(int8_t)blk[192 + g + 1]));
-        const __m256i pairs = _mm256_maddubs_epi16(q, _mm256_loadu_si256((const __m256i *)(xq + 128 * c + 32 * h)));
-        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, scales));
+#pragma GCC unroll 4
+        for (int t = 0; t < T; t++) {
+          const __m256i pairs = _mm256_maddubs_epi16(q, _mm256_loadu_si256((const __m256i *)(XQ(t) + 128 * c + 32 * h)));
+          acc[t] = _mm256_add_epi32(acc[t], _mm256_madd_epi16(pairs, scales));
+        }
       }
     }
     const __m256i offsets = _mm256_mullo_epi16(sc, _mm256_set1_epi16(-32));
-    acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)bsums), offsets));
-    *isum = hsum8(acc);
-    *summs = 0;
+#pragma GCC unroll 4
+    for (int t = 0; t < T; t++) {
+      isum[t] = hsum8(_mm256_add_epi32(acc[t], _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)BSUMS(t)), offsets)));
+      summs[t] = 0;
+    }
     return;
   }
   // Q4_K/Q5_K: f16 d, f16 dmin, 12 bytes of 6-bit scales and mins, [Q5_K: 32 bytes of fifth bits], 128 bytes of
@@ -140,27 +178,42 @@ AI void dot_super_block(const int type, const uint8_t *blk, const uint8_t *xq, c
   const uint8_t *qs = blk + (type == K_Q4_K ? 16 : 48);
   const __m256i qh = type == K_Q5_K ? _mm256_loadu_si256((const __m256i *)(blk + 16)) : _mm256_setzero_si256();
   for (int p = 0; p < 4; p++) {
-    const __m256i b = _mm256_loadu_si256((const __m256i *)(qs + 32 * p));
-    __m256i lo = _mm256_and_si256(b, low4), hi = _mm256_and_si256(_mm256_srli_epi16(b, 4), low4);
+    const __m256i bits = _mm256_loadu_si256((const __m256i *)(qs + 32 * p));
+    __m256i lo = _mm256_and_si256(bits, low4), hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), low4);
     if (type == K_Q5_K) {
       // Sub-block j's fifth bit is bit j of qh[l].
       const __m256i one = _mm256_set1_epi8(1);
       lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * p), one), 4));
       hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * p + 1), one), 4));
     }
-    const __m256i plo = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(xq + 64 * p)));
-    const __m256i phi = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(xq + 64 * p + 32)));
-    acc = _mm256_add_epi32(acc, _mm256_madd_epi16(plo, _mm256_set1_epi16(sm[2 * p])));
-    acc = _mm256_add_epi32(acc, _mm256_madd_epi16(phi, _mm256_set1_epi16(sm[2 * p + 1])));
+    const __m256i slo = _mm256_set1_epi16(sm[2 * p]), shi = _mm256_set1_epi16(sm[2 * p + 1]);
+#pragma GCC unroll 4
+    for (int t = 0; t < T; t++) {
+      const __m256i plo = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(XQ(t) + 64 * p)));
+      const __m256i phi = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(XQ(t) + 64 * p + 32)));
+      acc[t] = _mm256_add_epi32(acc[t], _mm256_add_epi32(_mm256_madd_epi16(plo, slo), _mm256_madd_epi16(phi, shi)));
+    }
   }
   // Σ m_j · (bsum 2j + bsum 2j+1): each min against its pair of 16-sums.
   const __m256i mins = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(_mm_loadl_epi64((const __m128i *)(sm + 8)),
                                                              _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7)));
-  *isum = hsum8(acc);
-  *summs = hsum8(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)bsums), mins));
+#pragma GCC unroll 4
+  for (int t = 0; t < T; t++) {
+    isum[t] = hsum8(acc[t]);
+    summs[t] = hsum8(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)BSUMS(t)), mins));
+  }
+#undef XQ
+#undef BSUMS
 }
 
-/** Outputs (the token, rows 0..R-1) over all super-blocks. */
+/** acc = acc + (f16(d)·xd)·f32(isum), then acc − (f16(dmin)·xd)·f32(summs) (not for Q6_K), as the WASM fold. */
+AI float fold_k(const int type, float acc, const uint8_t *blk, float xd, int32_t isum, int32_t summs) {
+  acc = acc + (half_at(type == K_Q6_K ? blk + 208 : blk) * xd) * (float)isum;
+  if (type != K_Q6_K) acc = acc - (half_at(blk + 2) * xd) * (float)summs;
+  return acc;
+}
+
+/** Outputs (the token, rows 0..R-1) over all super-blocks (decode). */
 AI void tile_k(const int type, const int R, const uint8_t *x, const uint8_t *w, size_t ws, float *out, size_t cols) {
   const size_t nb = cols / 256, bb = type == K_Q4_K ? 144 : type == K_Q5_K ? 176 : 210;
   float acc[4] = { 0, 0, 0, 0 };
@@ -170,20 +223,35 @@ AI void tile_k(const int type, const int R, const uint8_t *x, const uint8_t *w, 
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++) {
       const uint8_t *blk = w + r * ws + b * bb;
-      int32_t isum, summs;
-      dot_super_block(type, blk, x + 256 * b, x + cols + 4 * nb + 32 * b, &isum, &summs);
-      const float d = half_at(type == K_Q6_K ? blk + 208 : blk);
-      acc[r] = acc[r] + (d * xd) * (float)isum;
-      if (type != K_Q6_K) acc[r] = acc[r] - (half_at(blk + 2) * xd) * (float)summs;
+      int32_t isum[4], summs[4];
+      dot_super_block(type, 1, blk, x, 0, b, cols, isum, summs);
+      acc[r] = fold_k(type, acc[r], blk, xd, isum[0], summs[0]);
     }
   }
 #pragma GCC unroll 4
   for (int r = 0; r < R; r++) out[r] = acc[r];
 }
 
+/** Outputs (tokens 0..T-1, one row) over all super-blocks (prefill: the row's blocks unpacked once for T tokens). */
+AI void tile_k_tokens(const int type, const int T, const uint8_t *x, size_t ts, const uint8_t *w, float *out, size_t rows, size_t cols) {
+  const size_t nb = cols / 256, bb = type == K_Q4_K ? 144 : type == K_Q5_K ? 176 : 210;
+  float acc[4] = { 0, 0, 0, 0 };
+  for (size_t b = 0; b < nb; b++) {
+    prefetch_next_tile(w + nb * bb + bb * b, bb);
+    const uint8_t *blk = w + b * bb;
+    int32_t isum[4], summs[4];
+    dot_super_block(type, T, blk, x, ts, b, cols, isum, summs);
+#pragma GCC unroll 4
+    for (int t = 0; t < T; t++) acc[t] = fold_k(type, acc[t], blk, f32_at(x + t * ts + cols + 4 * b), isum[t], summs[t]);
+  }
+#pragma GCC unroll 4
+  for (int t = 0; t < T; t++) out[t * rows] = acc[t];
+}
+
 // ---- rows and tokens ----
 
-#define DOT_ROWS(name, tile_fn, type, block_values, block_bytes, x_row)                                                \
+/** Rows in blocks of row_block; per block, tiles of 4 tokens × 1 row, then the last 1-3 tokens each over 1 × 4 rows. */
+#define DOT_ROWS(name, tile_tokens, tile_rows, type, block_values, block_bytes, x_row)                                  \
   static void name(const uint8_t *x, const uint8_t *w, float *out, size_t n, size_t rows, size_t cols, size_t r0,     \
                    size_t r1, size_t row_block, void *scratch) {                                                        \
     (void)scratch;                                                                                                      \
@@ -191,19 +259,24 @@ AI void tile_k(const int type, const int R, const uint8_t *x, const uint8_t *w, 
     if (row_block == 0) row_block = r1 - r0;                                                                            \
     for (size_t b0 = r0; b0 < r1; b0 += row_block) {                                                                    \
       const size_t b1 = r1 - b0 < row_block ? r1 : b0 + row_block;                                                      \
-      for (size_t t = 0; t < n; t++) {                                                                                  \
+      size_t t = 0;                                                                                                     \
+      for (; t + 4 <= n; t += 4)                                                                                        \
+        for (size_t r = b0; r < b1; r++) tile_tokens(type, 4, x + t * ts, ts, w + r * ws, out + t * rows + r, rows, cols); \
+      for (; t < n; t++) {                                                                                              \
         size_t r = b0;                                                                                                  \
-        for (; r + 4 <= b1; r += 4) tile_fn(type, 4, x + t * ts, w + r * ws, ws, out + t * rows + r, cols);             \
-        for (; r < b1; r++) tile_fn(type, 1, x + t * ts, w + r * ws, ws, out + t * rows + r, cols);                     \
+        for (; r + 4 <= b1; r += 4) tile_rows(type, 4, x + t * ts, w + r * ws, ws, out + t * rows + r, cols);           \
+        for (; r < b1; r++) tile_rows(type, 1, x + t * ts, w + r * ws, ws, out + t * rows + r, cols);                   \
       }                                                                                                                 \
     }                                                                                                                   \
   }
 
-DOT_ROWS(dot_q8_0, tile32, B32_Q8_0, 32, 34, cols + cols / 32 * 4)
-DOT_ROWS(dot_q4_0, tile32, B32_Q4_0, 32, 18, cols + cols / 32 * 4)
-DOT_ROWS(dot_q5_0, tile32, B32_Q5_0, 32, 22, cols + cols / 32 * 4)
-DOT_ROWS(dot_q4_k, tile_k, K_Q4_K, 256, 144, cols + cols / 256 * 4 + cols / 16 * 2)
-DOT_ROWS(dot_q5_k, tile_k, K_Q5_K, 256, 176, cols + cols / 256 * 4 + cols / 16 * 2)
-DOT_ROWS(dot_q6_k, tile_k, K_Q6_K, 256, 210, cols + cols / 256 * 4 + cols / 16 * 2)
+#define Q8_0_ROW(cols) ((cols) + (cols) / 32 * 4)
+#define Q8_K_ROW(cols) ((cols) + (cols) / 256 * 4 + (cols) / 16 * 2)
+DOT_ROWS(dot_q8_0, tile32_tokens, tile32, B32_Q8_0, 32, 34, Q8_0_ROW(cols))
+DOT_ROWS(dot_q4_0, tile32_tokens, tile32, B32_Q4_0, 32, 18, Q8_0_ROW(cols))
+DOT_ROWS(dot_q5_0, tile32_tokens, tile32, B32_Q5_0, 32, 22, Q8_0_ROW(cols))
+DOT_ROWS(dot_q4_k, tile_k_tokens, tile_k, K_Q4_K, 256, 144, Q8_K_ROW(cols))
+DOT_ROWS(dot_q5_k, tile_k_tokens, tile_k, K_Q5_K, 256, 176, Q8_K_ROW(cols))
+DOT_ROWS(dot_q6_k, tile_k_tokens, tile_k, K_Q6_K, 256, 210, Q8_K_ROW(cols))
 
 const struct dot_kernel_set dot_kernels_avx2 = { { dot_q8_0, dot_q4_0, dot_q4_k, dot_q5_k, dot_q6_k, dot_q5_0 } };
