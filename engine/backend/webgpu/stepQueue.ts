@@ -3,7 +3,8 @@
 // host data (token ids, cos/sin tables, page tables) to two arenas at once, and a closure that encodes them. A
 // flush encodes every recorded op into one command encoder (compute work in as few passes as the copies allow),
 // uploads both arenas, submits once inside validation and out-of-memory error scopes, and returns the scopes'
-// verdict. Activation buffers are bound when their first op is encoded and go back to the pool at endStep.
+// verdict. Activation buffers are bound when their first op is encoded and go back to the pool at the end of
+// their layer (Backend.endLayer: an encoded marker, so later ops of the same submission reuse them) or of the step.
 import type { Activation } from '../backend';
 import { DeviceLostError, GpuRuntime } from './gpuRuntime';
 import { USAGE } from './gpuDevice';
@@ -11,6 +12,8 @@ import { USAGE } from './gpuDevice';
 /** A [rows, cols] f32 matrix: `offset` floats into its root's buffer (sliceRows views share the root). */
 export class GpuActivation implements Activation {
   buffer: GPUBuffer | null = null;
+  /** Its layer ended and its buffer went back to the pool (a later use is the model's error). */
+  released = false;
   constructor(readonly rows: number, readonly cols: number, readonly root: GpuActivation | null = null,
     readonly offset = 0, readonly step = 0) {}
 
@@ -29,7 +32,8 @@ export interface EncodeContext {
 
 type RecordedOp =
   | { kind: 'compute'; pipeline: () => GPUComputePipeline; params: number; bindings: Binding[]; workgroups: [number, number, number] }
-  | { kind: 'encoder'; encode: (ctx: EncodeContext) => void };
+  | { kind: 'encoder'; encode: (ctx: EncodeContext) => void }
+  | { kind: 'layer'; edge: 'begin' | 'end' };
 
 const PARAMS_WINDOW = 256;
 
@@ -49,9 +53,11 @@ export class StepQueue {
   private paramsBuffer: GPUBuffer | null = null;
   private uploadBuffer: GPUBuffer | null = null;
   private bufferGeneration = -1;
-  /** Free activation buffers by size; in-use ones of the current step. */
+  /** Free activation buffers by size; in-use ones of the current step (buffer -> bytes). */
   private pool = new Map<number, GPUBuffer[]>();
-  private inUse: { bytes: number; buffer: GPUBuffer }[] = [];
+  private inUse = new Map<GPUBuffer, number>();
+  /** While a layer is being encoded: the activations first bound in it. */
+  private layerRoots: GpuActivation[] | null = null;
   step = 1;
 
   /** Work a recorder deferred (batched latent copies) that must be recorded before the next op. */
@@ -137,16 +143,50 @@ export class StepQueue {
     this.ops.push({ kind: 'encoder', encode });
   }
 
+  /** Brackets a layer's ops (see Backend.beginLayer): recorded in order with them, acted on as they are encoded. */
+  layerEdge(edge: 'begin' | 'end'): void {
+    this.runHooks();
+    this.noteRecording();
+    this.ops.push({ kind: 'layer', edge });
+  }
+
   private bufferFor(a: GpuActivation): GPUBuffer {
     const root = a.root ?? a;
     if (root.step !== this.step) throw new Error(`webgpu: an activation of step ${root.step} used in step ${this.step} (activations live until endStep)`);
+    if (root.released) throw new Error(`webgpu: an activation [${root.rows}, ${root.cols}] used after its layer ended (a layer's activations live until endLayer)`);
     if (!root.buffer) {
       const bytes = pooledBytes(root.size);
       const free = this.pool.get(bytes);
       root.buffer = free?.pop() ?? this.runtime.createBuffer(`activation [${root.rows}, ${root.cols}]`, bytes, USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST);
-      this.inUse.push({ bytes, buffer: root.buffer });
+      this.inUse.set(root.buffer, bytes);
+      this.layerRoots?.push(root);
     }
     return root.buffer;
+  }
+
+  /** Buffers back to the free pool (the GPU runs later work after the work already encoded that used them). */
+  private toPool(buffers: Iterable<[GPUBuffer, number]>): void {
+    for (const [buffer, bytes] of buffers) {
+      let list = this.pool.get(bytes);
+      if (!list) this.pool.set(bytes, (list = []));
+      list.push(buffer);
+    }
+  }
+
+  private encodeLayerEdge(edge: 'begin' | 'end'): void {
+    if (edge === 'begin') {
+      this.layerRoots = [];
+      return;
+    }
+    const ended: [GPUBuffer, number][] = [];
+    for (const root of this.layerRoots ?? []) {
+      ended.push([root.buffer!, this.inUse.get(root.buffer!)!]);
+      this.inUse.delete(root.buffer!);
+      root.buffer = null;
+      root.released = true;
+    }
+    this.toPool(ended);
+    this.layerRoots = null;
   }
 
   private ensureArenas(): void {
@@ -154,7 +194,8 @@ export class StepQueue {
       this.bindGroups = new Map();
       this.paramsBuffer = this.uploadBuffer = null;
       this.pool = new Map();
-      this.inUse = [];
+      this.inUse = new Map();
+      this.layerRoots = null;
       this.bufferGeneration = this.runtime.generation;
     }
     const paramsBytes = Math.max(this.paramsUsed, PARAMS_WINDOW);
@@ -203,6 +244,10 @@ export class StepQueue {
       };
       let pass: GPUComputePassEncoder | null = null;
       for (const op of this.ops) {
+        if (op.kind === 'layer') {
+          this.encodeLayerEdge(op.edge);
+          continue;
+        }
         if (op.kind === 'encoder') {
           pass?.end();
           pass = null;
@@ -282,14 +327,9 @@ export class StepQueue {
 
   /** Ends the step: its activation buffers return to the pool (later submissions run after this one's). */
   endStep(): void {
-    if (this.bufferGeneration === this.runtime.generation) {
-      for (const { bytes, buffer } of this.inUse) {
-        let list = this.pool.get(bytes);
-        if (!list) this.pool.set(bytes, (list = []));
-        list.push(buffer);
-      }
-    }
-    this.inUse = [];
+    if (this.bufferGeneration === this.runtime.generation) this.toPool(this.inUse);
+    this.inUse = new Map();
+    this.layerRoots = null;
     this.step++;
   }
 }

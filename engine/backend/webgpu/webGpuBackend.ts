@@ -549,6 +549,14 @@ export class WebGpuBackend implements Backend {
     return { experts, weights };
   }
 
+  beginLayer(): void {
+    this.queue.layerEdge('begin');
+  }
+
+  endLayer(): void {
+    this.queue.layerEdge('end');
+  }
+
   endStep(): void {
     // Work nobody read (a prefill chunk's latents) still runs: submitted now, its errors thrown by the next flush.
     try {
