@@ -14,6 +14,7 @@
 // a block before the next. Each block step prefetches its share of the next tile's rows, as the AVX-512 kernels do.
 #include <immintrin.h>
 #include "kernels.h"
+#include "kquant_scales.h"
 
 #define AI static inline __attribute__((always_inline))
 
@@ -168,12 +169,7 @@ AI void dot_super_block(const int type, const int T, const uint8_t *blk, const u
   // Q4_K/Q5_K: f16 d, f16 dmin, 12 bytes of 6-bit scales and mins, [Q5_K: 32 bytes of fifth bits], 128 bytes of
   // nibbles (32 bytes per pair of sub-blocks: low nibbles sub-block 2p, high 2p+1). Scales as get_scale_min_k4.
   uint32_t s[4];
-  __builtin_memcpy(s, blk + 4, 12);
-  s[3] = ((s[2] >> 4) & 0x0f0f0f0f) | (((s[1] >> 6) & 0x03030303) << 4);
-  const uint32_t m03 = s[1] & 0x3f3f3f3f;
-  s[1] = (s[2] & 0x0f0f0f0f) | (((s[0] >> 6) & 0x03030303) << 4);
-  s[2] = m03;
-  s[0] &= 0x3f3f3f3f;
+  kquant_scales_mins(blk + 4, s);
   const uint8_t *sm = (const uint8_t *)s; // sc0..sc7, m0..m7
   const uint8_t *qs = blk + (type == K_Q4_K ? 16 : 48);
   const __m256i qh = type == K_Q5_K ? _mm256_loadu_si256((const __m256i *)(blk + 16)) : _mm256_setzero_si256();

@@ -20,6 +20,7 @@
 // caller provides).
 #include <immintrin.h>
 #include "kernels.h"
+#include "kquant_scales.h"
 
 #define AI static inline __attribute__((always_inline))
 
@@ -339,12 +340,7 @@ AI void unpack_k(const int type, const uint8_t *blk, struct unpacked_k *u) {
   // Q4_K/Q5_K: f16 d, f16 dmin, 12 bytes of 6-bit scales and mins, [Q5_K: 32 bytes of fifth bits], 128 bytes of
   // nibbles (32 bytes per pair of sub-blocks: low nibbles sub-block 2p, high 2p+1). Scales as get_scale_min_k4.
   uint32_t s[4];
-  __builtin_memcpy(s, blk + 4, 12);
-  s[3] = ((s[2] >> 4) & 0x0f0f0f0f) | (((s[1] >> 6) & 0x03030303) << 4);
-  const uint32_t m03 = s[1] & 0x3f3f3f3f;
-  s[1] = (s[2] & 0x0f0f0f0f) | (((s[0] >> 6) & 0x03030303) << 4);
-  s[2] = m03;
-  s[0] &= 0x3f3f3f3f;
+  kquant_scales_mins(blk + 4, s);
   // s as bytes: sc0..sc7, m0..m7.
   const __m256i sm = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)s));
   const __m512i sm512 = _mm512_castsi256_si512(sm);
