@@ -27,7 +27,7 @@
 /**
  * Decode's tiles read R rows side by side, a few hundred bytes to 2 KB of each before moving on: streams too short
  * for the hardware prefetcher, which left weights that are not in cache (the experts, the output matrix) at a
- * third of the memory's speed (Q6_K 12 GB/s, Q5_0 5 GB/s on one thread, against 30 and 15 with this). So each block
+ * third of the memory's speed (Q6_K 12 GB/s, Q5_0 5 GB/s on one thread, against 31 and 19-21 with this). So each block
  * step asks for its share of the next tile's bytes (the R rows are contiguous, R·bb bytes per step); a prefetch
  * past the weights' end is harmless (it never faults).
  */
