@@ -31,8 +31,8 @@ const units = [
   // Bit-identical to the WASM kernels' f32 steps: no contraction into FMA.
   ['quant_dot_avx512.c', ['-mavx512f', '-mavx512bw', '-mavx512vl', '-mavx512vnni', '-mavx2', '-mf16c', '-ffp-contract=off']],
   ['quant_dot_avx2.c', ['-mavx2', '-mf16c', '-ffp-contract=off']],
-  ['quantise_avx512.c', ['-mavx512f', '-mavx512bw', '-mavx2', '-mf16c', '-ffp-contract=off']],
-  ['quantise_avx2.c', ['-mavx2', '-mf16c', '-ffp-contract=off']],
+  ['quantise_avx512.c', ['-mavx512f', '-mavx512bw', '-mavx2', '-mfma', '-mf16c', '-ffp-contract=off']],
+  ['quantise_avx2.c', ['-mavx2', '-mfma', '-mf16c', '-ffp-contract=off']],
   ['ops_addon.c', []],
   ['ops_avx512.c', ['-mavx512f', '-mavx2', '-mfma']],
   ['ops_avx2.c', ['-mavx2', '-mfma']],
