@@ -4,8 +4,8 @@
 // - `await CpuBackend.create({ threads })`: the fast one, WebAssembly SIMD kernels (f32 accumulation, f16/bf16
 //   and GGML's block-quantised Q8_0/Q4_0/Q5_0/Q5_1/Q4_K/Q5_K/Q6_K decoded in-register) over weights kept in WASM shared
 //   memory, rows split across persistent worker threads; where the native module loads (native/, AVX-512 or AVX2)
-//   its kernels take the f32/f16/bf16 matmuls, (AVX-512 VNNI) the integer-dot ones and MLA's absorbed attention
-//   over the same memory (kernelChoice.ts).
+//   its kernels take the f32/f16/bf16 matmuls, the integer-dot ones and MLA's absorbed attention over the same
+//   memory (kernelChoice.ts).
 // Weights reach the fast kernels by being allocated in the backend's arena (`allocateWeight`, for loaders) or
 // adopted into it (`adoptWeight`, a copy); any other tensor takes the reference kernel.
 import { availableParallelism } from 'node:os';
@@ -74,7 +74,8 @@ const OPS: Record<DType, MatmulJob['op']> = {
   Q5_K: C.OP_MATMUL_Q5_K,
   Q6_K: C.OP_MATMUL_Q6_K,
 };
-const DOT_OPS: Record<DotWeightDType, C.DotOp> = { Q8_0: 64, Q4_0: 65, Q4_K: 66, Q5_K: 67, Q6_K: 68, Q5_0: 69 };
+/** Each weight type's integer-dot op: its export's place in DOT_EXPORTS ('dot_q4_k' for Q4_K). */
+const DOT_OPS = Object.fromEntries(C.DOT_EXPORTS.map((name, i) => [name.slice(4).toUpperCase(), C.OP_DOT_BASE + i])) as Record<DotWeightDType, C.DotOp>;
 
 /** Query rows [first, first + rows) of a latent attention, as views (the latents are shared). */
 function queryRows(a: LatentAttention, first: number, rows: number): LatentAttention {

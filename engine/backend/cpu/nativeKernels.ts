@@ -8,7 +8,7 @@ import type { KernelExports, WasmMemory } from './wasmKernels';
 
 /** The ops the native module has on every instruction set (every other op stays on the WASM kernels). */
 export const NATIVE_MATMUL_OPS = ['matmul_f32', 'matmul_f16', 'matmul_bf16', 'matmul_f16_finite', 'matmul_nn_f32'] as const;
-/** The integer-dot ops it has where the CPU runs them (AVX-512 BW + VNNI): bit-identical to the WASM exports. */
+/** The integer-dot ops it has where the CPU runs them (AVX-512 BW + VNNI, or AVX2): bit-identical to the WASM exports. */
 export const NATIVE_DOT_OPS = ['dot_q8_0', 'dot_q4_0', 'dot_q5_0', 'dot_q4_k', 'dot_q5_k', 'dot_q6_k'] as const;
 /** With them, the activations' quantisation (quantiseActivations.ts), byte for byte. */
 export const NATIVE_QUANTISE_OPS = ['quantise_q8_0', 'quantise_q8_k'] as const;
