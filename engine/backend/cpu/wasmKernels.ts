@@ -42,7 +42,7 @@ export interface KernelExports {
   dot_q5_k: MatmulExport;
   dot_q6_k: MatmulExport;
   dot_q5_0: MatmulExport;
-  /** Native only (AVX-512): quantiseActivations' Q8_0 / Q8_K of x f32 [n, cols] at `x` into `dst`, byte for byte. */
+  /** Native only (AVX-512 or AVX2, beside the integer dots): quantiseActivations' Q8_0 / Q8_K of x f32 [n, cols] at `x` into `dst`, byte for byte. */
   quantise_q8_0?: QuantiseExport;
   quantise_q8_k?: QuantiseExport;
   /** 1 when none of `count` f16 values (a multiple of 8) at `ptr` is inf or nan. */
