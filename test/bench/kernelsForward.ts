@@ -4,7 +4,7 @@
 //
 //   node --max-old-space-size=16384 out/test/bench/kernelsForward.js --gguf FILE [--kernels wasm,native-avx2,native-avx512] [--rounds 3]
 //
-// The last line is one JSON object: per kernel set pp512 and tg32 (tok/s) and its runs.
+// The last line is one JSON object: per kernel set pp512 and tg32 (tok/s), its ratios to the first set listed, its runs.
 import { Engine } from '../../engine/engine';
 import { argmax } from '../../engine/generate/sampler';
 import { deepseekTokenizer, median, sourceText } from './benchModel';
@@ -54,7 +54,14 @@ async function main(): Promise<void> {
       console.error(`round ${r} ${KERNELS[i]}: pp${PROMPT} ${pp.toFixed(1)} tok/s, tg${GEN} ${tg.toFixed(1)} tok/s`);
     }
   }
-  const report = Object.fromEntries(KERNELS.map((k) => [k, { [`pp${PROMPT}`]: median(runs[k].pp), [`tg${GEN}`]: median(runs[k].tg), runs: runs[k] }]));
+  // Ratios against the first kernel set listed (WASM by default), measured in this run.
+  const base = KERNELS[0];
+  const report = Object.fromEntries(KERNELS.map((k) => {
+    const pp = median(runs[k].pp), tg = median(runs[k].tg);
+    const ratios = { prefill: pp / median(runs[base].pp), decode: tg / median(runs[base].tg) };
+    console.error(`${k}: pp${PROMPT} ${pp.toFixed(1)}, tg${GEN} ${tg.toFixed(1)} tok/s; ${ratios.prefill.toFixed(2)}x / ${ratios.decode.toFixed(2)}x ${base}`);
+    return [k, { [`pp${PROMPT}`]: pp, [`tg${GEN}`]: tg, [`vs_${base}`]: ratios, runs: runs[k] }];
+  }));
   for (const e of engines) e.model.backend.dispose();
   console.log(JSON.stringify({ bench: 'kernels-forward', gguf, rounds: ROUNDS, kernels: report }));
 }
