@@ -14,7 +14,7 @@ import { DEFAULT_MAX_DISTANCE, PromptCache, PromptCacheStats, ReusePolicy } from
 import { Sequence } from './generate/sequence';
 import { TokenHealer } from './generate/tokenHealing';
 import type { DeepseekV2Config } from './model/config';
-import { DeepseekV2Model, StepOutput } from './model/deepseekV2';
+import { DeepseekV2Model, StepItem, StepOutput } from './model/deepseekV2';
 import { ModelTokenizer } from './tokenizer/modelTokenizer';
 import type { WeightQuantisation } from './weights/loadQuantisation';
 import { LoadProgress, loadWeights, readConfig } from './weights/modelFolder';
@@ -213,10 +213,9 @@ export class Engine {
     // A request never waits for background work: the refresh in progress is dropped with what it held.
     this.refresher.drop();
     this.dropLostCache();
-    const prepared = await this.promptCache.prepare(request.prompt, async (cache, tokens) => {
-      cache.reserve(tokens.length);
-      await this.model.forward([{ cache, tokens, logits: 'none' }]);
-    });
+    // The gaps between reused runs are left for the first step, so that one forward computes them with the prompt's
+    // last tokens (an edit 100 tokens back costs one pass over the weights, not two).
+    const prepared = await this.promptCache.prepare(request.prompt, null);
     // The whole prompt's pages are taken now: a request that starts never fails its prefill for want of a page,
     // and a full pool is told at once (PoolExhaustedError: the caller may retry when others end).
     try {
@@ -225,11 +224,12 @@ export class Engine {
       this.promptCache.abandon(prepared);
       throw e;
     }
-    // A sequence that ended in an error may hold half-written latents: they are dropped, not cached.
-    const onFinish = (s: Sequence) => s.finishReason === 'error'
+    // A sequence that ended in an error may hold half-written latents, and one that ended before its first step
+    // the unwritten slots of its gaps: they are dropped, not cached.
+    const onFinish = (s: Sequence) => s.finishReason === 'error' || s.gaps.length > 0
       ? this.promptCache.abandon(prepared) : this.promptCache.finish(prepared, s.fedTokens);
     return new Sequence(request, prepared.cache, prepared.cachedTokens, prepared.pending, this.tokenizer, this.eos, onDelta, onFinish,
-      healed?.healing ?? null);
+      healed?.healing ?? null, prepared.gaps);
   }
 
   /** Throws (RangeError) on a request the engine cannot take, before anything is held. */
@@ -271,9 +271,17 @@ export class Engine {
     let outputs: StepOutput[];
     try {
       // A sequence that picks a token offers its pick: a backend that samples returns the token, not the logits.
-      outputs = await this.model.step(running.map((s, i) => fed[i].length < s.pending.length
-        ? { cache: s.cache, tokens: fed[i], logits: 'none' as const }
-        : { cache: s.cache, tokens: fed[i], logits: 'last' as const, pick: s.devicePick() ?? undefined }));
+      // A sequence's gaps (its first step only) ride along as items of their own, ahead of its pending tokens.
+      const items: StepItem[] = running.flatMap((s, i) => [
+        ...s.gaps.map((g) => ({ cache: s.cache, tokens: g.tokens, at: g.at, logits: 'none' as const })),
+        fed[i].length < s.pending.length
+          ? { cache: s.cache, tokens: fed[i], logits: 'none' as const }
+          : { cache: s.cache, tokens: fed[i], logits: 'last' as const, pick: s.devicePick() ?? undefined },
+      ]);
+      const all = await this.model.step(items);
+      let next = 0;
+      outputs = running.map((s) => all[(next += s.gaps.length + 1) - 1]);
+      for (const s of running) s.gaps = [];
     } catch (e) {
       // Every cache of the batch is in doubt: each sequence ends with the error and releases what it held.
       for (const s of running) s.finish('error', `the forward pass failed: ${(e as Error).message}`);

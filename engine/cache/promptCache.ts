@@ -4,8 +4,9 @@
 //                edited from, and each aligned run is copied (re-positioned by rotating only k_pe) but for its
 //                first k tokens, which are recomputed so that they see their new left context (the EPIC recipe);
 //                no reused token may be more than d re-positionings from exact.
-// A request `prepare`s its cache (adopt the prefix, copy moved runs, compute the gaps) and `finish`es it (its
-// pages go into the tree, the sequence it is an edit of is released, its references are dropped) or `abandon`s it.
+// A request `prepare`s its cache (adopt the prefix, copy moved runs, compute the gaps or leave their slots for the
+// caller's first forward) and `finish`es it (its pages go into the tree, the sequence it is an edit of is released,
+// its references are dropped) or `abandon`s it.
 import type { Rope } from '../model/rope';
 import type { LatentFormat } from './latentFormat';
 import { LatentPool, LatentShape, PAGE_TOKENS, PoolExhaustedError } from './latentPool';
@@ -49,6 +50,12 @@ export interface PreparedPrompt {
   moved: MovedRun[];
   /** The prompt's last tokens, still to be computed by the caller (always at least one). */
   pending: number[];
+  /**
+   * Without a `compute` for `prepare`: the gaps between moved runs, whose slots the cache holds unwritten, for the
+   * caller to compute in its first forward beside `pending` (items with `at`); the cache may go into the tree only
+   * after they are (until then, `abandon` it).
+   */
+  gaps: Gap[];
   /** Held until `finish` or `abandon`. */
   lockedNode: RadixNode;
   /** The cached sequence this prompt is an edit of (its own branch is released once this one is cached). */
@@ -76,6 +83,12 @@ export interface PromptCacheOptions {
   policy: ReusePolicy;
   /** Page storage in the backend's memory (default: host arrays). */
   createStore?: (shape: LatentShape, format: LatentFormat, capacityPages: number) => LatentPageStore;
+}
+
+/** Prompt tokens to compute into slots the cache holds from index `at` on. */
+export interface Gap {
+  at: number;
+  tokens: number[];
 }
 
 /** Runs the model over `tokens` appended to `cache` (the caller's forward). */
@@ -122,10 +135,11 @@ export class PromptCache {
 
   /**
    * Builds the cache for `prompt`. `compute(cache, tokens)` runs the model over tokens appended to the cache
-   * (used for the gaps between reused runs); the last gap is returned as `pending` for the caller's batch. On any
-   * error nothing stays held.
+   * (used for the gaps between reused runs); without it the gaps' slots are made and returned as `gaps`, for the
+   * caller to compute with `pending` in one forward (the weights read once, not once per gap). The last gap is
+   * returned as `pending` for the caller's batch. On any error nothing stays held.
    */
-  async prepare(prompt: readonly number[], compute: ComputeTokens, policy: ReusePolicy = this.policy): Promise<PreparedPrompt> {
+  async prepare(prompt: readonly number[], compute: ComputeTokens | null, policy: ReusePolicy = this.policy): Promise<PreparedPrompt> {
     const n = prompt.length;
     if (n === 0) throw new RangeError('prepare: the prompt is empty');
     const maxDistance = policy.kind === 'exact' ? EXACT : policy.maxDistance;
@@ -136,6 +150,7 @@ export class PromptCache {
     let cursor = match.length;
     let moved: MovedRun[] = [];
     let supersedes: number[] | null = null;
+    const gaps: Gap[] = [];
     try {
       cache.adoptPrefix(match.pages, match.distances);
       const source = policy.kind === 'reuse' ? this.tree.latestSequenceSharingPrefix(prompt) : null;
@@ -145,7 +160,7 @@ export class PromptCache {
         // Pages for the copies may come from evicting cold leaves: never the source's.
         this.tree.lock(source.leaf);
         try {
-          await this.copyRuns(moved, source, prompt, cache, compute, cursor);
+          await this.copyRuns(moved, source, prompt, cache, compute, cursor, gaps);
         } finally {
           this.tree.unlock(source.leaf);
         }
@@ -162,16 +177,25 @@ export class PromptCache {
       throw e;
     }
     return {
-      cache, cachedTokens, prefixLength: match.length, moved, pending: prompt.slice(cursor), lockedNode: match.node,
+      cache, cachedTokens, prefixLength: match.length, moved, pending: prompt.slice(cursor), gaps, lockedNode: match.node,
       supersedes, ended: false,
     };
   }
 
-  /** Computes the gaps before each moved run and copies the run itself, re-positioned. */
+  /** Computes the gap before each moved run (or makes its slots, into `gaps`) and copies the run, re-positioned. */
   private async copyRuns(moved: MovedRun[], source: CachedSequence, prompt: readonly number[], cache: PagedLatentCache,
-    compute: ComputeTokens, cursor: number): Promise<void> {
+    compute: ComputeTokens | null, cursor: number, gaps: Gap[]): Promise<void> {
     for (const run of moved) {
-      if (run.start > cursor) await compute(cache, prompt.slice(cursor, run.start));
+      if (run.start > cursor) {
+        const tokens = prompt.slice(cursor, run.start);
+        if (compute) {
+          await compute(cache, tokens);
+        } else {
+          // The slots take the provenance of what precedes them, as computed tokens do.
+          gaps.push({ at: cache.length, tokens });
+          cache.grow(tokens.length);
+        }
+      }
       const base = cache.length;
       cache.growCopied(source.distances.slice(run.sourceStart, run.sourceStart + run.count).map((d) => d + run.distanceStep));
       for (let i = 0; i < run.count; i++) {

@@ -3,6 +3,7 @@
 import type { FinishReason, GenerationDelta, GenerationRequest, GenerationResult } from '../api';
 import type { SamplingPick } from '../backend/backend';
 import type { LatentCache } from '../cache/latentCache';
+import type { Gap } from '../cache/promptCache';
 import type { ModelTokenizer } from '../tokenizer/modelTokenizer';
 import { StreamingDecoder } from '../tokenizer/streamingDecoder';
 import { pickToken, Sampler } from './sampler';
@@ -34,6 +35,8 @@ export class Sequence {
     private readonly onFinish?: (s: Sequence) => void,
     /** Token healing of the prompt's last token: constrains the first pick; its text is not echoed. */
     private healing: Healing | null = null,
+    /** Gaps between the prompt's reused runs, in slots the cache holds: computed in the first step, beside `pending`. */
+    public gaps: Gap[] = [],
   ) {
     this.pending = pending;
     this.sampler = new Sampler(request.sampling);

@@ -21,10 +21,16 @@ interface Layer {
   moe: MoeWeights | null;
 }
 
-/** One sequence's share of a forward pass: its new tokens, appended after what its cache already holds. */
+/**
+ * One sequence's share of a forward pass: its new tokens, appended after what its cache already holds, or written
+ * into slots the cache made for them beforehand (`at`: a gap before latents copied in, so that one forward
+ * computes the gaps of an edit together with the prompt's last tokens).
+ */
 export interface ForwardItem {
   cache: LatentCache;
   tokens: number[];
+  /** The cache index of the first token, when the cache already holds slots [at, at + tokens.length) for them. */
+  at?: number;
   /** Which of the new tokens' logits to compute. */
   logits: 'all' | 'last' | 'none';
 }
@@ -125,7 +131,7 @@ export class DeepseekV2Model {
    * backend's memory.
    */
   async forward(items: ForwardItem[], options: ForwardOptions = {}): Promise<Float32Array[]> {
-    return (await this.step(items.map(({ cache, tokens, logits }) => ({ cache, tokens, logits })), options)).map((o) => o.logits);
+    return (await this.step(items.map(({ cache, tokens, at, logits }) => ({ cache, tokens, at, logits })), options)).map((o) => o.logits);
   }
 
   /**
@@ -144,16 +150,21 @@ export class DeepseekV2Model {
         throw new RangeError(`token id ${tok} is outside the vocabulary (0..${c.vocabSize - 1})`);
       }
     }
+    for (const it of items) {
+      if (it.at !== undefined && !(Number.isInteger(it.at) && it.at >= 0 && it.at + it.tokens.length <= it.cache.length)) {
+        throw new RangeError(`forward: slots [${it.at}, ${it.at + it.tokens.length}) are not in a cache of ${it.cache.length} tokens`);
+      }
+    }
     let row = 0;
     const attentionItems: AttentionItem[] = items.map((it) => {
-      const a = { cache: it.cache, row, count: it.tokens.length, pos0: it.cache.length };
+      const a = { cache: it.cache, row, count: it.tokens.length, pos0: it.at ?? it.cache.length };
       row += it.tokens.length;
       return a;
     });
     const positions = Int32Array.from(attentionItems.flatMap((a) => Array.from({ length: a.count }, (_, j) => a.pos0 + j)));
     try {
       const h = b.embed(this.embed, Int32Array.from(tokens));
-      for (const it of items) it.cache.grow(it.tokens.length);
+      for (const it of items) if (it.at === undefined) it.cache.grow(it.tokens.length);
       if (trace) trace.hiddenStates.push((await b.read(h)).slice());
       for (let l = 0; l < this.layers.length; l++) {
         b.beginLayer?.();

@@ -6,13 +6,13 @@
 //   node --max-old-space-size=16384 out/test/bench/cpuOpProfile.js --gguf FILE [--decode 16] [--by-shape]
 //
 // Cases, as in vsLlamaCpp.ts: prefill of 512 tokens (one batch), decode right after it, prefill to 2,048 (batches
-// of 512), decode at 2,048. Prints a table per case (ms per forward, share); the last line is the JSON report.
+// of 512), decode at 2,048, and the changed-token edit's two forwards at 1,900 (`--gap N` tokens, then one). Prints a table per case (ms per forward, share); the last line is the JSON report.
 import { Engine } from '../../engine/engine';
 import type { CpuBackend } from '../../engine/backend/cpu/cpuBackend';
 import type { KernelThreads, MatmulJob } from '../../engine/backend/cpu/kernelThreads';
 import { kernelExport } from '../../engine/backend/cpu/controlBlock';
 import { argmax } from '../../engine/generate/sampler';
-import type { LatentCache } from '../../engine/cache/latentCache';
+import type { ContiguousLatentCache, LatentCache } from '../../engine/cache/latentCache';
 import { deepseekTokenizer, sourceText } from './benchModel';
 
 const args = process.argv.slice(2);
@@ -22,6 +22,8 @@ const flag = (name: string): string | undefined => {
 };
 const gguf = flag('gguf');
 const DECODE = Number(flag('decode') ?? 16);
+/** --gap N: the edit case's recomputed tokens (reuse:16 recomputes the changed token and the 16 after it). */
+const GAP = Number(flag('gap') ?? 17);
 /** --by-shape: kernel calls are told apart by their weight's shape too. */
 const BY_SHAPE = args.includes('--by-shape');
 if (!gguf) throw new Error('cpuOpProfile: --gguf FILE is required');
@@ -124,6 +126,23 @@ async function main(): Promise<void> {
     logits = await prefill(cache, prompt(2048));
   });
   await measure('decode @2048', DECODE, () => decode(cache, argmax(logits)));
+  // The changed-token edit as vsLlamaCpp.ts runs it: at 1,900 tokens of context, a forward over the gap the reuse
+  // policy recomputes, then one over the prompt's last token (its moved run's latents are copied between them).
+  const edit = engine.newCache() as ContiguousLatentCache;
+  await prefill(edit, prompt(1900));
+  const gap = all.slice(1900, 1900 + GAP);
+  await measure(`edit gap: ${GAP} tokens @1900`, DECODE, async () => {
+    for (let k = 0; k < DECODE; k++) {
+      edit.truncate(1900);
+      await engine.model.forward([{ cache: edit, tokens: gap, logits: 'none' }]);
+    }
+  });
+  await measure(`edit last token @${1900 + GAP}`, DECODE, async () => {
+    for (let k = 0; k < DECODE; k++) {
+      edit.truncate(1900 + GAP);
+      await engine.model.forward([{ cache: edit, tokens: [all[1900 + GAP]], logits: 'last' }]);
+    }
+  });
   engine.dispose();
   process.stdout.write(JSON.stringify({ bench: 'cpu-op-profile', gguf, backend: backend.info().device, per_case: report }) + '\n');
 }

@@ -112,6 +112,35 @@ describe('latent cache: edit-aware reuse of known edits', () => {
     pc.finish(prepared, edited);
   });
 
+  it('gaps left for the first forward: one forward over them and the pending tokens equals computing them first', async () => {
+    // Two edits: two gaps (each before a moved run), then the pending tail.
+    const edited = [...base.slice(0, 150), 7, ...base.slice(150, 400), 8, 9, ...base.slice(401)];
+    const both = await Promise.all([true, false].map(async (eager) => {
+      const pc = promptCacheFor(model, reuse(4));
+      await runPrompt(model, pc, base);
+      const prepared = await pc.prepare(edited, eager ? async (cache, toks) => await model.forward([{ cache, tokens: toks, logits: 'none' }]) : null);
+      const outputs = await model.forward([
+        ...prepared.gaps.map((g) => ({ cache: prepared.cache, tokens: g.tokens, at: g.at, logits: 'none' as const })),
+        { cache: prepared.cache, tokens: prepared.pending, logits: 'last' },
+      ]);
+      const latents = [0, 1, 2].map((layer) => rows(prepared.cache, layer, 0, edited.length));
+      const result = { prepared, logits: outputs[outputs.length - 1], latents, distances: [...prepared.cache.distances] };
+      pc.abandon(prepared);
+      return result;
+    }));
+    const [eager, fused] = both;
+    assert.equal(eager.prepared.gaps.length, 0);
+    // The inserted 7 and the k = 4 after it; the two replacing tokens and the 4 after them.
+    assert.deepEqual(fused.prepared.gaps.map((g) => [g.at, g.tokens.length]), [[150, 5], [401, 6]]);
+    assert.deepEqual(fused.prepared.moved, eager.prepared.moved);
+    assert.deepEqual(fused.distances, eager.distances);
+    for (let layer = 0; layer < 3; layer++) {
+      assert.ok(maxAbsDiff(fused.latents[layer].cKv, eager.latents[layer].cKv) <= 1e-6, `layer ${layer} c_kv`);
+      assert.ok(maxAbsDiff(fused.latents[layer].kPe, eager.latents[layer].kPe) <= 1e-6, `layer ${layer} k_pe`);
+    }
+    assert.ok(maxAbsDiff(fused.logits, eager.logits) <= 1e-6, `logits ${maxAbsDiff(fused.logits, eager.logits)}`);
+  });
+
   it('the drift of layers >= 1 is bounded, smaller with k, and the next-token distribution stays close', async () => {
     const edited = [...base.slice(0, 300), 7, 8, 9, ...base.slice(300)];
     const full = await fullCache(model, edited);
