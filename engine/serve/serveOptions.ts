@@ -3,9 +3,9 @@ import { defaultModelDir } from '../defaultModel';
 import { parseArgs } from 'node:util';
 import { DEFAULT_ENGINE_PORT } from '../../engineLink/localEngineFacts';
 import { LATENT_FORMATS } from '../cache/latentFormat';
-import { BACKENDS } from '../engine';
+import { BACKENDS, DEFAULT_REUSE_POLICY } from '../engine';
 import { WEIGHT_QUANTISATIONS } from '../weights/loadQuantisation';
-import { parseReusePolicy } from '../cache/promptCache';
+import { DEFAULT_MAX_DISTANCE, formatReusePolicy, parseReusePolicy } from '../cache/promptCache';
 
 /** "LATE" on a phone keypad; the LSP server looks here first for a running daemon. */
 export const DEFAULT_PORT = DEFAULT_ENGINE_PORT;
@@ -57,7 +57,7 @@ export const USAGE = `usage: latent serve [--model DIR|FILE.gguf] [options]   (O
   --cache-format FORMAT     latent cache storage: ${LATENT_FORMATS.join(' | ')} (default fp32)
   --cache-budget-mib N      memory of the latent cache pool in MiB (default 1024, less where a GPU's binding limit caps it)
   --reuse-policy POLICY     exact | reuse:K[:D]: recompute K tokens of each moved run, reuse latents at most D
-                            re-positionings from exact (default reuse:16, D 4)
+                            re-positionings from exact (default ${formatReusePolicy(DEFAULT_REUSE_POLICY)}, D ${DEFAULT_MAX_DISTANCE})
   --max-connections N       open connections served at once; a request beyond gets 503 (default 512)
   --help                    this text`;
 

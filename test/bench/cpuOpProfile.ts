@@ -6,7 +6,7 @@
 //   node --max-old-space-size=16384 out/test/bench/cpuOpProfile.js --gguf FILE [--decode 16] [--by-shape]
 //
 // Cases, as in vsLlamaCpp.ts: prefill of 512 tokens (one batch), decode right after it, prefill to 2,048 (batches
-// of 512), decode at 2,048, and the changed-token edit's two forwards at 1,900 (`--gap N` tokens, then one). Prints a table per case (ms per forward, share); the last line is the JSON report.
+// of 512), decode at 2,048, and the changed-token edit's forward (`--gap N` tokens at 1,900 and the last at 1,999). Prints a table per case (ms per forward, share); the last line is the JSON report.
 import { Engine } from '../../engine/engine';
 import type { CpuBackend } from '../../engine/backend/cpu/cpuBackend';
 import type { KernelThreads, MatmulJob } from '../../engine/backend/cpu/kernelThreads';
@@ -126,21 +126,15 @@ async function main(): Promise<void> {
     logits = await prefill(cache, prompt(2048));
   });
   await measure('decode @2048', DECODE, () => decode(cache, argmax(logits)));
-  // The changed-token edit as vsLlamaCpp.ts runs it: at 1,900 tokens of context, a forward over the gap the reuse
-  // policy recomputes, then one over the prompt's last token (its moved run's latents are copied between them).
+  // The changed-token edit as vsLlamaCpp.ts runs it: one forward over the gap the reuse policy recomputes (the
+  // changed token 100 from the end of 2,000 and the k after it, into its slots) and the prompt's last token.
   const edit = engine.newCache() as ContiguousLatentCache;
-  await prefill(edit, prompt(1900));
-  const gap = all.slice(1900, 1900 + GAP);
-  await measure(`edit gap: ${GAP} tokens @1900`, DECODE, async () => {
+  await prefill(edit, prompt(2000));
+  const gap = all.slice(1899, 1899 + GAP);
+  await measure(`edit: ${GAP} gap tokens @1900 + the last @1999`, DECODE, async () => {
     for (let k = 0; k < DECODE; k++) {
-      edit.truncate(1900);
-      await engine.model.forward([{ cache: edit, tokens: gap, logits: 'none' }]);
-    }
-  });
-  await measure(`edit last token @${1900 + GAP}`, DECODE, async () => {
-    for (let k = 0; k < DECODE; k++) {
-      edit.truncate(1900 + GAP);
-      await engine.model.forward([{ cache: edit, tokens: [all[1900 + GAP]], logits: 'last' }]);
+      edit.truncate(1999);
+      await engine.model.forward([{ cache: edit, tokens: gap, at: 1900, logits: 'none' }, { cache: edit, tokens: [all[1998]], logits: 'last' }]);
     }
   });
   engine.dispose();

@@ -80,12 +80,13 @@ interface Candidate {
 
 /**
  * Runs every edit under `policies` (ks), the no-rotation baseline at `baselineK` and the unedited baseline.
- * Continuations (greedy, `continuationTokens` long) are compared for `continuationFor` and the baselines only.
+ * Continuations (greedy, `continuationTokens` long) are compared for every policy and both baselines;
+ * `continuationFor` names the policy whose k the no-rotation baseline takes.
  */
 export async function measureDivergence(model: DeepseekV2Model, edits: Edit[], policies: ReusePolicy[], baselineK: number,
   continuationTokens: number, continuationFor: string, log: (m: string) => void): Promise<DivergenceReport> {
   const candidates: Candidate[] = [
-    ...policies.map((p) => ({ name: formatReusePolicy(p), policy: p, continuation: formatReusePolicy(p) === continuationFor })),
+    ...policies.map((p) => ({ name: formatReusePolicy(p), policy: p, continuation: true })),
     { name: `${continuationFor} without k_pe rotation (null baseline)`, policy: policies.find((p) => formatReusePolicy(p) === continuationFor) ?? { kind: 'reuse', k: baselineK, maxDistance: 4 }, rope: new NoRotationRope(model.config), continuation: true },
     { name: 'unedited prompt (null baseline)', policy: null, continuation: true },
   ];

@@ -21,7 +21,7 @@ import * as path from 'node:path';
 import { CpuBackend } from '../../engine/backend/cpu/cpuBackend';
 import { bytesPerTokenLayer, LATENT_FORMATS } from '../../engine/cache/latentFormat';
 import { DEFAULT_MAX_DISTANCE, formatReusePolicy, PromptCache, ReusePolicy } from '../../engine/cache/promptCache';
-import { Engine } from '../../engine/engine';
+import { DEFAULT_REUSE_POLICY, Engine } from '../../engine/engine';
 import { argmax } from '../../engine/generate/sampler';
 import type { DeepseekV2Model } from '../../engine/model/deepseekV2';
 import { FIXTURE_NAMES, loadExpected, loadFixtureModel } from '../engine/fixtureModel';
@@ -41,11 +41,13 @@ const divergenceOnly = args.includes('--divergence-only');
 const modelDir = flag('model');
 const numLayers = Number(flag('layers') ?? 2);
 const RUNS = quick ? 2 : 3;
-const K_DEFAULT = 16;
+/** The engine's default reuse:k, timed and set beside the others. */
+const K_DEFAULT = DEFAULT_REUSE_POLICY.kind === 'reuse' ? DEFAULT_REUSE_POLICY.k : 16;
 /** Near-cursor edits land within this many tokens of the FIM prompt's cursor, before a suffix of SUFFIX_TOKENS. */
 const NEAR_CURSOR = 24;
 const SUFFIX_TOKENS = 300;
-const KS = quick ? [0, 16] : [0, 4, 16, 64];
+/** --ks 2,4,16: the reuse:k policies compared (the default's k among them for the no-rotation baseline). */
+const KS = flag('ks')?.split(',').map(Number) ?? (quick ? [0, 16] : [0, 1, 2, 4, 16, 64]);
 const chart = flag('contexts')?.split(',').map(Number) ?? (quick ? [256, 512] : [1000, 2000, 4000]);
 const sizes = {
   typingPrefix: quick ? 128 : 2000,
