@@ -6,7 +6,8 @@
 //   node --max-old-space-size=16384 out/test/bench/cpuOpProfile.js --gguf FILE [--decode 16] [--by-shape]
 //
 // Cases, as in vsLlamaCpp.ts: prefill of 512 tokens (one batch), decode right after it, prefill to 2,048 (batches
-// of 512), decode at 2,048, and the changed-token edit's forward (`--gap N` tokens at 1,900 and the last at 1,999). Prints a table per case (ms per forward, share); the last line is the JSON report.
+// of 512), decode at 2,048, and the changed-token edit's one forward (`--gap N` tokens at 1,900 and the last at
+// 1,999). Prints a table per case (ms per forward, share); the last line is the JSON report.
 import { Engine } from '../../engine/engine';
 import type { CpuBackend } from '../../engine/backend/cpu/cpuBackend';
 import type { KernelThreads, MatmulJob } from '../../engine/backend/cpu/kernelThreads';
@@ -22,7 +23,7 @@ const flag = (name: string): string | undefined => {
 };
 const gguf = flag('gguf');
 const DECODE = Number(flag('decode') ?? 16);
-/** --gap N: the edit case's recomputed tokens (reuse:16 recomputes the changed token and the 16 after it). */
+/** --gap N: the edit case's gap, the changed token and the k after it under reuse:k (17: reuse:16; 3: reuse:2). */
 const GAP = Number(flag('gap') ?? 17);
 /** --by-shape: kernel calls are told apart by their weight's shape too. */
 const BY_SHAPE = args.includes('--by-shape');
