@@ -8,6 +8,8 @@
 //                           1,500 characters before, 500 after), exact match ignoring surrounding whitespace;
 //                           baseline: repeat the previous line;
 //   next_line_exact_match   the same line written from the prefix alone (no suffix); same baseline;
+//   fim_empty_rate          FIM completions that are empty or whitespace (the editor shows no ghost text), where
+//                           every case's line has code;
 //   latency                 median milliseconds of one FIM completion (prompt + greedy decode to the newline).
 // Usage: npm run eval [-- --model DIR] [--cases N] [--seed S]. Last line JSON.
 import * as fs from 'node:fs';
@@ -149,7 +151,7 @@ async function main(): Promise<void> {
     }
 
     const lines = pick(files.flatMap(candidateLines), nCases, rng);
-    let fimHits = 0, nextHits = 0, baselineHits = 0;
+    let fimHits = 0, nextHits = 0, baselineHits = 0, fimEmpty = 0;
     const latencies: number[] = [];
     const samples: { file: string; expected: string; fim: string; next: string }[] = [];
     for (const c of lines) {
@@ -164,6 +166,7 @@ async function main(): Promise<void> {
       latencies.push(performance.now() - t0);
       const nextText = await completeLine(engine, [bos as number, ...tok.encode(prefix)]);
       if (fimText.trim() === expected) fimHits++;
+      if (fimText.trim() === '') fimEmpty++;
       if (nextText.trim() === expected) nextHits++;
       if (c.previous.trim() === expected) baselineHits++;
       if (samples.length < 8) samples.push({ file: path.relative(root, c.file.path), expected, fim: fimText.trim(), next: nextText.trim() });
@@ -183,12 +186,13 @@ async function main(): Promise<void> {
       next_line_exact_match: +(nextHits / n).toFixed(4),
       baseline_fim_line_exact_match: +(baselineHits / n).toFixed(4),
       baseline_next_line_exact_match: +(baselineHits / n).toFixed(4),
+      fim_empty_rate: +(fimEmpty / n).toFixed(4),
       fim_latency_ms_p50: +median(latencies).toFixed(1),
     };
     console.log(`held-out loss ${result.heldout_loss} nats/token (unigram baseline ${result.baseline_unigram_loss}), ` +
       `next token top-1 ${(100 * result.heldout_top1_accuracy).toFixed(1)}% (most frequent token ${(100 * result.baseline_top1_accuracy).toFixed(1)}%); ` +
       `FIM line exact ${(100 * result.fim_line_exact_match).toFixed(1)}%, next line ${(100 * result.next_line_exact_match).toFixed(1)}% ` +
-      `(repeat-previous-line baseline ${(100 * result.baseline_fim_line_exact_match).toFixed(1)}%); one completion ${result.fim_latency_ms_p50} ms`);
+      `(repeat-previous-line baseline ${(100 * result.baseline_fim_line_exact_match).toFixed(1)}%), FIM empty ${(100 * result.fim_empty_rate).toFixed(1)}%; one completion ${result.fim_latency_ms_p50} ms`);
     console.log(JSON.stringify(result));
   } finally {
     engine.dispose();
