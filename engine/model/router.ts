@@ -21,7 +21,6 @@ export function routeTokens(logits: Float32Array, n: number, E: number, spec: Ro
   const experts = new Int32Array(n * k);
   const weights = new Float32Array(n * k);
   const scores = new Float32Array(E);
-  const taken = new Uint8Array(E);
   const groupSize = E / spec.nGroup;
   for (let t = 0; t < n; t++) {
     // Softmax over all routed experts, in float32.
@@ -41,15 +40,11 @@ export function routeTokens(logits: Float32Array, n: number, E: number, spec: Ro
       const keptGroups = new Set(topIndices(groupScore, spec.topkGroup));
       eligible = scores.map((s, e) => (keptGroups.has(Math.floor(e / groupSize)) ? s : 0));
     }
-    // The k best by eligible score, ties to the lower index (a selection: k is 6 of 64 or 160).
-    taken.fill(0);
+    const best = topIndices(eligible, k);
     let picked = 0;
     for (let j = 0; j < k; j++) {
-      let best = -1;
-      for (let e = 0; e < E; e++) if (!taken[e] && (best < 0 || eligible[e] > eligible[best])) best = e;
-      taken[best] = 1;
-      experts[t * k + j] = best;
-      picked += weights[t * k + j] = scores[best];
+      experts[t * k + j] = best[j];
+      picked += weights[t * k + j] = scores[best[j]];
     }
     for (let j = 0; j < k; j++) {
       const w = weights[t * k + j];
@@ -59,10 +54,15 @@ export function routeTokens(logits: Float32Array, n: number, E: number, spec: Ro
   return { experts, weights };
 }
 
-function topIndices(values: number[], count: number): number[] {
-  return values
-    .map((v, i) => [v, i] as const)
-    .sort((a, b) => b[0] - a[0] || a[1] - b[1])
-    .slice(0, count)
-    .map(([, i]) => i);
+/** The indices of the `count` largest values, best first, ties to the lower index (a selection: k is 6 of 64 or 160). */
+function topIndices(values: ArrayLike<number>, count: number): number[] {
+  const taken = new Uint8Array(values.length);
+  const out: number[] = [];
+  for (let j = 0; j < count; j++) {
+    let best = -1;
+    for (let i = 0; i < values.length; i++) if (!taken[i] && (best < 0 || values[i] > values[best])) best = i;
+    taken[best] = 1;
+    out.push(best);
+  }
+  return out;
 }
