@@ -14,27 +14,13 @@
 // a block before the next. Each block step prefetches its share of the next tile's rows, as the AVX-512 kernels do.
 #include <immintrin.h>
 #include "kernels.h"
-#include "kquant_scales.h"
-
-#define AI static inline __attribute__((always_inline))
-
-AI float half_at(const uint8_t *p) { return _cvtsh_ss((unsigned short)(p[0] | p[1] << 8)); }
-
-AI float f32_at(const uint8_t *p) {
-  float v;
-  __builtin_memcpy(&v, p, 4);
-  return v;
-}
+#include "quant_dot_common.h"
 
 AI int32_t hsum8(__m256i v) {
   __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
   s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
   s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
   return _mm_cvtsi128_si32(s);
-}
-
-AI void prefetch_next_tile(const uint8_t *next_tile, size_t share) {
-  for (size_t o = 0; o < share; o += 64) _mm_prefetch((const char *)(next_tile + o), _MM_HINT_T0);
 }
 
 // ---- Q8_0 / Q4_0 / Q5_0 ----

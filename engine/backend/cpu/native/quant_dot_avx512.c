@@ -20,29 +20,7 @@
 // caller provides).
 #include <immintrin.h>
 #include "kernels.h"
-#include "kquant_scales.h"
-
-#define AI static inline __attribute__((always_inline))
-
-/**
- * Decode's tiles read R rows side by side, a few hundred bytes to 2 KB of each before moving on: streams too short
- * for the hardware prefetcher, which left weights that are not in cache (the experts, the output matrix) at a
- * third of the memory's speed (Q6_K 12 GB/s, Q5_0 5 GB/s on one thread, against 31 and 19-21 with this). So each block
- * step asks for its share of the next tile's bytes (the R rows are contiguous, R·bb bytes per step); a prefetch
- * past the weights' end is harmless (it never faults).
- */
-AI void prefetch_next_tile(const uint8_t *next_tile, size_t share) {
-  for (size_t o = 0; o < share; o += 64) _mm_prefetch((const char *)(next_tile + o), _MM_HINT_T0);
-}
-
-/** f16 bits → f32, exactly (vcvtph2ps, as the WASM $half). */
-AI float half_at(const uint8_t *p) { return _cvtsh_ss((unsigned short)(p[0] | p[1] << 8)); }
-
-AI float f32_at(const uint8_t *p) {
-  float v;
-  __builtin_memcpy(&v, p, 4);
-  return v;
-}
+#include "quant_dot_common.h"
 
 /** [Σ a, Σ b, Σ c, Σ d] of four vectors of 16 i32. */
 AI __m128i sum4x16(__m512i a, __m512i b, __m512i c, __m512i d) {
