@@ -3,6 +3,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CpuBackend } from '../../engine/backend/cpu/cpuBackend';
+import type { LatentCache } from '../../engine/cache/latentCache';
+import type { Engine } from '../../engine/engine';
+import { argmax } from '../../engine/generate/sampler';
 import { DeepseekV2Config, parseConfig } from '../../engine/model/config';
 import { DeepseekV2Model } from '../../engine/model/deepseekV2';
 import { ModelTokenizer } from '../../engine/tokenizer/modelTokenizer';
@@ -67,4 +70,26 @@ export function sourceText(): string {
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+/** Our engine's prefill as the benchmarks run it: a fresh cache, fed in batches of 512 (as llama.cpp's batch). */
+export async function prefillInBatches(engine: Engine, prompt: number[]): Promise<{ cache: LatentCache; logits: Float32Array }> {
+  const cache = engine.newCache();
+  let logits: Float32Array = new Float32Array(0);
+  for (let i = 0; i < prompt.length; i += 512) {
+    [logits] = await engine.model.forward([{ cache, tokens: prompt.slice(i, i + 512), logits: i + 512 >= prompt.length ? 'last' : 'none' }]);
+  }
+  return { cache, logits };
+}
+
+/** `count` greedy tokens after `first`, one forward each (decode). */
+export async function greedyTokens(engine: Engine, cache: LatentCache, first: number, count: number): Promise<number[]> {
+  const out: number[] = [];
+  let next = first;
+  for (let k = 0; k < count; k++) {
+    const [logits] = await engine.model.forward([{ cache, tokens: [next], logits: 'last' }]);
+    next = argmax(logits);
+    out.push(next);
+  }
+  return out;
 }

@@ -14,7 +14,7 @@ import type { KernelThreads, MatmulJob } from '../../engine/backend/cpu/kernelTh
 import { kernelExport } from '../../engine/backend/cpu/controlBlock';
 import { argmax } from '../../engine/generate/sampler';
 import type { ContiguousLatentCache, LatentCache } from '../../engine/cache/latentCache';
-import { deepseekTokenizer, sourceText } from './benchModel';
+import { deepseekTokenizer, greedyTokens, prefillInBatches, sourceText } from './benchModel';
 
 const args = process.argv.slice(2);
 const flag = (name: string): string | undefined => {
@@ -83,13 +83,6 @@ async function main(): Promise<void> {
   const all = tokenizer.encode(sourceText());
   const bos = tokenizer.special.bos!;
   const prompt = (n: number) => [bos, ...all.slice(0, n - 1)];
-  const prefill = async (cache: LatentCache, tokens: number[]) => {
-    let logits: Float32Array = new Float32Array(0);
-    for (let i = 0; i < tokens.length; i += 512) {
-      [logits] = await engine.model.forward([{ cache, tokens: tokens.slice(i, i + 512), logits: i + 512 >= tokens.length ? 'last' : 'none' }]);
-    }
-    return logits;
-  };
   const report: Record<string, unknown> = {};
   const measure = async (name: string, forwards: number, run: () => Promise<void>) => {
     clock.reset();
@@ -106,31 +99,24 @@ async function main(): Promise<void> {
     }
     report[name] = { ms_per_forward: total / forwards, ops: Object.fromEntries(rows.map(([l, ms]) => [l, ms / forwards])) };
   };
-  const decode = async (cache: LatentCache, first: number) => {
-    let next = first;
-    for (let k = 0; k < DECODE; k++) next = argmax((await engine.model.forward([{ cache, tokens: [next], logits: 'last' }]))[0]);
+  const decode = async (p: { cache: LatentCache; logits: Float32Array }) => {
+    await greedyTokens(engine, p.cache, argmax(p.logits), DECODE);
   };
 
   // Warm-up: every kernel and code path once.
-  {
-    const cache = engine.newCache();
-    await decode(cache, argmax(await prefill(cache, prompt(512))));
-  }
-  let cache = engine.newCache();
-  let logits: Float32Array = new Float32Array(0);
+  await decode(await prefillInBatches(engine, prompt(512)));
+  let prefilled: { cache: LatentCache; logits: Float32Array } = { cache: engine.newCache(), logits: new Float32Array(0) };
   await measure('prefill 512', 1, async () => {
-    logits = await prefill(cache, prompt(512));
+    prefilled = await prefillInBatches(engine, prompt(512));
   });
-  await measure('decode @512', DECODE, () => decode(cache, argmax(logits)));
-  cache = engine.newCache();
+  await measure('decode @512', DECODE, () => decode(prefilled));
   await measure('prefill 2048 (4 batches of 512)', 4, async () => {
-    logits = await prefill(cache, prompt(2048));
+    prefilled = await prefillInBatches(engine, prompt(2048));
   });
-  await measure('decode @2048', DECODE, () => decode(cache, argmax(logits)));
+  await measure('decode @2048', DECODE, () => decode(prefilled));
   // The changed-token edit as vsLlamaCpp.ts runs it: one forward over the gap the reuse policy recomputes (the
   // changed token 100 from the end of 2,000 and the k after it, into its slots) and the prompt's last token.
-  const edit = engine.newCache() as ContiguousLatentCache;
-  await prefill(edit, prompt(2000));
+  const edit = (await prefillInBatches(engine, prompt(2000))).cache as ContiguousLatentCache;
   const gap = all.slice(1899, 1899 + GAP);
   await measure(`edit: ${GAP} gap tokens @1900 + the last @1999`, DECODE, async () => {
     for (let k = 0; k < DECODE; k++) {

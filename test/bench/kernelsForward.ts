@@ -7,7 +7,7 @@
 // The last line is one JSON object: per kernel set pp512 and tg32 (tok/s), its ratios to the first set listed, its runs.
 import { Engine } from '../../engine/engine';
 import { argmax } from '../../engine/generate/sampler';
-import { deepseekTokenizer, median, sourceText } from './benchModel';
+import { deepseekTokenizer, greedyTokens, median, prefillInBatches, sourceText } from './benchModel';
 
 const args = process.argv.slice(2);
 const flag = (name: string): string | undefined => {
@@ -21,16 +21,11 @@ const ROUNDS = Number(flag('rounds') ?? 3);
 const PROMPT = 512, GEN = 32;
 
 async function round(engine: Engine, prompt: number[]): Promise<{ pp: number; tg: number }> {
-  const cache = engine.newCache();
   let t = performance.now();
-  let [logits] = await engine.model.forward([{ cache, tokens: prompt, logits: 'last' }]);
+  const { cache, logits } = await prefillInBatches(engine, prompt);
   const pp = PROMPT / ((performance.now() - t) / 1000);
   t = performance.now();
-  let next = argmax(logits);
-  for (let k = 0; k < GEN; k++) {
-    [logits] = await engine.model.forward([{ cache, tokens: [next], logits: 'last' }]);
-    next = argmax(logits);
-  }
+  await greedyTokens(engine, cache, argmax(logits), GEN);
   return { pp, tg: GEN / ((performance.now() - t) / 1000) };
 }
 

@@ -21,10 +21,9 @@ import { Engine } from '../../engine/engine';
 import { ModelTokenizer } from '../../engine/tokenizer/modelTokenizer';
 import { argmax } from '../../engine/generate/sampler';
 import { configToJson } from '../../engine/weights/configJson';
-import type { LatentCache } from '../../engine/cache/latentCache';
 import { openLlamaCpp, LlamaCppPeer } from '../peer/llamaCppPeer';
 import { TOKENIZERS_DIR } from '../sharedDir';
-import { deepseekTokenizer, median, sourceText, SOURCE_FILE, v2LiteConfig } from './benchModel';
+import { deepseekTokenizer, greedyTokens, median, prefillInBatches, sourceText, SOURCE_FILE, v2LiteConfig } from './benchModel';
 
 const args = process.argv.slice(2);
 const flag = (name: string): string | undefined => {
@@ -72,28 +71,6 @@ function ggufFile(type: string): string {
   return file;
 }
 
-/** Our engine: a fresh cache per prompt, fed in batches of 512 (as llama.cpp's batch). */
-async function ourPrefill(engine: Engine, prompt: number[]): Promise<{ cache: LatentCache; logits: Float32Array }> {
-  const cache = engine.newCache();
-  let logits: Float32Array = new Float32Array(0);
-  for (let i = 0; i < prompt.length; i += 512) {
-    const part = prompt.slice(i, i + 512);
-    [logits] = await engine.model.forward([{ cache, tokens: part, logits: i + 512 >= prompt.length ? 'last' : 'none' }]);
-  }
-  return { cache, logits };
-}
-
-async function ourDecode(engine: Engine, cache: LatentCache, first: number, count: number): Promise<number[]> {
-  const out: number[] = [];
-  let next = first;
-  for (let k = 0; k < count; k++) {
-    const [logits] = await engine.model.forward([{ cache, tokens: [next], logits: 'last' }]);
-    next = argmax(logits);
-    out.push(next);
-  }
-  return out;
-}
-
 async function theirDecode(peer: LlamaCppPeer, first: number, count: number): Promise<number> {
   let k = 0;
   for await (const _t of peer.sequence.evaluate([first] as never, { temperature: 0, yieldEogToken: true })) {
@@ -131,8 +108,8 @@ async function benchType(type: string, file: string, all: number[], bos: number)
     // 1. Greedy agreement.
     const prompt = [bos, ...all.slice(0, 63)];
     const theirs = await peer.greedy(prompt, GREEDY);
-    const pre = await ourPrefill(engine, prompt);
-    const ours = [argmax(pre.logits), ...await ourDecode(engine, pre.cache, argmax(pre.logits), GREEDY - 1)];
+    const pre = await prefillInBatches(engine, prompt);
+    const ours = [argmax(pre.logits), ...await greedyTokens(engine, pre.cache, argmax(pre.logits), GREEDY - 1)];
     let matched = 0;
     while (matched < GREEDY && ours[matched] === theirs[matched]) matched++;
     log(`  greedy: ours ${ours.join(',')}\n          llama.cpp ${theirs.join(',')}  (${matched}/${GREEDY} agree)`);
@@ -141,8 +118,8 @@ async function benchType(type: string, file: string, all: number[], bos: number)
     const promptOf = (n: number) => [bos, ...all.slice(0, n - 1)];
     const nextOf = (n: number) => all[n - 1];
     {
-      const w = await ourPrefill(engine, promptOf(512));
-      await ourDecode(engine, w.cache, nextOf(512), 4);
+      const w = await prefillInBatches(engine, promptOf(512));
+      await greedyTokens(engine, w.cache, nextOf(512), 4);
       await peer.sequence.clearHistory();
       await peer.sequence.evaluateWithoutGeneratingNewTokens(promptOf(512) as never);
       await theirDecode(peer, nextOf(512), 4);
@@ -151,10 +128,10 @@ async function benchType(type: string, file: string, all: number[], bos: number)
       for (const n of [512, 2048]) {
         if (n === 2048 && quick && r > 0) continue; // --quick: pp2048 once
         let t = now();
-        const p = await ourPrefill(engine, promptOf(n));
+        const p = await prefillInBatches(engine, promptOf(n));
         push(`ours_pp${n}`, n / ((now() - t) / 1000));
         t = now();
-        await ourDecode(engine, p.cache, nextOf(n), GEN);
+        await greedyTokens(engine, p.cache, nextOf(n), GEN);
         push(`ours_tg${GEN}@${n}`, GEN / ((now() - t) / 1000));
 
         await peer.sequence.clearHistory();
