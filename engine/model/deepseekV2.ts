@@ -162,16 +162,30 @@ export class DeepseekV2Model {
       return a;
     });
     const positions = Int32Array.from(attentionItems.flatMap((a) => Array.from({ length: a.count }, (_, j) => a.pos0 + j)));
+    // After the last layer's latents only the rows whose logits are asked for matter (a trace keeps them all).
+    const outputs = trace ? attentionItems : attentionItems.map((a, i) => outputRows(a, items[i].logits));
+    const outputsAll = outputs.every((o, i) => o.count === attentionItems[i].count);
     try {
-      const h = b.embed(this.embed, Int32Array.from(tokens));
+      let h = b.embed(this.embed, Int32Array.from(tokens));
       for (const it of items) if (it.at === undefined) it.cache.grow(it.tokens.length);
       if (trace) trace.hiddenStates.push((await b.read(h)).slice());
       for (let l = 0; l < this.layers.length; l++) {
-        b.beginLayer?.();
         const layer = this.layers[l];
-        const attn = layer.attention.forward(b.rmsNorm(h, layer.inputNorm, c.rmsNormEps), attentionItems, positions, path);
+        const last = l === this.layers.length - 1 && !outputsAll;
+        // A last layer that selects rows is not layer-scoped: its attention becomes the residual the logits read.
+        if (!last) b.beginLayer?.();
+        const attn = layer.attention.forward(b.rmsNorm(h, layer.inputNorm, c.rmsNormEps), attentionItems, positions, path, last ? outputs : attentionItems);
+        if (attn === null) {
+          return items.map(() => ({ logits: new Float32Array(0), token: null }));
+        }
         if (trace) trace.attnOutputs.push((await b.read(attn)).slice());
-        b.addInto(h, attn);
+        if (last) {
+          // The residual's output rows are added into the attention (a fresh activation; the rows may be views).
+          b.addInto(attn, b.concatRows(outputs.filter((o) => o.count > 0).map((o) => b.sliceRows(h, o.row, o.count))));
+          h = attn;
+        } else {
+          b.addInto(h, attn);
+        }
 
         const x = b.rmsNorm(h, layer.postAttentionNorm, c.rmsNormEps);
         let ffn: Activation;
@@ -186,13 +200,14 @@ export class DeepseekV2Model {
         if (trace) trace.mlpOutputs.push((await b.read(ffn)).slice());
         b.addInto(h, ffn);
         if (trace && l < this.layers.length - 1) trace.hiddenStates.push((await b.read(h)).slice());
-        b.endLayer?.();
+        if (!last) b.endLayer?.();
       }
       const normed = b.rmsNorm(h, this.finalNorm, c.rmsNormEps);
       if (trace) trace.hiddenStates.push((await b.read(normed)).slice());
+      const final = outputsAll ? attentionItems : stacked(outputs);
       const sampled = b.sampleRows ? items.flatMap((it, i) => (it.pick && it.logits === 'last' && it.tokens.length > 0 ? [i] : [])) : [];
-      const picked = sampled.length > 0 ? await this.sampleLast(normed, sampled.map((i) => attentionItems[i]), sampled.map((i) => items[i].pick!)) : [];
-      return await Promise.all(attentionItems.map(async (a, i): Promise<StepOutput> => {
+      const picked = sampled.length > 0 ? await this.sampleLast(normed, sampled.map((i) => final[i]), sampled.map((i) => items[i].pick!)) : [];
+      return await Promise.all(final.map(async (a, i): Promise<StepOutput> => {
         const at = sampled.indexOf(i);
         if (at >= 0) return { logits: new Float32Array(0), token: picked[at] };
         return { logits: await this.logits(normed, a.row, a.count, items[i].logits), token: null };
@@ -215,6 +230,23 @@ export class DeepseekV2Model {
     const rows = which === 'last' ? 1 : count;
     return this.backend.read(this.backend.linear(this.backend.sliceRows(normed, first, rows), this.lmHead));
   }
+}
+
+/** The rows of an item whose hidden states reach the logits: all of them, its last, or none. */
+function outputRows(a: AttentionItem, which: ForwardItem['logits']): AttentionItem {
+  if (which === 'all' || a.count === 0) return a;
+  if (which === 'none') return { ...a, count: 0 };
+  return { ...a, row: a.row + a.count - 1, count: 1, pos0: a.pos0 + a.count - 1 };
+}
+
+/** The runs renumbered as they lie once stacked (the last layer's output rows). */
+function stacked(runs: readonly AttentionItem[]): AttentionItem[] {
+  let row = 0;
+  return runs.map((a) => {
+    const r = { ...a, row };
+    row += a.count;
+    return r;
+  });
 }
 
 /**

@@ -60,13 +60,21 @@ export class MultiHeadLatentAttention {
     this.scale = scale;
   }
 
-  /** [n, hidden]: attention of the normed hidden states x [n, hidden]; stores the new latents in each cache. */
-  forward(x: Activation, items: readonly AttentionItem[], positions: Int32Array, path: AttentionPath): Activation {
+  /**
+   * Stores the new latents of the normed hidden states x [n, hidden] in each item's cache, and returns the
+   * attention of the query rows: [Σ count, hidden] for `queries` (runs of x's rows, by default every item's),
+   * stacked in order; null when there are none. The last layer asks only for the rows whose logits are wanted.
+   */
+  forward(
+    x: Activation,
+    items: readonly AttentionItem[],
+    positions: Int32Array,
+    path: AttentionPath,
+    queries: readonly AttentionItem[] = items,
+  ): Activation | null {
     const b = this.backend;
     const { H, dn, dr, r } = this;
     const qDim = dn + dr;
-    const q = this.queries(x);
-    b.applyRope(q, this.rope, positions, H, qDim, dn);
 
     // The latent of each new token: c_kv = norm(first r of kv_a), k_pe = rope(last dr), shared by all heads.
     const kv = b.linear(x, this.w.kvA);
@@ -75,7 +83,18 @@ export class MultiHeadLatentAttention {
     const kPe = b.sliceCols(kv, r, dr);
     b.writeLatents(this.layer, items, cKv, kPe);
 
-    const attended = items.map((it) => {
+    const asked = queries.filter((it) => it.count > 0);
+    if (asked.length === 0) return null;
+    const all = queries === items;
+    const xq = all ? x : b.concatRows(asked.map((it) => b.sliceRows(x, it.row, it.count)));
+    const q = this.queries(xq);
+    const qPositions = all ? positions : Int32Array.from(asked.flatMap((it) => Array.from({ length: it.count }, (_, j) => it.pos0 + j)));
+    b.applyRope(q, this.rope, qPositions, H, qDim, dn);
+
+    let row = 0;
+    const attended = asked.map((query) => {
+      const it = all ? query : { ...query, row };
+      row += it.count;
       const qi = b.sliceRows(q, it.row, it.count);
       const useAbsorbed = path === 'absorbed' || (path === 'auto' && this.absorbedIsCheaper(it.count, it.pos0 + it.count));
       return useAbsorbed ? this.attendAbsorbed(qi, it) : this.attendNaive(qi, it);

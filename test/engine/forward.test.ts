@@ -52,6 +52,29 @@ for (const name of FIXTURE_NAMES) {
         assert.ok(diff <= TOL, `last step logits max |diff| ${diff}`);
       });
 
+      it(`${kase.name}: a batch of 'all', 'last' and 'none' items (the last layer on the rows asked for only) equals the rows of one plain forward`, async () => {
+        const tokens = kase.input_ids.slice(0, 40);
+        const V = model.config.vocabSize, L = tokens.length, a = Math.ceil(L / 2), c = L - 1;
+        const [alone] = await model.forward([{ cache: newCache(model), tokens, logits: 'all' }]);
+        const caches = [newCache(model), newCache(model), newCache(model)];
+        const batch = await model.forward([
+          { cache: caches[0], tokens: tokens.slice(0, a), logits: 'last' },
+          { cache: caches[1], tokens, logits: 'none' },
+          { cache: caches[2], tokens: tokens.slice(0, c), logits: 'all' },
+        ]);
+        assert.ok(maxAbsDiff(batch[0], alone.subarray((a - 1) * V, a * V)) <= 1e-5, "the 'last' item's row");
+        assert.equal(batch[1].length, 0);
+        assert.ok(maxAbsDiff(batch[2], alone.subarray(0, c * V)) <= 1e-5, "the 'all' item's rows");
+        // Every item's latents were written in every layer, the last included: one more token continues each alike.
+        const next = [{ cache: caches[0], n: a }, { cache: caches[1], n: L }, { cache: caches[2], n: c }];
+        for (const { cache, n } of next) {
+          const fresh = newCache(model);
+          const [want] = await model.forward([{ cache: fresh, tokens: [...tokens.slice(0, n), tokens[0]], logits: 'last' }]);
+          const [got] = await model.forward([{ cache, tokens: [tokens[0]], logits: 'last' }]);
+          assert.ok(maxAbsDiff(got, want) <= 1e-5, `continuing the item of ${n} tokens: ${maxAbsDiff(got, want)}`);
+        }
+      });
+
       it(`${kase.name}: absorbed and naive attention agree within 1e-5`, async () => {
         const tokens = kase.input_ids.slice(0, 64);
         const [naive] = await model.forward([{ cache: newCache(model), tokens, logits: 'all' }], { attentionPath: 'naive' });
