@@ -78,9 +78,12 @@ AI vf load_w8(const int dtype, const void *w, size_t i) {
 }
 #endif
 
-/** One register tile: out[t, r] for T tokens × R rows, over all `cols` columns. */
-AI void tile(const int dtype, const int T, const int R, const float *x, const char *w, size_t w_stride, float *out,
-             size_t rows, size_t cols) {
+/**
+ * One register tile: out[t, r] for T tokens × R rows, over all `cols` columns. `stream`: every token is in this
+ * tile, so W is read once, straight from memory (decode, and a short forward such as an edit's few tokens).
+ */
+AI void tile(const int dtype, const int T, const int R, const int stream, const float *x, const char *w, size_t w_stride,
+             float *out, size_t rows, size_t cols) {
   vf acc[TILE_TOKENS][MAX_ROWS];
 #pragma GCC unroll 8
   for (int t = 0; t < T; t++)
@@ -89,10 +92,10 @@ AI void tile(const int dtype, const int T, const int R, const float *x, const ch
   const size_t esize = dtype == W_F32 ? 4 : 2;
   size_t i = 0;
   for (; i + VL <= cols; i += VL) {
-    // Decode reads R rows side by side, too short a stream each for the hardware prefetcher: each step asks for its
-    // share of the next tile's bytes (the rows are contiguous), which took weights out of cache from 21 to 31 GB/s
-    // on one thread. A prefetch past the weights never faults.
-    if (T == 1) for (size_t o = 0; o < R * VL * esize; o += 64) _mm_prefetch(w + R * w_stride + R * esize * i + o, _MM_HINT_T0);
+    // Streaming reads R rows side by side, too short a stream each for the hardware prefetcher: each step asks for
+    // its share of the next tile's bytes (the rows are contiguous), which took weights out of cache from 21 to 31
+    // GB/s on one thread. A prefetch past the weights never faults.
+    if (stream) for (size_t o = 0; o < R * VL * esize; o += 64) _mm_prefetch(w + R * w_stride + R * esize * i + o, _MM_HINT_T0);
     vf wv[MAX_ROWS];
 #pragma GCC unroll 8
     for (int r = 0; r < R; r++) wv[r] = load_w(dtype, w + r * w_stride, i);
@@ -123,10 +126,10 @@ AI void tile(const int dtype, const int T, const int R, const float *x, const ch
 }
 
 /** Rows [r, r1) of one token tile: tiles of R rows, then single rows. */
-AI void sweep(const int dtype, const int T, const int R, const float *x, const char *w, size_t w_stride, float *out,
-              size_t rows, size_t cols, size_t r, size_t r1) {
-  for (; r + R <= r1; r += R) tile(dtype, T, R, x, w + r * w_stride, w_stride, out + r, rows, cols);
-  for (; r < r1; r++) tile(dtype, T, 1, x, w + r * w_stride, w_stride, out + r, rows, cols);
+AI void sweep(const int dtype, const int T, const int R, const int stream, const float *x, const char *w, size_t w_stride,
+              float *out, size_t rows, size_t cols, size_t r, size_t r1) {
+  for (; r + R <= r1; r += R) tile(dtype, T, R, stream, x, w + r * w_stride, w_stride, out + r, rows, cols);
+  for (; r < r1; r++) tile(dtype, T, 1, stream, x, w + r * w_stride, w_stride, out + r, rows, cols);
 }
 
 AI void matmul_dtype(const int dtype, const float *x, const void *w, float *out, size_t n, size_t rows, size_t cols,
@@ -139,10 +142,13 @@ AI void matmul_dtype(const int dtype, const float *x, const void *w, float *out,
       const float *xt = x + t0 * cols;
       float *ot = out + t0 * rows;
       switch (n - t0 < TILE_TOKENS ? n - t0 : TILE_TOKENS) {
-        case 1: sweep(dtype, 1, DECODE_ROWS, xt, w, w_stride, ot, rows, cols, b0, b1); break;
-        case 2: sweep(dtype, 2, TILE_ROWS, xt, w, w_stride, ot, rows, cols, b0, b1); break;
-        case 3: sweep(dtype, 3, TILE_ROWS, xt, w, w_stride, ot, rows, cols, b0, b1); break;
-        default: sweep(dtype, TILE_TOKENS, TILE_ROWS, xt, w, w_stride, ot, rows, cols, b0, b1); break;
+        case 1: sweep(dtype, 1, DECODE_ROWS, 1, xt, w, w_stride, ot, rows, cols, b0, b1); break;
+        case 2: sweep(dtype, 2, TILE_ROWS, n == 2, xt, w, w_stride, ot, rows, cols, b0, b1); break;
+        case 3: sweep(dtype, 3, TILE_ROWS, n == 3, xt, w, w_stride, ot, rows, cols, b0, b1); break;
+        default:
+          if (n == TILE_TOKENS) sweep(dtype, TILE_TOKENS, TILE_ROWS, 1, xt, w, w_stride, ot, rows, cols, b0, b1);
+          else sweep(dtype, TILE_TOKENS, TILE_ROWS, 0, xt, w, w_stride, ot, rows, cols, b0, b1);
+          break;
       }
     }
   }
