@@ -187,7 +187,7 @@ async function benchType(type: string, file: string, all: number[], bos: number)
       for (let r = 0; r < EDIT_ROUNDS; r++) {
         const p = after(r);
         const ms = await ourTtft(p);
-        // The pause after a keystroke, as \`latent serve\` spends it: the edit's derived latents recomputed exactly
+        // The pause after a keystroke, as `latent serve` spends it: the edit's derived latents recomputed exactly
         // (untimed), so that no run is the one whose copies reach the policy's distance and are recomputed.
         while (await engine.refreshIdle(64));
         // llama.cpp starts each run from `before` cached, as a user's editor would.
