@@ -6,7 +6,7 @@ import type { Activation, Backend, RouterSpec, SamplingPick } from '../backend/b
 import type { LatentCache } from '../cache/latentCache';
 import { GLOBAL_NAMES, layerNames, MlpNames } from './checkpointLayout';
 import { DeepseekV2Config, isMoeLayer } from './config';
-import { AttentionItem, AttentionPath, AttentionWeights, MultiHeadLatentAttention } from './mla';
+import { AttentionItem, AttentionPath, AttentionWeights, MultiHeadLatentAttention, runPositions, stackedRuns } from './mla';
 import { gatedMlp, MlpWeights } from './mlp';
 import { moe, MoeWeights } from './moe';
 import { Rope, softmaxScale } from './rope';
@@ -161,7 +161,7 @@ export class DeepseekV2Model {
       row += it.tokens.length;
       return a;
     });
-    const positions = Int32Array.from(attentionItems.flatMap((a) => Array.from({ length: a.count }, (_, j) => a.pos0 + j)));
+    const positions = runPositions(attentionItems);
     // After the last layer's latents only the rows whose logits are asked for matter (a trace keeps them all).
     const outputs = trace ? attentionItems : attentionItems.map((a, i) => outputRows(a, items[i].logits));
     const outputsAll = outputs.every((o, i) => o.count === attentionItems[i].count);
@@ -204,7 +204,7 @@ export class DeepseekV2Model {
       }
       const normed = b.rmsNorm(h, this.finalNorm, c.rmsNormEps);
       if (trace) trace.hiddenStates.push((await b.read(normed)).slice());
-      const final = outputsAll ? attentionItems : stacked(outputs);
+      const final = outputsAll ? attentionItems : stackedRuns(outputs);
       const sampled = b.sampleRows ? items.flatMap((it, i) => (it.pick && it.logits === 'last' && it.tokens.length > 0 ? [i] : [])) : [];
       const picked = sampled.length > 0 ? await this.sampleLast(normed, sampled.map((i) => final[i]), sampled.map((i) => items[i].pick!)) : [];
       return await Promise.all(final.map(async (a, i): Promise<StepOutput> => {
@@ -237,16 +237,6 @@ function outputRows(a: AttentionItem, which: ForwardItem['logits']): AttentionIt
   if (which === 'all' || a.count === 0) return a;
   if (which === 'none') return { ...a, count: 0 };
   return { ...a, row: a.row + a.count - 1, count: 1, pos0: a.pos0 + a.count - 1 };
-}
-
-/** The runs renumbered as they lie once stacked (the last layer's output rows). */
-function stacked(runs: readonly AttentionItem[]): AttentionItem[] {
-  let row = 0;
-  return runs.map((a) => {
-    const r = { ...a, row };
-    row += a.count;
-    return r;
-  });
 }
 
 /**

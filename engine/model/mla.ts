@@ -33,6 +33,21 @@ export type AttentionPath = 'auto' | 'naive' | 'absorbed';
 
 export type AttentionItem = BatchItem;
 
+/** The position of every row of the runs, in order. */
+export function runPositions(runs: readonly AttentionItem[]): Int32Array {
+  return Int32Array.from(runs.flatMap((a) => Array.from({ length: a.count }, (_, j) => a.pos0 + j)));
+}
+
+/** The runs renumbered as they lie once stacked (rows picked out of a batch, one run after the other). */
+export function stackedRuns(runs: readonly AttentionItem[]): AttentionItem[] {
+  let row = 0;
+  return runs.map((a) => {
+    const r = { ...a, row };
+    row += a.count;
+    return r;
+  });
+}
+
 /** The q_lora-free eps of q_a_layernorm and kv_a_layernorm: always the DeepseekV2RMSNorm default. */
 const LATENT_NORM_EPS = 1e-6;
 
@@ -86,15 +101,10 @@ export class MultiHeadLatentAttention {
     const asked = queries.filter((it) => it.count > 0);
     if (asked.length === 0) return null;
     const all = queries === items;
-    const xq = all ? x : b.concatRows(asked.map((it) => b.sliceRows(x, it.row, it.count)));
-    const q = this.queries(xq);
-    const qPositions = all ? positions : Int32Array.from(asked.flatMap((it) => Array.from({ length: it.count }, (_, j) => it.pos0 + j)));
-    b.applyRope(q, this.rope, qPositions, H, qDim, dn);
+    const q = this.queries(all ? x : b.concatRows(asked.map((it) => b.sliceRows(x, it.row, it.count))));
+    b.applyRope(q, this.rope, all ? positions : runPositions(asked), H, qDim, dn);
 
-    let row = 0;
-    const attended = asked.map((query) => {
-      const it = all ? query : { ...query, row };
-      row += it.count;
+    const attended = (all ? asked : stackedRuns(asked)).map((it) => {
       const qi = b.sliceRows(q, it.row, it.count);
       const useAbsorbed = path === 'absorbed' || (path === 'auto' && this.absorbedIsCheaper(it.count, it.pos0 + it.count));
       return useAbsorbed ? this.attendAbsorbed(qi, it) : this.attendNaive(qi, it);
