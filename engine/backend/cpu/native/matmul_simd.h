@@ -145,10 +145,7 @@ AI void matmul_dtype(const int dtype, const float *x, const void *w, float *out,
         case 1: sweep(dtype, 1, DECODE_ROWS, 1, xt, w, w_stride, ot, rows, cols, b0, b1); break;
         case 2: sweep(dtype, 2, TILE_ROWS, n == 2, xt, w, w_stride, ot, rows, cols, b0, b1); break;
         case 3: sweep(dtype, 3, TILE_ROWS, n == 3, xt, w, w_stride, ot, rows, cols, b0, b1); break;
-        default:
-          if (n == TILE_TOKENS) sweep(dtype, TILE_TOKENS, TILE_ROWS, 1, xt, w, w_stride, ot, rows, cols, b0, b1);
-          else sweep(dtype, TILE_TOKENS, TILE_ROWS, 0, xt, w, w_stride, ot, rows, cols, b0, b1);
-          break;
+        default: sweep(dtype, TILE_TOKENS, TILE_ROWS, n == TILE_TOKENS, xt, w, w_stride, ot, rows, cols, b0, b1); break;
       }
     }
   }
