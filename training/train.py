@@ -27,6 +27,7 @@ import torch  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from model import DeepseekV2Config, DeepseekV2ForCausalLM  # noqa: E402
+import safetensors_io  # noqa: E402
 
 
 def init_weights(model, seed):
@@ -86,6 +87,10 @@ def main():
     parser.add_argument('--init-from', default=None,
                         help='start this run from another run\'s checkpoint of the same stage (weights, optimizer '
                              'moments, stream position) with a schedule of its own: continued pre-training')
+    parser.add_argument('--init-weights', default=None,
+                        help='start from an exported model folder\'s weights (model.safetensors, BF16) with fresh '
+                             'optimizer moments, from the stream\'s start: continued pre-training when no '
+                             'checkpoint is left')
     args = parser.parse_args()
 
     if args.threads:
@@ -126,6 +131,10 @@ def main():
         start_step, stream_at = (state['step'] if resume else 0), state['stream_at']
         print(f'resumed {checkpoint} at step {start_step}' if resume else
               f'continues {source} (its step {state["step"]}) at token {stream_at} with a new schedule')
+    elif args.init_weights:
+        weights = safetensors_io.load(os.path.join(args.init_weights, 'model.safetensors'))
+        model.load_state_dict(weights)
+        print(f'starts from the weights of {args.init_weights} with fresh optimizer moments')
     elif args.stage >= 2:
         previous = f'stage{args.stage - 1}.pt'
         state = torch.load(os.path.join(args.out, previous))

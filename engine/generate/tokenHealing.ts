@@ -1,7 +1,9 @@
 // Token healing: a prompt that ends mid-token (e.g. a bare "\n", where the tokenizer would have written "\n    "
-// had the text gone on) puts the model where training never did, and it often answers nothing. So the prompt's last
-// token is taken back, and the first generated token must begin with its text: the model re-chooses the boundary.
-// The text the healed token gave back is then not repeated in the answer.
+// had the text gone on, or "const tot" at a cursor inside a word) puts the model where training seldom did, and it
+// often answers nothing. So the token the answer continues is taken back, and the first generated token must begin
+// with its text: the model re-chooses the boundary. The text the healed token gave back is then not repeated in
+// the answer. The answer continues the prompt's last token, or in a fill-in-the-middle prompt the prefix's last
+// token: the one before the hole marker.
 import type { ModelTokenizer } from '../tokenizer/modelTokenizer';
 
 export interface Healing {
@@ -17,17 +19,24 @@ export class TokenHealer {
 
   constructor(private readonly tokenizer: ModelTokenizer) {}
 
-  /** The prompt without its last token and the healing to apply, or null when the prompt needs none. */
+  /** The prompt without the token its answer continues and the healing to apply, or null when it needs none. */
   heal(prompt: readonly number[]): { prompt: number[]; healing: Healing } | null {
-    if (prompt.length < 2) return null;
-    const last = prompt[prompt.length - 1];
+    const at = this.continuedToken(prompt);
+    if (at < 1) return null;
     // Special tokens (FIM markers, chat roles) and bytes of a split character are boundaries already.
-    const text = this.tokenizer.decode([last]);
+    const text = this.tokenizer.decode([prompt[at]]);
     if (text === '' || text.includes('\uFFFD')) return null;
     const allowed = this.tokensStartingWith(text);
     // Only the token itself begins with its text: nothing to re-choose.
     if (allowed.length <= 1) return null;
-    return { prompt: prompt.slice(0, -1), healing: { text, allowed } };
+    return { prompt: [...prompt.slice(0, at), ...prompt.slice(at + 1)], healing: { text, allowed } };
+  }
+
+  /** Index of the token the answer continues: the last, or the one before a FIM prompt's hole marker. */
+  private continuedToken(prompt: readonly number[]): number {
+    const fim = this.tokenizer.special.fim;
+    const hole = fim ? prompt.indexOf(fim.hole) : -1;
+    return hole >= 0 ? hole - 1 : prompt.length - 1;
   }
 
   private tokensStartingWith(prefix: string): Int32Array {

@@ -49,7 +49,7 @@ export async function completionsRoute(req: IncomingMessage, res: ServerResponse
   const maxTokens = fitToContext(body, prompt.length, body.maxTokens ?? DEFAULT_COMPLETION_TOKENS, model, 'prompt');
   await handleGeneration(res, {
     kind: 'completion', route: '/v1/completions', modelId: model.id, prompt, maxTokens, priority, fields: body,
-    // A text prompt may end mid-token; FIM prompts end in a special token, which healing leaves alone.
+    // A text prompt (a FIM prompt's prefix) may end mid-token: at a cursor inside a word, after a bare newline.
     tokenHealing: typeof body.prompt === 'string',
     arrivedAt,
   }, ctx.scheduler, ctx.metrics);

@@ -1,5 +1,6 @@
-// Token healing on the embedded default model: a text prompt ending mid-token (a bare "\n") has its last token
-// taken back and re-chosen by the model, and the answer neither loses nor repeats text.
+// Token healing on the embedded default model: a text prompt ending mid-token (a bare "\n", a cursor inside a word)
+// has the token its answer continues (the last, or a FIM prompt's last prefix token) taken back and re-chosen by
+// the model, and the answer neither loses nor repeats text.
 import * as assert from 'node:assert/strict';
 import { defaultModelDir } from '../../engine/defaultModel';
 import { Engine } from '../../engine/engine';
@@ -32,11 +33,37 @@ describe('token healing (default model)', () => {
     }
   });
 
-  it('leaves prompts that end in a special token (FIM, chat) or in a token nothing extends alone', () => {
+  it('leaves prompts that end in a special token (a chat turn, a FIM prompt with nothing before its hole) alone', () => {
     const healer = new TokenHealer(tokenizer);
-    const fimEnd = tokenizer.special.fim!.end;
-    assert.equal(healer.heal([...tokenizer.encode('x = 1'), fimEnd]), null);
+    const fim = tokenizer.special.fim!;
+    assert.equal(healer.heal([...tokenizer.encode('x = 1'), fim.end]), null);
     assert.equal(healer.heal([tokenizer.special.bos!]), null);
+    assert.equal(healer.heal([tokenizer.special.bos!, fim.begin, fim.hole, ...tokenizer.encode('x = 1\n'), fim.end]), null);
+  });
+
+  it('in a FIM prompt takes back the prefix\'s last token, the one the middle continues, and keeps the suffix', () => {
+    const fim = tokenizer.special.fim!;
+    const prefix = tokenizer.encode('export const tot');
+    const suffix = tokenizer.encode(' = values.length;\n');
+    const prompt = [tokenizer.special.bos!, fim.begin, ...prefix, fim.hole, ...suffix, fim.end];
+    const healed = new TokenHealer(tokenizer).heal(prompt);
+    assert.ok(healed, 'a prefix ending inside a word is healed');
+    assert.deepEqual(healed.prompt, [tokenizer.special.bos!, fim.begin, ...prefix.slice(0, -1), fim.hole, ...suffix, fim.end]);
+    assert.equal(healed.healing.text, tokenizer.decode(prefix.slice(-1)));
+    assert.ok(healed.healing.allowed.includes(prefix[prefix.length - 1]));
+  });
+
+  it('a healed FIM middle continues the prefix exactly, and begins with the rest of the word it was cut in', async () => {
+    const fim = tokenizer.special.fim!;
+    for (const [before, after] of [['function add(a, b) {\n  ret', ' a + b;\n}\n'], ['const total = values.reduc', '\n']]) {
+      const prefix = tokenizer.encode(before);
+      const prompt = [tokenizer.special.bos!, fim.begin, ...prefix, fim.hole, ...tokenizer.encode(after), fim.end];
+      const result = await engine.generate({ prompt, maxTokens: 6, sampling: greedy, tokenHealing: true });
+      const healedText = tokenizer.decode(prefix.slice(-1));
+      assert.ok(tokenizer.decode(result.tokens).startsWith(healedText), JSON.stringify(before));
+      assert.equal(tokenizer.decode(prefix.slice(0, -1)) + tokenizer.decode(result.tokens), before + result.text, JSON.stringify(before));
+      assert.equal(result.promptTokens, prompt.length);
+    }
   });
 
   it('the first token is the best of those that begin with the healed text, even where the model prefers another', async () => {

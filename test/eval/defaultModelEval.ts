@@ -8,8 +8,17 @@
 //                           1,500 characters before, 500 after), exact match ignoring surrounding whitespace;
 //                           baseline: repeat the previous line;
 //   next_line_exact_match   the same line written from the prefix alone (no suffix); same baseline;
+//   fim_first_word_match    the same FIM answers' first word (identifier, or else first character) equals the
+//                           line's: the ghost text starts right; baseline: the previous line's first word;
 //   fim_empty_rate          FIM completions that are empty or whitespace (the editor shows no ghost text), where
 //                           every case's line has code;
+//   word_exact_match        the cursor inside an identifier (at least one character typed, two or more left), the
+//                           model fills the hole to the line's end and its answer up to the first non-word
+//                           character must be the identifier's rest; baseline: the editor's word-based
+//                           suggestion, the most frequent identifier before the cursor that extends what was typed;
+//   Completions are token-healed, as `latent serve` answers a text prompt (engine/generate/tokenHealing.ts: the
+//   prefix's last token is re-chosen); fim_line_exact_match_unhealed and fim_empty_rate_unhealed are the same
+//   FIM cases without it (the raw model's answer to the prompt as tokenized);
 //   latency                 median milliseconds of one FIM completion (prompt + greedy decode to the newline).
 // Usage: npm run eval [-- --model DIR] [--cases N] [--seed S]. Last line JSON.
 import * as fs from 'node:fs';
@@ -95,6 +104,41 @@ function candidateLines(file: HeldoutFile): LineCase[] {
   return out;
 }
 
+/** A line's first word: its leading identifier, or else its first non-blank character ('' for a blank line). */
+function firstWord(line: string): string {
+  const code = line.trimStart();
+  return /^[\w$]+/.exec(code)?.[0] ?? code.slice(0, 1);
+}
+
+interface WordCase {
+  file: HeldoutFile;
+  cursor: number;
+  typed: string;
+  rest: string;
+}
+
+/** Every identifier of 4+ characters past the file's first 200, cut at a deterministic point inside it. */
+function wordCases(file: HeldoutFile): WordCase[] {
+  const out: WordCase[] = [];
+  for (const m of file.text.matchAll(/(?<![\w$])[A-Za-z_$][\w$]{3,}/g)) {
+    if (m.index! < 200) continue;
+    const k = 1 + (m.index! % (m[0].length - 2));
+    out.push({ file, cursor: m.index! + k, typed: m[0].slice(0, k), rest: m[0].slice(k) });
+  }
+  return out;
+}
+
+/** An editor's word-based suggestion: the identifier before `typed` most often seen, longer than it, that begins with it. */
+function wordSuggestion(before: string, typed: string): string | null {
+  const counts = new Map<string, number>();
+  for (const m of before.matchAll(/[A-Za-z_$][\w$]*/g)) {
+    if (m[0].length > typed.length && m[0].startsWith(typed)) counts.set(m[0], (counts.get(m[0]) ?? 0) + 1);
+  }
+  let best: string | null = null, most = 0;
+  for (const [word, count] of counts) if (count > most) { best = word; most = count; }
+  return best;
+}
+
 function pick<T>(items: T[], n: number, rng: () => number): T[] {
   const copy = items.slice();
   for (let i = copy.length - 1; i > 0; i--) {
@@ -104,8 +148,8 @@ function pick<T>(items: T[], n: number, rng: () => number): T[] {
   return copy.slice(0, n);
 }
 
-async function completeLine(engine: Engine, prompt: number[]): Promise<string> {
-  const result = await engine.generate({ prompt, maxTokens: 48, sampling: { temperature: 0, topP: 1, topK: 0 }, stop: ['\n'] });
+async function completeLine(engine: Engine, prompt: number[], tokenHealing = true): Promise<string> {
+  const result = await engine.generate({ prompt, maxTokens: 48, sampling: { temperature: 0, topP: 1, topK: 0 }, stop: ['\n'], tokenHealing });
   return result.text.split('\n')[0];
 }
 
@@ -151,7 +195,8 @@ async function main(): Promise<void> {
     }
 
     const lines = pick(files.flatMap(candidateLines), nCases, rng);
-    let fimHits = 0, nextHits = 0, baselineHits = 0, fimEmpty = 0;
+    let fimHits = 0, nextHits = 0, baselineHits = 0, fimEmpty = 0, unhealedHits = 0, unhealedEmpty = 0;
+    let firstWordHits = 0, unhealedFirstWordHits = 0, baselineFirstWordHits = 0;
     const latencies: number[] = [];
     const samples: { file: string; expected: string; fim: string; next: string }[] = [];
     for (const c of lines) {
@@ -162,8 +207,15 @@ async function main(): Promise<void> {
       const prefix = text.slice(Math.max(0, cursor - 1500), cursor);
       const suffix = text.slice(c.end, c.end + 500);
       const t0 = performance.now();
-      const fimText = await completeLine(engine, [bos as number, fim.begin, ...tok.encode(prefix), fim.hole, ...tok.encode(suffix), fim.end]);
+      const fimPrompt = [bos as number, fim.begin, ...tok.encode(prefix), fim.hole, ...tok.encode(suffix), fim.end];
+      const fimText = await completeLine(engine, fimPrompt);
       latencies.push(performance.now() - t0);
+      const unhealed = await completeLine(engine, fimPrompt, false);
+      if (unhealed.trim() === expected) unhealedHits++;
+      if (unhealed.trim() === '') unhealedEmpty++;
+      if (firstWord(fimText) === firstWord(expected)) firstWordHits++;
+      if (firstWord(unhealed) === firstWord(expected)) unhealedFirstWordHits++;
+      if (firstWord(c.previous) === firstWord(expected)) baselineFirstWordHits++;
       const nextText = await completeLine(engine, [bos as number, ...tok.encode(prefix)]);
       if (fimText.trim() === expected) fimHits++;
       if (fimText.trim() === '') fimEmpty++;
@@ -172,6 +224,19 @@ async function main(): Promise<void> {
       if (samples.length < 8) samples.push({ file: path.relative(root, c.file.path), expected, fim: fimText.trim(), next: nextText.trim() });
     }
     for (const s of samples) console.log(JSON.stringify(s));
+
+    const words = pick(files.flatMap(wordCases), nCases, rng);
+    let wordHits = 0, wordBaselineHits = 0;
+    for (const w of words) {
+      const text = w.file.text;
+      const lineEnd = text.indexOf('\n', w.cursor);
+      const end = lineEnd < 0 ? text.length : lineEnd;
+      const prompt = [bos as number, fim.begin, ...tok.encode(text.slice(Math.max(0, w.cursor - 1500), w.cursor)), fim.hole,
+        ...tok.encode(text.slice(end, end + 500)), fim.end];
+      const answer = await engine.generate({ prompt, maxTokens: 12, sampling: { temperature: 0, topP: 1, topK: 0 }, stop: ['\n'], tokenHealing: true });
+      if (/^[\w$]*/.exec(answer.text)![0] === w.rest) wordHits++;
+      if (wordSuggestion(text.slice(0, w.cursor - w.typed.length), w.typed) === w.typed + w.rest) wordBaselineHits++;
+    }
     const n = lines.length;
     const result = {
       model: path.relative(root, dir) || dir,
@@ -186,13 +251,24 @@ async function main(): Promise<void> {
       next_line_exact_match: +(nextHits / n).toFixed(4),
       baseline_fim_line_exact_match: +(baselineHits / n).toFixed(4),
       baseline_next_line_exact_match: +(baselineHits / n).toFixed(4),
+      fim_first_word_match: +(firstWordHits / n).toFixed(4),
+      baseline_fim_first_word_match: +(baselineFirstWordHits / n).toFixed(4),
       fim_empty_rate: +(fimEmpty / n).toFixed(4),
+      fim_line_exact_match_unhealed: +(unhealedHits / n).toFixed(4),
+      fim_first_word_match_unhealed: +(unhealedFirstWordHits / n).toFixed(4),
+      fim_empty_rate_unhealed: +(unhealedEmpty / n).toFixed(4),
+      word_cases: words.length,
+      word_exact_match: +(wordHits / Math.max(1, words.length)).toFixed(4),
+      baseline_word_exact_match: +(wordBaselineHits / Math.max(1, words.length)).toFixed(4),
       fim_latency_ms_p50: +median(latencies).toFixed(1),
     };
     console.log(`held-out loss ${result.heldout_loss} nats/token (unigram baseline ${result.baseline_unigram_loss}), ` +
       `next token top-1 ${(100 * result.heldout_top1_accuracy).toFixed(1)}% (most frequent token ${(100 * result.baseline_top1_accuracy).toFixed(1)}%); ` +
       `FIM line exact ${(100 * result.fim_line_exact_match).toFixed(1)}%, next line ${(100 * result.next_line_exact_match).toFixed(1)}% ` +
-      `(repeat-previous-line baseline ${(100 * result.baseline_fim_line_exact_match).toFixed(1)}%), FIM empty ${(100 * result.fim_empty_rate).toFixed(1)}%; one completion ${result.fim_latency_ms_p50} ms`);
+      `(repeat-previous-line baseline ${(100 * result.baseline_fim_line_exact_match).toFixed(1)}%), ` +
+      `FIM first word ${(100 * result.fim_first_word_match).toFixed(1)}% (previous line's ${(100 * result.baseline_fim_first_word_match).toFixed(1)}%), FIM empty ${(100 * result.fim_empty_rate).toFixed(1)}%; ` +
+      `without token healing FIM line exact ${(100 * result.fim_line_exact_match_unhealed).toFixed(1)}%, first word ${(100 * result.fim_first_word_match_unhealed).toFixed(1)}%, empty ${(100 * result.fim_empty_rate_unhealed).toFixed(1)}%; ` +
+      `the rest of a word ${(100 * result.word_exact_match).toFixed(1)}% (word-based suggestion ${(100 * result.baseline_word_exact_match).toFixed(1)}%); one completion ${result.fim_latency_ms_p50} ms`);
     console.log(JSON.stringify(result));
   } finally {
     engine.dispose();
