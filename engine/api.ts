@@ -22,9 +22,9 @@ export interface GenerationRequest {
   /** Aborting stops the work within one decode step. */
   signal?: AbortSignal;
   /**
-   * Token healing (generate/tokenHealing.ts) for prompts that came as text: the token the answer continues (the
-   * last, or a FIM prompt's last prefix token) is taken back and the first new token must begin with its text,
-   * which the answer does not repeat.
+   * Token healing (generate/tokenHealing.ts) for prompts that came as text: the tokens the answer continues (the
+   * last, or a FIM prompt's last prefix token, and those before it while a token of the vocabulary begins with
+   * their text) are taken back and the first new tokens must write their text, which the answer does not repeat.
    */
   tokenHealing?: boolean;
 }

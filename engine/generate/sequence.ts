@@ -8,7 +8,7 @@ import type { ModelTokenizer } from '../tokenizer/modelTokenizer';
 import { StreamingDecoder } from '../tokenizer/streamingDecoder';
 import { pickToken, Sampler } from './sampler';
 import { StopMatcher } from './stopMatcher';
-import { Healing, restrictLogits } from './tokenHealing';
+import { type Healing, restrictLogits } from './tokenHealing';
 
 export class Sequence {
   /** Tokens to feed in the next forward pass (the prompt's uncached part first, then one token per step). */
@@ -33,8 +33,8 @@ export class Sequence {
     private readonly onDelta?: (d: GenerationDelta) => void,
     /** Called once when the sequence ends, however it ends (the engine releases the cache there). */
     private readonly onFinish?: (s: Sequence) => void,
-    /** Token healing of the prompt's last token: constrains the first pick; its text is not echoed. */
-    private healing: Healing | null = null,
+    /** Token healing of the prompt's last tokens: constrains the first picks; their text is not echoed. */
+    private readonly healing: Healing | null = null,
     /** Gaps between the prompt's reused runs, in slots the cache holds: computed in the first step, beside `pending`. */
     public gaps: Gap[] = [],
   ) {
@@ -43,7 +43,7 @@ export class Sequence {
     this.decoder = tokenizer ? new StreamingDecoder(tokenizer) : null;
     this.stop = new StopMatcher(request.stop ?? []);
     this.unechoed = healing?.text ?? '';
-    this.healedTokens = healing ? 1 : 0;
+    this.healedTokens = healing?.tokens ?? 0;
   }
 
   /** Prompt tokens taken back by token healing (counted as prompt tokens all the same). */
@@ -63,9 +63,9 @@ export class Sequence {
     return (this.pick ??= this.sampler.nextPick());
   }
 
-  /** The next token's pick for a backend that samples on the device; null when the host picks (token healing's restricted first token). */
+  /** The next token's pick for a backend that samples on the device; null when the host picks (token healing's restricted picks). */
   devicePick(): SamplingPick | null {
-    return this.healing ? null : this.nextPick();
+    return this.healing?.active ? null : this.nextPick();
   }
 
   /**
@@ -77,8 +77,9 @@ export class Sequence {
     if (this.request.signal?.aborted) return this.finish('cancelled');
     const pick = this.nextPick();
     this.pick = null;
-    const token = next.token ?? pickToken(this.healing ? restrictLogits(next.logits, this.healing.allowed) : next.logits, pick);
-    this.healing = null;
+    const healing = this.healing?.active ? this.healing : null;
+    const token = next.token ?? pickToken(healing ? restrictLogits(next.logits, healing.allowed()) : next.logits, pick);
+    healing?.take(token);
     if (token === this.eos) return this.finish('stop');
     this.generated.push(token);
     const piece = this.decoder ? this.stop.push(this.withoutEcho(this.decoder.push(token))) : '';
@@ -93,7 +94,7 @@ export class Sequence {
   private withoutEcho(piece: string): string {
     if (!this.unechoed) return piece;
     const n = Math.min(piece.length, this.unechoed.length);
-    // The first token begins with the healed text, so the decoded answer does too.
+    // The first tokens write the healed text, so the decoded answer begins with it.
     this.unechoed = this.unechoed.slice(n);
     return piece.slice(n);
   }

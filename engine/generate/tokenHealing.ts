@@ -1,35 +1,86 @@
 // Token healing: a prompt that ends mid-token (e.g. a bare "\n", where the tokenizer would have written "\n    "
-// had the text gone on, or "const tot" at a cursor inside a word) puts the model where training seldom did, and it
-// often answers nothing. So the token the answer continues is taken back, and the first generated token must begin
-// with its text: the model re-chooses the boundary. The text the healed token gave back is then not repeated in
-// the answer. The answer continues the prompt's last token, or in a fill-in-the-middle prompt the prefix's last
-// token: the one before the hole marker.
+// had the text gone on, or "const defa" at a cursor inside a word) puts the model where training seldom did, and
+// it often answers nothing or the wrong word. So the tokens the answer continues are taken back and the model
+// re-chooses the boundary: its answer must begin with their text. The answer continues the prompt's last token,
+// or in a fill-in-the-middle prompt the prefix's last token: the one before the hole marker.
+//
+// A word the cursor cut is often spelled in two or three tokens (" def" "a") where the whole word is one
+// (" default"): the tokens are taken back while some token of the vocabulary begins with the text taken back
+// (llama.cpp's "dynamic multi-token" healing). Each step may then pick a token that begins with the text still
+// owed, or the prompt's own next token (the way the tokenizer spelled it, which leaves the rest for the next step):
+// not any shorter token, whose probability sums every word it begins and leads the model off its training
+// distribution (" m" then "e" for " message"). The owed text is not echoed in the answer.
 import type { ModelTokenizer } from '../tokenizer/modelTokenizer';
 
-export interface Healing {
-  /** The text of the prompt token taken back: the answer's first token begins with it, and it is not echoed. */
-  text: string;
-  /** Token ids whose text begins with `text`: the only ones the first step may pick. */
-  allowed: Int32Array;
+/** At most this many prompt tokens are taken back (a word, not a line). */
+export const MAX_HEALED_TOKENS = 6;
+
+/** One sequence's healing in progress: the prompt tokens taken back and those the answer has yet to write. */
+export class Healing {
+  /** The text of the prompt tokens taken back: the answer begins with it, and it is not echoed. */
+  readonly text: string;
+  /** How many prompt tokens were taken back. */
+  readonly tokens: number;
+  /** The tokens taken back whose text the answer has not written yet. */
+  private owed: number[];
+
+  constructor(private readonly healer: TokenHealer, takenBack: readonly number[]) {
+    this.owed = [...takenBack];
+    this.tokens = takenBack.length;
+    this.text = takenBack.map((id) => healer.tokenText(id)).join('');
+  }
+
+  /** Whether the next pick is still constrained. */
+  get active(): boolean {
+    return this.owed.length > 0;
+  }
+
+  /** Token ids the next step may pick: those that begin with the owed text, and the next owed token itself. */
+  allowed(): Int32Array {
+    const ids = this.healer.startingWith(this.owed.map((id) => this.healer.tokenText(id)).join(''));
+    if (this.owed.length > 1) ids.push(this.owed[0]);
+    return Int32Array.from(ids);
+  }
+
+  /** Records the picked token: the next owed token (the rest still owed), or one that writes all that is owed. */
+  take(token: number): void {
+    if (this.owed.length > 1 && token === this.owed[0]) this.owed.shift();
+    else this.owed = [];
+  }
 }
 
 export class TokenHealer {
   /** Every ordinary token's text, sorted, for prefix ranges by binary search (built on first use). */
   private sorted: { text: string; id: number }[] | null = null;
+  private texts: string[] | null = null;
 
   constructor(private readonly tokenizer: ModelTokenizer) {}
 
-  /** The prompt without the token its answer continues and the healing to apply, or null when it needs none. */
+  /** The prompt without the tokens its answer continues and the healing to apply, or null when it needs none. */
   heal(prompt: readonly number[]): { prompt: number[]; healing: Healing } | null {
-    const at = this.continuedToken(prompt);
-    if (at < 1) return null;
-    // Special tokens (FIM markers, chat roles) and bytes of a split character are boundaries already.
-    const text = this.tokenizer.decode([prompt[at]]);
-    if (text === '' || text.includes('\uFFFD')) return null;
-    const allowed = this.tokensStartingWith(text);
-    // Only the token itself begins with its text: nothing to re-choose.
-    if (allowed.length <= 1) return null;
-    return { prompt: [...prompt.slice(0, at), ...prompt.slice(at + 1)], healing: { text, allowed } };
+    const end = this.continuedToken(prompt);
+    if (end < 1) return null;
+    let text = '', start = -1;
+    for (let at = end; at >= 1 && end - at < MAX_HEALED_TOKENS; at--) {
+      // Special tokens (FIM markers, chat roles) and bytes of a split character are boundaries already.
+      const piece = this.tokenText(prompt[at]);
+      if (piece === '' || piece.includes('\uFFFD')) break;
+      text = piece + text;
+      const extensions = this.countStartingWith(text, 2);
+      if (extensions === 0) break;
+      // One token alone is worth re-choosing only where another token extends it; a longer run, where any token
+      // begins with all of it (that token spells it differently).
+      if (at < end || extensions > 1) start = at;
+    }
+    if (start < 0) return null;
+    return {
+      prompt: [...prompt.slice(0, start), ...prompt.slice(end + 1)],
+      healing: new Healing(this, prompt.slice(start, end + 1)),
+    };
+  }
+
+  tokenText(id: number): string {
+    return this.allTexts()[id] ?? '';
   }
 
   /** Index of the token the answer continues: the last, or the one before a FIM prompt's hole marker. */
@@ -39,7 +90,23 @@ export class TokenHealer {
     return hole >= 0 ? hole - 1 : prompt.length - 1;
   }
 
-  private tokensStartingWith(prefix: string): Int32Array {
+  /** How many tokens begin with `prefix`, counted up to `atMost`. */
+  private countStartingWith(prefix: string, atMost: number): number {
+    const sorted = this.vocabulary();
+    let n = 0;
+    for (let i = this.lowerBound(prefix); i < sorted.length && n < atMost && sorted[i].text.startsWith(prefix); i++) n++;
+    return n;
+  }
+
+  /** Every token whose text begins with `prefix`. */
+  startingWith(prefix: string): number[] {
+    const sorted = this.vocabulary();
+    const ids: number[] = [];
+    for (let i = this.lowerBound(prefix); i < sorted.length && sorted[i].text.startsWith(prefix); i++) ids.push(sorted[i].id);
+    return ids;
+  }
+
+  private lowerBound(prefix: string): number {
     const sorted = this.vocabulary();
     let lo = 0, hi = sorted.length;
     while (lo < hi) {
@@ -47,18 +114,20 @@ export class TokenHealer {
       if (sorted[mid].text < prefix) lo = mid + 1;
       else hi = mid;
     }
-    const ids: number[] = [];
-    for (let i = lo; i < sorted.length && sorted[i].text.startsWith(prefix); i++) ids.push(sorted[i].id);
-    return Int32Array.from(ids);
+    return lo;
+  }
+
+  private allTexts(): string[] {
+    if (!this.texts) {
+      this.texts = [];
+      for (let id = 0; id < this.tokenizer.vocabSize; id++) this.texts.push(this.tokenizer.decode([id]));
+    }
+    return this.texts;
   }
 
   private vocabulary(): { text: string; id: number }[] {
     if (!this.sorted) {
-      const entries: { text: string; id: number }[] = [];
-      for (let id = 0; id < this.tokenizer.vocabSize; id++) {
-        const text = this.tokenizer.decode([id]);
-        if (text !== '') entries.push({ text, id });
-      }
+      const entries = this.allTexts().map((text, id) => ({ text, id })).filter((e) => e.text !== '');
       this.sorted = entries.sort((a, b) => (a.text < b.text ? -1 : a.text > b.text ? 1 : a.id - b.id));
     }
     return this.sorted;
