@@ -17,7 +17,7 @@
 //                           character must be the identifier's rest; baseline: the editor's word-based
 //                           suggestion, the most frequent identifier before the cursor that extends what was typed;
 //   Completions are token-healed, as `latent serve` answers a text prompt (engine/generate/tokenHealing.ts: the
-//   prefix's last token is re-chosen); the *_unhealed exact-match, first-word and empty figures are the same FIM
+//   prefix's last tokens are re-chosen); the *_unhealed exact-match, first-word and empty figures are the same FIM
 //   cases without it (the raw model's answer to the prompt as tokenized);
 //   latency                 median milliseconds of one FIM completion (prompt + greedy decode to the newline).
 // Usage: npm run eval [-- --model DIR] [--cases N] [--seed S]. Last line JSON.
