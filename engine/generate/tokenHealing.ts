@@ -52,6 +52,7 @@ export class Healing {
 export class TokenHealer {
   /** Every ordinary token's text, sorted, for prefix ranges by binary search (built on first use). */
   private sorted: { text: string; id: number }[] | null = null;
+  /** Each token's text by id ('' for special tokens). */
   private texts: string[] | null = null;
 
   constructor(private readonly tokenizer: ModelTokenizer) {}
