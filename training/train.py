@@ -61,6 +61,15 @@ class TokenStream:
         return block[:, :-1], block[:, 1:]
 
 
+def cpu_model():
+    """The CPU's name, printed beside the throughput: machines differ (AVX-512 or AVX2 only) and so do the figures."""
+    try:
+        with open('/proc/cpuinfo') as f:
+            return next((line.split(':', 1)[1].strip() for line in f if line.startswith('model name')), 'unknown CPU')
+    except OSError:
+        return 'unknown CPU'
+
+
 def learning_rate(step, steps, peak, warmup):
     if step < warmup:
         return peak * (step + 1) / warmup
@@ -143,7 +152,7 @@ def main():
     model.to(device).train()
     n_params = sum(p.numel() for p in model.parameters())
     print(f'{n_params / 1e6:.2f}M parameters, context {context}, batch {batch}, device {device}, '
-          f'threads {torch.get_num_threads()}')
+          f'threads {torch.get_num_threads()}, {torch.cuda.get_device_name() if device == "cuda" else cpu_model()}')
 
     stream = TokenStream(os.path.join(args.data, f'stage{args.stage}.bin'), context, batch, stream_at)
     log = open(os.path.join(args.out, f'stage{args.stage}.log'), 'a')
@@ -174,7 +183,7 @@ def main():
                         'stream_at': stream.at, 'config': config_dict}, checkpoint + '.tmp')
             os.replace(checkpoint + '.tmp', checkpoint)
     if args.benchmark:
-        print(json.dumps({'tok_s': round(tokens_done / (time.time() - t0)), 'params': n_params}))
+        print(json.dumps({'tok_s': round(tokens_done / (time.time() - t0)), 'params': n_params, 'cpu': cpu_model()}))
 
 
 if __name__ == '__main__':
