@@ -67,7 +67,7 @@ export class TokenHealer {
       const piece = this.tokenText(prompt[at]);
       if (piece === '' || piece.includes('\uFFFD')) break;
       text = piece + text;
-      const extensions = this.countStartingWith(text, 2);
+      const extensions = this.startingWith(text, 2).length;
       if (extensions === 0) break;
       // One token alone is worth re-choosing only where another token extends it; a longer run, where any token
       // begins with all of it (that token spells it differently).
@@ -91,19 +91,11 @@ export class TokenHealer {
     return hole >= 0 ? hole - 1 : prompt.length - 1;
   }
 
-  /** How many tokens begin with `prefix`, counted up to `atMost`. */
-  private countStartingWith(prefix: string, atMost: number): number {
-    const sorted = this.vocabulary();
-    let n = 0;
-    for (let i = this.lowerBound(prefix); i < sorted.length && n < atMost && sorted[i].text.startsWith(prefix); i++) n++;
-    return n;
-  }
-
-  /** Every token whose text begins with `prefix`. */
-  startingWith(prefix: string): number[] {
+  /** The tokens whose text begins with `prefix` (only the first `atMost` of them when given). */
+  startingWith(prefix: string, atMost = Infinity): number[] {
     const sorted = this.vocabulary();
     const ids: number[] = [];
-    for (let i = this.lowerBound(prefix); i < sorted.length && sorted[i].text.startsWith(prefix); i++) ids.push(sorted[i].id);
+    for (let i = this.lowerBound(prefix); i < sorted.length && ids.length < atMost && sorted[i].text.startsWith(prefix); i++) ids.push(sorted[i].id);
     return ids;
   }
 

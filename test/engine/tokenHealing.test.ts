@@ -78,11 +78,16 @@ describe('token healing (default model)', () => {
   });
 
   it('takes back at most a word\'s worth of tokens', () => {
-    const healer = new TokenHealer(tokenizer);
-    for (const text of ['xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa']) {
-      const healed = healer.heal(tokenizer.encode(text, { addBos: tokenizer.addBos }));
-      assert.ok(!healed || healed.healing.tokens <= MAX_HEALED_TOKENS);
-    }
+    // Twelve one-space tokens: the vocabulary has a token of 32 spaces, so every run of them has an extension and
+    // only the cap stops the healer.
+    const space = tokenizer.encode(' ');
+    assert.equal(space.length, 1);
+    assert.ok(anyTokenStartsWith(' '.repeat(13)), 'a token of more than twelve spaces exists');
+    const prompt = [tokenizer.special.bos!, ...new Array<number>(12).fill(space[0])];
+    const healed = new TokenHealer(tokenizer).heal(prompt)!;
+    assert.equal(healed.healing.tokens, MAX_HEALED_TOKENS);
+    assert.deepEqual(healed.prompt, prompt.slice(0, -MAX_HEALED_TOKENS));
+    assert.equal(healed.healing.text, ' '.repeat(MAX_HEALED_TOKENS));
   });
 
   it('leaves prompts that end in a special token (a chat turn, a FIM prompt with nothing before its hole) alone', () => {
