@@ -7,7 +7,7 @@ import { wantsMultiline } from './completionShape';
 import { gatherSnippets } from './contextGatherer';
 import type { DocumentStore } from './documentStore';
 import type { DocumentSyntax } from './documentSyntax';
-import { buildFimPrompt, DEFAULT_BUDGET, type FimPrompt } from './fimPrompt';
+import { buildFimPrompt, DEFAULT_BUDGET, type FimPrompt, type InfillPrompt } from './fimPrompt';
 import { languageInfo } from './languages';
 import type { LatentSettings } from './protocol';
 import type { TokenCounter } from './tokenCounter';
@@ -76,21 +76,22 @@ export function promptBudget(settings: LatentSettings | undefined, contextLength
   return Math.max(1, Math.min(wanted, exact ? room : Math.floor(room * 0.75)));
 }
 
-/** The FIM prompt of `site` within `maxPromptTokens`, fitted by `counter` (tokenizing the lines it lacks). */
+/** The prompt of `site` in the model's layout within `maxPromptTokens`, fitted by `counter` (tokenizing the lines it lacks). */
 export async function fitPrompt(
   store: DocumentStore, syntax: DocumentSyntax, site: CompletionSite, maxPromptTokens: number, counter: TokenCounter,
-  signal?: AbortSignal,
+  infill: InfillPrompt, signal?: AbortSignal,
 ): Promise<PreparedCompletion> {
   // The tree describes the document, not the document with the selected item in it.
   const tree = site.selected ? undefined : syntax.currentTree;
   const cursorLine = syntax.doc.positionAt(site.documentOffset).line;
   const snippets = gatherSnippets(store, site.uri, cursorLine);
   const count = (text: string) => counter.count(text);
+  const markerTokens = infill === 'prefix' ? counter.plainMarkerTokens : counter.fimMarkerTokens;
   const build = () => buildFimPrompt({
     uri: site.uri, text: site.text, offset: site.offset, tree, snippets, countTokens: count,
     lineComment: languageInfo(syntax.doc.languageId).lineComment,
     lineAt: (o) => syntax.doc.positionAt(o).line,
-    budget: { ...DEFAULT_BUDGET, maxPromptTokens, markerTokens: counter.fimMarkerTokens },
+    budget: { ...DEFAULT_BUDGET, maxPromptTokens, markerTokens }, infill,
   });
   let prompt = build();
   for (let round = 1; counter.missingLines > 0 && round < MAX_FIT_ROUNDS; round++) {
@@ -98,7 +99,7 @@ export async function fitPrompt(
     prompt = build();
   }
   await counter.fetchMissing(signal);
-  const promptTokens = counter.fimMarkerTokens + count(prompt.context + prompt.prefix) + count(prompt.suffix);
+  const promptTokens = markerTokens + count(prompt.context + prompt.prefix) + count(prompt.suffix);
   return {
     prompt, promptTokens,
     multiline: wantsMultiline(site.text, site.offset, tree),

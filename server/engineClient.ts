@@ -4,7 +4,7 @@
 import { Agent, request, type Dispatcher } from 'undici';
 import { EngineError } from './engineErrors';
 import { readServerSentEvents } from './serverSentEvents';
-import { renderFimPrompt, type FimPrompt } from './fimPrompt';
+import { renderFimPrompt, type FimPrompt, type InfillPrompt } from './fimPrompt';
 import type { ChatMessage } from './protocol';
 
 export interface EngineEndpoint {
@@ -27,6 +27,9 @@ export interface CompletionOptions {
   /** Called just before the HTTP request leaves (for latency accounting). */
   onSend?: () => void;
 }
+
+/** An entry of GET /models: vLLM's and our engine's `max_model_len`, our engine's `infill_prompt`. */
+interface ListedModel { id?: string; max_model_len?: number; infill_prompt?: unknown }
 
 export interface CompletionChoice { text: string; finishReason: string }
 export interface EngineUsage { promptTokens: number; completionTokens: number; cachedTokens: number }
@@ -59,7 +62,9 @@ export class EngineClient {
     const body: Record<string, unknown> = { model, max_tokens: options.maxTokens, temperature: options.temperature };
     if (options.stop?.length) body.stop = options.stop;
     if ((options.n ?? 1) > 1) body.n = options.n;
-    if (this.fimMode === 'suffix') {
+    if (prompt.infill === 'prefix') {
+      body.prompt = prompt.context + prompt.prefix;
+    } else if (this.fimMode === 'suffix') {
       body.prompt = prompt.context + prompt.prefix;
       body.suffix = prompt.suffix;
     } else {
@@ -74,7 +79,7 @@ export class EngineClient {
       };
     } catch (e) {
       // A server that takes no `suffix` says so with a 400 naming it: fall back to a rendered FIM prompt.
-      if (this.fimMode === 'suffix' && e instanceof EngineError && e.status === 400 && /suffix/i.test(e.message)) {
+      if (prompt.infill === 'fim' && this.fimMode === 'suffix' && e instanceof EngineError && e.status === 400 && /suffix/i.test(e.message)) {
         this.fimMode = 'prompt';
         return this.complete(prompt, options);
       }
@@ -112,25 +117,29 @@ export class EngineClient {
     return { text, finishReason, usage };
   }
 
-  /** The model's name and context length, asked of the engine the first time (before any budget is fitted). */
-  async modelInfo(signal?: AbortSignal): Promise<{ id: string; contextLength?: number }> {
+  /**
+   * The model's name, context length and infill layout, asked of the engine the first time (before any budget is
+   * fitted). The layout is `latent serve`'s `infill_prompt`; other engines say none, and get FIM.
+   */
+  async modelInfo(signal?: AbortSignal): Promise<{ id: string; contextLength?: number; infillPrompt: InfillPrompt }> {
     const id = await this.model(signal);
-    // A model named in the settings was not looked up: ask /models once for its length (vLLM and ours say it).
-    if (this.contextLength === undefined && !this.askedModels) {
+    // A model named in the settings was not looked up: ask /models once for its length (vLLM and ours say it)
+    // and its infill layout (ours says it).
+    if (!this.askedModels) {
       this.askedModels = true;
       try {
-        const listed = (await this.getJson('/models', signal) as { data?: { id?: string; max_model_len?: number }[] }).data;
-        const entry = listed?.find((m) => m.id === id) ?? (listed?.length === 1 ? listed[0] : undefined);
-        if (typeof entry?.max_model_len === 'number') this.contextLength = entry.max_model_len;
+        const listed = (await this.getJson('/models', signal) as { data?: ListedModel[] }).data;
+        this.learn(listed?.find((m) => m.id === id) ?? (listed?.length === 1 ? listed[0] : undefined));
       } catch (e) {
         if (signal?.aborted) throw e;
         // An engine without /models: the context stays unknown (no clamp), as before.
       }
     }
-    return { id, contextLength: this.contextLength };
+    return { id, contextLength: this.contextLength, infillPrompt: this.infillPrompt };
   }
 
   private askedModels = false;
+  private infillPrompt: InfillPrompt = 'fim';
 
   /**
    * The engine's token ids of `text` (bos added only with `addSpecial`), from vLLM's and `latent serve`'s POST /tokenize;
@@ -208,13 +217,19 @@ export class EngineClient {
   private model(signal?: AbortSignal): Promise<string> {
     this.modelName ??= this.getJson('/models', signal).then((json) => {
       this.askedModels = true;
-      const first = (json as { data?: { id?: string; max_model_len?: number }[] }).data?.[0];
+      const first = (json as { data?: ListedModel[] }).data?.[0];
       if (!first?.id) throw new EngineError('bad-response', `${this.baseUrl}/models lists no model`);
-      if (typeof first.max_model_len === 'number') this.contextLength = first.max_model_len;
+      this.learn(first);
       return first.id;
     });
     this.modelName.catch(() => { this.modelName = undefined; });
     return this.modelName;
+  }
+
+  /** What a /models entry tells of its model. */
+  private learn(entry: ListedModel | undefined): void {
+    if (typeof entry?.max_model_len === 'number') this.contextLength = entry.max_model_len;
+    this.infillPrompt = entry?.infill_prompt === 'prefix' ? 'prefix' : 'fim';
   }
 
   private async getJson(path: string, signal?: AbortSignal): Promise<unknown> {

@@ -1,6 +1,8 @@
 // The fill-in-the-middle prompt: extra context (in a stable order), then the prefix before the cursor and the
 // suffix after it, all within a token budget, with the window cut at statement boundaries.
-// DeepSeek-Coder-V2 is trained PSM only: <｜fim▁begin｜>prefix<｜fim▁hole｜>suffix<｜fim▁end｜>.
+// DeepSeek-Coder-V2 is trained PSM only: <｜fim▁begin｜>prefix<｜fim▁hole｜>suffix<｜fim▁end｜>. A model whose engine
+// says `infill_prompt: prefix` (its FIM answers measured worse than its plain continuations) gets the context and
+// the prefix alone, the whole window going to the prefix.
 import type { Tree } from 'web-tree-sitter';
 import { compareSnippets, renderSnippet, type ContextSnippet } from './contextSnippet';
 import { prefixCut, suffixCut } from './syntaxBoundaries';
@@ -10,13 +12,16 @@ export const FIM_BEGIN = '<｜fim▁begin｜>';
 export const FIM_HOLE = '<｜fim▁hole｜>';
 export const FIM_END = '<｜fim▁end｜>';
 
+/** How the engine's model wants an infill laid out: PSM with the FIM markers, or the text before the cursor alone. */
+export type InfillPrompt = 'fim' | 'prefix';
+
 /** Counts tokens of prompt text: the engine's exact counts (tokenCounter.ts), or the estimate. */
 export type CountTokens = (text: string) => number;
 
 export interface PromptBudget {
-  /** Tokens of the whole prompt as the engine counts it: the FIM markers (and bos), context, prefix, suffix. */
+  /** Tokens of the whole prompt as the engine counts it: the markers (bos, FIM), context, prefix, suffix. */
   maxPromptTokens: number;
-  /** Tokens the engine adds around the text: bos and the three FIM markers. */
+  /** Tokens the engine adds around the text: bos, and the three FIM markers in the 'fim' layout. */
   markerTokens?: number;
   /** Most of the budget extra context may take; what it leaves unused goes to the prefix. */
   contextShare: number;
@@ -39,12 +44,16 @@ export interface PromptInput {
   lineAt?: (offset: number) => number;
   /** Token counts for the budget; the estimate when not given. */
   countTokens?: CountTokens;
+  /** 'fim' when not given. */
+  infill?: InfillPrompt;
 }
 
 export interface FimPrompt {
+  infill: InfillPrompt;
   /** The rendered extra context (may be ''). */
   context: string;
   prefix: string;
+  /** '' in the 'prefix' layout. */
   suffix: string;
   /** Offsets of the window in the document. */
   prefixStart: number;
@@ -56,9 +65,11 @@ export function buildFimPrompt(input: PromptInput): FimPrompt {
   const { text, offset, tree, budget } = input;
   const count = input.countTokens ?? estimateTokens;
   const total = Math.max(1, Math.floor(budget.maxPromptTokens) - (budget.markerTokens ?? 0));
+  const infill = input.infill ?? 'fim';
+  const suffixShare = infill === 'prefix' ? 0 : budget.suffixShare;
 
   // Snippets from this document that the widest possible window already shows add nothing.
-  const widest = windowFor(text, offset, tree, total, budget.suffixShare, count);
+  const widest = windowFor(text, offset, tree, total, suffixShare, count);
   const lineAt = input.lineAt ?? ((o: number) => lineOf(text, o));
   const firstLine = lineAt(widest.prefixStart);
   const lastLine = lineAt(widest.suffixEnd);
@@ -80,19 +91,22 @@ export function buildFimPrompt(input: PromptInput): FimPrompt {
     rendered.push(piece);
   }
 
-  const window = used.length ? windowFor(text, offset, tree, total - contextTokens, budget.suffixShare, count) : widest;
+  const window = used.length ? windowFor(text, offset, tree, total - contextTokens, suffixShare, count) : widest;
+  const suffixEnd = infill === 'prefix' ? offset : window.suffixEnd;
   return {
+    infill,
     context: rendered.join(''),
     prefix: text.slice(window.prefixStart, offset),
-    suffix: text.slice(offset, window.suffixEnd),
+    suffix: text.slice(offset, suffixEnd),
     prefixStart: window.prefixStart,
-    suffixEnd: window.suffixEnd,
+    suffixEnd,
     snippets: used,
   };
 }
 
 /** The prompt as one string with DeepSeek's FIM tokens, for servers that take no `suffix` field. */
 export function renderFimPrompt(prompt: FimPrompt): string {
+  if (prompt.infill === 'prefix') return prompt.context + prompt.prefix;
   return `${FIM_BEGIN}${prompt.context}${prompt.prefix}${FIM_HOLE}${prompt.suffix}${FIM_END}`;
 }
 

@@ -133,14 +133,15 @@ export class InlineCompletionProvider {
     }
   }
 
-  /** Stage 4: the FIM prompt fitted to the budget by the engine's token counts and context length. */
+  /** Stage 4: the prompt (FIM, or the prefix alone where the model says so) fitted to the budget by the engine's token counts and context length. */
   private async prompt(client: EngineClient, site: CompletionSite, signal: AbortSignal): Promise<PreparedCompletion> {
     // Counting first: an engine's /tokenize may tell the context length too.
     const counter = await this.engine.tokenCounter(client, signal);
-    const { contextLength } = await client.modelInfo(signal);
+    const { contextLength, infillPrompt } = await client.modelInfo(signal);
     const syntax = this.store.get(site.uri);
     if (!syntax) throw new EngineError('cancelled', `${site.uri} was closed`);
-    return fitPrompt(this.store, syntax, site, promptBudget(this.settings(), contextLength, counter.exact), counter, signal);
+    return fitPrompt(this.store, syntax, site, promptBudget(this.settings(), contextLength, counter.exact), counter,
+      infillPrompt, signal);
   }
 
   /** Stage 5: the greedy answer, plus two sampled alternatives when invoked. */

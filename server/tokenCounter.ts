@@ -35,6 +35,8 @@ export class TokenCounter {
   mode: CountingMode = 'unknown';
   /** Tokens the engine puts around a FIM prompt's text (bos and the three markers); assumed 4 until counted. */
   fimMarkerTokens = 4;
+  /** Tokens the engine puts before a plain prompt's text (bos); assumed 1 until counted. */
+  plainMarkerTokens = 1;
 
   constructor(private readonly tokenizer: Tokenizer, private readonly log: (message: string) => void) {}
 
@@ -133,6 +135,8 @@ export class TokenCounter {
     this.newlineId = newline[0];
     const markers = await this.tokenizer.tokenize(FIM_BEGIN + FIM_HOLE + FIM_END, signal, true);
     if (markers) this.fimMarkerTokens = markers.length;
+    const bos = await this.tokenizer.tokenize('', signal, true);
+    if (bos) this.plainMarkerTokens = bos.length;
     this.mode = 'exact';
     this.log(`token counts: exact, by the engine's tokenizer (${new URL(this.tokenizer.baseUrl).origin}/tokenize), cached per line`);
   }

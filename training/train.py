@@ -100,6 +100,9 @@ def main():
                         help='start from an exported model folder\'s weights (model.safetensors, BF16) with fresh '
                              'optimizer moments, from the stream\'s start: continued pre-training when no '
                              'checkpoint is left')
+    parser.add_argument('--stream-at', type=int, default=None,
+                        help='with --init-weights: start the token stream this far in, where the run that made '
+                             'those weights stopped, so that it is not trained on the same tokens again')
     args = parser.parse_args()
 
     if args.threads:
@@ -143,7 +146,8 @@ def main():
     elif args.init_weights:
         weights = safetensors_io.load(os.path.join(args.init_weights, 'model.safetensors'))
         model.load_state_dict(weights)
-        print(f'starts from the weights of {args.init_weights} with fresh optimizer moments')
+        stream_at = args.stream_at or 0
+        print(f'starts from the weights of {args.init_weights} with fresh optimizer moments, at token {stream_at}')
     elif args.stage >= 2:
         previous = f'stage{args.stage - 1}.pt'
         state = torch.load(os.path.join(args.out, previous))

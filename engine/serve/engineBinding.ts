@@ -51,6 +51,7 @@ export async function bindEngine(options: ServeOptions): Promise<ServedModel> {
     close: () => tokenizerPool.close(),
     bosId: tokenizer.addBos ? tokenizer.special.bos ?? undefined : undefined,
     fim: tokenizer.special.fim ?? undefined,
+    infillPrompt: tokenizer.infillPrompt,
     chatTemplate,
     runner,
     poolPagesInUse: () => engine.cacheStats().pagesInUse,

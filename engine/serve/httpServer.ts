@@ -85,7 +85,11 @@ async function modelsRoute(_req: http.IncomingMessage, res: http.ServerResponse,
   const { model } = ctx;
   sendJson(res, 200, {
     object: 'list',
-    data: [{ id: model.id, object: 'model', created: model.created, owned_by: 'latent', max_model_len: model.contextLength }],
+    data: [{
+      id: model.id, object: 'model', created: model.created, owned_by: 'latent', max_model_len: model.contextLength,
+      // Not OpenAI's: how an editor should lay out an infill prompt for this model ('fim' or 'prefix').
+      infill_prompt: model.infillPrompt,
+    }],
   });
 }
 

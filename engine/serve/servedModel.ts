@@ -1,6 +1,7 @@
 // What the HTTP layer needs of a loaded model: its name and limits, how to turn text into prompt tokens (plain,
 // fill-in-the-middle, chat), and a runner that generates. Built once at start from the engine (engineBinding.ts).
 import type { ChatTemplate } from './chatTemplate';
+import type { InfillPrompt } from '../tokenizer/modelTokenizer';
 import type { FimTokens } from './fimTokens';
 import type { GenerationRunner } from './scheduler';
 
@@ -26,6 +27,8 @@ export interface ServedModel {
   /** Prepended to plain and FIM prompts when the tokenizer config says add_bos_token. */
   bosId?: number;
   fim?: FimTokens;
+  /** How editors should lay out infill prompts for this model (tokenizer_config.json `infill_prompt`). */
+  infillPrompt: InfillPrompt;
   chatTemplate?: ChatTemplate;
   runner: GenerationRunner;
   /** Latent cache pages held now, for /metrics and leak checks. */

@@ -20,6 +20,14 @@ export class TokenizerError extends Error {
 /** DeepSeek's fill-in-the-middle tokens, by their text; their ids come from the folder. */
 export const FIM_TOKEN_TEXT = { begin: '<｜fim▁begin｜>', hole: '<｜fim▁hole｜>', end: '<｜fim▁end｜>' } as const;
 
+/**
+ * How an editor's infill prompt should be laid out for this model (tokenizer_config.json `infill_prompt`):
+ * 'fim' (the default): <fim-begin> prefix <fim-hole> suffix <fim-end>, as DeepSeek-Coder-V2 is trained;
+ * 'prefix': the text before the cursor alone, for a model whose FIM answers were measured worse than its plain
+ * continuations (the project's small default model: training/README.md).
+ */
+export type InfillPrompt = 'fim' | 'prefix';
+
 export interface SpecialTokens {
   bos: number | null;
   eos: number | null;
@@ -42,6 +50,7 @@ export class ModelTokenizer {
      * text of B bytes has at least B / maxTokenBytes tokens: a server refuses text too long for its context unread.
      */
     readonly maxTokenBytes: number,
+    readonly infillPrompt: InfillPrompt,
   ) {}
 
   /** Whether `source` (a model folder or a GGUF file) has a tokenizer at all (the test fixtures have none). */
@@ -82,13 +91,17 @@ export class ModelTokenizer {
       fim: begin !== null && hole !== null && end !== null ? { begin, hole, end } : null,
     };
     const template = typeof config.chat_template === 'string' ? config.chat_template : null;
+    const infill = config.infill_prompt ?? 'fim';
+    if (infill !== 'fim' && infill !== 'prefix') {
+      throw new TokenizerError(`${source}: infill_prompt must be "fim" or "prefix", not ${JSON.stringify(infill)}`);
+    }
     const vocab = tokenizer.get_vocab(true);
     let vocabSize = 0;
     for (const id of vocab.values()) vocabSize = Math.max(vocabSize, id + 1);
     let maxTokenBytes = 1;
     for (const text of vocab.keys()) maxTokenBytes = Math.max(maxTokenBytes, Buffer.byteLength(text));
     return new ModelTokenizer(tokenizer, special, bosText, eosText, template, config.add_bos_token !== false, vocabSize,
-      maxTokenBytes);
+      maxTokenBytes, infill);
   }
 
   /** Token ids of plain text: special-token text inside it is still recognised as special tokens. */

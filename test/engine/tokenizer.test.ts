@@ -2,7 +2,7 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ModelTokenizer } from '../../engine/tokenizer/modelTokenizer';
+import { ModelTokenizer, TokenizerError } from '../../engine/tokenizer/modelTokenizer';
 import { StreamingDecoder } from '../../engine/tokenizer/streamingDecoder';
 import { TOKENIZERS_DIR } from '../sharedDir';
 
@@ -26,6 +26,15 @@ describe('DeepSeek tokenizer', () => {
     assert.equal(tokenizer.special.eos, 100001);
     assert.equal(tokenizer.special.fim, null);
     assert.deepEqual(tokenizer.encode('hi', { addBos: true })[0], 100000);
+  });
+
+  it("reads the infill layout from tokenizer_config.json's infill_prompt (fim when absent), refusing other values", () => {
+    const json = JSON.parse(fs.readFileSync(path.join(DIR, 'tokenizer.json'), 'utf8'));
+    const config = JSON.parse(fs.readFileSync(path.join(DIR, 'tokenizer_config.json'), 'utf8'));
+    assert.equal(tokenizer.infillPrompt, 'fim');
+    assert.equal(ModelTokenizer.fromJson(json, { ...config, infill_prompt: 'prefix' }, 'test').infillPrompt, 'prefix');
+    assert.throws(() => ModelTokenizer.fromJson(json, { ...config, infill_prompt: 'spm' }, 'test'),
+      (e: Error) => e instanceof TokenizerError && /infill_prompt must be "fim" or "prefix", not "spm"/.test(e.message));
   });
 
   it('streams text without splitting multi-byte characters', async () => {

@@ -8,6 +8,7 @@
 //                           1,500 characters before, 500 after), exact match ignoring surrounding whitespace;
 //                           baseline: repeat the previous line;
 //   next_line_exact_match   the same line written from the prefix alone (no suffix); same baseline;
+//   next_first_word_match   that answer's first word, beside the same baseline as fim_first_word_match;
 //   fim_first_word_match    the same FIM answers' first word (identifier, or else first character) equals the
 //                           line's: the ghost text starts right; baseline: the previous line's first word;
 //   fim_empty_rate          FIM completions that are empty or whitespace (the editor shows no ghost text), where
@@ -16,12 +17,18 @@
 //                           model fills the hole to the line's end and its answer up to the first non-word
 //                           character must be the identifier's rest; baseline: the editor's word-based
 //                           suggestion, the most frequent identifier before the cursor that extends what was typed;
+//                           word_exact_match_prefix: the same cases from the prefix alone;
+//   infill_prompt           the model's layout for editors (tokenizer_config.json): 'prefix' means `latent serve`'s
+//                           language server sends the prefix alone, so the next_* and *_prefix figures are the
+//                           ghost text's, where 'fim' makes the fim_* ones so;
 //   Completions are token-healed, as `latent serve` answers a text prompt (engine/generate/tokenHealing.ts: the
 //   prefix's last tokens are re-chosen); the *_unhealed exact-match, first-word and empty figures are the same FIM
 //   cases without it (the raw model's answer to the prompt as tokenized);
-//   latency                 median milliseconds of one FIM completion (prompt + greedy decode to the newline).
+//   latency                 median milliseconds of one FIM completion (prompt + greedy decode to the newline), and of
+//                           one from the prefix alone (next_latency_ms_p50).
 // Usage: npm run eval [-- --model DIR] [--cases N] [--seed S]. Last line JSON.
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Engine } from '../../engine/engine';
@@ -197,7 +204,8 @@ async function main(): Promise<void> {
     const lines = pick(files.flatMap(candidateLines), nCases, rng);
     let fimHits = 0, nextHits = 0, baselineHits = 0, fimEmpty = 0, unhealedHits = 0, unhealedEmpty = 0;
     let firstWordHits = 0, unhealedFirstWordHits = 0, baselineFirstWordHits = 0;
-    const latencies: number[] = [];
+    const latencies: number[] = [], nextLatencies: number[] = [];
+    let nextFirstWordHits = 0;
     const samples: { file: string; expected: string; fim: string; next: string }[] = [];
     for (const c of lines) {
       const text = c.file.text;
@@ -216,7 +224,10 @@ async function main(): Promise<void> {
       if (firstWord(fimText) === firstWord(expected)) firstWordHits++;
       if (firstWord(unhealed) === firstWord(expected)) unhealedFirstWordHits++;
       if (firstWord(c.previous) === firstWord(expected)) baselineFirstWordHits++;
+      const t1 = performance.now();
       const nextText = await completeLine(engine, [bos as number, ...tok.encode(prefix)]);
+      nextLatencies.push(performance.now() - t1);
+      if (firstWord(nextText) === firstWord(expected)) nextFirstWordHits++;
       if (fimText.trim() === expected) fimHits++;
       if (fimText.trim() === '') fimEmpty++;
       if (nextText.trim() === expected) nextHits++;
@@ -226,20 +237,23 @@ async function main(): Promise<void> {
     for (const s of samples) console.log(JSON.stringify(s));
 
     const words = pick(files.flatMap(wordCases), nCases, rng);
-    let wordHits = 0, wordBaselineHits = 0;
+    let wordHits = 0, wordPrefixHits = 0, wordBaselineHits = 0;
     for (const w of words) {
       const text = w.file.text;
       const lineEnd = text.indexOf('\n', w.cursor);
       const end = lineEnd < 0 ? text.length : lineEnd;
-      const prompt = [bos as number, fim.begin, ...tok.encode(text.slice(Math.max(0, w.cursor - 1500), w.cursor)), fim.hole,
-        ...tok.encode(text.slice(end, end + 500)), fim.end];
-      const answer = await engine.generate({ prompt, maxTokens: 12, sampling: { temperature: 0, topP: 1, topK: 0 }, stop: ['\n'], tokenHealing: true });
-      if (/^[\w$]*/.exec(answer.text)![0] === w.rest) wordHits++;
+      const before = tok.encode(text.slice(Math.max(0, w.cursor - 1500), w.cursor));
+      const restOfWord = async (prompt: number[]) => /^[\w$]*/.exec((await engine.generate({
+        prompt, maxTokens: 12, sampling: { temperature: 0, topP: 1, topK: 0 }, stop: ['\n'], tokenHealing: true,
+      })).text)![0];
+      if (await restOfWord([bos as number, fim.begin, ...before, fim.hole, ...tok.encode(text.slice(end, end + 500)), fim.end]) === w.rest) wordHits++;
+      if (await restOfWord([bos as number, ...before]) === w.rest) wordPrefixHits++;
       if (wordSuggestion(text.slice(0, w.cursor - w.typed.length), w.typed) === w.typed + w.rest) wordBaselineHits++;
     }
     const n = lines.length;
     const result = {
       model: path.relative(root, dir) || dir,
+      infill_prompt: tok.infillPrompt,
       heldout_files: files.length,
       heldout_tokens: count,
       heldout_loss: +(nll / count).toFixed(4),
@@ -252,6 +266,7 @@ async function main(): Promise<void> {
       baseline_fim_line_exact_match: +(baselineHits / n).toFixed(4),
       baseline_next_line_exact_match: +(baselineHits / n).toFixed(4),
       fim_first_word_match: +(firstWordHits / n).toFixed(4),
+      next_first_word_match: +(nextFirstWordHits / n).toFixed(4),
       baseline_fim_first_word_match: +(baselineFirstWordHits / n).toFixed(4),
       fim_empty_rate: +(fimEmpty / n).toFixed(4),
       fim_line_exact_match_unhealed: +(unhealedHits / n).toFixed(4),
@@ -259,8 +274,12 @@ async function main(): Promise<void> {
       fim_empty_rate_unhealed: +(unhealedEmpty / n).toFixed(4),
       word_cases: words.length,
       word_exact_match: +(wordHits / Math.max(1, words.length)).toFixed(4),
+      word_exact_match_prefix: +(wordPrefixHits / Math.max(1, words.length)).toFixed(4),
       baseline_word_exact_match: +(wordBaselineHits / Math.max(1, words.length)).toFixed(4),
       fim_latency_ms_p50: +median(latencies).toFixed(1),
+      next_latency_ms_p50: +median(nextLatencies).toFixed(1),
+      // Latency depends on the CPU (AVX-512 or AVX2 only), so the figure carries its name.
+      cpu: os.cpus()[0]?.model ?? 'unknown CPU',
     };
     console.log(`held-out loss ${result.heldout_loss} nats/token (unigram baseline ${result.baseline_unigram_loss}), ` +
       `next token top-1 ${(100 * result.heldout_top1_accuracy).toFixed(1)}% (most frequent token ${(100 * result.baseline_top1_accuracy).toFixed(1)}%); ` +
@@ -268,7 +287,12 @@ async function main(): Promise<void> {
       `(repeat-previous-line baseline ${(100 * result.baseline_fim_line_exact_match).toFixed(1)}%), ` +
       `FIM first word ${(100 * result.fim_first_word_match).toFixed(1)}% (previous line's ${(100 * result.baseline_fim_first_word_match).toFixed(1)}%), FIM empty ${(100 * result.fim_empty_rate).toFixed(1)}%; ` +
       `without token healing FIM line exact ${(100 * result.fim_line_exact_match_unhealed).toFixed(1)}%, first word ${(100 * result.fim_first_word_match_unhealed).toFixed(1)}%, empty ${(100 * result.fim_empty_rate_unhealed).toFixed(1)}%; ` +
-      `the rest of a word ${(100 * result.word_exact_match).toFixed(1)}% (word-based suggestion ${(100 * result.baseline_word_exact_match).toFixed(1)}%); one completion ${result.fim_latency_ms_p50} ms`);
+      `the rest of a word ${(100 * result.word_exact_match).toFixed(1)}% (word-based suggestion ${(100 * result.baseline_word_exact_match).toFixed(1)}%); one completion ${result.fim_latency_ms_p50} ms on ${result.cpu}`);
+    console.log(`from the prefix alone${result.infill_prompt === 'prefix' ? " (the model's infill_prompt: the ghost text's figures)" : ''}: ` +
+      `first word ${(100 * result.next_first_word_match).toFixed(1)}% (previous line's ${(100 * result.baseline_fim_first_word_match).toFixed(1)}%), ` +
+      `line exact ${(100 * result.next_line_exact_match).toFixed(1)}% (${(100 * result.baseline_next_line_exact_match).toFixed(1)}%), ` +
+      `the rest of a word ${(100 * result.word_exact_match_prefix).toFixed(1)}% (word-based suggestion ${(100 * result.baseline_word_exact_match).toFixed(1)}%); ` +
+      `one completion ${result.next_latency_ms_p50} ms`);
     console.log(JSON.stringify(result));
   } finally {
     engine.dispose();

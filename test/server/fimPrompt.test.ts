@@ -74,6 +74,19 @@ describe('the FIM prompt', () => {
     for (const [p, budget] of [[p44, 44], [p14, 14]] as const) assert.ok(tokens(p.prefix) + tokens(p.suffix) <= budget);
   });
 
+  it("gives the whole window to the prefix, and renders no FIM markers, in the 'prefix' layout", async () => {
+    // 44 tokens as above: FIM keeps the suffix's line and starts at `second`; the prefix alone reaches further back.
+    const fim = buildFimPrompt(await base(44, { countTokens: tokens }));
+    const alone = buildFimPrompt(await base(44, { countTokens: tokens, infill: 'prefix' }));
+    assert.equal(fim.infill, 'fim');
+    assert.equal(alone.infill, 'prefix');
+    assert.equal(alone.suffix, '');
+    assert.equal(alone.suffixEnd, TS_DOC.indexOf('add(b'));
+    assert.ok(alone.prefix.length > fim.prefix.length && alone.prefix.endsWith(fim.prefix), alone.prefix);
+    assert.ok(tokens(alone.prefix) <= 44);
+    assert.equal(renderFimPrompt(alone), alone.prefix);
+  });
+
   it('fills its token budget exactly as the tokenizer counts, and never goes over it', () => {
     const lines: string[] = [];
     for (let i = 0; lines.length < 200; i++) {

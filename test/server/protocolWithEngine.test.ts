@@ -91,6 +91,37 @@ describe('language server protocol against a real latent serve', function () {
     assert.ok(status.lastPrepareMs! >= 0);
   });
 
+  it("sends the prefix alone, no suffix, when the engine's model says infill_prompt: prefix", async () => {
+    const prefixModel = await makeTestModel(root, `prefix-coder-${process.pid}`);
+    const configFile = path.join(prefixModel, 'tokenizer_config.json');
+    fs.writeFileSync(configFile, JSON.stringify({ ...JSON.parse(fs.readFileSync(configFile, 'utf8')), infill_prompt: 'prefix' }));
+    const prefixServe = await startServe(prefixModel, root);
+    after(() => prefixServe.stop());
+    const models = await (await fetch(`${prefixServe.url}/v1/models`, { headers: { authorization: `Bearer ${prefixServe.apiKey}` } })).json();
+    assert.equal(models.data[0].infill_prompt, 'prefix');
+    const own = (await LspSession.start({ engine: { url: prefixServe.url, apiKey: prefixServe.apiKey }, debounceMs: 0 })).session;
+    after(() => own.stop());
+
+    // The cursor inside the document: a FIM prompt would carry the lines after it.
+    const uri = 'file:///w/middle.ts';
+    const prefix = 'export function scale(values: number[], factor: number): number[] {\n  const out = ';
+    const suffix = '\n  return out;\n}\n';
+    await own.open(uri, 'typescript', prefix + suffix);
+    const result = await own.connection.sendRequest<InlineCompletionList>('textDocument/inlineCompletion', {
+      textDocument: { uri }, position: { line: 1, character: '  const out = '.length }, context: { triggerKind: 2 },
+    });
+    const multiline = wantsMultiline(prefix + suffix, prefix.length, await parse('typescript', prefix + suffix));
+    const options = { max_tokens: multiline ? 128 : 48, temperature: 0, stop: multiline ? ['\n\n\n'] : ['\n'] };
+    const shown = (answer: any) => postProcess(answer.choices[0].text, {
+      prefix, suffix, multiline, indentUnit: '  ', finishReason: answer.choices[0].finish_reason,
+    });
+    const plain = shown(await post(prefixServe, '/v1/completions', { prompt: prefix, ...options }));
+    const fim = shown(await post(prefixServe, '/v1/completions', { prompt: prefix, suffix, ...options }));
+    // Power: the two layouts must answer differently here, or this test could not tell which one was sent.
+    assert.notEqual(plain, fim);
+    assert.deepEqual(result.items.map((i) => i.insertText), plain ? [plain] : []);
+  });
+
   it('answers from its cache while the user types through a shown suggestion', async () => {
     const uri = 'file:///w/typing.ts';
     await session.open(uri, 'typescript', DOC);
